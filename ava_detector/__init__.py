@@ -10,8 +10,13 @@ import importlib
 
 __version__ = "0.1.0"
 
-# Modules whose import registers components; each is added here as it lands.
-_REGISTERING_MODULES: tuple[str, ...] = ()
+# Each subpackage's __init__ imports the modules that register components (registries, datasets).
+_REGISTERING_MODULES: tuple[str, ...] = (
+    "ava_detector.data",
+    "ava_detector.modeling",
+    "ava_detector.evaluation",
+    "ava_detector.engine",
+)
 
 
 def _register_all() -> None:

@@ -1,0 +1,1 @@
+"""ava_detector.evaluation."""
