@@ -165,6 +165,10 @@ def add_ava_config(cfg: CN) -> CN:
     # Where MODEL.WEIGHTS comes from a classification (Kinetics) model: keep only the backbone,
     # skip the classifier, and start at iteration 0.
     _C.MODEL.WEIGHTS_BACKBONE_ONLY = False
+
+    # ---------------------------------------------------------------- engine (trainer, evaluation)
+    # Clips per batch and process at test (Detectron2 0.6's test loader is fixed at 1).
+    _C.TEST.IMS_PER_BATCH = 1
     return cfg
 
 

@@ -1,0 +1,200 @@
+"""Train/test loaders whose data are a function of the iteration, so ``--resume`` is exact.
+
+Detectron2's ``TrainingSampler`` restarts its stream at sample 0 after a resume and augmentation
+draws from each worker's global RNG, so a resumed run sees other batches than an uninterrupted one.
+Here sample ``p`` of the global stream (iteration ``p // total_batch``) is the ``p % size``-th
+entry of epoch ``p // size``'s permutation (seeded by ``(seed, epoch)``), and its augmentation is
+drawn under RNGs seeded by ``(seed, p)``. Each iteration's batch is built by one DataLoader worker,
+and the workers take iterations in turn, which is the order the DataLoader yields them in.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+import torch.utils.data as torchdata
+from detectron2.data import DatasetFromList, MapDataset
+from detectron2.data.build import trivial_batch_collator, worker_init_reset_seed
+from detectron2.data.samplers import InferenceSampler
+from detectron2.utils import comm
+
+__all__ = [
+    "IterationSeededStream",
+    "ResumableLoader",
+    "SeededMapper",
+    "build_ava_test_loader",
+    "sample_seed",
+    "sample_index",
+]
+
+logger = logging.getLogger(__name__)
+
+_MASK = (1 << 31) - 1
+
+
+def sample_seed(seed: int, position: int) -> int:
+    """The RNG seed of global sample ``position`` (a stable mix of both numbers)."""
+    return int(np.random.SeedSequence([int(seed) & _MASK, int(position)]).generate_state(1)[0])
+
+
+def sample_index(seed: int, position: int, size: int, shuffle: bool = True) -> int:
+    """Dataset index of global sample ``position``: epoch ``position // size`` is one permutation."""
+    epoch, offset = divmod(int(position), size)
+    if not shuffle:
+        return offset
+    g = torch.Generator().manual_seed(sample_seed(seed, -1 - epoch))
+    return int(torch.randperm(size, generator=g)[offset])
+
+
+class SeededMapper:
+    """Wrap a mapper: map ``(position, record)`` with python/numpy/torch RNGs seeded by position.
+
+    The caller's RNG states are restored afterwards, so the training loop's own randomness
+    (e.g. dropout) is untouched.
+    """
+
+    def __init__(self, mapper: Callable[[dict], Any], seed: int):
+        self.mapper = mapper
+        self.seed = int(seed)
+
+    def __call__(self, item: tuple[int, dict]) -> Any:
+        position, record = item
+        s = sample_seed(self.seed, position)
+        py_state, np_state = random.getstate(), np.random.get_state()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                random.seed(s)
+                np.random.seed(s & 0xFFFFFFFF)
+                torch.manual_seed(s)
+                return self.mapper(copy.deepcopy(record))
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+class IterationSeededStream(torchdata.IterableDataset):
+    """Infinite stream of this rank's mapped training samples from ``start_iter`` on.
+
+    Rank ``r`` of ``W`` takes samples ``r * B + k`` (``k < B``) of every iteration's ``W * B``
+    global samples. Inside a DataLoader with ``n`` workers, worker ``w`` produces the iterations
+    ``start_iter + w, start_iter + w + n, ...``; with ``batch_size=B`` every batch is one iteration.
+    A sample the mapper drops (``None``) is replaced by a seeded draw, keeping batches aligned.
+    """
+
+    def __init__(
+        self,
+        dataset: list[dict],
+        mapper: Callable[[dict], Any],
+        batch_size: int,
+        seed: int,
+        start_iter: int = 0,
+        shuffle: bool = True,
+        max_retries: int = 10,
+    ):
+        self._data = DatasetFromList(dataset, copy=False)
+        self._size = len(dataset)
+        if self._size == 0:
+            raise ValueError("the training dataset is empty")
+        self._map = SeededMapper(mapper, seed)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.start_iter = int(start_iter)
+        self.shuffle = shuffle
+        self.max_retries = int(max_retries)
+        self.rank = comm.get_rank()
+        self.world_size = comm.get_world_size()
+        self._perm: tuple[int, torch.Tensor] | None = None
+
+    def positions(self, iteration: int) -> list[int]:
+        """Global sample positions this rank loads for ``iteration``."""
+        first = (iteration * self.world_size + self.rank) * self.batch_size
+        return list(range(first, first + self.batch_size))
+
+    def index(self, position: int) -> int:
+        """Dataset index of ``position`` (same as :func:`sample_index`, one permutation cached)."""
+        epoch, offset = divmod(int(position), self._size)
+        if not self.shuffle:
+            return offset
+        if self._perm is None or self._perm[0] != epoch:
+            g = torch.Generator().manual_seed(sample_seed(self.seed, -1 - epoch))
+            self._perm = (epoch, torch.randperm(self._size, generator=g))
+        return int(self._perm[1][offset])
+
+    def load(self, position: int) -> Any:
+        """The mapped sample at ``position``; a dropped one is replaced by a seeded random record."""
+        index = self.index(position)
+        for retry in range(self.max_retries + 1):
+            out = self._map((position, self._data[index]))
+            if out is not None:
+                return out
+            index = sample_seed(self.seed, -position - 2 - retry) % self._size
+        raise RuntimeError(f"the mapper dropped {self.max_retries + 1} samples in a row at {position}")
+
+    def __iter__(self) -> Iterator[Any]:
+        info = torchdata.get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        for iteration in itertools.count(self.start_iter + worker, workers):
+            for p in self.positions(iteration):
+                yield self.load(p)
+
+
+class ResumableLoader:
+    """An iterable over training batches that starts at ``start_iter`` when first iterated.
+
+    ``iter()`` returns a generator, so nothing (no worker process) starts before the first batch
+    is requested; the trainer sets ``start_iter`` after loading a checkpoint.
+    """
+
+    def __init__(
+        self,
+        dataset: list[dict],
+        mapper: Callable[[dict], Any],
+        batch_size: int,
+        seed: int,
+        num_workers: int = 0,
+        start_iter: int = 0,
+    ):
+        self.dataset = dataset
+        self.mapper = mapper
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.num_workers = int(num_workers)
+        self.start_iter = int(start_iter)
+
+    def _loader(self) -> torchdata.DataLoader:
+        stream = IterationSeededStream(
+            self.dataset, self.mapper, self.batch_size, self.seed, self.start_iter
+        )
+        return torchdata.DataLoader(
+            stream,
+            batch_size=self.batch_size,
+            drop_last=True,
+            num_workers=self.num_workers,
+            collate_fn=trivial_batch_collator,
+            worker_init_fn=worker_init_reset_seed,
+            persistent_workers=False,
+        )
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        yield from self._loader()
+
+
+def build_ava_test_loader(
+    dataset: list[dict], mapper: Callable[[dict], Any], batch_size: int = 1, num_workers: int = 0
+) -> torchdata.DataLoader:
+    """Every record exactly once over all ranks (``InferenceSampler``), ``batch_size`` per batch."""
+    data = MapDataset(DatasetFromList(dataset, copy=False), mapper)
+    return torchdata.DataLoader(
+        data,
+        batch_size=int(batch_size),
+        sampler=InferenceSampler(len(data)),
+        num_workers=int(num_workers),
+        collate_fn=trivial_batch_collator,
+    )

@@ -1,0 +1,150 @@
+"""``AVATrainer``: Detectron2's ``DefaultTrainer`` wired to the AVA data, model and evaluator."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+
+import torch
+from detectron2.data import DatasetCatalog
+from detectron2.engine import DefaultTrainer, TrainerBase, create_ddp_model
+from detectron2.solver import build_lr_scheduler, build_optimizer
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
+
+from .checkpoint import AVATrainingCheckpointer
+from .data_loading import ResumableLoader, build_ava_test_loader
+from .train_loop import AVATrainLoop, amp_dtype
+
+__all__ = ["AVATrainer", "load_records", "resolve_seed", "every_k_seconds"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_seed(cfg) -> int:
+    """The data/dropout seed: ``cfg.SEED``, or one random seed shared by all ranks when < 0."""
+    return int(cfg.SEED) if cfg.SEED >= 0 else int(comm.shared_random_seed())
+
+
+def every_k_seconds(records: list[dict], k: int) -> list[dict]:
+    """The mini-val: keyframes whose second is a multiple of ``k`` (all of them for k <= 1)."""
+    if k <= 1:
+        return records
+    return [r for r in records if int(r["sec"]) % k == 0]
+
+
+def load_records(cfg, names: tuple[str, ...] | list[str], is_train: bool) -> list[dict]:
+    """The records of the datasets ``names``, failing with a clear message for unknown names.
+
+    Uses ``ava_detector.data.records_for_cfg`` (proposal thresholds, GT-box mode) where present.
+    """
+    registered = DatasetCatalog.list()
+    unknown = [n for n in names if n not in registered]
+    if unknown:
+        known = ", ".join(sorted(n for n in registered if "ava" in n or "kinetics" in n))
+        raise KeyError(f"unknown dataset name(s) {unknown}; registered AVA/Kinetics datasets: {known}")
+    if not names:
+        raise ValueError("no dataset given (DATASETS.TRAIN / DATASETS.TEST is empty)")
+    try:
+        from ava_detector.data import records_for_cfg
+    except ImportError:
+        records = [r for n in names for r in DatasetCatalog.get(n)]
+    else:
+        records = records_for_cfg(cfg, list(names), is_train=is_train)
+    if not records:
+        raise ValueError(f"datasets {list(names)} hold no keyframes")
+    return records
+
+
+class AVATrainer(DefaultTrainer):
+    """AVA training: seeded resumable loader, SGD groups, warm-up schedule, AMP, NaN stop.
+
+    Everything else (hooks, writers, evaluation during training, checkpoint period) is
+    ``DefaultTrainer``'s. The training records are loaded before the model is built, so a missing
+    file or an unknown dataset fails before anything expensive happens.
+    """
+
+    def __init__(self, cfg):
+        TrainerBase.__init__(self)
+        if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
+            setup_logger()
+        cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
+        self.seed = resolve_seed(cfg)
+        data_loader = self.build_train_loader(cfg, seed=self.seed)
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        # On CPU (gloo) DDP takes no device_ids.
+        on_cuda = str(cfg.MODEL.DEVICE).startswith("cuda")
+        ddp_kwargs = {} if on_cuda else {"device_ids": None}
+        model = create_ddp_model(model, broadcast_buffers=False, **ddp_kwargs)
+        amp = self.amp_enabled(cfg)
+        self._trainer = AVATrainLoop(
+            model, data_loader, optimizer, seed=self.seed, amp=amp,
+            dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE), stop_on_nan=cfg.SOLVER.STOP_ON_NAN,
+        )
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = AVATrainingCheckpointer(
+            model, cfg.OUTPUT_DIR, backbone_only=cfg.MODEL.WEIGHTS_BACKBONE_ONLY,
+            trainer=weakref.proxy(self),
+        )
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self.cfg = cfg
+        self.register_hooks(self.build_hooks())
+
+    @staticmethod
+    def amp_enabled(cfg) -> bool:
+        """``SOLVER.AMP.ENABLED`` on CUDA; on CPU it is forced off (with a log line)."""
+        if not cfg.SOLVER.AMP.ENABLED:
+            return False
+        if not str(cfg.MODEL.DEVICE).startswith("cuda") or not torch.cuda.is_available():
+            logger.info("SOLVER.AMP.ENABLED ignored: mixed precision runs on CUDA only (device %s)",
+                        cfg.MODEL.DEVICE)
+            return False
+        return True
+
+    def resume_or_load(self, resume: bool = True):
+        """Detectron2's resume, then the train loader continues at the resumed iteration."""
+        super().resume_or_load(resume=resume)
+        self._trainer.data_loader.start_iter = self.start_iter
+
+    @classmethod
+    def build_train_loader(cls, cfg, seed: int | None = None) -> ResumableLoader:
+        from ava_detector.data import AVADatasetMapper
+
+        records = load_records(cfg, cfg.DATASETS.TRAIN, is_train=True)
+        return ResumableLoader(
+            records, AVADatasetMapper(cfg, is_train=True),
+            batch_size=cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size(),
+            seed=resolve_seed(cfg) if seed is None else seed,
+            num_workers=cfg.DATALOADER.NUM_WORKERS,
+        )
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name: str):
+        from ava_detector.data import AVADatasetMapper
+
+        records = every_k_seconds(
+            load_records(cfg, [dataset_name], is_train=False), cfg.AVA.EVAL_EVERY_K_SECONDS
+        )
+        return build_ava_test_loader(
+            records, AVADatasetMapper(cfg, is_train=False),
+            batch_size=cfg.TEST.IMS_PER_BATCH, num_workers=cfg.DATALOADER.NUM_WORKERS,
+        )
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name: str, output_folder: str | None = None):
+        from ava_detector.evaluation import AVAEvaluator
+
+        return AVAEvaluator(dataset_name, cfg, output_dir=output_folder or cfg.OUTPUT_DIR)
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        """SGD (momentum, Nesterov); no weight decay on norm layers (WEIGHT_DECAY_NORM) and biases
+        (WEIGHT_DECAY_BIAS); gradient clipping from SOLVER.CLIP_GRADIENTS."""
+        return build_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer):
+        """Linear warm-up then steps (WarmupMultiStepLR) or cosine (WarmupCosineLR)."""
+        return build_lr_scheduler(cfg, optimizer)
