@@ -129,5 +129,7 @@ class AVADetector(nn.Module):
         out = []
         for pred, x in zip(results, batched_inputs):
             h, w = pred.image_size
-            out.append({"instances": rescale_instances(pred, x.get("height", h), x.get("width", w))})
+            out.append(
+                {"instances": rescale_instances(pred, x.get("height", h), x.get("width", w))}
+            )
         return out
