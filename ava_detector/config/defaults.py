@@ -122,6 +122,8 @@ def add_ava_config(cfg: CN) -> CN:
     _C.AVA = CN()
     # Root of the built-in AVA layout; "" = $AVA_DATASETS or $DETECTRON2_DATASETS/ava or datasets/ava.
     _C.AVA.ROOT = ""
+    # Root of the generated synthetic set; "" = $AVA_SYNTHETIC_DATASETS or datasets/ava_synthetic.
+    _C.AVA.SYNTHETIC_ROOT = ""
     # Keep detector proposals with score >= this in training (and label them from GT by IoU).
     _C.AVA.TRAIN_PROPOSAL_SCORE_THRESH = 0.8
     # Keep detector proposals with score >= this at test.

@@ -3,3 +3,4 @@
 from .errors import AVAFormatError
 
 __all__ = ["AVAFormatError"]
+from . import ava  # noqa: E402,F401  (registers the built-in AVA datasets)

@@ -1,0 +1,80 @@
+"""Built-in dataset names, registered lazily at import (nothing is read until a dataset is loaded).
+
+- ``ava_v2.2_{train,val}``, ``ava_v2.1_{train,val}``: the real AVA under a root resolved as
+  ``AVA.ROOT`` (when the trainer calls :func:`register_ava_from_cfg`) > ``$AVA_DATASETS`` >
+  ``$DETECTRON2_DATASETS/ava`` > ``datasets/ava``; frames cut at 900 s, 30 fps.
+- ``ava_synthetic_{train,val}``: the generated set (``data_prep/make_synthetic_ava.py``) under
+  ``AVA.SYNTHETIC_ROOT`` > ``$AVA_SYNTHETIC_DATASETS`` > ``datasets/ava_synthetic``; its start second
+  and frame rate come from its ``dataset.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .register import register_ava
+
+__all__ = [
+    "resolve_ava_root",
+    "resolve_synthetic_root",
+    "register_all_ava",
+    "register_synthetic_ava",
+    "register_ava_from_cfg",
+]
+
+AVA_START_SEC = 900  # the AVA cuts start at movie second 900 (AVA_FACTS §1)
+AVA_FPS = 30
+
+
+def resolve_ava_root(cfg_root: str = "") -> Path:
+    """The real-AVA root: ``cfg_root`` > ``$AVA_DATASETS`` > ``$DETECTRON2_DATASETS/ava`` > ``datasets/ava``."""
+    if cfg_root:
+        return Path(cfg_root)
+    if os.environ.get("AVA_DATASETS"):
+        return Path(os.environ["AVA_DATASETS"])
+    return Path(os.environ.get("DETECTRON2_DATASETS", "datasets")) / "ava"
+
+
+def resolve_synthetic_root(cfg_root: str = "") -> Path:
+    """The synthetic root: ``cfg_root`` > ``$AVA_SYNTHETIC_DATASETS`` > ``datasets/ava_synthetic``."""
+    if cfg_root:
+        return Path(cfg_root)
+    return Path(os.environ.get("AVA_SYNTHETIC_DATASETS", "datasets/ava_synthetic"))
+
+
+def register_all_ava(root: str | Path | None = None, *, lenient: bool = False, gt_iou: float = 0.9):
+    """(Re-)register ``ava_v2.{1,2}_{train,val}`` under ``root`` (default: :func:`resolve_ava_root`)."""
+    root = Path(root) if root else resolve_ava_root()
+    for version in ("v2.2", "v2.1"):
+        for split in ("train", "val"):
+            register_ava(
+                f"ava_{version}_{split}", root=root, split=split, version=version,
+                start_sec=AVA_START_SEC, fps=AVA_FPS, lenient=lenient, gt_iou=gt_iou,
+            )
+
+
+def register_synthetic_ava(
+    root: str | Path | None = None, *, prefix: str = "ava_synthetic", lenient: bool = False,
+    gt_iou: float = 0.9,
+):
+    """(Re-)register ``{prefix}_{train,val}`` for a generated dataset under ``root``."""
+    root = Path(root) if root else resolve_synthetic_root()
+    for split in ("train", "val"):
+        register_ava(
+            f"{prefix}_{split}", root=root, split=split, version="v2.2",
+            start_sec=None, fps=None, lenient=lenient, gt_iou=gt_iou,
+        )
+
+
+def register_ava_from_cfg(cfg) -> None:
+    """Re-register the built-ins with the config's roots and ``AVA.LENIENT`` / ``AVA.PROPOSAL_GT_IOU``."""
+    lenient, gt_iou = bool(cfg.AVA.LENIENT), float(cfg.AVA.PROPOSAL_GT_IOU)
+    register_all_ava(resolve_ava_root(cfg.AVA.ROOT), lenient=lenient, gt_iou=gt_iou)
+    register_synthetic_ava(
+        resolve_synthetic_root(cfg.AVA.SYNTHETIC_ROOT), lenient=lenient, gt_iou=gt_iou
+    )
+
+
+register_all_ava()
+register_synthetic_ava()

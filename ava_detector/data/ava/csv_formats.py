@@ -1,0 +1,273 @@
+"""AVA CSV files -> typed tables: annotations (2/7/8 columns), person proposals (8 columns) and
+excluded timestamps (2 columns).
+
+Parsing is pure (text in, ``pandas.DataFrame`` out) and vectorised: every row is split, checked column
+by column, and the first bad row raises :class:`AVAFormatError` with its 1-based line number. With
+``lenient=True`` the bad rows are dropped instead and returned as ``(line, problem)`` pairs so the
+caller (the file edge, ``read_*``) can log how many were skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AVAFormatError
+
+__all__ = [
+    "COORD_TOLERANCE",
+    "ParsedTable",
+    "parse_annotations",
+    "parse_proposals",
+    "parse_exclusions",
+    "read_annotations",
+    "read_proposals",
+    "read_exclusions",
+    "read_text",
+]
+
+logger = logging.getLogger(__name__)
+
+# Normalised coordinates may overshoot [0, 1] by this much (rounding in the released files); they are
+# clipped to [0, 1]. Anything further out is a malformed row.
+COORD_TOLERANCE = 0.01
+
+_BOX_COLS = ["x1", "y1", "x2", "y2"]
+
+
+class ParsedTable(NamedTuple):
+    """A parsed CSV: ``table`` (one row per valid line) and the ``(line, problem)`` of skipped rows."""
+
+    table: pd.DataFrame
+    skipped: list[tuple[int, str]]
+
+
+def _split_rows(text: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Non-blank lines split on commas: (fields as str columns 0..n, 1-based line numbers, counts)."""
+    lines = pd.Series(text.split("\n"), dtype=object).str.rstrip("\r")
+    keep = lines.str.strip().str.len() > 0
+    lines = lines[keep]
+    line_numbers = lines.index.to_numpy() + 1
+    if len(lines) == 0:
+        return pd.DataFrame(), line_numbers, np.zeros(0, dtype=np.int64)
+    counts = lines.str.count(",").to_numpy() + 1
+    fields = lines.str.split(",", expand=True, regex=False)
+    fields = fields.fillna("").astype(object)
+    fields = fields.apply(lambda c: c.str.strip())
+    fields.columns = range(fields.shape[1])
+    fields.index = range(len(fields))
+    return fields, line_numbers, counts
+
+
+class _Problems:
+    """First problem per row wins; rows keep the order of the file."""
+
+    def __init__(self, n: int):
+        self.msg = np.full(n, "", dtype=object)
+
+    def add(self, bad: np.ndarray, message) -> None:
+        """Mark rows where ``bad`` is True (and no earlier problem) with ``message``: a string, or a
+        function of one bad row's index returning its string (formatted for bad rows only)."""
+        bad = np.asarray(bad, dtype=bool) & (self.msg == "")
+        if not bad.any():
+            return
+        if isinstance(message, str):
+            self.msg[bad] = message
+        else:
+            for i in np.flatnonzero(bad):
+                self.msg[i] = message(i)
+
+    @property
+    def bad(self) -> np.ndarray:
+        return self.msg != ""
+
+
+def _numbers(col: pd.Series) -> np.ndarray:
+    """Float values of a text column; NaN where not a finite number."""
+    values = np.array(pd.to_numeric(col.where(col != ""), errors="coerce"), dtype=np.float64)
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def _column(fields: pd.DataFrame, i: int) -> pd.Series:
+    if i in fields.columns:
+        return fields[i]
+    return pd.Series([""] * len(fields), dtype=object)
+
+
+def _check_seconds(fields, problems, sec_range) -> np.ndarray:
+    sec = _numbers(_column(fields, 1))
+    problems.add(np.isnan(sec), "timestamp is not a number")
+    problems.add(~np.isnan(sec) & (sec != np.round(sec)), "timestamp must be a whole second")
+    if sec_range is not None:
+        lo, hi = sec_range
+        outside = ~np.isnan(sec) & ((sec < lo) | (sec > hi))
+        problems.add(outside, f"timestamp outside the video's keyframe seconds [{lo}, {hi}]")
+    return sec
+
+
+def _check_boxes(fields, problems, has_box: np.ndarray) -> np.ndarray:
+    coords = np.stack([_numbers(_column(fields, i)) for i in range(2, 6)], axis=1)
+    nan = np.isnan(coords).any(axis=1) & has_box
+    problems.add(nan, "box coordinates x1,y1,x2,y2 must be numbers")
+    out = has_box & ~nan & ((coords < -COORD_TOLERANCE) | (coords > 1 + COORD_TOLERANCE)).any(axis=1)
+    problems.add(out, "box coordinates must be normalised to [0, 1]")
+    coords = np.clip(coords, 0.0, 1.0)
+    problems.add(has_box & ~nan & (coords[:, 0] >= coords[:, 2]), "box needs x1 < x2")
+    problems.add(has_box & ~nan & (coords[:, 1] >= coords[:, 3]), "box needs y1 < y2")
+    return coords
+
+
+def _finish(fields, line_numbers, problems, path, lenient, columns) -> ParsedTable:
+    bad = problems.bad
+    if bad.any() and not lenient:
+        i = int(np.flatnonzero(bad)[0])
+        raise AVAFormatError(path, int(line_numbers[i]), str(problems.msg[i]))
+    skipped = [(int(line_numbers[i]), str(problems.msg[i])) for i in np.flatnonzero(bad)]
+    good = ~bad
+    table = pd.DataFrame({name: values[good] for name, values in columns.items()})
+    table["line"] = line_numbers[good].astype(np.int64)
+    return ParsedTable(table.reset_index(drop=True), skipped)
+
+
+def _video_ids(fields, problems) -> np.ndarray:
+    vid = _column(fields, 0).to_numpy(dtype=object)
+    problems.add(vid == "", "empty video_id")
+    return vid
+
+
+def parse_annotations(
+    text: str,
+    path: str | Path = "<annotations>",
+    *,
+    num_classes: int = 80,
+    sec_range: tuple[float, float] | None = None,
+    lenient: bool = False,
+) -> ParsedTable:
+    """Parse a ground-truth CSV: ``video_id,sec,x1,y1,x2,y2,action_id[,person_id]`` or ``video_id,sec``
+    (an annotated keyframe with no person).
+
+    Columns of the table: ``video_id`` (str), ``sec`` (int64), ``x1..y2`` (float32, clipped to [0, 1];
+    NaN on 2-column rows), ``action_id`` (int64, 0 on 2-column rows), ``person_id`` (int64, -1 if
+    absent), ``line`` (1-based). Action ids must lie in ``1..num_classes``; ``sec_range`` (inclusive)
+    bounds the keyframe seconds when known.
+    """
+    fields, lines, counts = _split_rows(text)
+    n = len(lines)
+    problems = _Problems(n)
+    problems.add(
+        ~np.isin(counts, (2, 7, 8)),
+        lambda i: f"expected 2, 7 or 8 comma-separated columns, got {counts[i]}",
+    )
+    vid = _video_ids(fields, problems)
+    sec = _check_seconds(fields, problems, sec_range)
+    has_box = counts >= 7
+    coords = _check_boxes(fields, problems, has_box)
+    action = _numbers(_column(fields, 6))
+    bad_action = has_box & (np.isnan(action) | (action != np.round(action)))
+    problems.add(bad_action, "action_id must be an integer")
+    unknown = has_box & ~np.isnan(action) & ((action < 1) | (action > num_classes))
+    problems.add(
+        unknown,
+        lambda i: f"unknown action id {action[i]:g} (valid: 1..{num_classes})",
+    )
+    person = _numbers(_column(fields, 7))
+    bad_person = (counts == 8) & (np.isnan(person) | (person != np.round(person)))
+    problems.add(bad_person, "person_id must be an integer")
+    coords[~has_box] = np.nan
+    columns = {
+        "video_id": vid,
+        "sec": np.nan_to_num(sec).astype(np.int64),
+        **{c: coords[:, i].astype(np.float32) for i, c in enumerate(_BOX_COLS)},
+        "action_id": np.where(has_box, np.nan_to_num(action), 0).astype(np.int64),
+        "person_id": np.where(counts == 8, np.nan_to_num(person, nan=-1), -1).astype(np.int64),
+    }
+    return _finish(fields, lines, problems, path, lenient, columns)
+
+
+def parse_proposals(
+    text: str,
+    path: str | Path = "<proposals>",
+    *,
+    sec_range: tuple[float, float] | None = None,
+    lenient: bool = False,
+) -> ParsedTable:
+    """Parse a person-proposal CSV: ``video_id,sec,x1,y1,x2,y2,label,score`` (label empty or -1 = none).
+
+    Columns: ``video_id``, ``sec`` (int64), ``x1..y2`` (float32), ``score`` (float32), ``line``.
+    The label column is accepted but not used: proposals are labelled from ground truth by IoU.
+    """
+    fields, lines, counts = _split_rows(text)
+    problems = _Problems(len(lines))
+    problems.add(
+        counts != 8,
+        lambda i: f"expected 8 comma-separated columns, got {counts[i]}",
+    )
+    vid = _video_ids(fields, problems)
+    sec = _check_seconds(fields, problems, sec_range)
+    coords = _check_boxes(fields, problems, np.ones(len(lines), dtype=bool))
+    label = _column(fields, 6)
+    label_num = _numbers(label)
+    problems.add((label != "").to_numpy() & np.isnan(label_num), "label must be empty or an integer")
+    score = _numbers(_column(fields, 7))
+    problems.add(np.isnan(score), "score must be a number")
+    columns = {
+        "video_id": vid,
+        "sec": np.nan_to_num(sec).astype(np.int64),
+        **{c: coords[:, i].astype(np.float32) for i, c in enumerate(_BOX_COLS)},
+        "score": np.nan_to_num(score).astype(np.float32),
+    }
+    return _finish(fields, lines, problems, path, lenient, columns)
+
+
+def parse_exclusions(
+    text: str, path: str | Path = "<exclusions>", *, lenient: bool = False
+) -> ParsedTable:
+    """Parse an excluded-timestamps CSV: ``video_id,sec``. Columns: ``video_id``, ``sec``, ``line``."""
+    fields, lines, counts = _split_rows(text)
+    problems = _Problems(len(lines))
+    problems.add(
+        counts != 2,
+        lambda i: f"expected 2 comma-separated columns, got {counts[i]}",
+    )
+    vid = _video_ids(fields, problems)
+    sec = _check_seconds(fields, problems, None)
+    columns = {"video_id": vid, "sec": np.nan_to_num(sec).astype(np.int64)}
+    return _finish(fields, lines, problems, path, lenient, columns)
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """The text of ``path``; a missing/unreadable file raises :class:`AVAFormatError` naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise AVAFormatError(path, None, f"cannot read {what}: {e.strerror or e}") from None
+
+
+def _log_skipped(path, parsed: ParsedTable) -> ParsedTable:
+    if parsed.skipped:
+        line, problem = parsed.skipped[0]
+        logger.warning(
+            "%s: skipped %d malformed rows (lenient mode); first at line %d: %s",
+            path, len(parsed.skipped), line, problem,
+        )
+    return parsed
+
+
+def read_annotations(path: str | Path, **kwargs) -> ParsedTable:
+    """Read and parse a ground-truth CSV file (see :func:`parse_annotations`)."""
+    return _log_skipped(path, parse_annotations(read_text(path, "annotations"), path, **kwargs))
+
+
+def read_proposals(path: str | Path, **kwargs) -> ParsedTable:
+    """Read and parse a person-proposal CSV file (see :func:`parse_proposals`)."""
+    return _log_skipped(path, parse_proposals(read_text(path, "proposals"), path, **kwargs))
+
+
+def read_exclusions(path: str | Path, **kwargs) -> ParsedTable:
+    """Read and parse an excluded-timestamps CSV file (see :func:`parse_exclusions`)."""
+    return _log_skipped(path, parse_exclusions(read_text(path, "exclusions"), path, **kwargs))
