@@ -1,0 +1,36 @@
+"""Frame mAP of CSV files: the I/O edge shared by the CLI, the Detectron2 evaluator and the
+benchmark (read label map, ground truth, exclusions, then the detections in pruned chunks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..data.ava import LabelMap, read_label_map
+from .csv_io import read_ava_csv
+from .frame_map import FrameMAPResult, frame_map, get_protocol, prune_detections
+
+__all__ = ["FileEvaluation", "evaluate_files"]
+
+
+@dataclass(frozen=True)
+class FileEvaluation:
+    """The metric and the label map it was computed over (for reports)."""
+
+    result: FrameMAPResult
+    label_map: LabelMap
+
+
+def evaluate_files(labelmap: str | Path, groundtruth: str | Path, detections: str | Path,
+                   exclusions: str | Path | None = None, protocol: str = "official",
+                   label_map: LabelMap | None = None) -> FileEvaluation:
+    """Read the files and compute ``frame_map``; bad files raise ``AVAFormatError``."""
+    p = get_protocol(protocol)
+    label_map = label_map or read_label_map(labelmap)
+    ids = label_map.ids
+    gt = read_ava_csv(groundtruth, "groundtruth")
+    excluded = read_ava_csv(exclusions, "exclusions") if exclusions else None
+    gt_keys = gt.keyframes()
+    det = read_ava_csv(detections, "detections",
+                       prune=lambda part: prune_detections(part, gt_keys, ids, excluded, p))
+    return FileEvaluation(frame_map(gt, det, ids, excluded, p), label_map)
