@@ -3,4 +3,11 @@
 from .errors import AVAFormatError
 
 __all__ = ["AVAFormatError"]
-from . import ava  # noqa: E402,F401  (registers the built-in AVA datasets)
+from . import (  # noqa: F401,E402  (importing registers datasets and frame sources)
+    ava,  # the built-in AVA datasets
+    transforms,
+    video,  # the frame sources "frames" and "video" (INPUT.SOURCE)
+)
+from .mapper import AVADatasetMapper  # noqa: E402
+
+__all__ += ["AVADatasetMapper"]

@@ -1,0 +1,164 @@
+"""``AVADatasetMapper``: one AVA record -> the model's input (per-pathway uint8 clips, boxes, targets).
+
+Pathways per ``MODEL.SLOWFAST.ARCH``:
+
+- ``"slowfast"``: Fast = ``NUM_FRAMES`` frames at ``SAMPLING_RATE``; Slow = ``fast[:, linspace(0, N-1,
+  N // ALPHA)]`` (PySlowFast's picking, which the published checkpoints were trained on).
+- ``"slow"`` (Slow-only): ``NUM_FRAMES // ALPHA`` frames at stride ``SAMPLING_RATE * ALPHA`` around the
+  keyframe (e.g. 32x2, alpha 4 -> the "8x8" Slow-only input; same first frame as the Fast clip).
+- ``"fast"`` (Fast-only): the Fast clip alone.
+
+Boxes come normalised XYXY from the record, become pixels of the decoded frames, move with the clip's
+transforms and are clipped to it; a box pushed out of a crop stays (degenerate) with its labels. The
+mapper never pads: clips in a batch may differ in size (the meta-architecture pads).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from detectron2.config import configurable
+from detectron2.data.transforms import Augmentation, AugmentationList
+from detectron2.structures import Boxes, Instances
+
+from .errors import AVAFormatError
+from .transforms import ClipAugInput, build_clip_augmentation
+from .video import build_frame_source, keyframe_time, pathway_indices, sample_clip
+
+__all__ = ["AVADatasetMapper", "clip_to_tensor"]
+
+logger = logging.getLogger(__name__)
+
+_ARCHS = ("slowfast", "slow", "fast")
+
+
+def clip_to_tensor(clip: np.ndarray) -> torch.Tensor:
+    """uint8 ``(T, H, W, 3)`` array -> uint8 ``(3, T, H, W)`` tensor (contiguous)."""
+    return torch.from_numpy(np.ascontiguousarray(clip.transpose(3, 0, 1, 2)))
+
+
+class AVADatasetMapper:
+    """Callable mapping an AVA record (docs/interfaces.md) to a dict for ``AVADetector``.
+
+    With ``skip_bad_samples`` (training only) an unreadable clip returns ``None`` so Detectron2's
+    ``MapDataset`` draws another sample; skips are counted in the log, and more than
+    ``max_bad_sample_retries`` in a row re-raise the last error.
+    """
+
+    @configurable
+    def __init__(
+        self,
+        is_train: bool,
+        *,
+        augmentations: list[Augmentation],
+        source: str = "frames",
+        arch: str = "slowfast",
+        num_frames: int = 32,
+        sampling_rate: int = 2,
+        alpha: int = 4,
+        target_fps: float = 30.0,
+        skip_bad_samples: bool = False,
+        max_bad_sample_retries: int = 10,
+    ):
+        if arch not in _ARCHS:
+            raise ValueError(f"MODEL.SLOWFAST.ARCH must be one of {_ARCHS}, got {arch!r}")
+        if arch != "fast":
+            pathway_indices(num_frames, alpha)  # validates NUM_FRAMES >= ALPHA
+        self.is_train = is_train
+        self.augmentations = AugmentationList(augmentations)
+        self.source = source
+        self.arch = arch
+        self.num_frames = num_frames
+        self.sampling_rate = sampling_rate
+        self.alpha = alpha
+        self.target_fps = target_fps
+        self.skip_bad_samples = skip_bad_samples and is_train
+        self.max_bad_sample_retries = max_bad_sample_retries
+        self.num_skipped = 0
+        self._bad_in_a_row = 0
+        mode = "training" if is_train else "inference"
+        logger.info(f"[AVADatasetMapper] {mode}: source={source} arch={arch} augmentations={augmentations}")
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True) -> dict:
+        return {
+            "is_train": is_train,
+            "augmentations": build_clip_augmentation(cfg, is_train),
+            "source": cfg.INPUT.SOURCE,
+            "arch": cfg.MODEL.SLOWFAST.ARCH,
+            "num_frames": cfg.INPUT.NUM_FRAMES,
+            "sampling_rate": cfg.INPUT.SAMPLING_RATE,
+            "alpha": cfg.MODEL.SLOWFAST.ALPHA,
+            "target_fps": cfg.INPUT.TARGET_FPS,
+            "skip_bad_samples": cfg.DATALOADER.SKIP_BAD_SAMPLES,
+            "max_bad_sample_retries": cfg.DATALOADER.MAX_BAD_SAMPLE_RETRIES,
+        }
+
+    def _read_clip(self, record: dict) -> np.ndarray:
+        """The decoded ``(T, H, W, 3)`` clip this architecture samples around the keyframe."""
+        source = build_frame_source(self.source, record)
+        center = keyframe_time(record, self.source)
+        if self.arch == "slow":
+            n, r = self.num_frames // self.alpha, self.sampling_rate * self.alpha
+        else:
+            n, r = self.num_frames, self.sampling_rate
+        return sample_clip(source, center, n, r, self.target_fps)
+
+    def _split_pathways(self, clip: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.arch == "slowfast":
+            return {"slow": clip[:, pathway_indices(self.num_frames, self.alpha)], "fast": clip}
+        return {self.arch: clip}
+
+    def __call__(self, record: dict) -> dict | None:
+        try:
+            clip = self._read_clip(record)
+        except AVAFormatError as err:
+            if not self.skip_bad_samples:
+                raise
+            self.num_skipped += 1
+            self._bad_in_a_row += 1
+            if self._bad_in_a_row > self.max_bad_sample_retries:
+                logger.error(f"{self._bad_in_a_row} unreadable samples in a row; giving up")
+                raise
+            logger.warning(
+                f"Skipping {record.get('image_id', '?')}: {err} "
+                f"({self.num_skipped} samples skipped so far in this process)"
+            )
+            return None
+        self._bad_in_a_row = 0
+
+        height, width = clip.shape[1:3]
+        boxes = np.asarray(record["boxes"], dtype=np.float32).reshape(-1, 4)
+        boxes = boxes * np.array([width, height, width, height], dtype=np.float32)
+        aug_input = ClipAugInput(clip, boxes=boxes)
+        self.augmentations(aug_input)
+        clip = aug_input.clip
+        image_size = clip.shape[1:3]
+
+        instances = Instances(image_size)
+        proposal_boxes = Boxes(torch.as_tensor(aug_input.boxes, dtype=torch.float32).reshape(-1, 4))
+        proposal_boxes.clip(image_size)
+        instances.proposal_boxes = proposal_boxes
+        num = len(proposal_boxes)
+        instances.proposal_scores = torch.as_tensor(
+            np.asarray(record.get("scores", np.ones(num)), dtype=np.float32)
+        ).reshape(num)
+        instances.is_gt = torch.as_tensor(
+            np.asarray(record.get("is_gt", np.zeros(num)), dtype=bool)
+        ).reshape(num)
+        if self.is_train:
+            instances.gt_actions = torch.as_tensor(
+                np.asarray(record["labels"], dtype=np.float32)
+            ).reshape(num, -1)
+
+        return {
+            "clips": self._split_pathways(clip_to_tensor(clip)),
+            "instances": instances,
+            "video_id": record["video_id"],
+            "sec": record["sec"],
+            "image_id": record["image_id"],
+            "height": int(height),
+            "width": int(width),
+        }

@@ -1,0 +1,29 @@
+"""Frame sources (JPEG folders, PyAV videos) behind one interface, and clip sampling."""
+
+from .frame_source import (
+    FRAME_SOURCE_REGISTRY,
+    FrameSource,
+    build_frame_source,
+    keyframe_time,
+    register_frame_source,
+    sample_clip,
+)
+from .jpeg_source import JpegFrameSource, read_rgb
+from .pyav_source import PyAVVideoSource
+from .sampling import clip_indices, clip_times, frame_at_times, pathway_indices
+
+__all__ = [
+    "FRAME_SOURCE_REGISTRY",
+    "FrameSource",
+    "JpegFrameSource",
+    "PyAVVideoSource",
+    "build_frame_source",
+    "clip_indices",
+    "clip_times",
+    "frame_at_times",
+    "keyframe_time",
+    "pathway_indices",
+    "read_rgb",
+    "register_frame_source",
+    "sample_clip",
+]

@@ -1,0 +1,92 @@
+"""One interface for where frames come from: ``FrameSource`` and the registry that builds one per record.
+
+A source answers "which frames are shown at these times" as a uint8 ``(T, H, W, 3)`` RGB array. JPEG
+folders (:class:`JpegFrameSource`) and video files (:class:`PyAVVideoSource`) implement it, so AVA
+keyframes and Kinetics clips go through the same :func:`sample_clip`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+from detectron2.utils.registry import Registry
+
+from .sampling import clip_times
+
+FRAME_SOURCE_REGISTRY = Registry("FRAME_SOURCE")
+FRAME_SOURCE_REGISTRY.__doc__ = """
+Builders ``fn(record: dict) -> FrameSource``, registered under the name used by ``INPUT.SOURCE``
+("frames", "video"). A record is a dataset dict of docs/interfaces.md.
+"""
+
+
+def register_frame_source(name: str):
+    """Decorator: register a builder ``fn(record) -> FrameSource`` under the ``INPUT.SOURCE`` value
+    ``name`` (fvcore registries key by ``__name__``; these keys are config values instead)."""
+
+    def deco(fn):
+        FRAME_SOURCE_REGISTRY._do_register(name, fn)
+        return fn
+
+    return deco
+
+
+class FrameSource(ABC):
+    """Frames of one video on a timeline that starts at time 0 (the first frame)."""
+
+    #: where the frames come from (a folder's first frame or the video file), for messages
+    path: str
+
+    @property
+    @abstractmethod
+    def duration(self) -> float:
+        """Seconds from the first frame's start to the end of the last frame."""
+
+    @abstractmethod
+    def read_times(self, times: Sequence[float] | np.ndarray) -> np.ndarray:
+        """The frame displayed at each time (clamped to the video), uint8 ``(T, H, W, 3)`` RGB.
+
+        Raises :class:`~ava_detector.data.AVAFormatError` naming the file on a missing or corrupt
+        frame / undecodable video.
+        """
+
+    def read_clip(
+        self, center_time: float, num_frames: int, stride: int, target_fps: float
+    ) -> np.ndarray:
+        """``num_frames`` frames ``stride`` frames of a ``target_fps`` timeline apart around
+        ``center_time`` (see :func:`~ava_detector.data.video.sampling.clip_times`)."""
+        return self.read_times(clip_times(center_time, num_frames, stride, target_fps, self.duration))
+
+
+def sample_clip(
+    source: FrameSource,
+    center_time: float,
+    num_frames: int,
+    stride: int,
+    target_fps: float = 30.0,
+) -> np.ndarray:
+    """A clip of ``num_frames`` frames at ``stride`` (in ``target_fps`` frames) centred on
+    ``center_time`` seconds of ``source``: the one helper the AVA and Kinetics mappers share.
+
+    For a clip that *starts* at time ``t0``, pass ``center_time = t0 + num_frames * stride / 2 /
+    target_fps``.
+    """
+    return source.read_clip(center_time, num_frames, stride, target_fps)
+
+
+def build_frame_source(name: str, record: dict) -> FrameSource:
+    """The frame source ``name`` (``INPUT.SOURCE``) for a dataset record."""
+    return FRAME_SOURCE_REGISTRY.get(name)(record)
+
+
+def keyframe_time(record: dict, source_name: str) -> float:
+    """Seconds from the first frame of source ``source_name`` to the record's keyframe.
+
+    The frame timeline uses the record's keyframe index (``keyframe_index / fps``), so the JPEG source
+    reads exactly that frame; a video uses ``sec - start_sec`` and its own timestamps.
+    """
+    if source_name == "frames" and "keyframe_index" in record:
+        return float(record["keyframe_index"]) / float(record["fps"])
+    return float(record["sec"]) - float(record.get("start_sec", 0.0))

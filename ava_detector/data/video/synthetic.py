@@ -1,0 +1,94 @@
+"""Numbered test videos: frames whose pixels encode their own index, as JPEG folders or H.264 mp4.
+
+Decoding a frame's number back (:func:`read_frame_number`) tells which frame a source returned, so
+tests and benchmarks can check timing without trusting frame counts. The code survives JPEG and
+H.264 compression and resizing (wide black/white bars), not flips or crops.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+# Bits of the frame number (up to 4095) drawn as bars across the top half of the frame.
+NUM_BITS = 12
+
+
+def numbered_frame(index: int, height: int = 48, width: int = 64) -> np.ndarray:
+    """uint8 ``(H, W, 3)`` RGB: top half = ``index`` in binary bars (bit 0 leftmost), bottom half a
+    colour gradient that shifts with ``index``."""
+    if width < NUM_BITS * 4 or height < 8:
+        raise ValueError(f"need width >= {NUM_BITS * 4} and height >= 8, got {width}x{height}")
+    img = np.zeros((height, width, 3), dtype=np.uint8)
+    for b in range(NUM_BITS):
+        if (index >> b) & 1:
+            img[: height // 2, b * width // NUM_BITS : (b + 1) * width // NUM_BITS] = 255
+    ys, xs = np.mgrid[0 : height - height // 2, 0:width]
+    img[height // 2 :, :, 0] = (xs * 255 // max(1, width - 1)).astype(np.uint8)
+    img[height // 2 :, :, 1] = (ys * 255 // max(1, height // 2)).astype(np.uint8)
+    img[height // 2 :, :, 2] = (index * 37) % 256
+    return img
+
+
+def read_frame_number(img: np.ndarray) -> int:
+    """The index :func:`numbered_frame` drew into ``img`` (any size, RGB or BGR)."""
+    height, width = img.shape[:2]
+    bar = width / NUM_BITS
+    top = img[: height // 2].astype(np.float32).mean(axis=2)
+    value = 0
+    for b in range(NUM_BITS):
+        x0, x1 = int(b * bar + bar / 4), int((b + 1) * bar - bar / 4)
+        if top[height // 8 : 3 * height // 8, x0 : max(x1, x0 + 1)].mean() > 127:
+            value |= 1 << b
+    return value
+
+
+def write_jpeg_frames(folder: str | Path, video_id: str, frames: Sequence[np.ndarray]) -> list[str]:
+    """Write RGB frames as ``folder/<video_id>_%06d.jpg`` (1-based, PySlowFast layout); return paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, frame in enumerate(frames, start=1):
+        path = folder / f"{video_id}_{i:06d}.jpg"
+        tmp = folder / f".{video_id}_{i:06d}.tmp.jpg"
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]):
+            raise OSError(f"cannot write {tmp}")
+        os.replace(tmp, path)
+        paths.append(str(path))
+    return paths
+
+
+def write_mp4(
+    path: str | Path,
+    frames: Sequence[np.ndarray],
+    fps: float | Fraction = 30,
+    *,
+    times: Sequence[float] | None = None,
+    crf: int = 12,
+    gop: int = 12,
+) -> str:
+    """Encode RGB frames as H.264 (yuv420p) at ``fps``, key frame every ``gop`` frames; with
+    ``times`` (seconds, increasing) each frame gets that presentation time (variable frame rate)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    height, width = frames[0].shape[:2]
+    with av.open(str(tmp), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf), "g": str(gop), "bf": "0"}
+        if times is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            if times is not None:
+                frame.pts, frame.time_base = int(round(times[i] * 1000)), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    os.replace(tmp, path)
+    return str(path)

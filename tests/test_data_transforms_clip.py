@@ -1,0 +1,126 @@
+"""Clip transforms: boxes move with the frames (flip, crop, scale by hand), every frame gets the same
+transform, the inverse-uniform short-side jitter, colour jitter shared by all frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from detectron2.data.transforms import (
+    AugmentationList,
+    CropTransform,
+    HFlipTransform,
+    ResizeTransform,
+    TransformList,
+)
+
+from ava_detector.config import get_ava_cfg
+from ava_detector.data.transforms import (
+    ClipAugInput,
+    RandomClipColorJitter,
+    RandomShortSideScale,
+    apply_transform_to_clip,
+    build_clip_augmentation,
+)
+
+
+def _clip(t=3, h=40, w=60):
+    rng = np.random.RandomState(0)
+    return rng.randint(0, 256, size=(t, h, w, 3)).astype(np.uint8)
+
+
+def test_flip_moves_frames_and_boxes():
+    clip = _clip()
+    inp = ClipAugInput(clip, boxes=np.array([[10.0, 5.0, 20.0, 15.0]], dtype=np.float32))
+    inp.transform(HFlipTransform(60))
+    np.testing.assert_array_equal(inp.clip, clip[:, :, ::-1])
+    np.testing.assert_allclose(inp.boxes, [[40.0, 5.0, 50.0, 15.0]])  # x -> 60 - x
+
+
+def test_crop_moves_boxes_and_keeps_pushed_out_box():
+    clip = _clip()
+    boxes = np.array([[10.0, 5.0, 20.0, 15.0], [0.0, 0.0, 4.0, 4.0]], dtype=np.float32)
+    inp = ClipAugInput(clip, boxes=boxes)
+    inp.transform(CropTransform(x0=8, y0=2, w=30, h=20))
+    np.testing.assert_array_equal(inp.clip, clip[:, 2:22, 8:38])
+    np.testing.assert_allclose(inp.boxes, [[2.0, 3.0, 12.0, 13.0], [-8.0, -2.0, -4.0, 2.0]])
+    assert len(inp.boxes) == 2  # the box outside the crop stays (the mapper clips it to zero width)
+
+
+def test_scale_moves_boxes_and_resizes_every_frame():
+    clip = _clip()
+    inp = ClipAugInput(clip, boxes=np.array([[10.0, 5.0, 20.0, 15.0]], dtype=np.float32))
+    inp.transform(ResizeTransform(40, 60, 80, 120))
+    assert inp.clip.shape == (3, 80, 120, 3)
+    np.testing.assert_allclose(inp.boxes, [[20.0, 10.0, 40.0, 30.0]])
+    for t in range(3):  # each frame resized on its own, same as a single-image transform
+        np.testing.assert_array_equal(inp.clip[t], ResizeTransform(40, 60, 80, 120).apply_image(clip[t]))
+
+
+def test_transform_list_applies_in_order():
+    clip = _clip()
+    tfm = TransformList([ResizeTransform(40, 60, 20, 30), CropTransform(5, 0, 20, 20), HFlipTransform(20)])
+    out = apply_transform_to_clip(tfm, clip)
+    small = np.stack([ResizeTransform(40, 60, 20, 30).apply_image(f) for f in clip])
+    np.testing.assert_array_equal(out, small[:, 0:20, 5:25][:, :, ::-1])
+    # [10, 0, 30, 10] -> halved [5, 0, 15, 5] -> crop x0=5 [0, 0, 10, 5] -> flip in 20: [10, 0, 20, 5]
+    np.testing.assert_allclose(tfm.apply_box(np.array([[10.0, 0.0, 30.0, 10.0]])), [[10.0, 0.0, 20.0, 5.0]])
+
+
+def test_short_side_scale_is_inverse_uniform(monkeypatch):
+    aug = RandomShortSideScale(256, 320)
+    draws = iter([1 / 320, 1 / 256, 0.5 * (1 / 256 + 1 / 320)])
+    monkeypatch.setattr(np.random, "uniform", lambda lo, hi: next(draws))
+    image = np.zeros((300, 400, 3), np.uint8)
+    sizes = [aug.get_transform(image) for _ in range(3)]
+    assert [(t.new_h, t.new_w) for t in sizes] == [(320, 427), (256, 341), (284, 379)]  # 1/mean -> 284.4
+
+
+def test_short_side_scale_distribution():
+    np.random.seed(0)
+    image = np.zeros((90, 160, 3), np.uint8)
+    aug = RandomShortSideScale(256, 320)
+    sizes = np.array([aug.get_transform(image).new_h for _ in range(4000)])
+    assert sizes.min() >= 256 and sizes.max() <= 320
+    # inverse-uniform: median 1 / mean(1/256, 1/320) = 284.4 (a uniform draw would give 288)
+    assert abs(np.median(sizes) - 284.4) < 1.5
+
+
+def test_train_and_test_augmentations_from_config():
+    cfg = get_ava_cfg()
+    np.random.seed(1)
+    clip = np.zeros((4, 300, 400, 3), np.uint8)
+    boxes = np.array([[0.0, 0.0, 400.0, 300.0]], dtype=np.float32)
+    inp = ClipAugInput(clip, boxes=boxes.copy())
+    AugmentationList(build_clip_augmentation(cfg, is_train=True))(inp)
+    assert inp.clip.shape == (4, 224, 224, 3)
+    inp = ClipAugInput(clip, boxes=boxes.copy())
+    AugmentationList(build_clip_augmentation(cfg, is_train=False))(inp)
+    assert inp.clip.shape == (4, 256, 341, 3)
+    np.testing.assert_allclose(inp.boxes, [[0.0, 0.0, 341.0, 256.0]], atol=0.5)
+    cfg.INPUT.COLOR_JITTER = 0.4
+    assert isinstance(build_clip_augmentation(cfg, True)[-1], RandomClipColorJitter)
+
+
+def test_color_jitter_same_for_every_frame_and_by_hand(monkeypatch):
+    frame = _clip(t=1)[0]
+    clip = np.stack([frame, frame])
+    monkeypatch.setattr(np.random, "permutation", lambda n: np.array([0]))  # brightness only
+    monkeypatch.setattr(np.random, "uniform", lambda lo, hi: 0.25)
+    inp = ClipAugInput(clip)
+    RandomClipColorJitter(0.4)(inp)
+    expected = np.clip(frame.astype(np.float32) * 1.25, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(inp.clip[0], expected)
+    np.testing.assert_array_equal(inp.clip[1], expected)
+
+
+@pytest.mark.parametrize("kind", [1, 2])
+def test_color_jitter_contrast_and_saturation(monkeypatch, kind):
+    clip = _clip(t=2).astype(np.float32)
+    monkeypatch.setattr(np.random, "permutation", lambda n: np.array([kind]))
+    monkeypatch.setattr(np.random, "uniform", lambda lo, hi: -0.5)  # factor 0.5
+    tfm = RandomClipColorJitter(0.5).get_transform(clip.astype(np.uint8))
+    gray = clip @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    src = gray.mean(axis=(1, 2))[:, None, None, None] if kind == 1 else gray[..., None]
+    out = apply_transform_to_clip(tfm, clip.astype(np.uint8))
+    expected = np.clip(0.5 * src + 0.5 * clip, 0, 255).astype(np.uint8)
+    assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
