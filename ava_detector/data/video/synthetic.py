@@ -76,6 +76,7 @@ def write_mp4(
     """Encode RGB frames as H.264 (yuv420p) at ``fps``, key frame every ``gop`` frames; with
     ``times`` (seconds, increasing) each frame gets that presentation time (variable frame rate)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     height, width = frames[0].shape[:2]
     with av.open(str(tmp), "w") as container:
