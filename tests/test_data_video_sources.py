@@ -31,7 +31,7 @@ def numbered(tmp_path_factory):
     root = tmp_path_factory.mktemp("numbered")
     frames = [numbered_frame(i, 96, 128) for i in range(NUM)]
     paths = write_jpeg_frames(root / "frames" / "vid", "vid", frames)
-    video = write_mp4(root / "vid.mp4", frames, 30, crf=10, gop=12)
+    video = write_mp4(root / "vid.mp4", frames, 30, crf=10, gop=12, bframes=3)
     return paths, video
 
 

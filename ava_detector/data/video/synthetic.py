@@ -72,9 +72,11 @@ def write_mp4(
     times: Sequence[float] | None = None,
     crf: int = 12,
     gop: int = 12,
+    bframes: int = 0,
 ) -> str:
     """Encode RGB frames as H.264 (yuv420p) at ``fps``, key frame every ``gop`` frames; with
-    ``times`` (seconds, increasing) each frame gets that presentation time (variable frame rate)."""
+    ``times`` (seconds, increasing) each frame gets that presentation time (variable frame rate);
+    ``bframes`` > 0 reorders frames as most real H.264 files do."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
@@ -82,7 +84,7 @@ def write_mp4(
     with av.open(str(tmp), "w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf), "g": str(gop), "bf": "0"}
+        stream.options = {"crf": str(crf), "g": str(gop), "bf": str(bframes)}
         if times is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         for i, rgb in enumerate(frames):
