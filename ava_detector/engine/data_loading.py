@@ -39,9 +39,14 @@ logger = logging.getLogger(__name__)
 _MASK = (1 << 31) - 1
 
 
-def sample_seed(seed: int, position: int) -> int:
-    """The RNG seed of global sample ``position`` (a stable mix of both numbers)."""
-    return int(np.random.SeedSequence([int(seed) & _MASK, int(position)]).generate_state(1)[0])
+# What a derived seed is for (kept apart so no two uses share a seed).
+SAMPLE, EPOCH, RETRY, ITERATION = 0, 1, 2, 3
+
+
+def sample_seed(seed: int, position: int, purpose: int = SAMPLE) -> int:
+    """A stable 31-bit seed mixed from the run's ``seed``, a non-negative ``position`` and ``purpose``."""
+    words = [int(seed) & _MASK, int(purpose), int(position)]
+    return int(np.random.SeedSequence(words).generate_state(1)[0]) & _MASK
 
 
 def sample_index(seed: int, position: int, size: int, shuffle: bool = True) -> int:
@@ -49,7 +54,7 @@ def sample_index(seed: int, position: int, size: int, shuffle: bool = True) -> i
     epoch, offset = divmod(int(position), size)
     if not shuffle:
         return offset
-    g = torch.Generator().manual_seed(sample_seed(seed, -1 - epoch))
+    g = torch.Generator().manual_seed(sample_seed(seed, epoch, EPOCH))
     return int(torch.randperm(size, generator=g)[offset])
 
 
@@ -71,7 +76,7 @@ class SeededMapper:
         try:
             with torch.random.fork_rng(devices=[]):
                 random.seed(s)
-                np.random.seed(s & 0xFFFFFFFF)
+                np.random.seed(s)
                 torch.manual_seed(s)
                 return self.mapper(copy.deepcopy(record))
         finally:
@@ -123,7 +128,7 @@ class IterationSeededStream(torchdata.IterableDataset):
         if not self.shuffle:
             return offset
         if self._perm is None or self._perm[0] != epoch:
-            g = torch.Generator().manual_seed(sample_seed(self.seed, -1 - epoch))
+            g = torch.Generator().manual_seed(sample_seed(self.seed, epoch, EPOCH))
             self._perm = (epoch, torch.randperm(self._size, generator=g))
         return int(self._perm[1][offset])
 
@@ -134,7 +139,7 @@ class IterationSeededStream(torchdata.IterableDataset):
             out = self._map((position, self._data[index]))
             if out is not None:
                 return out
-            index = sample_seed(self.seed, -position - 2 - retry) % self._size
+            index = sample_seed(self.seed, position * 64 + retry, RETRY) % self._size
         raise RuntimeError(f"the mapper dropped {self.max_retries + 1} samples in a row at {position}")
 
     def __iter__(self) -> Iterator[Any]:

@@ -9,7 +9,7 @@ import torch
 from detectron2.engine import SimpleTrainer
 from detectron2.utils import comm
 
-from .data_loading import sample_seed
+from .data_loading import ITERATION, sample_seed
 
 __all__ = ["AVATrainLoop", "NonFiniteLossError", "amp_dtype"]
 
@@ -32,7 +32,7 @@ def amp_dtype(name: str) -> torch.dtype:
 class AVATrainLoop(SimpleTrainer):
     """``SimpleTrainer`` with mixed precision, a NaN check on every rank and seeded randomness.
 
-    Before each step torch's RNG is seeded from ``(seed, iteration)``, so dropout (like the data,
+    At each step torch's RNG is seeded from ``(seed, iteration)``, so dropout (like the data,
     see :mod:`.data_loading`) depends on the iteration only and a resumed run repeats the
     uninterrupted one. With ``amp`` on CUDA the forward runs under ``torch.autocast``; float16 uses
     a ``GradScaler`` (gradients are unscaled before the clipping inside ``optimizer.step``).
@@ -65,10 +65,11 @@ class AVATrainLoop(SimpleTrainer):
 
     def run_step(self):
         assert self.model.training, "[AVATrainLoop] model was changed to eval mode!"
-        torch.manual_seed(sample_seed(self.seed, -(1 << 20) - self.iter))
         start = time.perf_counter()
         data = next(self._data_loader_iter)
         data_time = time.perf_counter() - start
+        # After fetching: starting a DataLoader iterator draws from torch's RNG.
+        torch.manual_seed(sample_seed(self.seed, self.iter, ITERATION))
 
         with torch.autocast("cuda", dtype=self.dtype, enabled=self.amp):
             loss_dict = self.model(data)

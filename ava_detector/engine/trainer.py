@@ -16,7 +16,7 @@ from .checkpoint import AVATrainingCheckpointer
 from .data_loading import ResumableLoader, build_ava_test_loader
 from .train_loop import AVATrainLoop, amp_dtype
 
-__all__ = ["AVATrainer", "load_records", "resolve_seed", "every_k_seconds"]
+__all__ = ["AVATrainer", "load_records", "resolve_seed"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,33 +26,23 @@ def resolve_seed(cfg) -> int:
     return int(cfg.SEED) if cfg.SEED >= 0 else int(comm.shared_random_seed())
 
 
-def every_k_seconds(records: list[dict], k: int) -> list[dict]:
-    """The mini-val: keyframes whose second is a multiple of ``k`` (all of them for k <= 1)."""
-    if k <= 1:
-        return records
-    return [r for r in records if int(r["sec"]) % k == 0]
-
-
 def load_records(cfg, names: tuple[str, ...] | list[str], is_train: bool) -> list[dict]:
-    """The records of the datasets ``names``, failing with a clear message for unknown names.
-
-    Uses ``ava_detector.data.records_for_cfg`` (proposal thresholds, GT-box mode) where present.
+    """The records of the datasets ``names`` with the boxes the config selects (train / test /
+    GT-box mode, mini-val subsampling), failing with a clear message for unknown names or no data.
     """
+    from ava_detector.data.ava import records_for_cfg, register_ava_from_cfg
+
+    if not names:
+        raise ValueError("no dataset given (DATASETS.TRAIN / DATASETS.TEST is empty)")
+    register_ava_from_cfg(cfg)
     registered = DatasetCatalog.list()
     unknown = [n for n in names if n not in registered]
     if unknown:
         known = ", ".join(sorted(n for n in registered if "ava" in n or "kinetics" in n))
         raise KeyError(f"unknown dataset name(s) {unknown}; registered AVA/Kinetics datasets: {known}")
-    if not names:
-        raise ValueError("no dataset given (DATASETS.TRAIN / DATASETS.TEST is empty)")
-    try:
-        from ava_detector.data import records_for_cfg
-    except ImportError:
-        records = [r for n in names for r in DatasetCatalog.get(n)]
-    else:
-        records = records_for_cfg(cfg, list(names), is_train=is_train)
+    records = [r for n in names for r in records_for_cfg(n, cfg, is_train=is_train)]
     if not records:
-        raise ValueError(f"datasets {list(names)} hold no keyframes")
+        raise ValueError(f"datasets {list(names)} hold no keyframe with boxes to {'train' if is_train else 'test'} on")
     return records
 
 
@@ -108,13 +98,30 @@ class AVATrainer(DefaultTrainer):
         super().resume_or_load(resume=resume)
         self._trainer.data_loader.start_iter = self.start_iter
 
+    def state_dict(self) -> dict:
+        """Also the optimizer (and AMP scaler) state: Detectron2 0.6's ``DefaultTrainer`` saves only
+        the iteration and the hooks, so a resumed run would restart SGD momentum and lr."""
+        ret = super().state_dict()
+        ret["_trainer"] = self._trainer.state_dict()
+        return ret
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        if "_trainer" in state_dict:
+            self._trainer.load_state_dict(state_dict["_trainer"])
+
     @classmethod
-    def build_train_loader(cls, cfg, seed: int | None = None) -> ResumableLoader:
+    def build_mapper(cls, cfg, is_train: bool):
+        """The record -> model input mapper (``AVADatasetMapper``)."""
         from ava_detector.data import AVADatasetMapper
 
+        return AVADatasetMapper(cfg, is_train=is_train)
+
+    @classmethod
+    def build_train_loader(cls, cfg, seed: int | None = None) -> ResumableLoader:
         records = load_records(cfg, cfg.DATASETS.TRAIN, is_train=True)
         return ResumableLoader(
-            records, AVADatasetMapper(cfg, is_train=True),
+            records, cls.build_mapper(cfg, is_train=True),
             batch_size=cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size(),
             seed=resolve_seed(cfg) if seed is None else seed,
             num_workers=cfg.DATALOADER.NUM_WORKERS,
@@ -122,13 +129,9 @@ class AVATrainer(DefaultTrainer):
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name: str):
-        from ava_detector.data import AVADatasetMapper
-
-        records = every_k_seconds(
-            load_records(cfg, [dataset_name], is_train=False), cfg.AVA.EVAL_EVERY_K_SECONDS
-        )
+        records = load_records(cfg, [dataset_name], is_train=False)
         return build_ava_test_loader(
-            records, AVADatasetMapper(cfg, is_train=False),
+            records, cls.build_mapper(cfg, is_train=False),
             batch_size=cfg.TEST.IMS_PER_BATCH, num_workers=cfg.DATALOADER.NUM_WORKERS,
         )
 

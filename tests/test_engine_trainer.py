@@ -1,0 +1,202 @@
+"""AVATrainer on an in-memory dataset with a tiny real SlowFast: resume, Kinetics init, NaN stop,
+optimizer groups, AMP on CPU. The mapper here makes clips from the record (no files)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from detectron2.data import DatasetCatalog
+from detectron2.structures import Boxes, Instances
+from detectron2.utils.events import EventStorage
+
+from ava_detector.config import get_ava_cfg
+from ava_detector.engine import AVATrainer, NonFiniteLossError
+from ava_detector.engine.trainer import load_records
+
+TRAIN = "_engine_test_train"
+SIZE = 32
+
+
+def _records(n: int = 6) -> list[dict]:
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        labels = np.zeros((2, 80), np.float32)
+        labels[0, i % 3] = labels[1, 10 + i % 2] = 1.0
+        out.append({
+            "video_id": "vid", "sec": 902 + i, "image_id": f"vid,{902 + i:04d}", "height": SIZE,
+            "width": SIZE, "boxes": np.array([[0, 0, 0.5, 0.5], [0.4, 0.4, 1, 1]], np.float32),
+            "labels": labels, "scores": np.ones(2, np.float32), "is_gt": np.ones(2, bool),
+            "seed": int(rng.integers(1 << 30)),
+        })
+    return out
+
+
+if TRAIN not in DatasetCatalog.list():
+    DatasetCatalog.register(TRAIN, _records)
+
+
+def _clip_mapper(record: dict) -> dict:
+    """Clip drawn from the record's seed, plus a random flip from the global numpy RNG (the part
+    that a resumed run must redraw identically)."""
+    g = torch.Generator().manual_seed(record["seed"])
+    fast = torch.randint(0, 256, (3, 8, SIZE, SIZE), generator=g, dtype=torch.uint8)
+    boxes = torch.as_tensor(record["boxes"]) * SIZE
+    if np.random.rand() < 0.5:
+        fast = fast.flip(-1)
+        boxes = torch.stack([SIZE - boxes[:, 2], boxes[:, 1], SIZE - boxes[:, 0], boxes[:, 3]], 1)
+    inst = Instances((SIZE, SIZE), proposal_boxes=Boxes(boxes),
+                     gt_actions=torch.as_tensor(record["labels"]))
+    return {"clips": {"slow": fast[:, ::4], "fast": fast}, "instances": inst,
+            "height": SIZE, "width": SIZE, "image_id": record["image_id"]}
+
+
+class _Trainer(AVATrainer):
+    losses: list[float]
+
+    @classmethod
+    def build_mapper(cls, cfg, is_train):
+        return _clip_mapper
+
+    def build_hooks(self):
+        from detectron2.engine import hooks
+
+        self.losses = []
+        trainer = self
+
+        class Record(hooks.HookBase):
+            def after_step(self):
+                trainer.losses.append(self.trainer.storage.history("total_loss").latest())
+
+        return [h for h in super().build_hooks() if not isinstance(h, hooks.EvalHook)] + [Record()]
+
+
+def _cfg(out: Path, max_iter: int = 4):
+    cfg = get_ava_cfg()
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = 8
+    cfg.MODEL.ROI_ACTION_HEAD.POOLER_RESOLUTION = 2
+    cfg.MODEL.ROI_ACTION_HEAD.DROPOUT = 0.5
+    cfg.INPUT.NUM_FRAMES = 8
+    cfg.DATASETS.TRAIN = (TRAIN,)
+    cfg.DATASETS.TEST = ()
+    cfg.DATALOADER.NUM_WORKERS = 0
+    cfg.SOLVER.IMS_PER_BATCH = 2
+    cfg.SOLVER.BASE_LR = 0.05
+    cfg.SOLVER.WARMUP_ITERS = 2
+    cfg.SOLVER.STEPS = ()
+    cfg.SOLVER.MAX_ITER = max_iter
+    cfg.SOLVER.CHECKPOINT_PERIOD = 2
+    cfg.TEST.EVAL_PERIOD = 0
+    cfg.SEED = 3
+    cfg.OUTPUT_DIR = str(out)
+    return cfg
+
+
+def _train(cfg, resume: bool = False) -> _Trainer:
+    torch.manual_seed(0)
+    trainer = _Trainer(cfg)
+    trainer.resume_or_load(resume=resume)
+    trainer.train()
+    return trainer
+
+
+def test_resume_gives_the_same_next_losses(tmp_path: Path):
+    torch.set_num_threads(1)
+    full = _train(_cfg(tmp_path / "full", max_iter=4)).losses
+    # A run killed after iteration 1: its output dir holds the checkpoint of iteration 1 only.
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    shutil.copy(tmp_path / "full" / "model_0000001.pth", killed)
+    (killed / "last_checkpoint").write_text("model_0000001.pth")
+    resumed = _train(_cfg(killed, max_iter=4), resume=True)
+    assert resumed.start_iter == 2
+    assert resumed.losses == pytest.approx(full[2:], rel=1e-5)
+    assert len(set(full)) == 4  # the four batches differ (the check above is not vacuous)
+
+
+def test_kinetics_checkpoint_loads_backbone_only_and_starts_at_zero(tmp_path: Path, caplog):
+    cfg = _cfg(tmp_path / "out", max_iter=1)
+    donor = AVATrainer.build_model(cfg)
+    with torch.no_grad():
+        for p in donor.backbone.parameters():
+            p.fill_(0.125)
+    state = {f"backbone.{k}": v for k, v in donor.backbone.state_dict().items()}
+    state["cls_head.projection.weight"] = torch.ones(400, 72)
+    state["cls_head.projection.bias"] = torch.ones(400)
+    weights = tmp_path / "kinetics.pth"
+    torch.save({"model": state, "iteration": 123455, "scheduler": {"last_epoch": 196}}, weights)
+
+    cfg.MODEL.WEIGHTS = str(weights)
+    torch.manual_seed(0)
+    trainer = _Trainer(cfg)
+    head_before = {k: v.clone() for k, v in trainer.model.roi_heads.state_dict().items()}
+    with caplog.at_level(logging.INFO):
+        trainer.resume_or_load(resume=True)  # nothing in OUTPUT_DIR yet: MODEL.WEIGHTS, iteration 0
+    assert trainer.start_iter == 0
+    assert all(torch.all(p == 0.125) for p in trainer.model.backbone.parameters())
+    for k, v in trainer.model.roi_heads.state_dict().items():
+        assert torch.equal(v, head_before[k])
+    assert "cls_head.projection.weight" in caplog.text and "backbone only" in caplog.text
+    with EventStorage():
+        trainer.train()
+    assert len(trainer.losses) == 1
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path):
+    cfg = _cfg(tmp_path, max_iter=6)
+    cfg.SOLVER.CHECKPOINT_PERIOD = 1
+    torch.manual_seed(0)
+    trainer = _Trainer(cfg)
+    trainer.resume_or_load(resume=False)
+    head = trainer.model.roi_heads
+    forward = head.forward
+
+    def poisoned(features, proposals):
+        out = forward(features, proposals)
+        if trainer.iter == 2:
+            out = {k: v * float("nan") for k, v in out.items()}
+        return out
+
+    head.forward = poisoned
+    with pytest.raises(NonFiniteLossError, match="iteration 2.*last checkpoint is intact"):
+        trainer.train()
+    assert sorted(p.name for p in tmp_path.glob("model_*.pth")) == [
+        "model_0000000.pth", "model_0000001.pth"]
+    saved = torch.load(tmp_path / "model_0000001.pth", weights_only=False)["model"]
+    assert all(torch.isfinite(v).all() for v in saved.values() if v.is_floating_point())
+    params = dict(trainer.model.named_parameters())
+    assert all(torch.equal(saved[k], p) for k, p in params.items())  # no step was taken after it
+
+
+def test_optimizer_groups_and_amp_forced_off_on_cpu(tmp_path: Path, caplog):
+    cfg = _cfg(tmp_path)
+    cfg.SOLVER.WEIGHT_DECAY = 1e-4
+    cfg.SOLVER.WEIGHT_DECAY_NORM = 0.0
+    cfg.SOLVER.WEIGHT_DECAY_BIAS = 0.0
+    cfg.SOLVER.NESTEROV = True  # as in configs/Base-SlowFast.yaml
+    cfg.SOLVER.AMP.ENABLED = True
+    with caplog.at_level(logging.INFO):
+        trainer = _Trainer(cfg)
+    assert "AMP.ENABLED ignored" in caplog.text and trainer._trainer.amp is False
+    opt = trainer.optimizer
+    assert isinstance(opt, torch.optim.SGD) and opt.defaults["nesterov"]
+    decay_of = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    model = trainer.model
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms
+    assert all(decay_of[id(p)] == 0.0 for m in norms for p in m.parameters())
+    assert decay_of[id(model.roi_heads.predictor.bias)] == 0.0
+    assert decay_of[id(model.roi_heads.predictor.weight)] == 1e-4
+
+
+def test_unknown_dataset_fails_with_the_registered_names():
+    cfg = get_ava_cfg()
+    cfg.DATASETS.TRAIN = ("ava_v9_train",)
+    with pytest.raises(KeyError, match="ava_v9_train.*ava_synthetic_train"):
+        load_records(cfg, cfg.DATASETS.TRAIN, is_train=True)
