@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..data.ava import LabelMap, read_label_map
 from .csv_io import read_ava_csv
-from .frame_map import FrameMAPResult, frame_map, get_protocol, prune_detections
+from .frame_map import DetectionPruner, FrameMAPResult, frame_map, get_protocol
 
 __all__ = ["FileEvaluation", "evaluate_files"]
 
@@ -30,7 +30,6 @@ def evaluate_files(labelmap: str | Path, groundtruth: str | Path, detections: st
     ids = label_map.ids
     gt = read_ava_csv(groundtruth, "groundtruth")
     excluded = read_ava_csv(exclusions, "exclusions") if exclusions else None
-    gt_keys = gt.keyframes()
     det = read_ava_csv(detections, "detections",
-                       prune=lambda part: prune_detections(part, gt_keys, ids, excluded, p))
+                       prune=DetectionPruner(gt.keyframes(), ids, excluded, p))
     return FileEvaluation(frame_map(gt, det, ids, excluded, p), label_map)

@@ -44,6 +44,7 @@ __all__ = [
     "frame_map",
     "get_protocol",
     "prune_detections",
+    "DetectionPruner",
 ]
 
 
@@ -160,61 +161,79 @@ class FrameMAPResult:
 
 
 class _KeyEncoder:
-    """Maps (video name, second) of several tables to one int64 key space."""
+    """Maps (video name, second) to int64 keys, consistently across tables and calls.
 
-    def __init__(self, tables: Sequence[AVABoxes], integer_seconds: bool):
-        self.videos: dict[str, int] = {}
-        for t in tables:
-            for v in t.videos:
-                self.videos.setdefault(v, len(self.videos))
-        times = [self._seconds(t.time, integer_seconds) for t in tables]
-        self.times = np.unique(np.concatenate(times)) if times else np.zeros(0)
+    Seconds are compared as numbers (``integer_seconds``: truncated first); codes come from the
+    ``reference`` tables' seconds, and unseen seconds get new codes on the fly.
+    """
+
+    _STRIDE = 1 << 32
+
+    def __init__(self, reference: Sequence[AVABoxes], integer_seconds: bool):
         self.integer_seconds = integer_seconds
+        self.videos: dict[str, int] = {}
+        self.extra: dict[float, int] = {}
+        times = [self._seconds(t.time) for t in reference]
+        self.times = np.unique(np.concatenate(times)) if times else np.zeros(0)
+        for t in reference:
+            self.encode(t)
 
-    @staticmethod
-    def _seconds(time: np.ndarray, integer_seconds: bool) -> np.ndarray:
-        return np.trunc(time) if integer_seconds else time
+    def _seconds(self, time: np.ndarray) -> np.ndarray:
+        return np.trunc(time) if self.integer_seconds else time + 0.0  # -0.0 == 0.0
 
     def encode(self, t: AVABoxes) -> np.ndarray:
-        remap = np.array([self.videos[v] for v in t.videos], np.int64)
-        tcode = np.searchsorted(self.times, self._seconds(t.time, self.integer_seconds))
-        return remap[t.video] * max(len(self.times), 1) + tcode if len(t) else np.zeros(0, np.int64)
+        remap = np.array([self.videos.setdefault(v, len(self.videos)) for v in t.videos] + [0],
+                         np.int64)
+        sec = self._seconds(t.time)
+        tcode = np.minimum(np.searchsorted(self.times, sec), max(len(self.times) - 1, 0))
+        unknown = np.flatnonzero((self.times[tcode] != sec) if len(self.times) else np.ones(len(sec), bool))
+        if len(unknown):
+            values, inverse = np.unique(sec[unknown], return_inverse=True)
+            codes = np.array([self.extra.setdefault(v, len(self.times) + len(self.extra))
+                              for v in values.tolist()], np.int64)
+            tcode = tcode.astype(np.int64)
+            tcode[unknown] = codes[inverse]
+        return remap[t.video] * self._STRIDE + tcode
 
 
-def _cap_mask(key: np.ndarray, det: AVABoxes, cap: int, exact: bool) -> np.ndarray:
+def _cap_mask(key: np.ndarray, score: np.ndarray, cap: int, exact: AVABoxes | None) -> np.ndarray:
     """Rows kept by the official per-keyframe heap of ``cap`` entries.
 
-    With ``exact=False`` rows tied with the ``cap``-th score are all kept: applying the exact
-    selection later to that superset (in file order) gives the same rows, which lets a reader
-    prune chunk by chunk.
+    Rows scoring above the ``cap``-th score of their keyframe are always kept, rows below never;
+    only keyframes with ties at that score replay the heap on ``exact``'s rows. Without ``exact``
+    all tied rows are kept: the exact selection applied later to that superset (in file order) gives the same rows,
+    which lets a reader prune chunk by chunk.
     """
     n = len(key)
+    keep = np.ones(n, bool)
     if cap <= 0 or n == 0:
-        return np.ones(n, bool)
-    x1, y1, x2, y2 = det.boxes.T
-    order = np.lexsort((x2, y2, x1, y1, det.label, det.score, key))  # ascending; tops at group ends
+        return keep
+    order = np.argsort(key, kind="stable")
     skey = key[order]
     ends = np.r_[np.flatnonzero(skey[1:] != skey[:-1]), n - 1]
-    group_end = np.repeat(ends, np.diff(np.r_[-1, ends]))
-    rank = group_end - np.arange(n)  # 0 = largest in its keyframe
-    # The score at the cap-th place of each keyframe (-inf where it has fewer rows).
     sizes = np.diff(np.r_[-1, ends])
-    sscore = det.score[order]
-    bscore = np.where(sizes >= cap, sscore[np.maximum(ends - cap + 1, 0)], -np.inf)
-    boundary = np.repeat(bscore, sizes)
-    candidate = (rank < cap) | (sscore >= boundary)
-    keep = np.zeros(n, bool)
-    keep[order] = candidate
-    if not exact:
+    if sizes.max() <= cap:
         return keep
-    # Keyframes with more candidates than the cap have score ties at the boundary: replay the heap.
-    ncand = np.bincount(np.searchsorted(ends, np.arange(n))[candidate], minlength=len(ends))
-    for g in np.flatnonzero(ncand > cap):
-        start = ends[g - 1] + 1 if g > 0 else 0
-        rows = order[start:ends[g] + 1]
-        rows = np.sort(rows[keep[rows]])  # candidates in file order
-        keep[rows] = False
-        keep[_replay_heap(det, rows, cap)] = True
+    over = np.repeat(sizes > cap, sizes)
+    order, group = order[over], np.repeat(np.arange(len(sizes)), sizes)[over]
+    # Ascending score within each keyframe (tops at group ends); the order among equal scores
+    # does not matter here, so an unstable sort then a stable (radix for small ints) one.
+    by_score = np.argsort(score[order])
+    order, group = order[by_score], group[by_score]
+    if group.max() < 1 << 16:
+        group = group.astype(np.uint16)
+    order = order[np.argsort(group, kind="stable")]
+    sizes = sizes[sizes > cap]
+    ends = np.cumsum(sizes) - 1
+    boundary = np.repeat(score[order][ends - cap + 1], sizes)
+    candidate = score[order] >= boundary
+    keep[order] = candidate
+    if exact is not None:
+        ncand = np.add.reduceat(candidate, np.r_[0, ends[:-1] + 1])
+        for g in np.flatnonzero(ncand > cap):
+            tied = np.sort(order[ends[g] - ncand[g] + 1:ends[g] + 1])  # candidates, file order
+            keep[tied] = False
+            keep[_replay_heap(exact, tied, cap)] = True
     return keep
 
 
@@ -238,19 +257,35 @@ def prune_detections(detections: AVABoxes, ground_truth_keys: AVABoxes | None,
     """Drop detection rows that cannot affect ``frame_map`` (a superset of what it keeps).
 
     For readers of large files: applied per chunk, it bounds memory by the cap. ``ground_truth_keys``
-    are the ground truth's rows (any label); ``None`` skips the keyframe filter.
+    are the ground truth's keyframes (``AVABoxes.keyframes``); ``None`` skips the keyframe filter.
+    Use ``DetectionPruner`` to reuse the key encoding over many chunks.
     """
-    p = get_protocol(protocol)
-    tables = [detections] + [t for t in (ground_truth_keys, excluded) if t is not None]
-    enc = _KeyEncoder(tables, p.integer_seconds)
-    dkey = enc.encode(detections)
-    keep = np.isin(detections.label, np.fromiter(evaluated_ids, np.int64))
-    if excluded is not None and len(excluded):
-        keep &= ~np.isin(dkey, enc.encode(excluded))
-    if p.ignore_unannotated and ground_truth_keys is not None:
-        keep &= np.isin(dkey, enc.encode(ground_truth_keys))
-    det = detections.take(keep)
-    return det.take(_cap_mask(dkey[keep], det, p.cap, exact=False))
+    return DetectionPruner(ground_truth_keys, evaluated_ids, excluded, protocol)(detections)
+
+
+class DetectionPruner:
+    """``prune_detections`` with its keyframe sets encoded once, for chunked readers."""
+
+    def __init__(self, ground_truth_keys: AVABoxes | None, evaluated_ids: Iterable[int],
+                 excluded: AVABoxes | None, protocol: str | EvalProtocol = "official"):
+        self.protocol = p = get_protocol(protocol)
+        refs = [t for t in (ground_truth_keys, excluded) if t is not None]
+        self.encoder = _KeyEncoder(refs, p.integer_seconds)
+        self.ids = np.fromiter(evaluated_ids, np.int64)
+        self.excluded = self.encoder.encode(excluded) if excluded is not None else None
+        self.annotated = (self.encoder.encode(ground_truth_keys)
+                          if p.ignore_unannotated and ground_truth_keys is not None else None)
+
+    def __call__(self, detections: AVABoxes) -> AVABoxes:
+        dkey = self.encoder.encode(detections)
+        keep = np.isin(detections.label, self.ids)
+        if self.excluded is not None and len(self.excluded):
+            keep &= ~np.isin(dkey, self.excluded)
+        if self.annotated is not None:
+            keep &= np.isin(dkey, self.annotated)
+        rows = np.flatnonzero(keep)
+        capped = _cap_mask(dkey[rows], detections.score[rows], self.protocol.cap, None)
+        return detections.take(rows[capped])
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -303,7 +338,7 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
     if p.ignore_unannotated:
         dsel &= np.isin(dkey, annotated)
     det, dkey = detections.take(dsel), dkey[dsel]
-    capped = _cap_mask(dkey, det, p.cap, exact=True)
+    capped = _cap_mask(dkey, det.score, p.cap, det)
     det, dkey = det.take(capped), dkey[capped]
     x1, y1, x2, y2 = det.boxes.T
     valid = (x2 > x1) & (y2 > y1)
@@ -312,28 +347,33 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
     tp = _match(gt, gkey, det, dkey, p.score_order_matching)
     num_gt = np.bincount(gt.label, minlength=ids.max() + 1 if len(ids) else 1)
 
-    # Concatenation order of the official evaluator: keyframes by first appearance, then the
-    # within-keyframe processing order; AP sorts it by score with a reversed stable sort.
-    uniq, first = np.unique(dkey, return_index=True)
-    first_row = det.row[first][np.searchsorted(uniq, dkey)]
-    within = (-det.score, det.row) if p.score_order_matching else (det.row,)
-    conc = np.lexsort((*within, first_row, det.label))
-    labels_sorted = det.label[conc]
-    bounds = np.searchsorted(labels_sorted, ids, side="left"), np.searchsorted(labels_sorted, ids, "right")
+    # Per class, descending score; ties in the reverse of the official concatenation order
+    # (keyframes by first appearance, then file order), as its reversed stable sort gives.
+    uniq, inverse, first = _first_appearance(dkey, det.row)
+    rank = first[inverse] * (int(det.row.max(initial=0)) + 1) + det.row
+    order = np.lexsort((rank, det.score, det.label))
+    labels_sorted = det.label[order]
+    lo_hi = zip(np.searchsorted(labels_sorted, ids, "left"), np.searchsorted(labels_sorted, ids, "right"))
 
     per_class: dict[int, float] = {}
     num_det: dict[int, int] = {}
     ap = np.full(int(ids.max()) if len(ids) else 0, np.nan)
-    for c, lo, hi in zip(ids.tolist(), *bounds):
+    for c, (lo, hi) in zip(ids.tolist(), lo_hi):
         num_det[c] = int(hi - lo)
         if num_gt[c] == 0 or (p.mean_over_detected and hi == lo):
             per_class[c] = float("nan")
             continue
-        idx = conc[lo:hi]
-        order = np.argsort(det.score[idx], kind="stable")[::-1]
-        per_class[c] = ap[c - 1] = _average_precision(tp[idx][order], int(num_gt[c]))
+        per_class[c] = ap[c - 1] = _average_precision(tp[order[lo:hi][::-1]], int(num_gt[c]))
     mean = float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")
     return FrameMAPResult(mean, per_class, {c: int(num_gt[c]) for c in ids.tolist()}, num_det, p.name)
+
+
+def _first_appearance(key: np.ndarray, row: np.ndarray):
+    """Unique keys, the inverse index, and each key's first row."""
+    uniq, inverse = np.unique(key, return_inverse=True)
+    first = np.full(len(uniq), np.iinfo(np.int64).max)
+    np.minimum.at(first, inverse, row)
+    return uniq, inverse, first
 
 
 def _match(gt: AVABoxes, gkey: np.ndarray, det: AVABoxes, dkey: np.ndarray,
