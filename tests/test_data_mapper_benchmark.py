@@ -11,7 +11,7 @@ def test_data_benchmark_prints_both_sources(capsys):
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
     args = parser.parse_args(
-        ["--records", "2", "--videos", "1", "--seconds", "3", "--size", "48", "64", "--mode", "test",
+        ["--records", "2", "--videos", "1", "--seconds", "4", "--size", "120", "160", "--mode", "test",
          "INPUT.NUM_FRAMES", "8"]
     )
     assert bench.run(args) == 0
