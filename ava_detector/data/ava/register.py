@@ -91,7 +91,8 @@ def read_dataset_json(path: str | Path) -> dict:
     return info
 
 
-def _video_files(videos_dir: str) -> dict[str, str]:
+def find_videos(videos_dir: str) -> dict[str, str]:
+    """``{video_id: path}`` of the video files in ``videos_dir`` (empty if it does not exist)."""
     d = Path(videos_dir) if videos_dir else None
     if d is None or not d.is_dir():
         return {}
@@ -152,7 +153,7 @@ def load_ava_records(
         if "keyframe_secs" in info:
             sec_range = tuple(info["keyframe_secs"])
     frames = _frames(files)
-    videos = _video_files(files.videos_dir)
+    videos = find_videos(files.videos_dir)
     if not frames and not videos:
         raise AVAFormatError(
             files.frame_list or files.videos_dir, None,

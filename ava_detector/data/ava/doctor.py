@@ -1,0 +1,226 @@
+"""The data doctor: checks an AVA-format dataset before training and reports proposal quality.
+
+Each check returns a :class:`Check` (name, status "ok"/"warn"/"FAIL", detail, offending files), so a
+user sees every problem at once instead of a crash mid-epoch. ``data_prep/check_ava.py`` prints them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from .csv_formats import read_annotations, read_exclusions, read_proposals
+from .frame_lists import read_frame_list
+from .label_map import read_label_map
+from .records import pairwise_iou
+from .register import AVAFiles, find_videos, read_dataset_json
+
+__all__ = ["Check", "proposal_quality", "run_checks"]
+
+_MAX_LISTED = 20
+
+
+@dataclass
+class Check:
+    """One check's outcome; ``files`` names what to fix (at most a few listed, the count in detail)."""
+
+    name: str
+    status: str = "ok"
+    detail: str = ""
+    files: list[str] = field(default_factory=list)
+
+    def fail(self, detail: str, files=(), status: str = "FAIL") -> Check:
+        files = list(files)
+        self.status, self.detail, self.files = status, detail, files[:_MAX_LISTED]
+        return self
+
+
+def proposal_quality(
+    gt: pd.DataFrame, proposals: pd.DataFrame, score_thresh: float = 0.8
+) -> tuple[float, float]:
+    """(recall of GT person boxes at IoU 0.5 by proposals with score >= ``score_thresh``, AP@0.5 of
+    all proposals through pycocotools' COCOeval). Both tables: ``video_id, sec, x1..y2`` (+ score)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    cols = ["x1", "y1", "x2", "y2"]
+    gt = gt[gt["action_id"] > 0].drop_duplicates(["video_id", "sec", *cols])
+    keys = {k: i + 1 for i, k in enumerate(sorted(set(zip(gt["video_id"], gt["sec"]))))}
+    on_gt = np.array([k in keys for k in zip(proposals["video_id"], proposals["sec"])], dtype=bool)
+    proposals = proposals[on_gt]
+    if not keys:
+        return float("nan"), float("nan")
+    hits = 0
+    for key, g in gt.groupby(["video_id", "sec"]):
+        p = proposals[(proposals["video_id"] == key[0]) & (proposals["sec"] == key[1])]
+        p = p[p["score"] >= score_thresh]
+        if len(p):
+            hits += int((pairwise_iou(g[cols].to_numpy(), p[cols].to_numpy()).max(1) >= 0.5).sum())
+    recall = hits / len(gt)
+
+    def xywh(t):  # COCO boxes in a 1000x1000 frame (areas in COCO's pixel units)
+        b = t[cols].to_numpy(np.float64) * 1000
+        return np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
+
+    coco_gt = COCO()
+    coco_gt.dataset = {
+        "images": [{"id": i, "width": 1000, "height": 1000} for i in keys.values()],
+        "categories": [{"id": 1, "name": "person"}],
+        "annotations": [
+            {"id": j + 1, "image_id": keys[(v, s)], "category_id": 1, "bbox": list(b),
+             "area": float(b[2] * b[3]), "iscrowd": 0}
+            for j, (v, s, b) in enumerate(zip(gt["video_id"], gt["sec"], xywh(gt)))
+        ],
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt.createIndex()
+        if len(proposals) == 0:
+            return recall, 0.0
+        dets = [{"image_id": keys[(v, s)], "category_id": 1, "bbox": list(b), "score": float(sc)}
+                for v, s, b, sc in zip(proposals["video_id"], proposals["sec"], xywh(proposals),
+                                       proposals["score"])]
+        coco_dt = coco_gt.loadRes(dets)
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev.params.maxDets = [1, 10, 100]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return recall, float(ev.stats[1])
+
+
+def _csv_check(name: str, reader, path: str, **kw):
+    check = Check(name)
+    if not path or not Path(path).is_file():
+        return check.fail(f"missing {path}", [path]), None
+    parsed = reader(path, lenient=True, **kw)
+    if parsed.skipped:
+        lines = [f"{path}:{line}: {problem}" for line, problem in parsed.skipped]
+        return check.fail(f"{len(lines)} malformed rows", lines), parsed.table
+    check.detail = f"{len(parsed.table)} rows"
+    return check, parsed.table
+
+
+def _check_frames(frames: dict, needed: dict, frames_dir: str, fps: float, decode_all: bool) -> Check:
+    """Every frame a keyframe's clip needs exists; keyframes and all (or only key-) frames decode."""
+    check = Check("frames exist and decode")
+    missing, bad, short = [], [], []
+    for vid, secs_idx in tqdm(sorted(needed.items()), desc="frames", leave=False):
+        rel = frames.get(vid)
+        if rel is None:
+            missing.append(f"{vid}: not in the frame list")
+            continue
+        if max(secs_idx) >= len(rel):
+            short.append(f"{vid}: {len(rel)} frames at {fps:g} fps, keyframe needs frame {max(secs_idx)}")
+        paths = [Path(frames_dir) / p for p in rel]
+        missing += [str(p) for p in paths if not p.is_file()]
+        to_decode = paths if decode_all else [paths[i] for i in secs_idx if i < len(paths)]
+        bad += [str(p) for p in to_decode if p.is_file() and cv2.imread(str(p)) is None]
+    problems = missing + bad + short
+    if problems:
+        return check.fail(f"{len(missing)} missing, {len(bad)} undecodable, {len(short)} too short",
+                          problems)
+    check.detail = f"{len(needed)} videos"
+    return check
+
+
+def _check_videos(videos: dict, needed: dict, fps: float, last_index: dict) -> Check:
+    """Each needed video opens, has the expected frame rate, lasts long enough and decodes."""
+    check = Check("videos open, fps and duration fit")
+    problems = []
+    for vid in tqdm(sorted(needed), desc="videos", leave=False):
+        path = videos.get(vid)
+        if path is None:
+            problems.append(f"{vid}: no video file")
+            continue
+        try:
+            with av.open(path) as c:
+                s = c.streams.video[0]
+                rate = float(s.average_rate or 0)
+                duration = (float(s.duration * s.time_base) if s.duration else
+                            (c.duration or 0) / av.time_base)
+                next(c.decode(s))
+        except (av.FFmpegError, StopIteration, IndexError, OSError) as e:
+            problems.append(f"{path}: cannot decode ({e})")
+            continue
+        if abs(rate - fps) > 0.01 * fps:
+            problems.append(f"{path}: {rate:g} fps, the dataset's timeline is {fps:g} fps")
+        if duration * fps < last_index[vid] + 1:
+            problems.append(f"{path}: {duration:.2f} s, a keyframe needs frame {last_index[vid]}")
+    if problems:
+        return check.fail(f"{len(problems)} problems", problems)
+    check.detail = f"{len(needed)} videos"
+    return check
+
+
+def run_checks(
+    files: AVAFiles,
+    *,
+    start_sec: float | None = None,
+    fps: float | None = None,
+    score_thresh: float = 0.8,
+    decode_all: bool = False,
+) -> tuple[list[Check], dict]:
+    """All checks of one split and the proposal-quality figures (``recall``, ``ap50``)."""
+    checks: list[Check] = []
+    info = read_dataset_json(files.dataset_json) if Path(files.dataset_json).is_file() else {}
+    start_sec = info.get("start_sec", 900) if start_sec is None else start_sec
+    fps = info.get("fps", 30) if fps is None else fps
+    lm = Check("label map")
+    try:
+        lm.detail = f"{len(read_label_map(files.label_map).ids)} evaluated classes"
+    except Exception as e:  # AVAFormatError or unreadable: report, keep checking
+        lm.fail(str(e), [files.label_map])
+    checks.append(lm)
+    gt_check, gt = _csv_check("ground truth CSV", read_annotations, files.annotations)
+    checks.append(gt_check)
+    proposals_path = next((p for p in files.proposals if Path(p).is_file()), files.proposals[0])
+    prop_check, proposals = _csv_check("proposals CSV", read_proposals, proposals_path)
+    checks.append(prop_check)
+    exc_check, _ = _csv_check("excluded timestamps CSV", read_exclusions, files.exclusions)
+    if exc_check.status != "ok" and not Path(files.exclusions).is_file():
+        exc_check.status = "warn"
+    checks.append(exc_check)
+    figures: dict = {}
+    if gt is None:
+        return checks, figures
+    index = np.round((gt["sec"].to_numpy() - start_sec) * fps).astype(int)
+    needed: dict[str, list[int]] = {}
+    for vid, i in zip(gt["video_id"], index):
+        needed.setdefault(vid, []).append(int(i))
+    needed = {v: sorted(set(i)) for v, i in needed.items()}
+    neg = [f"{files.annotations}: {v} second {start_sec + i / fps:g} is before start_sec {start_sec:g}"
+           for v, idx in needed.items() for i in idx if i < 0]
+    timeline = Check("keyframes on the timeline", detail=f"start_sec {start_sec:g}, {fps:g} fps")
+    checks.append(timeline.fail(f"{len(neg)} keyframes before the video", neg) if neg else timeline)
+    has_frames = bool(files.frame_list) and Path(files.frame_list).is_file()
+    videos = find_videos(files.videos_dir)
+    if has_frames:
+        frames = read_frame_list(files.frame_list)
+        checks.append(_check_frames(frames, needed, files.frames_dir, fps, decode_all))
+    if videos:
+        last = {v: max(i) for v, i in needed.items()}
+        checks.append(_check_videos(videos, needed, fps, last))
+    if not has_frames and not videos:
+        checks.append(Check("frames or videos").fail(
+            "neither a frame list nor videos", [files.frame_list, files.videos_dir]))
+    if proposals is not None:
+        gt_keys = set(zip(gt["video_id"], gt["sec"]))
+        covered = gt_keys & set(zip(proposals["video_id"], proposals["sec"]))
+        cover = Check("proposals cover the GT keyframes", detail=f"{len(covered)}/{len(gt_keys)}")
+        if len(covered) < len(gt_keys):
+            uncovered = [f"{files.annotations}: {v},{s:04d} has no proposal"
+                         for v, s in sorted(gt_keys - covered)]
+            status = "FAIL" if len(covered) < 0.95 * len(gt_keys) else "warn"
+            cover.fail(f"{len(covered)}/{len(gt_keys)} keyframes", uncovered, status)
+        checks.append(cover)
+        recall, ap50 = proposal_quality(gt, proposals, score_thresh)
+        figures = {"recall": recall, "ap50": ap50, "score_thresh": score_thresh}
+    return checks, figures

@@ -1,0 +1,72 @@
+"""The data doctor on the synthetic set: healthy -> exit 0; a deleted frame or a corrupt row -> exit 1
+naming the file; proposal quality by hand."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pandas as pd
+import pytest
+
+from ava_detector.data.ava import parse_annotations, parse_proposals
+from ava_detector.data.ava.doctor import proposal_quality
+from ava_detector.data.ava.synthetic import generate_synthetic_ava
+from ava_detector.data.ava.synthetic_scene import SceneSpec
+
+
+@pytest.fixture(scope="module")
+def check_ava(repo_root):
+    spec = importlib.util.spec_from_file_location("check_ava", repo_root / "data_prep" / "check_ava.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+@pytest.fixture()
+def root(tmp_path):
+    out = tmp_path / "syn"
+    generate_synthetic_ava(out, train_videos=1, val_videos=2, spec=SceneSpec(duration=4, width=96, height=80),
+                           progress=False)
+    return out
+
+
+def test_healthy_then_broken(root, check_ava, capsys):
+    assert check_ava(["--root", str(root), "--split", "val"]) == 0
+    out = capsys.readouterr().out
+    assert "recall@IoU0.5 (score >= 0.8) 100.0%, AP@0.5 100.0" in out and "all checks passed" in out
+
+    frame = root / "frames" / "syn_val_001" / "syn_val_001_000031.jpg"  # keyframe of second 101
+    frame.unlink()
+    assert check_ava(["--root", str(root), "--split", "val"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and str(frame) in out
+
+    ann = root / "annotations" / "ava_val_v2.2.csv"
+    lines = ann.read_text().splitlines()
+    lines[2] = lines[2].replace(",", ";", 2)
+    ann.write_text("\n".join(lines) + "\n")
+    assert check_ava(["--root", str(root), "--split", "val"]) == 1
+    out = capsys.readouterr().out
+    assert f"{ann}:3: expected 2, 7 or 8 comma-separated columns, got 6" in out
+
+
+def test_videos_checked_for_fps_and_duration(root, check_ava, capsys):
+    for p in (root / "frame_lists").iterdir():
+        p.unlink()
+    assert check_ava(["--root", str(root), "--split", "train", "--fps", "25"]) == 1
+    assert "30 fps, the dataset's timeline is 25 fps" in capsys.readouterr().out
+
+
+def test_proposal_quality_by_hand():
+    gt = parse_annotations("v,1,0.1,0.1,0.3,0.5,12\nv,1,0.1,0.1,0.3,0.5,17\nv,1,0.6,0.1,0.8,0.5,14\n").table
+    props = parse_proposals(
+        "v,1,0.1,0.1,0.3,0.5,,0.9\nv,1,0.4,0.6,0.5,0.9,,0.95\nv,1,0.6,0.1,0.8,0.52,,0.5\n"
+        "w,1,0.6,0.1,0.8,0.52,,0.99\n"  # a keyframe without GT: ignored
+    ).table
+    recall, ap50 = proposal_quality(gt, props, score_thresh=0.8)
+    # Two GT boxes (rows 1-2 merge); at score >= 0.8 only the first is found.
+    assert recall == pytest.approx(0.5)
+    # Ranked: FP 0.95, TP 0.9, TP 0.5 -> precision 0, 1/2, 2/3; COCO's envelope gives 2/3 everywhere.
+    assert ap50 == pytest.approx(2 / 3, abs=1e-6)
+    empty = pd.DataFrame(columns=props.columns)
+    assert proposal_quality(gt, empty) == (0.0, 0.0)
