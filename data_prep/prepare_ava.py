@@ -1,0 +1,81 @@
+"""Prepare real AVA in the PySlowFast layout: cut movies, extract 30 fps frames, build frame lists.
+
+    python data_prep/prepare_ava.py cut     --movies DIR --root datasets/ava   # -> root/videos/<vid>.mp4
+    python data_prep/prepare_ava.py frames  --root datasets/ava                # -> root/frames/<vid>/
+    python data_prep/prepare_ava.py lists   --root datasets/ava                # -> root/frame_lists/
+    python data_prep/prepare_ava.py all     --movies DIR --root datasets/ava
+
+Exact commands (used when ffmpeg is on the PATH; otherwise a deterministic PyAV fallback, see
+``ava_detector.data.ava.prep``)::
+
+    ffmpeg -ss 900 -t 901 -i <movie> <root>/videos/<vid>.mp4
+    ffmpeg -i <root>/videos/<vid>.mp4 -r 30 -q:v 1 <root>/frames/<vid>/<vid>_%06d.jpg
+
+The split of each video comes from the annotation CSVs ``root/annotations/ava_{train,val}_<version>.csv``.
+Finished videos / frame folders are skipped, so an interrupted run can simply be restarted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from ava_detector.data.ava.prep import cut_video, extract_frames, write_frame_lists
+from ava_detector.data.ava.register import VIDEO_SUFFIXES
+
+
+def split_videos(root: Path, version: str) -> dict[str, list[str]]:
+    """Video ids per split, in first-appearance order of the annotation CSVs."""
+    out = {}
+    for split in ("train", "val"):
+        path = root / "annotations" / f"ava_{split}_{version}.csv"
+        if path.is_file():
+            ids = pd.read_csv(path, header=None, usecols=[0], dtype=str, names=["v"])["v"]
+            out[split] = list(dict.fromkeys(ids))
+    if not out:
+        sys.exit(f"error: no annotation CSVs under {root / 'annotations'}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("step", choices=["cut", "frames", "lists", "all"])
+    p.add_argument("--root", default="datasets/ava")
+    p.add_argument("--movies", help="folder of the downloaded movies (<vid>.<ext>)")
+    p.add_argument("--version", default="v2.2")
+    p.add_argument("--start", type=float, default=900, help="first second kept by the cut")
+    p.add_argument("--length", type=float, default=901, help="seconds kept by the cut")
+    p.add_argument("--fps", type=float, default=30)
+    p.add_argument("--no-ffmpeg", action="store_true", help="use the PyAV fallback even with ffmpeg")
+    args = p.parse_args(argv)
+    root = Path(args.root)
+    use_ffmpeg = False if args.no_ffmpeg else None
+    vids = [v for vs in split_videos(root, args.version).values() for v in vs]
+    if args.step in ("cut", "all"):
+        if not args.movies:
+            sys.exit("error: --movies is needed to cut")
+        movies = {m.stem: m for m in Path(args.movies).iterdir() if m.suffix.lower() in VIDEO_SUFFIXES}
+        (root / "videos").mkdir(parents=True, exist_ok=True)
+        missing = [v for v in vids if v not in movies]
+        if missing:
+            print(f"warning: {len(missing)} movies missing, e.g. {missing[0]}", file=sys.stderr)
+        for v in tqdm([v for v in vids if v in movies], desc="cut"):
+            if not (root / "videos" / f"{v}.mp4").exists():
+                cut_video(movies[v], root / "videos" / f"{v}.mp4", args.start, args.length, use_ffmpeg)
+    if args.step in ("frames", "all"):
+        for v in tqdm(vids, desc="frames"):
+            video = root / "videos" / f"{v}.mp4"
+            if video.exists() and not (root / "frames" / v).is_dir():
+                extract_frames(video, root / "frames", v, args.fps, use_ffmpeg)
+    if args.step in ("lists", "all"):
+        counts = write_frame_lists(root, split_videos(root, args.version))
+        print(", ".join(f"{s}: {n} frames" for s, n in counts.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Real-AVA preparation on tiny synthetic videos: the PyAV frame extraction's resampling rule by hand,
+the cut, the frame-list builder."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from ava_detector.data import AVAFormatError
+from ava_detector.data.ava import read_frame_list
+from ava_detector.data.ava.prep import (
+    cut_video,
+    extract_frames,
+    ffmpeg_frames_command,
+    output_frame_sources,
+    write_frame_lists,
+)
+
+
+def _grey_video(path, n, fps):
+    """Frame k is a flat grey of level 20 + 4k (survives H.264 / JPEG almost exactly)."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=Fraction(fps))
+        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
+        s.options = {"crf": "0"}
+        for k in range(n):
+            img = np.full((32, 32, 3), 20 + 4 * k, np.uint8)
+            c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        c.mux(s.encode())
+
+
+def _levels(paths):
+    return [int(round((cv2.imread(str(p), cv2.IMREAD_GRAYSCALE).mean() - 20) / 4)) for p in paths]
+
+
+def test_output_frame_sources_by_hand():
+    # 25 fps input -> 30 fps: output j shows the last input k with k/25 < (j + 0.5)/30.
+    assert output_frame_sources(np.arange(50) / 25, 30, 7).tolist() == [0, 1, 2, 2, 3, 4, 5]
+    assert output_frame_sources(np.arange(5) / 30, 30, 5).tolist() == [0, 1, 2, 3, 4]
+    assert ffmpeg_frames_command("v.mp4", "f/v", "v")[-5:] == ["-r", "30", "-q:v", "1", "f/v/v_%06d.jpg"]
+
+
+def test_extract_25fps_video_to_30fps_frames(tmp_path):
+    _grey_video(tmp_path / "v.mp4", 50, 25)
+    n = extract_frames(tmp_path / "v.mp4", tmp_path / "frames", "vid", fps=30, use_ffmpeg=False)
+    assert n == 60
+    paths = sorted((tmp_path / "frames" / "vid").glob("vid_*.jpg"))
+    assert paths[0].name == "vid_000001.jpg"
+    assert _levels(paths[:7]) == [0, 1, 2, 2, 3, 4, 5] and _levels(paths[-1:]) == [49]
+
+
+def test_cut_then_frame_lists(tmp_path):
+    _grey_video(tmp_path / "movie.mp4", 40, 10)  # 4 s at 10 fps
+    cut = cut_video(tmp_path / "movie.mp4", tmp_path / "cut.mp4", start=1, length=2, use_ffmpeg=False)
+    root = tmp_path / "ava"
+    assert extract_frames(cut, root / "frames", "a", fps=10, use_ffmpeg=False) == 20
+    assert _levels(sorted((root / "frames" / "a").glob("*.jpg"))[:2]) == [10, 11]  # starts at 1 s
+    assert write_frame_lists(root, {"val": ["a"]}) == {"val": 20}
+    assert read_frame_list(root / "frame_lists" / "val.csv")["a"][:2] == ["a/a_000001.jpg", "a/a_000002.jpg"]
+    with pytest.raises(AVAFormatError, match=r"frames/b: no frames for 1 video\(s\) of split 'train'"):
+        write_frame_lists(root, {"train": ["a", "b"]})
