@@ -13,6 +13,7 @@ import csv
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -61,13 +62,13 @@ def read_ava_csv(path: str | Path, kind: Kind,
     parts: list[AVABoxes] = []
     offset = 0
     try:
+        # One sentinel column beyond the format: a non-empty value there = too many fields.
         reader = pd.read_csv(
-            path, header=None, names=list(range(ncols)), chunksize=chunk_rows, engine="c",
-            dtype={0: "category", **{i: np.float64 for i in range(1, ncols)}},
-            skip_blank_lines=True, na_filter=True,
-            keep_default_na=False, na_values=[""],
+            path, header=None, names=list(range(ncols + 1)), chunksize=chunk_rows, engine="c",
+            dtype={0: "category", **{i: np.float64 for i in range(1, ncols)}, ncols: object},
+            skip_blank_lines=True, index_col=False, keep_default_na=False, na_values=[""],
         )
-        for chunk in reader:
+        for chunk in _quiet(reader):
             part = _chunk_to_boxes(chunk, kind, vocab, offset, path)
             offset += len(chunk)
             parts.append(prune(part) if prune is not None else part)
@@ -83,6 +84,17 @@ def read_ava_csv(path: str | Path, kind: Kind,
     return AVABoxes.concatenate([_with_vocab(p, videos) for p in parts], videos)
 
 
+def _quiet(reader) -> Iterator[pd.DataFrame]:
+    """Chunks without pandas' warning about the sentinel column (rows are checked instead)."""
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            chunk = next(reader, None)
+        if chunk is None:
+            return
+        yield chunk
+
+
 def _with_vocab(part: AVABoxes, videos: tuple[str, ...]) -> AVABoxes:
     return AVABoxes(videos, part.video, part.time, part.boxes, part.label, part.score, part.row)
 
@@ -95,7 +107,7 @@ def _chunk_to_boxes(chunk: pd.DataFrame, kind: Kind, vocab: dict[str, int], offs
                      np.int32)
     video = remap[col.cat.codes.to_numpy()]
     time = chunk[1].to_numpy(np.float64)
-    bad = (video < 0) | ~np.isfinite(time)
+    bad = (video < 0) | ~np.isfinite(time) | chunk[len(chunk.columns) - 1].notna().to_numpy()
     if kind == "exclusions":
         boxes, label, score = np.full((n, 4), np.nan), np.zeros(n, np.int64), np.ones(n)
     else:
