@@ -136,3 +136,11 @@ def test_collect_env_runs():
     )
     assert out.returncode == 0, out.stderr
     assert "detectron2" in out.stdout and "0.6" in out.stdout
+
+
+def test_map_dataset_retries_when_mapper_returns_none():
+    """The install's Python 3.11 fix: MapDataset draws another sample instead of a TypeError."""
+    from detectron2.data.common import MapDataset
+
+    ds = MapDataset(list(range(5)), lambda x: None if x == 0 else x)
+    assert ds[0] in {1, 2, 3, 4}

@@ -70,6 +70,8 @@ PKG_RESOURCES = {
     "import pkg_resources\n": "",
     'pkg_resources.resource_filename(\n        "detectron2.model_zoo", os.path.join("configs", config_path)\n    )':
         'os.path.join(os.path.dirname(__file__), "configs", config_path)',
+    # Python >= 3.11: random.sample needs a sequence (MapDataset's retry after a mapper returns None).
+    "self._rng.sample(self._fallback_candidates, k=1)": "self._rng.sample(sorted(self._fallback_candidates), k=1)",
 }
 
 
