@@ -260,6 +260,19 @@ def test_fuzz_parsers_raise_only_format_errors(text):
         parse(text, lenient=True)  # lenient mode never raises on rows
 
 
+@settings(max_examples=150, deadline=None)
+@given(text=st.lists(_CSV_CHARS, max_size=80).map("".join))
+def test_fast_and_reference_splitting_agree(text):
+    from ava_detector.data.ava.csv_formats import _split_rows, _split_rows_python
+
+    fast, ref = _split_rows(text), _split_rows_python(text)
+    assert fast[1].tolist() == ref[1].tolist() and fast[2].tolist() == ref[2].tolist()
+    for i in range(fast[0].shape[1] if len(fast[1]) else 0):
+        a = fast[0][i].fillna("").tolist()
+        b = ref[0][i].tolist() if i in ref[0].columns else [""] * len(a)
+        assert a == b
+
+
 def test_builtin_roots(monkeypatch, tmp_path):
     from ava_detector.data.ava import resolve_ava_root, resolve_synthetic_root
 
