@@ -151,6 +151,14 @@ def add_ava_config(cfg: CN) -> CN:
     _C.KINETICS.TEST_NUM_CROPS = 3
     # How test views are combined per video: "sum" or "max" of softmax scores.
     _C.KINETICS.ENSEMBLE = "sum"
+    # Root of the generated Kinetics-format set; "" = $KINETICS_SYNTHETIC_DATASETS or datasets/kinetics_synthetic.
+    _C.KINETICS.SYNTHETIC_ROOT = ""
+    # Prefix joined to every path of a list; "" = the folder holding the list.
+    _C.KINETICS.PATH_PREFIX = ""
+    # A video shorter than this fraction of the clip span (NUM_FRAMES x SAMPLING_RATE / TARGET_FPS) is skipped.
+    _C.KINETICS.MIN_CLIP_COVERAGE = 1.0
+    # Most-confused (true, predicted) class pairs listed in the evaluation report.
+    _C.KINETICS.CONFUSION_TOP_K = 10
 
     # ---------------------------------------------------------------- data loading
     # On an unreadable or corrupt clip in training, draw another sample (counted in the log)
