@@ -238,6 +238,9 @@ def test_register_ava_lazy_load_metadata_and_cfg(tmp_path, shared_dir):
     assert [r["image_id"] for r in records_for_cfg(name, cfg, False)] == ["vidA,0902", "vidB,0904"]
     assert [r["image_id"] for r in records_for_cfg(name, cfg, True)] == [
         "vidA,0902", "vidB,0904", "vidB,0905"]
+    cfg.AVA.GT_BOXES, cfg.AVA.TEST_PROPOSAL_SCORE_THRESH = False, 0.99
+    with pytest.raises(ValueError, match="none of 2 keyframes has a box for testing"):
+        records_for_cfg(name, cfg, False)
     (ann / "ava_val_v2.2.csv").unlink()
     with pytest.raises(AVAFormatError, match=r"ava_val_v2.2.csv: annotation file not found"):
         DatasetCatalog.get(name)

@@ -72,4 +72,11 @@ def records_for_cfg(dataset_name: str, cfg, is_train: bool) -> list[dict]:
         )
         for r in records
     )
-    return [r for r in selected if r is not None]
+    kept = [r for r in selected if r is not None]
+    if records and not kept:
+        raise ValueError(
+            f"{dataset_name}: none of {len(records)} keyframes has a box for "
+            f"{'training' if is_train else 'testing'} (no proposals >= {thresh}"
+            f"{'' if is_train else ' and AVA.GT_BOXES is off'}?)"
+        )
+    return kept
