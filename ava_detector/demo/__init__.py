@@ -1,0 +1,39 @@
+"""The demo on any video: person boxes, per-person actions, an annotated video, a CSV and JSONs.
+
+Importing registers the ``"demo_buffer"`` frame source (the streaming frame buffer).
+"""
+
+from .box_providers import BoxProvider, CSVBoxProvider, DatasetBoxProvider
+from .drawing import DrawStyle, draw_persons, top_actions
+from .frame_buffer import BUFFER_SOURCE, FrameRingBuffer
+from .outputs import AnnotatedVideoWriter, KeyframeResult, detections_table
+from .person_detector import PersonDetector, build_person_detector_cfg, person_boxes
+from .predictor import ActionPredictor, build_cfg, load_detector
+from .schedule import clip_extent, keyframe_times, parse_every
+from .video_demo import DemoSummary, open_video, run_video_demo
+
+__all__ = [
+    "BUFFER_SOURCE",
+    "ActionPredictor",
+    "AnnotatedVideoWriter",
+    "BoxProvider",
+    "CSVBoxProvider",
+    "DatasetBoxProvider",
+    "DemoSummary",
+    "DrawStyle",
+    "FrameRingBuffer",
+    "KeyframeResult",
+    "PersonDetector",
+    "build_cfg",
+    "build_person_detector_cfg",
+    "clip_extent",
+    "detections_table",
+    "draw_persons",
+    "keyframe_times",
+    "load_detector",
+    "open_video",
+    "parse_every",
+    "person_boxes",
+    "run_video_demo",
+    "top_actions",
+]

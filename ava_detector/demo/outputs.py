@@ -1,0 +1,118 @@
+"""The demo's outputs: the annotated video (PyAV, written as frames come), one JSON per keyframe and the
+AVA-format detections CSV (EVAL's writer). Every file appears only complete (temporary file + rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..evaluation.csv_io import atomic_output
+from ..evaluation.frame_map import AVABoxes
+
+__all__ = ["AnnotatedVideoWriter", "KeyframeResult", "detections_table", "format_timestamp",
+           "write_keyframe_json"]
+
+
+def format_timestamp(timestamp: float) -> str:
+    """``%04d`` for whole seconds (as AVA CSVs write them), else three decimals."""
+    return f"{int(timestamp):04d}" if float(timestamp).is_integer() else f"{timestamp:.3f}"
+
+
+@dataclass
+class KeyframeResult:
+    """Predictions on one keyframe: normalised boxes, person scores and action probabilities."""
+
+    video_id: str
+    time: float  # seconds into the video
+    timestamp: float  # movie second (start_sec + time), as the CSV writes it
+    boxes: np.ndarray  # (K, 4) normalised XYXY
+    person_scores: np.ndarray  # (K,)
+    action_scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 80), np.float32))
+
+    def to_json(self, actions: list[list[tuple[int, str, float]]]) -> dict:
+        return {
+            "video_id": self.video_id, "time": round(self.time, 6),
+            "timestamp": format_timestamp(self.timestamp),
+            "persons": [
+                {"box": [round(float(v), 6) for v in box], "score": round(float(s), 6),
+                 "actions": [{"id": i, "name": n, "score": round(p, 6)} for i, n, p in acts]}
+                for box, s, acts in zip(self.boxes, self.person_scores, actions)
+            ],
+        }
+
+
+def write_keyframe_json(folder: str | Path, result: KeyframeResult, payload: dict) -> Path:
+    """``<folder>/<video_id>_<timestamp>.json``, atomically."""
+    path = Path(folder) / f"{result.video_id}_{format_timestamp(result.timestamp)}.json"
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def detections_table(results: list[KeyframeResult]) -> AVABoxes:
+    """One row per (box, action id 1..C) with its probability, in keyframe order."""
+    videos = tuple(dict.fromkeys(r.video_id for r in results))
+    parts = [(videos.index(r.video_id), r) for r in results if len(r.boxes)]
+    if not parts:
+        return AVABoxes(videos, np.zeros(0, np.int32), np.zeros(0), np.zeros((0, 4)),
+                        np.zeros(0, np.int64), np.zeros(0))
+    video, time, boxes, label, score = [], [], [], [], []
+    for code, r in parts:
+        k, c = r.action_scores.shape
+        video.append(np.full(k * c, code, np.int32))
+        time.append(np.full(k * c, r.timestamp, np.float64))
+        boxes.append(np.repeat(np.asarray(r.boxes, np.float64), c, axis=0))
+        label.append(np.tile(np.arange(1, c + 1, dtype=np.int64), k))
+        score.append(np.asarray(r.action_scores, np.float64).reshape(-1))
+    return AVABoxes(videos, *(np.concatenate(x) for x in (video, time, boxes, label, score)))
+
+
+class AnnotatedVideoWriter:
+    """H.264 (yuv420p) mp4 written frame by frame to a temporary file, renamed on :meth:`close`.
+
+    Odd frame sizes are padded by one pixel at the right/bottom (yuv420p needs even sizes).
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, rate: Fraction | float,
+                 codec: str = "libx264", crf: int = 20):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._pad = (height % 2, width % 2)
+        self._container = av.open(str(self._tmp), "w", format="mp4")
+        self._stream = self._container.add_stream(codec, rate=Fraction(rate).limit_denominator(1001000))
+        self._stream.width, self._stream.height = width + self._pad[1], height + self._pad[0]
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(crf)}
+        self.frames = 0
+
+    def write(self, frame_rgb: np.ndarray) -> None:
+        if any(self._pad):
+            frame_rgb = np.pad(frame_rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+        self._container.mux(self._stream.encode(frame))
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Flush the encoder and move the file into place."""
+        self._container.mux(self._stream.encode())
+        self._container.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file (after an error)."""
+        try:
+            self._container.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)

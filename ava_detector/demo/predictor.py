@@ -1,0 +1,72 @@
+"""The action model for the demo: config + weights -> ``AVADetector``, and per-keyframe prediction.
+
+:class:`ActionPredictor` builds each clip with the test-time ``AVADatasetMapper`` (same sampling,
+resize and box handling as evaluation) from a :class:`FrameRingBuffer`, runs the detector and returns
+the per-box action probabilities in original-frame pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from detectron2.config import CfgNode
+from detectron2.modeling import build_model
+from detectron2.structures import Instances
+
+from ..checkpoint import AVACheckpointer
+from ..config import get_ava_cfg
+from ..data import AVADatasetMapper
+from .frame_buffer import BUFFER_SOURCE, FrameRingBuffer
+from .schedule import clip_extent
+
+__all__ = ["ActionPredictor", "build_cfg", "load_detector"]
+
+
+def build_cfg(config_file: str, opts: list[str] | None = None) -> CfgNode:
+    """A frozen config from ``config_file`` + ``KEY VALUE`` overrides (CPU when CUDA is absent)."""
+    if not Path(config_file).is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+    cfg = get_ava_cfg()
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts or []))
+    if str(cfg.MODEL.DEVICE).startswith("cuda") and not torch.cuda.is_available():
+        cfg.MODEL.DEVICE = "cpu"
+    cfg.freeze()
+    return cfg
+
+
+def load_detector(cfg: CfgNode, weights: str) -> torch.nn.Module:
+    """The detector of ``cfg`` with ``weights`` loaded, in eval mode; a missing file is an error
+    (Detectron2's checkpointer would otherwise silently keep the random initialisation)."""
+    if not weights or not Path(weights).is_file():
+        raise FileNotFoundError(f"model weights not found: {weights!r}")
+    model = build_model(cfg)
+    AVACheckpointer(model).load(weights)
+    return model.eval()
+
+
+class ActionPredictor:
+    """``predictor(buffer, time, boxes) -> Instances`` with ``pred_boxes`` (original pixels) and
+    ``scores (K, C)``; ``boxes`` are normalised XYXY on the keyframe at ``time`` seconds."""
+
+    def __init__(self, cfg: CfgNode, model: torch.nn.Module):
+        self.model = model.eval()
+        params = AVADatasetMapper.from_config(cfg, is_train=False)
+        self.mapper = AVADatasetMapper(**{**params, "source": BUFFER_SOURCE})
+        if self.mapper.arch == "slow":
+            n, r = self.mapper.num_frames // self.mapper.alpha, self.mapper.sampling_rate * self.mapper.alpha
+        else:
+            n, r = self.mapper.num_frames, self.mapper.sampling_rate
+        #: seconds before / after a keyframe that its clip reaches
+        self.extent = clip_extent(n, r, self.mapper.target_fps)
+
+    def __call__(self, buffer: FrameRingBuffer, time: float, boxes: np.ndarray) -> Instances:
+        boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        record = {
+            "video_id": buffer.path, "sec": float(time), "start_sec": 0.0,
+            "image_id": f"{buffer.path},{time:.3f}", "frame_source": buffer, "boxes": boxes,
+        }
+        with torch.no_grad():
+            return self.model([self.mapper(record)])[0]["instances"].to("cpu")

@@ -1,0 +1,197 @@
+"""tools/demo.py end to end on a tiny synthetic AVA video with a tiny random-weight model.
+
+Checks the things a user sees: boxes drawn where the persons are (pixels of a decoded output frame),
+the CSV's keyframes, one JSON per keyframe, bounded buffering, clear errors on bad input, and that
+the demo's clips are the test mapper's clips.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from detectron2.modeling import build_model
+
+from ava_detector.config import get_ava_cfg
+from ava_detector.data import AVADatasetMapper
+from ava_detector.data.ava.synthetic import generate_synthetic_ava
+from ava_detector.data.ava.synthetic_scene import SceneSpec
+from ava_detector.demo import ActionPredictor, FrameRingBuffer, build_cfg, open_video
+
+REPO = Path(__file__).resolve().parents[1]
+VID = "syn_val_000"
+START_SEC = 100
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"_tool_{name}", REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A 4 s synthetic video (160x120, 30 fps), a tiny config and random weights."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("demo")
+    generate_synthetic_ava(root / "syn", train_videos=0, val_videos=1, spec=SceneSpec(duration=4),
+                           progress=False)
+    cfg = get_ava_cfg()
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = 8
+    cfg.MODEL.ROI_ACTION_HEAD.POOLER_RESOLUTION = 2
+    cfg.INPUT.NUM_FRAMES = 8
+    cfg.INPUT.TEST_SHORT_SIDE = 120
+    (root / "tiny.yaml").write_text(cfg.dump())
+    torch.manual_seed(0)
+    torch.save({"model": build_model(cfg).state_dict()}, root / "model.pth")
+    return root
+
+
+def _gt_boxes(root: Path) -> pd.DataFrame:
+    gt = pd.read_csv(root / "syn/annotations/ava_val_v2.2.csv", header=None,
+                     names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "pid"])
+    return gt.drop_duplicates(["sec", "pid"])
+
+
+def _decoded_frame(path: Path, index: int) -> np.ndarray:
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame.to_ndarray(format="rgb24")
+    raise AssertionError(f"{path} has fewer than {index + 1} frames")
+
+
+@pytest.fixture(scope="module")
+def demo_run(setup):
+    out = setup / "out" / "demo.mp4"
+    tool = _load_tool("demo")
+    rc = tool.main([
+        "--config", str(setup / "tiny.yaml"), "--weights", str(setup / "model.pth"),
+        "--input", str(setup / f"syn/videos/{VID}.mp4"), "--output", str(out),
+        "--boxes", str(setup / "syn/annotations/ava_val_v2.2.csv"), "--start-sec", str(START_SEC),
+        "--every", "1", "--no-progress",
+    ])
+    assert rc == 0
+    return out
+
+
+def _is_green(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(int)
+    return (rgb[..., 1] > 170) & (rgb[..., 0] < 110) & (rgb[..., 2] < 110)
+
+
+def test_boxes_are_drawn_where_the_persons_are(setup, demo_run):
+    frame = _decoded_frame(demo_run, 30)  # video time 1.0 s = keyframe 0101
+    assert frame.shape == (120, 160, 3)
+    green = _is_green(frame)
+    boxes = _gt_boxes(setup).query("sec == 101")
+    assert len(boxes) >= 2
+    inside = np.zeros_like(green)
+    for b in boxes.itertuples():
+        x1, y1, x2, y2 = (int(round(v)) for v in (b.x1 * 160, b.y1 * 120, b.x2 * 160, b.y2 * 120))
+        # the left and right edges of the box: green along most of their height
+        for x in (x1, x2):
+            column = green[y1 + 2:y2 - 2, max(0, x - 1):x + 2].any(axis=1)
+            assert column.mean() > 0.8, (b, column.mean())
+        assert green[(y1 + y2) // 2, (x1 + x2) // 2] == 0  # the person itself is not painted over
+        inside[max(0, y1 - 40):y2 + 3, max(0, x1 - 3):max(x2, x1 + 70) + 3] = True  # + labels
+    # nothing green away from the boxes and their labels; the input frame has no such green
+    assert green[~inside].mean() < 0.01
+    original = _decoded_frame(setup / f"syn/videos/{VID}.mp4", 30)
+    assert _is_green(original).mean() < 0.01
+
+
+def test_csv_and_json_have_the_right_keyframes(setup, demo_run):
+    det = pd.read_csv(demo_run.with_suffix(".csv"), header=None, dtype={1: str},
+                      names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score"])
+    gt = _gt_boxes(setup)
+    # GT keyframes of this video (the generator leaves 0102 unannotated and excluded)
+    assert sorted(set(det["sec"])) == [f"{s:04d}" for s in sorted(set(gt["sec"]))] == ["0101"]
+    assert set(det["vid"]) == {VID}
+    one = det[det["sec"] == "0101"]
+    assert len(one) == len(gt.query("sec == 101")) * 80  # every box, every action id
+    assert one["score"].between(0, 1).all()
+    jsons = sorted(p.name for p in (demo_run.parent / "demo_keyframes").iterdir())
+    assert jsons == [f"{VID}_{s:04d}.json" for s in (100, 101, 102, 103)]
+    payload = json.loads((demo_run.parent / "demo_keyframes" / f"{VID}_0101.json").read_text())
+    assert payload["timestamp"] == "0101" and payload["time"] == 1.0
+    assert len(payload["persons"]) == len(gt.query("sec == 101"))
+    assert len(payload["persons"][0]["actions"]) == 3
+    empty = json.loads((demo_run.parent / "demo_keyframes" / f"{VID}_0100.json").read_text())
+    assert empty["persons"] == []
+
+
+def test_output_has_every_frame(setup, demo_run):
+    with av.open(str(demo_run)) as c:
+        n = sum(1 for _ in c.decode(video=0))
+    assert n == 120
+
+
+def test_demo_clip_equals_the_test_mapper_clip(setup):
+    """The ring buffer + test mapper give exactly the clip the video-source mapper reads."""
+    cfg = build_cfg(str(setup / "tiny.yaml"))
+    predictor = ActionPredictor(cfg, build_model(cfg))
+    container, stream = open_video(setup / f"syn/videos/{VID}.mp4")
+    buffer = FrameRingBuffer(VID)
+    with container:
+        for frame in container.decode(stream):
+            buffer.push(float(frame.pts * stream.time_base), frame.to_ndarray(format="rgb24"))
+    buffer.finish(4.0)
+    boxes = np.array([[0.1, 0.2, 0.4, 0.9]], np.float32)
+    ours = predictor.mapper({"video_id": VID, "sec": 1.0, "start_sec": 0.0, "image_id": "x",
+                             "frame_source": buffer, "boxes": boxes})
+    video_mapper = AVADatasetMapper(**{**AVADatasetMapper.from_config(cfg, is_train=False),
+                                       "source": "video"})
+    ref = video_mapper({"video_id": VID, "sec": 101, "start_sec": 100.0, "image_id": "x",
+                        "video_path": str(setup / f"syn/videos/{VID}.mp4"), "boxes": boxes})
+    for name in ("slow", "fast"):
+        assert torch.equal(ours["clips"][name], ref["clips"][name])
+    assert torch.equal(ours["instances"].proposal_boxes.tensor, ref["instances"].proposal_boxes.tensor)
+
+
+def test_buffer_stays_bounded(setup):
+    """Frames are dropped once no clip needs them: the peak is one clip span + look-ahead."""
+    from ava_detector.demo import run_video_demo
+    from ava_detector.demo.box_providers import no_boxes
+
+    cfg = build_cfg(str(setup / "tiny.yaml"))
+    predictor = ActionPredictor(cfg, build_model(cfg))
+    summary = run_video_demo(setup / f"syn/videos/{VID}.mp4", setup / "bounded.mp4", predictor,
+                             lambda ts, rgb: no_boxes(), action_names={}, every="15f",
+                             progress=False)
+    assert len(summary.keyframes) == 8  # 0, 0.5, ..., 3.5 s
+    before, after = predictor.extent
+    assert (before, after) == pytest.approx((8 / 30, 6 / 30))
+    # frames in [keyframe - before, newest]: (before + after) * 30 + the frame just past, + 1 held
+    assert summary.peak_buffered_frames <= round((before + after) * 30) + 3 < 120
+
+
+@pytest.mark.parametrize("case", ["missing_input", "garbage_input", "missing_weights", "bad_boxes"])
+def test_bad_input_gives_a_clear_error(setup, tmp_path, capsys, case):
+    args = {"--config": str(setup / "tiny.yaml"), "--weights": str(setup / "model.pth"),
+            "--input": str(setup / f"syn/videos/{VID}.mp4"), "--output": str(tmp_path / "o.mp4"),
+            "--boxes": str(setup / "syn/annotations/ava_val_v2.2.csv")}
+    expected = {"missing_input": "input video not found", "garbage_input": "cannot open video",
+                "missing_weights": "model weights not found", "bad_boxes": ":2:"}[case]
+    if case == "missing_input":
+        args["--input"] = str(tmp_path / "nope.mp4")
+    elif case == "garbage_input":
+        (tmp_path / "junk.mp4").write_bytes(b"not a video" * 100)
+        args["--input"] = str(tmp_path / "junk.mp4")
+    elif case == "missing_weights":
+        args["--weights"] = str(tmp_path / "nope.pth")
+    else:
+        (tmp_path / "b.csv").write_text(f"{VID},0101,0.1,0.1,0.5,0.5,12,0\n{VID},0102,0.1,oops\n")
+        args["--boxes"] = str(tmp_path / "b.csv")
+    rc = _load_tool("demo").main([x for kv in args.items() for x in kv] + ["--no-progress"])
+    assert rc == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()
