@@ -50,11 +50,13 @@ def check_data(cfg, eval_only: bool) -> None:
     """Load every dataset the run needs (train unless ``eval_only``, and test) or fail clearly."""
     splits = ([] if eval_only else [(cfg.DATASETS.TRAIN, True)]) + [(cfg.DATASETS.TEST, False)]
     for names, is_train in splits:
+        if not names and not is_train:
+            continue  # no evaluation
         try:
             n = len(load_records(cfg, names, is_train=is_train))
         except (KeyError, ValueError, FileNotFoundError, AVAFormatError) as err:
             raise SetupError(f"dataset {list(names)}: {err}") from err
-        logger.info("%s: %d keyframes", list(names), n)
+        print(f"{'train' if is_train else 'test'} data {list(names)}: {n} keyframes")
 
 
 def main(args):

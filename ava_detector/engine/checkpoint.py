@@ -1,9 +1,10 @@
-"""Initialisation from a classification (Kinetics) checkpoint: backbone only, classifier skipped.
+"""The trainer's checkpointer: MODEL's ``AVACheckpointer`` + detection of classification checkpoints.
 
 PySlowFast's known pitfall is to "resume" a Kinetics schedule when fine-tuning on AVA. Here a
 classification checkpoint only ever gives weights: the trainer starts at iteration 0 (Detectron2's
-``resume_or_load(resume=False)`` loads no optimizer/scheduler/iteration), and every non-backbone
-tensor is dropped with a logged list.
+``resume_or_load`` restores optimizer/scheduler/iteration only from the output directory's own last
+checkpoint), and the classifier is dropped with a logged list — when ``MODEL.WEIGHTS_BACKBONE_ONLY``
+says so (``AVACheckpointer``) or when the weights are those of a video classifier (detected here).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from detectron2.checkpoint import DetectionCheckpointer
+from ava_detector.checkpoint import AVACheckpointer
 
-__all__ = ["BACKBONE_PREFIX", "AVATrainingCheckpointer", "is_classification_state", "split_backbone"]
+__all__ = ["AVATrainingCheckpointer", "is_classification_state"]
 
 BACKBONE_PREFIX = "backbone."
 HEAD_PREFIX = "roi_heads."
@@ -29,41 +30,17 @@ def is_classification_state(keys: Iterable[str]) -> bool:
     return has_backbone and not any(k.startswith(HEAD_PREFIX) for k in keys)
 
 
-def split_backbone(state: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """(the backbone's tensors, the sorted names of everything else)."""
-    kept = {k: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}
-    return kept, sorted(k for k in state if k not in kept)
-
-
-def _checkpointer_base() -> type:
-    """MODEL's ``AVACheckpointer`` (reads PySlowFast .pyth/.pkl) where present, else Detectron2's."""
-    try:
-        from ava_detector.checkpoint import AVACheckpointer
-    except ImportError:
-        return DetectionCheckpointer
-    return AVACheckpointer
-
-
-class AVATrainingCheckpointer(_checkpointer_base()):  # type: ignore[misc]
-    """The trainer's checkpointer: loads a classification checkpoint's backbone only.
-
-    ``backbone_only=True`` (``MODEL.WEIGHTS_BACKBONE_ONLY``) forces it; otherwise it is detected
-    from the weights (a backbone without ``roi_heads.*``). Resuming from our own AVA checkpoints is
-    untouched.
-    """
-
-    def __init__(self, model, save_dir: str = "", *, backbone_only: bool = False, **checkpointables):
-        super().__init__(model, save_dir, **checkpointables)
-        self.backbone_only = backbone_only
+class AVATrainingCheckpointer(AVACheckpointer):
+    """``AVACheckpointer`` that also loads only the backbone of our own Kinetics checkpoints."""
 
     def _load_model(self, checkpoint: dict[str, Any]):
         state = checkpoint["model"]
-        if self.backbone_only or is_classification_state(state.keys()):
-            kept, skipped = split_backbone(state)
-            reason = "MODEL.WEIGHTS_BACKBONE_ONLY" if self.backbone_only else "classification checkpoint"
+        if is_classification_state(state.keys()):
+            kept = {k: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}
+            skipped = sorted(k for k in state if k not in kept)
             logger.info(
-                "Loading the backbone only (%s): %d tensors kept, %d skipped: %s",
-                reason, len(kept), len(skipped), ", ".join(skipped) or "none",
+                "Classification checkpoint: loading the backbone only (%d tensors); skipped: %s",
+                len(kept), ", ".join(skipped) or "none",
             )
             checkpoint["model"] = kept
         return super()._load_model(checkpoint)

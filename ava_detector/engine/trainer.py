@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 
 import torch
@@ -137,9 +138,15 @@ class AVATrainer(DefaultTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name: str, output_folder: str | None = None):
+        """``AVAEvaluator`` with ``AVA.EVAL_PROTOCOL``; detections CSV and AP chart go to
+        ``OUTPUT_DIR/inference/<dataset>``."""
         from ava_detector.evaluation import AVAEvaluator
 
-        return AVAEvaluator(dataset_name, cfg, output_dir=output_folder or cfg.OUTPUT_DIR)
+        if output_folder is None:
+            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        if comm.is_main_process():
+            os.makedirs(output_folder, exist_ok=True)
+        return AVAEvaluator(dataset_name, output_dir=output_folder, protocol=cfg.AVA.EVAL_PROTOCOL)
 
     @classmethod
     def build_optimizer(cls, cfg, model):
