@@ -77,7 +77,7 @@ def demo_run(setup):
         "--config", str(setup / "tiny.yaml"), "--weights", str(setup / "model.pth"),
         "--input", str(setup / f"syn/videos/{VID}.mp4"), "--output", str(out),
         "--boxes", str(setup / "syn/annotations/ava_val_v2.2.csv"), "--start-sec", str(START_SEC),
-        "--every", "1", "--no-progress",
+        "--every", "1", "--no-progress", "--snapshot", str(setup / "out" / "frame.png"),
     ])
     assert rc == 0
     return out
@@ -127,6 +127,15 @@ def test_csv_and_json_have_the_right_keyframes(setup, demo_run):
     assert len(payload["persons"][0]["actions"]) == 3
     empty = json.loads((demo_run.parent / "demo_keyframes" / f"{VID}_0100.json").read_text())
     assert empty["persons"] == []
+
+
+def test_snapshot_is_the_first_keyframe_with_persons(setup, demo_run):
+    import cv2
+
+    snap = cv2.cvtColor(cv2.imread(str(setup / "out" / "frame.png")), cv2.COLOR_BGR2RGB)
+    # closest to output frame 30 (video time 1.0 s = keyframe 0101, the first with persons)
+    diffs = [np.abs(snap.astype(int) - _decoded_frame(demo_run, i)).mean() for i in (0, 28, 29, 30, 31)]
+    assert int(np.argmin(diffs)) == 3, diffs
 
 
 def test_output_has_every_frame(setup, demo_run):

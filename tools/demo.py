@@ -4,7 +4,8 @@
     python tools/demo.py --config CFG --weights CKPT --input video.mp4 --output out.mp4
         (--boxes boxes.csv | --detector-config D2_YAML_OR_ZOO_NAME --detector-weights PKL | --dataset NAME)
         [--every 1 | 2s | 15f] [--threshold 0.8] [--start-sec S] [--video-id ID] [--top-k 3]
-        [--action-threshold 0.1] [--label-map PBTXT] [--csv out.csv] [--json-dir DIR] [opts ...]
+        [--action-threshold 0.1] [--label-map PBTXT] [--csv out.csv] [--json-dir DIR]
+        [--snapshot frame.png] [opts ...]
 
 Person boxes per keyframe come from an AVA-format CSV (proposals with scores, or ground truth), a
 Detectron2 detector (person class only, score >= --threshold; weights are a local file), or the
@@ -56,6 +57,8 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-map", default=None, help="label map pbtxt for action names")
     p.add_argument("--csv", default=None, help="detections CSV (default <output>.csv)")
     p.add_argument("--json-dir", default=None, help="per-keyframe JSONs (default <output>_keyframes)")
+    p.add_argument("--snapshot", default=None,
+                   help="PNG of the annotated frame of the first keyframe with persons")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     return p
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             top_k=args.top_k, action_threshold=args.action_threshold,
             csv_path=args.csv or out.with_suffix(".csv"),
             json_dir=args.json_dir or out.with_name(out.stem + "_keyframes"),
-            progress=not args.no_progress,
+            snapshot=args.snapshot, progress=not args.no_progress,
         )
     except (AVAFormatError, FileNotFoundError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

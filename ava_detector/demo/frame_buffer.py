@@ -64,6 +64,11 @@ class FrameRingBuffer(FrameSource):
         """The stream ended: times past ``duration`` show the last frame."""
         self._duration = max(float(duration), self.last_time + TIME_EPS)
 
+    def read_time_of(self, time: float) -> float:
+        """Start time of the frame shown at ``time``."""
+        stamps = np.fromiter(self._times, dtype=np.float64, count=len(self._times))
+        return float(stamps[max(0, np.searchsorted(stamps, time + TIME_EPS, side="right") - 1)])
+
     def read_times(self, times: Sequence[float] | np.ndarray) -> np.ndarray:
         times = np.asarray(times, dtype=np.float64)
         if not self._frames:

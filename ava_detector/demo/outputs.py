@@ -12,13 +12,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from ..evaluation.csv_io import atomic_output
 from ..evaluation.frame_map import AVABoxes
 
 __all__ = ["AnnotatedVideoWriter", "KeyframeResult", "detections_table", "format_timestamp",
-           "write_keyframe_json"]
+           "save_png", "write_keyframe_json"]
 
 
 def format_timestamp(timestamp: float) -> str:
@@ -55,6 +56,16 @@ def write_keyframe_json(folder: str | Path, result: KeyframeResult, payload: dic
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=1) + "\n")
     return path
+
+
+def save_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """An RGB frame as PNG, atomically."""
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"cannot encode {path} as PNG")
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data.tobytes())
+    return Path(path)
 
 
 def detections_table(results: list[KeyframeResult]) -> AVABoxes:

@@ -27,7 +27,13 @@ from ..evaluation.csv_io import write_ava_csv
 from .box_providers import BoxProvider
 from .drawing import draw_persons, top_actions
 from .frame_buffer import FrameRingBuffer
-from .outputs import AnnotatedVideoWriter, KeyframeResult, detections_table, write_keyframe_json
+from .outputs import (
+    AnnotatedVideoWriter,
+    KeyframeResult,
+    detections_table,
+    save_png,
+    write_keyframe_json,
+)
 from .predictor import ActionPredictor
 from .schedule import keyframe_times, parse_every
 
@@ -89,13 +95,15 @@ def run_video_demo(
     action_threshold: float = 0.0,
     csv_path: str | Path | None = None,
     json_dir: str | Path | None = None,
+    snapshot: str | Path | None = None,
     progress: bool = True,
 ) -> DemoSummary:
     """Annotate ``input_path`` into ``output_path``; write the detections CSV and per-keyframe JSONs.
 
     Keyframes are every ``every`` (seconds, or ``"15f"`` frames) from the first frame; the CSV and the
     JSONs stamp them ``start_sec + t`` (the movie second of an AVA-style clip) under ``video_id``
-    (default: the input's file name without extension).
+    (default: the input's file name without extension). ``snapshot``: a PNG of the annotated frame
+    of the first keyframe with persons.
     """
     began = _time.perf_counter()
     video_id = video_id or Path(input_path).stem
@@ -108,7 +116,7 @@ def run_video_demo(
     pending: deque[tuple[float, np.ndarray]] = deque()
     summary = DemoSummary(Path(output_path), Path(csv_path) if csv_path else None,
                           Path(json_dir) if json_dir else None, 0)
-    state = {"drawn": None, "next": next(schedule, None)}
+    state = {"drawn": None, "next": next(schedule, None), "snap": None}
     writer: AnnotatedVideoWriter | None = None
     bar = tqdm(total=total, unit="frame", desc=f"demo {video_id}", disable=not progress)
 
@@ -118,8 +126,13 @@ def run_video_demo(
 
     def emit(limit: float) -> None:
         while pending and pending[0][0] < limit - TIME_EPS:
-            _, rgb = pending.popleft()
-            writer.write(draw_persons(rgb, *state["drawn"]) if state["drawn"] else rgb)
+            t, rgb = pending.popleft()
+            if state["drawn"]:
+                rgb = draw_persons(rgb, *state["drawn"])
+            if snapshot and state["snap"] is not None and abs(t - state["snap"]) < TIME_EPS:
+                save_png(snapshot, rgb)
+                state["snap"] = math.nan
+            writer.write(rgb)
             summary.frames += 1
             bar.update(1)
 
@@ -135,6 +148,8 @@ def run_video_demo(
             pixels = inst.pred_boxes.tensor.numpy()
         acts = [top_actions(s, action_names, top_k, action_threshold) for s in result.action_scores]
         state["drawn"] = (pixels, [[f"{n} {p:.2f}" for _, n, p in a] for a in acts])
+        if len(person) and state["snap"] is None:
+            state["snap"] = buffer.read_time_of(kt)
         if summary.json_dir is not None:
             write_keyframe_json(summary.json_dir, result, result.to_json(acts))
         summary.keyframes.append(result)
