@@ -35,7 +35,7 @@ if [ ! -f "$D2_STAMP" ] || [ "$(cat "$D2_STAMP")" != "$d2_want" ] \
   echo "$d2_want" > "$D2_STAMP"
 fi
 echo "install: [3/3] ava_detector (editable) and its dependencies"
-"${PIP[@]}" install -q -c constraints.txt --no-build-isolation -e ".[dev]" 2>&1 | filter
+"${PIP[@]}" install -q -c constraints.txt --no-build-isolation -e ".[dev,export]" 2>&1 | filter
 
 "$VENV/bin/python" -c "import detectron2, ava_detector; print('install: detectron2', detectron2.__version__, '| ava_detector', ava_detector.__version__)"
 inputs_hash > "$STAMP"
