@@ -10,6 +10,7 @@ files are checked before anything is trained.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import torch
@@ -19,7 +20,7 @@ from detectron2.utils import comm
 from ava_detector.config import get_ava_cfg
 from ava_detector.data import AVAFormatError
 from ava_detector.engine import AVATrainer, AVATrainingCheckpointer, launch
-from ava_detector.engine.reporting import format_ava_results
+from ava_detector.engine.reporting import format_ava_results, save_results
 from ava_detector.engine.trainer import load_records
 
 logger = logging.getLogger("ava_detector")
@@ -77,6 +78,7 @@ def main(args):
         results = getattr(trainer, "_last_eval_results", None)
     if comm.is_main_process() and results:
         print(format_ava_results(results, cfg.DATASETS.TEST, gt_boxes=cfg.AVA.GT_BOXES))
+        save_results(results, os.path.join(cfg.OUTPUT_DIR, "ava_results.json"))
     return results
 
 

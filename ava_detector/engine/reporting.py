@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tabulate import tabulate
 
-__all__ = ["MAP_KEY", "format_ava_results", "split_ava_metrics"]
+__all__ = [
+    "MAP_KEY", "format_ava_results", "format_comparison", "load_results", "save_results",
+    "split_ava_metrics",
+]
 
 MAP_KEY = "mAP@0.5IOU"
 _AP_PREFIX = "AP/"
@@ -42,3 +47,27 @@ def format_ava_results(
         shown = "n/a" if mean is None else f"{mean:.4f}"
         lines.append(f"{name}: {label} = {shown}")
     return "\n".join(lines)
+
+
+def format_comparison(runs: Mapping[str, Mapping[str, Any]]) -> str:
+    """Per-class AP of several runs side by side (``{run label: metrics}``), with a mAP row."""
+    split = {label: split_ava_metrics(m) for label, m in runs.items()}
+    classes = sorted({c for _, per_class in split.values() for c in per_class})
+    rows = [[c, *(split[label][1].get(c, float("nan")) for label in runs)] for c in classes]
+    rows.append([MAP_KEY, *(float("nan") if split[label][0] is None else split[label][0]
+                            for label in runs)])
+    return tabulate(rows, headers=["action", *runs], tablefmt="pipe", floatfmt=".4f")
+
+
+def save_results(results: Mapping[str, Any], path: str) -> None:
+    """Write evaluation results as JSON, atomically (temporary file, then rename)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1, default=float)
+    os.replace(tmp, path)
+
+
+def load_results(path: str) -> dict[str, Any]:
+    """Results written by :func:`save_results`."""
+    with open(path) as f:
+        return json.load(f)
