@@ -2,19 +2,24 @@
 
 Importing the package registers every component with Detectron2: the backbones
 (``BACKBONE_REGISTRY``), the action heads (``ROI_HEADS_REGISTRY``), the meta-architectures
-(``META_ARCH_REGISTRY``) and the built-in datasets (``DatasetCatalog``). ``_register_all`` is
-that one place.
+(``META_ARCH_REGISTRY``), the frame sources and the built-in AVA / Kinetics datasets
+(``DatasetCatalog``). ``_REGISTERING_MODULES`` is that one place.
+
+Subpackages export their names lazily, so ``AVA_DETECTOR_NO_REGISTER=1`` imports the pure parts
+(frame-mAP metric, CSV readers, label maps) without loading torch or Detectron2: the offline
+evaluator ``tools/evaluate_ava.py`` runs that way and stays within its memory budget.
 """
 
 import importlib
+import os
 
 __version__ = "0.1.0"
 
-# Each subpackage's __init__ imports the modules that register components (registries, datasets).
 _REGISTERING_MODULES: tuple[str, ...] = (
-    "ava_detector.data",
-    "ava_detector.modeling",
-    "ava_detector.evaluation",
+    "ava_detector.data.ava.builtin",  # ava_v2.{1,2}_{train,val}, ava_synthetic_{train,val}
+    "ava_detector.data.kinetics",  # kinetics400_{train,val}, kinetics_synthetic_{train,val}
+    "ava_detector.data.video",  # frame sources "frames", "video"
+    "ava_detector.modeling",  # backbone, AVA action head, meta-architectures
     "ava_detector.engine",
 )
 
@@ -24,4 +29,5 @@ def _register_all() -> None:
         importlib.import_module(name)
 
 
-_register_all()
+if os.environ.get("AVA_DETECTOR_NO_REGISTER", "") != "1":
+    _register_all()

@@ -144,3 +144,29 @@ def test_map_dataset_retries_when_mapper_returns_none():
 
     ds = MapDataset(list(range(5)), lambda x: None if x == 0 else x)
     assert ds[0] in {1, 2, 3, 4}
+
+
+def test_import_registers_everything_in_one_place():
+    from detectron2.data import DatasetCatalog
+    from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, ROI_HEADS_REGISTRY
+
+    names = set(DatasetCatalog.list())
+    assert {"ava_v2.2_train", "ava_v2.2_val", "ava_synthetic_val", "kinetics400_train"} <= names
+    assert "build_slowfast_backbone" in BACKBONE_REGISTRY._obj_map
+    assert "AVAActionHead" in ROI_HEADS_REGISTRY._obj_map
+    assert "AVADetector" in META_ARCH_REGISTRY._obj_map
+
+
+def test_pure_parts_import_without_torch():
+    """AVA_DETECTOR_NO_REGISTER=1 (the offline evaluator's mode) loads neither torch nor Detectron2."""
+    code = (
+        "import sys\n"
+        "from ava_detector.evaluation import frame_map, evaluate_files\n"
+        "from ava_detector.data.ava import read_label_map, parse_annotations\n"
+        "print(sorted(m for m in ('torch', 'detectron2') if m in sys.modules))\n"
+    )
+    env = {**__import__("os").environ, "AVA_DETECTOR_NO_REGISTER": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

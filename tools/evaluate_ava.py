@@ -11,7 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+
+# The metric is pure NumPy: skip registering the torch/Detectron2 components (saves ~700 MB).
+os.environ.setdefault("AVA_DETECTOR_NO_REGISTER", "1")
 
 from ava_detector.data import AVAFormatError
 from ava_detector.evaluation.csv_io import atomic_output

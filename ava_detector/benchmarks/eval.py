@@ -114,7 +114,8 @@ def generate(workdir: Path, videos: int, first_sec: int, last_sec: int, seed: in
 
 
 _CHILD = """
-import json, sys, time
+import json, os, sys, time
+os.environ["AVA_DETECTOR_NO_REGISTER"] = "1"  # as tools/evaluate_ava.py: no torch in the process
 t0 = time.perf_counter()
 from ava_detector.evaluation.evaluate_files import evaluate_files
 t1 = time.perf_counter()

@@ -1,13 +1,7 @@
 """Data: AVA / Kinetics readers and registration, frame sources, transforms, dataset mappers."""
 
+from .._lazy import lazy_exports
 from .errors import AVAFormatError
 
-__all__ = ["AVAFormatError"]
-from . import (  # noqa: F401,E402  (importing registers datasets and frame sources)
-    ava,  # the built-in AVA datasets
-    transforms,
-    video,  # the frame sources "frames" and "video" (INPUT.SOURCE)
-)
-from .mapper import AVADatasetMapper  # noqa: E402
-
-__all__ += ["AVADatasetMapper"]
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {".mapper": ["AVADatasetMapper"]})
+__all__ += ["AVAFormatError"]
