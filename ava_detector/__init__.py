@@ -12,6 +12,10 @@ evaluator ``tools/evaluate_ava.py`` runs that way and stays within its memory bu
 
 import importlib
 import os
+import warnings
+
+# fvcore scripts its focal loss with torch.jit.script at import, which torch 2.14 deprecates loudly.
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
 
 __version__ = "0.1.0"
 
