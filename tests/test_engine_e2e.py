@@ -12,9 +12,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from ava_detector.data.ava.synthetic import generate_synthetic_ava
 from ava_detector.data.ava.synthetic_scene import SceneSpec
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: the 2-core CI machine is shared (OpenMP spinning thrashes otherwise)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [

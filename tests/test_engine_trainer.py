@@ -18,6 +18,16 @@ from ava_detector.config import get_ava_cfg
 from ava_detector.engine import AVATrainer, NonFiniteLossError
 from ava_detector.engine.trainer import load_records
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: the 2-core CI machine is shared (OpenMP spinning thrashes otherwise)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 TRAIN = "_engine_test_train"
 SIZE = 32
 
