@@ -98,6 +98,7 @@ def test_pretrain_evaluate_and_hand_off_to_ava(kinetics_root: Path, tmp_path: Pa
         + _opts(cfg, MODEL__WEIGHTS=str(final), OUTPUT_DIR=str(tmp_path / "eval"))
     )
     again = pretrain_kinetics.main(args)["classification"]
+    logging.getLogger("ava_detector").propagate = True  # main's setup_logger stops it (for caplog)
     assert again["top1"] == res["top1"] and again["videos"] == 5
 
     # the AVA trainer: same backbone shape (detection strides), weights from the Kinetics run

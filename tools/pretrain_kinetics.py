@@ -18,6 +18,7 @@ import sys
 import torch
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 from ava_detector.checkpoint import AVACheckpointer
 from ava_detector.config import get_ava_cfg
@@ -66,6 +67,8 @@ def check_data(cfg, eval_only: bool) -> None:
 def main(args):
     cfg = build_cfg(args)
     default_setup(cfg, args)
+    # the evaluator's report (left-out videos, confused classes) logs under "ava_detector"
+    setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="ava_detector")
     if cfg.MODEL.DEVICE == "cpu":
         torch.set_num_threads(max(1, torch.get_num_threads() // comm.get_local_size()))
     if args.eval_only:
