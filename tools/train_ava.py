@@ -81,6 +81,9 @@ def main(args):
         trainer.train()
         results = getattr(trainer, "_last_eval_results", None)
     if comm.is_main_process() and results:
+        names = list(cfg.DATASETS.TEST)
+        if len(names) == 1 and names[0] not in results:  # DefaultTrainer.test unwraps one dataset
+            results = {names[0]: results}
         print(format_ava_results(results, cfg.DATASETS.TEST, gt_boxes=cfg.AVA.GT_BOXES))
         save_results(results, os.path.join(cfg.OUTPUT_DIR, "ava_results.json"))
     return results
