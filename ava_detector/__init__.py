@@ -24,6 +24,7 @@ _REGISTERING_MODULES: tuple[str, ...] = (
     "ava_detector.data.kinetics",  # kinetics400_{train,val}, kinetics_synthetic_{train,val}
     "ava_detector.data.video",  # frame sources "frames", "video"
     "ava_detector.modeling",  # backbone, AVA action head, meta-architectures
+    "ava_detector.modeling.meta_arch.video_classifier",  # VideoClassifier (Kinetics)
     "ava_detector.engine",
 )
 

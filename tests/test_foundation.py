@@ -154,7 +154,7 @@ def test_import_registers_everything_in_one_place():
     assert {"ava_v2.2_train", "ava_v2.2_val", "ava_synthetic_val", "kinetics400_train"} <= names
     assert "build_slowfast_backbone" in BACKBONE_REGISTRY._obj_map
     assert "AVAActionHead" in ROI_HEADS_REGISTRY._obj_map
-    assert "AVADetector" in META_ARCH_REGISTRY._obj_map
+    assert {"AVADetector", "VideoClassifier"} <= set(META_ARCH_REGISTRY._obj_map)
 
 
 def test_pure_parts_import_without_torch():
