@@ -142,7 +142,40 @@ def test_missing_data_files_fail_before_training(tmp_path: Path, capsys):
     assert "ava_synthetic_train" in err and "nowhere" in err
 
 
-@pytest.mark.slow
+def _gather_test_ids(root: str, out_file: str) -> None:
+    """One rank: its share of the test loader's keyframes; rank 0 writes everyone's, in rank order."""
+    from detectron2.utils import comm
+
+    from ava_detector.config import get_ava_cfg
+    from ava_detector.engine.data_loading import build_ava_test_loader
+    from ava_detector.engine.trainer import load_records
+
+    cfg = get_ava_cfg()
+    cfg.merge_from_file(str(REPO / "configs/synthetic/tiny_slowfast.yaml"))
+    cfg.AVA.SYNTHETIC_ROOT = root
+    records = load_records(cfg, cfg.DATASETS.TEST, is_train=False)
+    loader = build_ava_test_loader(records, lambda r: r["image_id"], batch_size=2)
+    mine = [i for batch in loader for i in batch]
+    everyone = comm.gather(mine, dst=0)
+    if comm.is_main_process():
+        Path(out_file).write_text("\n".join(f"{r}:{i}" for r, ids in enumerate(everyone)
+                                             for i in ids))
+
+
+def test_two_process_test_loader_covers_every_keyframe_once(synthetic_root: Path, tmp_path: Path):
+    from ava_detector.engine import launch
+
+    out = tmp_path / "ids.txt"
+    launch(_gather_test_ids, 2, dist_url="auto", args=(str(synthetic_root), str(out)),
+           use_cuda=False)
+    rows = [line.split(":", 1) for line in out.read_text().splitlines()]
+    ids = [i for _, i in rows]
+    proposals = _test_proposals(synthetic_root)
+    expected = {f"{v},{int(s):04d}" for v, s in zip(proposals.video, proposals.sec)}
+    assert sorted(ids) == sorted(expected)  # every keyframe, none twice
+    assert {r for r, _ in rows} == {"0", "1"}  # both ranks did part of the work
+
+
 def test_two_process_gloo_run_trains_and_evaluates_every_keyframe_once(synthetic_root: Path,
                                                                        tmp_path: Path):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
