@@ -40,10 +40,13 @@ def load_records(cfg, names: tuple[str, ...] | list[str], is_train: bool) -> lis
     unknown = [n for n in names if n not in registered]
     if unknown:
         known = ", ".join(sorted(n for n in registered if "ava" in n or "kinetics" in n))
-        raise KeyError(f"unknown dataset name(s) {unknown}; registered AVA/Kinetics datasets: {known}")
+        raise KeyError(
+            f"unknown dataset name(s) {unknown}; registered AVA/Kinetics datasets: {known}"
+        )
     records = [r for n in names for r in records_for_cfg(n, cfg, is_train=is_train)]
     if not records:
-        raise ValueError(f"datasets {list(names)} hold no keyframe with boxes to {'train' if is_train else 'test'} on")
+        split = "train" if is_train else "test"
+        raise ValueError(f"datasets {list(names)} hold no keyframe with boxes to {split} on")
     return records
 
 
