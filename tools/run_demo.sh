@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+export PYTHONUNBUFFERED=1  # progress lines through the filter below as they come
 export AVA_SYNTHETIC_DATASETS="${AVA_SYNTHETIC_DATASETS:-datasets/ava_synthetic}"
 OUT="${DEMO_OUTPUT:-output/demo}"
 start=$(date +%s)
