@@ -75,7 +75,7 @@ def read_ava_csv(path: str | Path, kind: Kind,
     except FileNotFoundError:
         raise AVAFormatError(path, None, f"{kind} file not found") from None
     except pd.errors.EmptyDataError:
-        pass
+        parts = []  # an empty file (e.g. no excluded timestamps) holds no rows
     except (pd.errors.ParserError, ValueError) as e:
         if isinstance(e, AVAFormatError):
             raise
