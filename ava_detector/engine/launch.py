@@ -67,7 +67,9 @@ def _cpu_worker(local_rank, main_func, world_size, per_machine, machine_rank, di
         if i == machine_rank:
             comm._LOCAL_PROCESS_GROUP = group
     comm.synchronize()
-    try:
-        main_func(*args)
-    finally:
-        dist.destroy_process_group()
+    main_func(*args)
+    # Every rank must be done with gloo before any rank tears its pairs down: a rank that exits
+    # while its peer is still inside a collective aborts that peer ("terminate called without an
+    # active exception"). On an exception there is no barrier; spawn stops the other workers.
+    comm.synchronize()
+    dist.destroy_process_group()
