@@ -22,6 +22,10 @@ FULL_TABLE = {
     "SLOWFAST_4x16_beta32_R50": 21.9,
     "SLOWFAST_4x16_R101": 44.5,
     "SLOWFAST_8x8_R101": 81.5,
+    "SLOWFAST_4x16_beta6_R50": 32.0,
+    "SLOWFAST_4x16_beta12_R50": 25.1,
+    "SLOWFAST_NLN_4x16_R50": 33.8,
+    "SLOWFAST_NLN_8x8_R50": 65.5,
 }
 
 

@@ -82,6 +82,26 @@ def test_slowfast_r50_full_width_channels():
     assert model.output_shape()["fast"].channels == 256
 
 
+@pytest.mark.parametrize(
+    "rounding,stem,res2,res5", [("floor", 10, 42, 341), ("ceil", 11, 43, 342)]
+)
+def test_fast_channel_rounding_for_beta_that_does_not_divide(rounding, stem, res2, res5):
+    # beta 1/6 at width 64: stem 64/6 = 10.67, res2 256/6 = 42.67, res5 2048/6 = 341.33
+    model = SlowFast(arch="slowfast", depth=50, width_per_group=64, alpha=8, beta_inv=6,
+                     fast_channel_rounding=rounding)
+    assert model.fast_stem.out_channels == stem
+    assert model.lateral_stem.out_channels == 2 * stem
+    assert model.fast_res2[0].conv3.out_channels == res2
+    assert model.slow_res2[0].conv1.in_channels == 64 + 2 * stem
+    assert model.output_shape()["fast"].channels == res5
+    assert model.output_shape()["slow"].channels == 2048
+
+
+def test_fast_channel_rounding_rejects_unknown_mode():
+    with pytest.raises(ValueError, match="FAST_CHANNEL_ROUNDING must be 'floor' or 'ceil', got 'up'"):
+        SlowFast(beta_inv=6, fast_channel_rounding="up")
+
+
 @pytest.mark.parametrize("arch,key,channels", [("slow", "slow", 256), ("fast", "fast", 32)])
 def test_single_pathway_variants(arch, key, channels):
     model = _small(arch=arch, spatial_strides=(1, 2, 2, 2), spatial_dilations=(1, 1, 1, 1))

@@ -39,6 +39,9 @@ def add_ava_config(cfg: CN) -> CN:
     _C.MODEL.SLOWFAST.ALPHA = 4
     # Channel-ratio inverse 1/beta: Fast channels = Slow channels / BETA_INV.
     _C.MODEL.SLOWFAST.BETA_INV = 8
+    # How C / BETA_INV is rounded when BETA_INV does not divide C: "floor" (PySlowFast, its checkpoints)
+    # or "ceil" (the widths behind the paper's Table 2 FLOPs for beta = 1/6 and 1/12).
+    _C.MODEL.SLOWFAST.FAST_CHANNEL_ROUNDING = "floor"
     # Lateral conv output = FUSION_CONV_CHANNEL_RATIO x Fast channels (2 beta C).
     _C.MODEL.SLOWFAST.FUSION_CONV_CHANNEL_RATIO = 2
     # Temporal kernel of the time-strided lateral conv (paper 5; PySlowFast AVA 32x2 configs use 7).

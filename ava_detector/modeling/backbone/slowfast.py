@@ -37,6 +37,11 @@ def _per_pathway(value, index: int):
     return value
 
 
+def _divide(channels: int, divisor: int, rounding: str) -> int:
+    """``channels / divisor`` rounded down (PySlowFast) or up (the paper's beta = 1/6, 1/12 widths)."""
+    return -(-channels // divisor) if rounding == "ceil" else channels // divisor
+
+
 class SlowFast(Backbone):
     """Slow and/or Fast ResNet-3D pathways with time-strided laterals after the stem and res2..res4.
 
@@ -54,6 +59,7 @@ class SlowFast(Backbone):
         width_per_group: int = 64,
         alpha: int = 8,
         beta_inv: int = 8,
+        fast_channel_rounding: str = "floor",
         fusion_ratio: int = 2,
         fusion_kernel: int = 5,
         temporal_kernels: dict[str, Sequence[int]] | None = None,
@@ -74,6 +80,11 @@ class SlowFast(Backbone):
             raise ValueError(
                 f"MODEL.SLOWFAST.DEPTH must be one of {sorted(BLOCKS_PER_DEPTH)}, got {depth}"
             )
+        if fast_channel_rounding not in ("floor", "ceil"):
+            raise ValueError(
+                "MODEL.SLOWFAST.FAST_CHANNEL_ROUNDING must be 'floor' or 'ceil', got "
+                f"{fast_channel_rounding!r}"
+            )
         self.pathways = pathways_of(arch)
         self.alpha = alpha
         temporal_kernels = temporal_kernels or {"slow": (1, 1, 1, 3, 3), "fast": (5, 3, 3, 3, 3)}
@@ -81,7 +92,10 @@ class SlowFast(Backbone):
         divisor = {"slow": 1, "fast": beta_inv}
         index = {"slow": 0, "fast": 1}
 
-        out = {p: width_per_group // divisor[p] for p in self.pathways}
+        def width(p: str, channels: int) -> int:
+            return _divide(channels, divisor[p], fast_channel_rounding)
+
+        out = {p: width(p, width_per_group) for p in self.pathways}
         for p in self.pathways:
             self.add_module(f"{p}_stem", Stem3d(in_channels, out[p], temporal_kernels[p][0], norm))
         if fuse:
@@ -93,10 +107,9 @@ class SlowFast(Backbone):
             stride *= spatial_strides[s]
             scale = 2**s
             for p in self.pathways:
-                d = divisor[p]
                 in_c = out[p] + (out["fast"] * fusion_ratio if fuse and p == "slow" else 0)
-                out_c = 4 * width_per_group * scale // d
-                inner_c = num_groups * width_per_group * scale // d
+                out_c = width(p, 4 * width_per_group * scale)
+                inner_c = width(p, num_groups * width_per_group * scale)
                 n_blocks = BLOCKS_PER_DEPTH[depth][s]
                 n_temporal = num_block_temp_kernel[s][index[p]]
                 nl_at = set(nonlocal_locations[s][index[p]])
@@ -193,6 +206,7 @@ def build_slowfast_backbone(cfg, input_shape: ShapeSpec | None = None) -> SlowFa
         width_per_group=c.WIDTH_PER_GROUP,
         alpha=c.ALPHA,
         beta_inv=c.BETA_INV,
+        fast_channel_rounding=c.FAST_CHANNEL_ROUNDING,
         fusion_ratio=c.FUSION_CONV_CHANNEL_RATIO,
         fusion_kernel=c.FUSION_KERNEL_SIZE,
         temporal_kernels={"slow": c.SLOW_TEMPORAL_KERNELS, "fast": c.FAST_TEMPORAL_KERNELS},
