@@ -153,3 +153,43 @@ def test_evaluator_two_processes_gather_without_loss_or_duplication(files, tmp_p
     assert res["mAP@0.5IOU"] == pytest.approx(100 * 2.5 / 3)
     assert res["AP/stand"] == pytest.approx(50.0) and res["AP/talk"] == pytest.approx(100.0)
     assert (tmp_path / "out" / "per_class_ap.png").exists()
+
+
+def test_mini_val_restricts_ground_truth_and_report_names_gt_box_mode(tmp_path, caplog):
+    (tmp_path / "lm.pbtxt").write_text(LABELS)
+    gt = tmp_path / "gt.csv"
+    gt.write_text("v1,0902,0.1,0.1,0.5,0.5,1,0\nv1,0903,0.1,0.1,0.5,0.5,1,0\n"
+                  "v1,0904,0.2,0.2,0.6,0.6,1,0\n")
+    name = "ava_eval_test_mini_val"
+    MetadataCatalog.get(name).set(label_map_file=str(tmp_path / "lm.pbtxt"),
+                                  groundtruth_file=str(gt), exclusions_file="",
+                                  evaluated_ids=[1], gt_boxes_mode=False)
+    # Perfect predictions on the even seconds only, as a mini-val with k = 2 makes them.
+    i902, i904 = Instances((100, 200)), Instances((100, 200))
+    i902.pred_boxes = Boxes(torch.tensor([[20.0, 10.0, 100.0, 50.0]]))
+    i904.pred_boxes = Boxes(torch.tensor([[40.0, 20.0, 120.0, 60.0]]))
+    i902.scores = i904.scores = torch.zeros(1, 80).index_fill_(1, torch.tensor([0]), 0.9)
+    inputs = [{"video_id": "v1", "sec": s, "height": 100, "width": 200} for s in (902, 904)]
+    outputs = [{"instances": i902}, {"instances": i904}]
+
+    def run(**kw):
+        ev = ava_evaluation.AVAEvaluator(name, distributed=False, **kw)
+        ev.reset()
+        ev.process(inputs, outputs)
+        with caplog.at_level("INFO", logger=ava_evaluation.__name__):
+            return ev.evaluate()["ava"]["mAP@0.5IOU"]
+
+    # all seconds: 2 TP of 3 ground-truth boxes -> AP 2/3; every 2nd second: 2 of 2 -> 1
+    assert run() == pytest.approx(100 * 2 / 3)
+    assert "detector proposals" in caplog.text and "mini-val" not in caplog.text
+    caplog.clear()
+    assert run(every_k_seconds=2, gt_boxes=True) == pytest.approx(100.0)
+    assert "ground-truth boxes (GT-box mode)" in caplog.text and "mini-val: seconds divisible by 2" in caplog.text
+    assert evaluate_files(tmp_path / "lm.pbtxt", gt, _write_det(tmp_path), every_k_seconds=2
+                          ).result.mAP == pytest.approx(1.0)
+
+
+def _write_det(tmp_path: Path) -> Path:
+    det = tmp_path / "det.csv"
+    det.write_text("v1,0902,0.1,0.1,0.5,0.5,1,0.9\nv1,0904,0.2,0.2,0.6,0.6,1,0.9\n")
+    return det

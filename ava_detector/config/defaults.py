@@ -139,7 +139,7 @@ def add_ava_config(cfg: CN) -> CN:
     _C.AVA.GT_BOXES = False
     # Skip malformed annotation rows (logged with a count) instead of raising.
     _C.AVA.LENIENT = False
-    # Evaluate on every k-th second only (the "mini-val"); 1 = full validation set.
+    # Evaluate on every k-th second only (the "mini-val": predictions and ground truth); 1 = all.
     _C.AVA.EVAL_EVERY_K_SECONDS = 1
     # Frame-mAP protocol: "official", "activitynet-2019", "pyslowfast" or "mmaction2".
     _C.AVA.EVAL_PROTOCOL = "official"

@@ -149,7 +149,9 @@ class AVATrainer(DefaultTrainer):
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
         if comm.is_main_process():
             os.makedirs(output_folder, exist_ok=True)
-        return AVAEvaluator(dataset_name, output_dir=output_folder, protocol=cfg.AVA.EVAL_PROTOCOL)
+        return AVAEvaluator(dataset_name, output_dir=output_folder, protocol=cfg.AVA.EVAL_PROTOCOL,
+                            gt_boxes=cfg.AVA.GT_BOXES,
+                            every_k_seconds=cfg.AVA.EVAL_EVERY_K_SECONDS)
 
     @classmethod
     def build_optimizer(cls, cfg, model):

@@ -66,7 +66,10 @@ class AVAEvaluator(DatasetEvaluator):
     """
 
     def __init__(self, dataset_name: str, output_dir: str | None = None, distributed: bool = True,
-                 protocol: str = "official"):
+                 protocol: str = "official", gt_boxes: bool | None = None, every_k_seconds: int = 1):
+        """``gt_boxes``: whether the predictions are on ground-truth boxes (the report says so;
+        default: the dataset metadata's ``gt_boxes_mode``). ``every_k_seconds``: the mini-val's
+        second subsampling, applied to the ground truth too."""
         meta = MetadataCatalog.get(dataset_name)
         self._dataset_name = dataset_name
         self._output_dir = output_dir
@@ -75,7 +78,9 @@ class AVAEvaluator(DatasetEvaluator):
         self._label_map_file = meta.label_map_file
         self._groundtruth_file = meta.groundtruth_file
         self._exclusions_file = getattr(meta, "exclusions_file", "") or None
-        self._gt_boxes_mode = bool(getattr(meta, "gt_boxes_mode", False))
+        self._gt_boxes_mode = bool(getattr(meta, "gt_boxes_mode", False) if gt_boxes is None
+                                   else gt_boxes)
+        self._every_k_seconds = int(every_k_seconds)
         self._label_map = read_label_map(self._label_map_file)
         self._ids = list(getattr(meta, "evaluated_ids", None) or self._label_map.ids)
         self._predictions: list[tuple] = []
@@ -107,13 +112,15 @@ class AVAEvaluator(DatasetEvaluator):
             label_map = LabelMap({i: self._label_map.names.get(i, str(i)) for i in self._ids},
                                  self._label_map.types)
             result = evaluate_files(self._label_map_file, self._groundtruth_file, csv_path,
-                                    self._exclusions_file, self._protocol, label_map=label_map).result
+                                    self._exclusions_file, self._protocol, label_map=label_map,
+                                    every_k_seconds=self._every_k_seconds).result
             if self._output_dir:
                 save_bar_chart(os.path.join(out_dir, "per_class_ap.png"), result, label_map)
         boxes = ("ground-truth boxes (GT-box mode)" if self._gt_boxes_mode
                  else "detector proposals")
-        logger.info("AVA frame mAP on %s (%d keyframes):\n%s\nmAP@0.5IOU: %.6f", self._dataset_name,
-                    len(set(zip(table.video.tolist(), table.time.tolist()))),
+        subset = f", mini-val: seconds divisible by {self._every_k_seconds}" if self._every_k_seconds > 1 else ""
+        logger.info("AVA frame mAP on %s (%d keyframes%s):\n%s\nmAP@0.5IOU: %.6f", self._dataset_name,
+                    len(set(zip(table.video.tolist(), table.time.tolist()))), subset,
                     format_table(result, label_map, boxes), result.mAP)
         res = OrderedDict({"mAP@0.5IOU": 100.0 * result.mAP})
         for c, ap in result.per_class.items():
