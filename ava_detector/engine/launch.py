@@ -6,6 +6,7 @@ this spawns the same workers on the gloo backend, so ``--num-gpus 2`` runs two C
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -73,3 +74,8 @@ def _cpu_worker(local_rank, main_func, world_size, per_machine, machine_rank, di
     # active exception"). On an exception there is no barrier; spawn stops the other workers.
     comm.synchronize()
     dist.destroy_process_group()
+    # Drop Detectron2's cached handles too, so the groups' C++ objects (and their gloo threads) are
+    # freed now rather than during interpreter shutdown, where freeing them can abort the process.
+    comm._LOCAL_PROCESS_GROUP = None
+    comm._get_global_gloo_group.cache_clear()
+    gc.collect()
