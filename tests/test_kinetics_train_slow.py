@@ -15,7 +15,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 7 open: the tiny classifier reached 25-40% top-1 so far", strict=False)
 def test_tiny_classifier_reaches_90_percent_top1(tmp_path: Path):
     root = tmp_path / "kinetics_synthetic"
     generate_synthetic_kinetics(root, train_per_class=16, val_per_class=4, progress=False)
