@@ -35,7 +35,7 @@ class SetupError(RuntimeError):
     """A problem with the command line, the config or the data, found before training."""
 
 
-def argument_parser(epilog: str | None) -> argparse.ArgumentParser:
+def argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     """Detectron2's ``default_argument_parser`` (``--config-file``, ``--resume``, ``--eval-only``,
     ``--num-gpus``, ``--num-machines``, ``--machine-rank``, ``--dist-url``, ``KEY VALUE`` opts)
     with ``--config`` as an alias of ``--config-file``."""
