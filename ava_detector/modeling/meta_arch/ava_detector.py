@@ -6,11 +6,12 @@ from typing import Any
 
 import torch
 from detectron2.config import configurable
-from detectron2.layers import ShapeSpec
-from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
+from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.modeling.roi_heads import build_roi_heads
 from detectron2.structures import Boxes, ImageList, Instances
 from torch import nn
+
+from .video_model import VideoModel
 
 __all__ = ["AVADetector", "batch_clips", "rescale_instances"]
 
@@ -45,7 +46,7 @@ def rescale_instances(pred: Instances, height: int, width: int) -> Instances:
 
 
 @META_ARCH_REGISTRY.register()
-class AVADetector(nn.Module):
+class AVADetector(VideoModel):
     """SlowFast backbone + AVA action head over the keyframe's person boxes.
 
     Input: a list of ``AVADatasetMapper`` dicts (``clips`` per pathway as uint8, ``instances``
@@ -64,33 +65,20 @@ class AVADetector(nn.Module):
         pixel_std: tuple[float, ...],
         size_divisibility: int,
     ):
-        super().__init__()
-        self.backbone = backbone
+        super().__init__(backbone, pixel_mean, pixel_std)
         self.roi_heads = roi_heads
         self.size_divisibility = max(
             int(size_divisibility), int(getattr(backbone, "size_divisibility", 0))
         )
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1), False)
 
     @classmethod
     def from_config(cls, cfg) -> dict[str, Any]:
-        backbone = build_backbone(cfg, ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN)))
+        args = cls.base_config(cfg)
         return {
-            "backbone": backbone,
-            "roi_heads": build_roi_heads(cfg, backbone.output_shape()),
-            "pixel_mean": tuple(cfg.MODEL.PIXEL_MEAN),
-            "pixel_std": tuple(cfg.MODEL.PIXEL_STD),
+            **args,
+            "roi_heads": build_roi_heads(cfg, args["backbone"].output_shape()),
             "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY,
         }
-
-    @property
-    def device(self) -> torch.device:
-        return self.pixel_mean.device
-
-    @property
-    def pathways(self) -> tuple[str, ...]:
-        return tuple(getattr(self.backbone, "pathways", ("slow", "fast")))
 
     def preprocess(
         self, batched_inputs: list[dict[str, Any]]

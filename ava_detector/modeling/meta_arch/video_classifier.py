@@ -11,17 +11,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from detectron2.config import configurable
-from detectron2.layers import ShapeSpec
-from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
+from detectron2.modeling import META_ARCH_REGISTRY
 from torch import nn
 
 from ..roi_heads import build_cls_head
+from .video_model import VideoModel
 
 __all__ = ["VideoClassifier"]
 
 
 @META_ARCH_REGISTRY.register()
-class VideoClassifier(nn.Module):
+class VideoClassifier(VideoModel):
     """Clip -> class scores. Inputs are Kinetics mapper dicts (``clips`` per pathway as uint8
     ``(3, T, H, W)``, ``label`` in training); all clips of a batch must have the same size.
 
@@ -39,29 +39,13 @@ class VideoClassifier(nn.Module):
         pixel_mean: tuple[float, ...],
         pixel_std: tuple[float, ...],
     ):
-        super().__init__()
-        self.backbone = backbone
+        super().__init__(backbone, pixel_mean, pixel_std)
         self.cls_head = cls_head
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1, 1), False)
 
     @classmethod
     def from_config(cls, cfg) -> dict[str, Any]:
-        backbone = build_backbone(cfg, ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN)))
-        return {
-            "backbone": backbone,
-            "cls_head": build_cls_head(cfg, backbone.output_shape()),
-            "pixel_mean": tuple(cfg.MODEL.PIXEL_MEAN),
-            "pixel_std": tuple(cfg.MODEL.PIXEL_STD),
-        }
-
-    @property
-    def device(self) -> torch.device:
-        return self.pixel_mean.device
-
-    @property
-    def pathways(self) -> tuple[str, ...]:
-        return tuple(getattr(self.backbone, "pathways", ("slow", "fast")))
+        args = cls.base_config(cfg)
+        return {**args, "cls_head": build_cls_head(cfg, args["backbone"].output_shape())}
 
     def preprocess(self, batched_inputs: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Normalised float clips ``(N, 3, T, H, W)`` per pathway on the model's device."""
@@ -72,7 +56,7 @@ class VideoClassifier(nn.Module):
             if len(sizes) > 1:
                 raise ValueError(f"clips of one batch differ in shape ({name}): {sorted(sizes)}")
             batch = torch.stack(per_clip).to(self.device, non_blocking=True).float()
-            clips[name] = (batch - self.pixel_mean) / self.pixel_std
+            clips[name] = (batch - self.pixel_mean.view(-1, 1, 1, 1)) / self.pixel_std.view(-1, 1, 1, 1)
         return clips
 
     def logits(self, batched_inputs: list[dict[str, Any]]) -> torch.Tensor:
