@@ -68,6 +68,7 @@ def test_report_reads_percent_metrics_with_slashes_in_names():
     assert "| jump/leap" in text and "0.6250" in text
     assert text.splitlines()[-1] == "val: GT-box mAP@0.5IOU = 0.8125"
     assert format_ava_results(metrics, ["val"]).splitlines()[-1] == "val: mAP@0.5IOU = 0.8125"
+    assert format_ava_results(metrics, ["val"], per_class=False) == "val: mAP@0.5IOU = 0.8125"
     both = format_comparison({"a": metrics, "b": {"ava": {"mAP@0.5IOU": 50.0, "AP/hand wave": 0.0}}})
     rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in both.splitlines()[2:]}
     assert [float(x) for x in rows["hand wave"]] == [1.0, 0.0]

@@ -57,7 +57,9 @@ def main(args):
         names = list(cfg.DATASETS.TEST)
         if len(names) == 1 and names[0] not in results:  # DefaultTrainer.test unwraps one dataset
             results = {names[0]: results}
-        print(format_ava_results(results, cfg.DATASETS.TEST, gt_boxes=cfg.AVA.GT_BOXES))
+        # the evaluator has logged the per-class table (with #gt, #det and label-type groups)
+        print(format_ava_results(results, cfg.DATASETS.TEST, gt_boxes=cfg.AVA.GT_BOXES,
+                                 per_class=False))
         save_results(results, os.path.join(cfg.OUTPUT_DIR, "ava_results.json"))
     return results
 

@@ -29,19 +29,20 @@ def split_ava_metrics(metrics: Mapping[str, Any]) -> tuple[float | None, dict[st
 
 
 def format_ava_results(
-    results: Mapping[str, Any], dataset_names: Sequence[str], gt_boxes: bool = False
+    results: Mapping[str, Any], dataset_names: Sequence[str], gt_boxes: bool = False,
+    per_class: bool = True,
 ) -> str:
-    """The per-class AP table and ``mAP@0.5IOU`` of each dataset (``GT-box mAP@0.5IOU`` in GT-box
-    mode). ``results`` is ``DefaultTrainer.test``'s output: ``{dataset: metrics}``, or the metrics
-    of the single dataset directly."""
+    """The per-class AP table (unless ``per_class`` is False) and ``mAP@0.5IOU`` of each dataset
+    (``GT-box mAP@0.5IOU`` in GT-box mode). ``results`` is ``DefaultTrainer.test``'s output:
+    ``{dataset: metrics}``, or the metrics of the single dataset directly."""
     if len(dataset_names) == 1 and dataset_names[0] not in results:
         results = {dataset_names[0]: results}
     label = f"GT-box {MAP_KEY}" if gt_boxes else MAP_KEY
     lines = []
     for name in dataset_names:
-        mean, per_class = split_ava_metrics(results.get(name, {}))
-        if per_class:
-            rows = sorted(per_class.items())
+        mean, aps = split_ava_metrics(results.get(name, {}))
+        if aps and per_class:
+            rows = sorted(aps.items())
             lines.append(tabulate(rows, headers=["action", "AP@0.5IOU"], tablefmt="pipe",
                                   floatfmt=".4f"))
         shown = "n/a" if mean is None else f"{mean:.4f}"
