@@ -26,7 +26,7 @@ run() {  # run NAME CONFIG [opts...]: train from scratch, evaluate, print the ta
   echo "== training $name ($config) on CPU; log: $OUT/$name/log.txt"
   # progress (ETA) and results only; the full log is in log.txt
   $PY tools/train_ava.py --config "$config" OUTPUT_DIR "$OUT/$name" "$@" 2>&1 \
-    | grep --line-buffered -E 'eta:|Starting training|Total training time|Total inference|: (GT-box )?mAP@|^\||data \[|Error|Traceback' \
+    | grep --line-buffered -E 'eta:|AVA frame mAP on|Starting training|Total training time|Total inference|: (GT-box )?mAP@|^\||data \[|Error|Traceback' \
     | grep --line-buffered -v copypaste || true
   [ -f "$OUT/$name/ava_results.json" ] || { echo "demo: $name produced no results" >&2; exit 1; }
 }
