@@ -139,3 +139,19 @@ def _opts(cfg, **extra) -> list[str]:
     for key, value in extra.items():
         out += [key.replace("__", "."), value]
     return out
+
+
+def test_kinetics_trainer_loads_its_own_checkpoint_whole(kinetics_root: Path, tmp_path: Path):
+    torch.set_num_threads(1)
+    first = KineticsTrainer(kinetics_cfg(kinetics_root, tmp_path / "a"))
+    with torch.no_grad():
+        first.model.cls_head.predictor.weight.fill_(0.5)
+    first.checkpointer.save("seeded")
+    cfg = kinetics_cfg(kinetics_root, tmp_path / "b")
+    cfg.MODEL.WEIGHTS = str(tmp_path / "a" / "seeded.pth")
+    second = KineticsTrainer(cfg)
+    second.resume_or_load(resume=False)
+    # unlike the AVA trainer (backbone only), the classifier head comes along
+    assert torch.equal(second.model.cls_head.predictor.weight,
+                       torch.full_like(second.model.cls_head.predictor.weight, 0.5))
+    assert second.start_iter == 0

@@ -12,7 +12,6 @@ ENGINE's checkpointer loads the backbone only and starts at iteration 0.
 from __future__ import annotations
 
 import logging
-import weakref
 
 from detectron2.data import DatasetCatalog
 from detectron2.utils import comm
@@ -55,14 +54,8 @@ def load_kinetics_records(cfg, names, is_train: bool) -> list[dict]:
 class KineticsTrainer(AVATrainer):
     """Kinetics pretraining of the ``VideoClassifier`` (``MODEL.META_ARCHITECTURE``)."""
 
-    def build_hooks(self):
-        # ENGINE's checkpointer keeps only the backbone of classification weights (the AVA
-        # hand-off); here the classifier is the model itself, so its own checkpoints load whole.
-        self.checkpointer = AVACheckpointer(
-            self._trainer.model, self.cfg.OUTPUT_DIR,
-            backbone_only=self.cfg.MODEL.WEIGHTS_BACKBONE_ONLY, trainer=weakref.proxy(self),
-        )
-        return super().build_hooks()
+    # The classifier is the model itself: its own checkpoints load whole (head included).
+    checkpointer_class = AVACheckpointer
 
     @classmethod
     def build_mapper(cls, cfg, is_train: bool):

@@ -13,6 +13,7 @@ from detectron2.solver import build_lr_scheduler, build_optimizer
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
+from ..checkpoint import AVACheckpointer
 from .checkpoint import AVATrainingCheckpointer
 from .data_loading import ResumableLoader, build_ava_test_loader
 from .train_loop import AVATrainLoop, amp_dtype
@@ -58,6 +59,9 @@ class AVATrainer(DefaultTrainer):
     file or an unknown dataset fails before anything expensive happens.
     """
 
+    # Loads MODEL.WEIGHTS and resumes; AVA's keeps only the backbone of classification weights.
+    checkpointer_class: type[AVACheckpointer] = AVATrainingCheckpointer
+
     def __init__(self, cfg):
         TrainerBase.__init__(self)
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
@@ -77,7 +81,7 @@ class AVATrainer(DefaultTrainer):
             dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE), stop_on_nan=cfg.SOLVER.STOP_ON_NAN,
         )
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
-        self.checkpointer = AVATrainingCheckpointer(
+        self.checkpointer = self.checkpointer_class(
             model, cfg.OUTPUT_DIR, backbone_only=cfg.MODEL.WEIGHTS_BACKBONE_ONLY,
             trainer=weakref.proxy(self),
         )
