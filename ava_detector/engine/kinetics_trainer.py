@@ -25,7 +25,7 @@ from ava_detector.data.kinetics import (
 from ava_detector.modeling.meta_arch import video_classifier  # noqa: F401  (registers VideoClassifier)
 
 from .data_loading import ResumableLoader, build_ava_test_loader
-from .trainer import AVATrainer, resolve_seed
+from .trainer import AVATrainer, require_registered, resolve_seed
 
 __all__ = ["KineticsTrainer", "load_kinetics_records"]
 
@@ -35,14 +35,8 @@ logger = logging.getLogger(__name__)
 def load_kinetics_records(cfg, names, is_train: bool) -> list[dict]:
     """Records of the Kinetics datasets ``names`` (one per video in training, one per test view
     otherwise), failing clearly on unknown names or empty lists."""
-    if not names:
-        raise ValueError("no dataset given (DATASETS.TRAIN / DATASETS.TEST is empty)")
     register_kinetics_from_cfg(cfg)
-    registered = DatasetCatalog.list()
-    unknown = [n for n in names if n not in registered]
-    if unknown:
-        known = ", ".join(sorted(n for n in registered if "kinetics" in n))
-        raise KeyError(f"unknown dataset name(s) {unknown}; registered Kinetics datasets: {known}")
+    require_registered(names, "Kinetics", ("kinetics",))
     records = [r for n in names for r in DatasetCatalog.get(n)]
     if not records:
         raise ValueError(f"datasets {list(names)} hold no video")

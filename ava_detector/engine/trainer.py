@@ -28,22 +28,26 @@ def resolve_seed(cfg) -> int:
     return int(cfg.SEED) if cfg.SEED >= 0 else int(comm.shared_random_seed())
 
 
+def require_registered(names, kind: str, keywords: tuple[str, ...]) -> None:
+    """Fail clearly on no dataset or names ``DatasetCatalog`` does not know, listing the
+    registered ``kind`` datasets (names containing one of ``keywords``)."""
+    if not names:
+        raise ValueError("no dataset given (DATASETS.TRAIN / DATASETS.TEST is empty)")
+    registered = DatasetCatalog.list()
+    unknown = [n for n in names if n not in registered]
+    if unknown:
+        known = ", ".join(sorted(n for n in registered if any(k in n for k in keywords)))
+        raise KeyError(f"unknown dataset name(s) {unknown}; registered {kind} datasets: {known}")
+
+
 def load_records(cfg, names: tuple[str, ...] | list[str], is_train: bool) -> list[dict]:
     """The records of the datasets ``names`` with the boxes the config selects (train / test /
     GT-box mode, mini-val subsampling), failing with a clear message for unknown names or no data.
     """
     from ava_detector.data.ava import records_for_cfg, register_ava_from_cfg
 
-    if not names:
-        raise ValueError("no dataset given (DATASETS.TRAIN / DATASETS.TEST is empty)")
     register_ava_from_cfg(cfg)
-    registered = DatasetCatalog.list()
-    unknown = [n for n in names if n not in registered]
-    if unknown:
-        known = ", ".join(sorted(n for n in registered if "ava" in n or "kinetics" in n))
-        raise KeyError(
-            f"unknown dataset name(s) {unknown}; registered AVA/Kinetics datasets: {known}"
-        )
+    require_registered(names, "AVA/Kinetics", ("ava", "kinetics"))
     records = [r for n in names for r in records_for_cfg(n, cfg, is_train=is_train)]
     if not records:
         split = "train" if is_train else "test"
