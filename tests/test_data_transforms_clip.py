@@ -1,25 +1,30 @@
 """Clip transforms: boxes move with the frames (flip, crop, scale by hand), every frame gets the same
-transform, the inverse-uniform short-side jitter, colour jitter shared by all frames."""
+transform, cv2 bilinear resizing and PySlowFast's short-side output size (by hand), the
+inverse-uniform short-side jitter, colour jitter shared by all frames."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from detectron2.data.transforms import (
     AugmentationList,
     CropTransform,
     HFlipTransform,
-    ResizeTransform,
+    NoOpTransform,
     TransformList,
 )
 
 from ava_detector.config import get_ava_cfg
 from ava_detector.data.transforms import (
     ClipAugInput,
+    ClipResizeTransform,
     RandomClipColorJitter,
     RandomShortSideScale,
+    ShortSideScale,
     apply_transform_to_clip,
     build_clip_augmentation,
+    short_side_output_shape,
 )
 
 
@@ -49,18 +54,64 @@ def test_crop_moves_boxes_and_keeps_pushed_out_box():
 def test_scale_moves_boxes_and_resizes_every_frame():
     clip = _clip()
     inp = ClipAugInput(clip, boxes=np.array([[10.0, 5.0, 20.0, 15.0]], dtype=np.float32))
-    inp.transform(ResizeTransform(40, 60, 80, 120))
+    inp.transform(ClipResizeTransform(40, 60, 80, 120))
     assert inp.clip.shape == (3, 80, 120, 3)
     np.testing.assert_allclose(inp.boxes, [[20.0, 10.0, 40.0, 30.0]])
-    for t in range(3):  # each frame resized on its own, same as a single-image transform
-        np.testing.assert_array_equal(inp.clip[t], ResizeTransform(40, 60, 80, 120).apply_image(clip[t]))
+    for t in range(3):  # each frame resized on its own, as cv2.resize bilinear (PySlowFast's) does
+        np.testing.assert_array_equal(
+            inp.clip[t], cv2.resize(clip[t], (120, 80), interpolation=cv2.INTER_LINEAR))
+        np.testing.assert_array_equal(inp.clip[t], ClipResizeTransform(40, 60, 80, 120).apply_image(clip[t]))
+
+
+def test_cv2_bilinear_resize_by_hand():
+    # Upscaling 2x2 -> 4x4 with half-pixel centres: source x = (x' + 0.5) / 2 - 0.5, clamped at the
+    # border, i.e. weights (1, 0), (0.75, 0.25), (0.25, 0.75), (0, 1) along each axis.
+    img = np.array([[0, 160], [80, 240]], dtype=np.uint8)[:, :, None].repeat(3, axis=2)
+    row0, row1 = [0, 40, 120, 160], [80, 120, 200, 240]
+    expected = np.array([
+        row0,
+        [0.75 * a + 0.25 * b for a, b in zip(row0, row1)],  # 20 60 140 180
+        [0.25 * a + 0.75 * b for a, b in zip(row0, row1)],  # 60 100 180 220
+        row1,
+    ], dtype=np.uint8)
+    clip = np.stack([img, 255 - img])
+    out = ClipResizeTransform(2, 2, 4, 4).apply_image(clip)
+    assert out.shape == (2, 4, 4, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[0, :, :, 1], expected)
+    np.testing.assert_array_equal(out[1, :, :, 2], 255 - expected)
+    # Halving 1x4 -> 1x2 averages pixel pairs (source x = 2x' + 0.5), no wider (antialiasing) filter:
+    # [10, 30, 100, 200] -> [20, 150]. PIL's bilinear (Detectron2's ResizeTransform) would blend more.
+    line = np.array([[10, 30, 100, 200]], dtype=np.uint8)[:, :, None].repeat(3, axis=2)
+    np.testing.assert_array_equal(ClipResizeTransform(1, 4, 1, 2).apply_image(line)[0, :, 0], [20, 150])
+    # float frames (as after colour jitter) are resized too, at full precision
+    flt = ClipResizeTransform(1, 4, 1, 2).apply_image(line.astype(np.float32)[None] + 0.5)
+    np.testing.assert_allclose(flt[0, 0, :, 0], [20.5, 150.5])
+    # the inverse maps the size back; a same-size transform returns the input itself
+    assert ClipResizeTransform(2, 2, 4, 4).inverse().apply_image(out[0]).shape == (2, 2, 3)
+    assert ClipResizeTransform(4, 4, 4, 4).apply_image(out) is out
+
+
+def test_short_side_output_size_is_pyslowfasts_rule():
+    # short side -> size, long side floor(long / short * size)
+    assert short_side_output_shape(360, 640, 256) == (256, 455)  # 455.11
+    assert short_side_output_shape(300, 400, 284) == (284, 378)  # 378.67: floored, not rounded
+    assert short_side_output_shape(400, 300, 320) == (426, 320)  # portrait 426.67
+    assert short_side_output_shape(154, 108, 270) == (384, 270)  # 154 / 108 * 270 = 384.99999... in floats
+    assert short_side_output_shape(100, 100, 64) == (64, 64)
+    # a frame whose short side already is the size is left alone (boxes too)
+    tfm = ShortSideScale(256).get_transform(np.zeros((256, 400, 3), np.uint8))
+    assert isinstance(tfm, NoOpTransform)
+    tfm = ShortSideScale(256).get_transform(np.zeros((360, 640, 3), np.uint8))
+    assert (tfm.new_h, tfm.new_w) == (256, 455)
+    np.testing.assert_allclose(tfm.apply_box(np.array([[64.0, 36.0, 640.0, 360.0]])),
+                               [[64 * 455 / 640, 25.6, 455.0, 256.0]], rtol=1e-6)
 
 
 def test_transform_list_applies_in_order():
     clip = _clip()
-    tfm = TransformList([ResizeTransform(40, 60, 20, 30), CropTransform(5, 0, 20, 20), HFlipTransform(20)])
+    tfm = TransformList([ClipResizeTransform(40, 60, 20, 30), CropTransform(5, 0, 20, 20), HFlipTransform(20)])
     out = apply_transform_to_clip(tfm, clip)
-    small = np.stack([ResizeTransform(40, 60, 20, 30).apply_image(f) for f in clip])
+    small = np.stack([cv2.resize(f, (30, 20), interpolation=cv2.INTER_LINEAR) for f in clip])
     np.testing.assert_array_equal(out, small[:, 0:20, 5:25][:, :, ::-1])
     # [10, 0, 30, 10] -> halved [5, 0, 15, 5] -> crop x0=5 [0, 0, 10, 5] -> flip in 20: [10, 0, 20, 5]
     np.testing.assert_allclose(tfm.apply_box(np.array([[10.0, 0.0, 30.0, 10.0]])), [[10.0, 0.0, 20.0, 5.0]])
@@ -72,7 +123,9 @@ def test_short_side_scale_is_inverse_uniform(monkeypatch):
     monkeypatch.setattr(np.random, "uniform", lambda lo, hi: next(draws))
     image = np.zeros((300, 400, 3), np.uint8)
     sizes = [aug.get_transform(image) for _ in range(3)]
-    assert [(t.new_h, t.new_w) for t in sizes] == [(320, 427), (256, 341), (284, 379)]  # 1/mean -> 284.4
+    # 1/mean -> 284.4 -> 284; long side floor(400 / 300 * size) as PySlowFast
+    assert [(t.new_h, t.new_w) for t in sizes] == [(320, 426), (256, 341), (284, 378)]
+    assert all(isinstance(t, ClipResizeTransform) for t in sizes)
 
 
 def test_short_side_scale_distribution():
@@ -96,7 +149,8 @@ def test_train_and_test_augmentations_from_config():
     inp = ClipAugInput(clip, boxes=boxes.copy())
     AugmentationList(build_clip_augmentation(cfg, is_train=False))(inp)
     assert inp.clip.shape == (4, 256, 341, 3)
-    np.testing.assert_allclose(inp.boxes, [[0.0, 0.0, 341.0, 256.0]], atol=0.5)
+    np.testing.assert_allclose(inp.boxes, [[0.0, 0.0, 341.0, 256.0]], atol=1e-4)
+    assert isinstance(build_clip_augmentation(cfg, is_train=False)[0], ShortSideScale)
     cfg.INPUT.COLOR_JITTER = 0.4
     assert isinstance(build_clip_augmentation(cfg, True)[-1], RandomClipColorJitter)
 

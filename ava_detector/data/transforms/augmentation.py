@@ -2,31 +2,63 @@
 
 Train: short side jittered inverse-uniformly in ``INPUT.TRAIN_JITTER_SCALES``, random square crop of
 ``INPUT.TRAIN_CROP_SIZE``, horizontal flip p=0.5, optional colour jitter. Test: short side
-``INPUT.TEST_SHORT_SIDE``, whole frame. Every frame of a clip gets the same transform.
+``INPUT.TEST_SHORT_SIDE``, whole frame. Every frame of a clip gets the same transform. Resizing is
+PySlowFast's: ``cv2.resize`` bilinear and its output-size rule (:mod:`.resize`).
 """
 
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 from detectron2.data.transforms import (
     Augmentation,
     BlendTransform,
+    NoOpTransform,
     RandomCrop,
     RandomFlip,
-    ResizeShortestEdge,
-    ResizeTransform,
+    Transform,
     TransformList,
 )
+
+from .resize import ClipResizeTransform, short_side_output_shape
 
 # ITU-R 601 luma weights, as PySlowFast's grayscale for colour jitter.
 _GRAY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
+def short_side_resize(height: int, width: int, size: int) -> Transform:
+    """The transform that brings a ``height x width`` frame's short side to ``size`` (PySlowFast's
+    output size, see :func:`short_side_output_shape`); a no-op when it already is ``size``."""
+    if min(height, width) == size:
+        return NoOpTransform()
+    new_h, new_w = short_side_output_shape(height, width, size)
+    return ClipResizeTransform(height, width, new_h, new_w)
+
+
+class ShortSideScale(Augmentation):
+    """Resize so the short side is ``size`` (the test-time resize; whole frame kept).
+
+    Args:
+        size: the short side in pixels.
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        if size <= 0:
+            raise ValueError(f"need a positive short side, got {size}")
+        self._init(locals())
+
+    def get_transform(self, image: np.ndarray) -> Transform:
+        """Args: image: ``(H, W, C)``, the clip's first frame."""
+        return short_side_resize(image.shape[0], image.shape[1], self.size)
+
+
 class RandomShortSideScale(Augmentation):
     """Resize so the short side is ``round(1 / U(1/max_size, 1/min_size))`` (PySlowFast's
-    inverse-uniform jitter: smaller scales are sampled more often than with a uniform draw)."""
+    inverse-uniform jitter: smaller scales are sampled more often than with a uniform draw).
+
+    Args:
+        min_size, max_size: the range of the short side in pixels.
+    """
 
     def __init__(self, min_size: int, max_size: int):
         super().__init__()
@@ -34,11 +66,10 @@ class RandomShortSideScale(Augmentation):
             raise ValueError(f"need 0 < min_size <= max_size, got {min_size}, {max_size}")
         self._init(locals())
 
-    def get_transform(self, image):
-        h, w = image.shape[:2]
+    def get_transform(self, image: np.ndarray) -> Transform:
+        """Args: image: ``(H, W, C)``, the clip's first frame."""
         size = int(round(1.0 / np.random.uniform(1.0 / self.max_size, 1.0 / self.min_size)))
-        newh, neww = ResizeShortestEdge.get_output_shape(h, w, size, sys.maxsize)
-        return ResizeTransform(h, w, newh, neww)
+        return short_side_resize(image.shape[0], image.shape[1], size)
 
 
 class RandomClipColorJitter(Augmentation):
@@ -73,7 +104,7 @@ class RandomClipColorJitter(Augmentation):
 def build_clip_augmentation(cfg, is_train: bool) -> list[Augmentation]:
     """The augmentations of the SlowFast AVA recipe from ``cfg.INPUT``."""
     if not is_train:
-        return [ResizeShortestEdge(cfg.INPUT.TEST_SHORT_SIDE, max_size=sys.maxsize)]
+        return [ShortSideScale(cfg.INPUT.TEST_SHORT_SIDE)]
     lo, hi = cfg.INPUT.TRAIN_JITTER_SCALES
     crop = cfg.INPUT.TRAIN_CROP_SIZE
     augs: list[Augmentation] = [

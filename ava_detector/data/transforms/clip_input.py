@@ -12,12 +12,22 @@ from detectron2.data.transforms import (
     TransformList,
 )
 
+from .resize import ClipResizeTransform
+
 # Transforms whose apply_image already takes (T, H, W, C) arrays; any other is applied frame by frame.
-_CLIP_NATIVE = (BlendTransform, CropTransform, HFlipTransform, NoOpTransform)
+_CLIP_NATIVE = (BlendTransform, CropTransform, HFlipTransform, NoOpTransform, ClipResizeTransform)
 
 
 def apply_transform_to_clip(tfm: Transform, clip: np.ndarray) -> np.ndarray:
-    """``tfm`` applied to every frame of a ``(T, H, W, C)`` clip."""
+    """``tfm`` applied to every frame of a clip.
+
+    Args:
+        tfm: a Detectron2 transform (or a ``TransformList`` of them).
+        clip: ``(T, H, W, C)``.
+
+    Returns:
+        ``(T, H', W', C)``.
+    """
     if isinstance(tfm, TransformList):
         for t in tfm.transforms:
             clip = apply_transform_to_clip(t, clip)
