@@ -118,6 +118,9 @@ def add_ava_config(cfg: CN) -> CN:
     _C.INPUT.COLOR_JITTER = 0.0
     # Where frames come from: "frames" (JPEG folders + frame lists) or "video" (PyAV decoding).
     _C.INPUT.SOURCE = "frames"
+    # Decode JPEG frames at 1/2, 1/4, 1/8 size (DCT scaling) where that still covers the largest short
+    # side the transforms scale to (opt-in: pixels differ slightly from full decoding + resizing).
+    _C.INPUT.JPEG_REDUCED_DECODE = False
     # Pad batched clips so H and W are multiples of this (network stride).
     _C.INPUT.SIZE_DIVISIBILITY = 32
 

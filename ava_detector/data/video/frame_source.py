@@ -76,9 +76,24 @@ def sample_clip(
     return source.read_clip(center_time, num_frames, stride, target_fps)
 
 
-def build_frame_source(name: str, record: dict) -> FrameSource:
-    """The frame source ``name`` (``INPUT.SOURCE``) for a dataset record."""
-    return FRAME_SOURCE_REGISTRY.get(name)(record)
+def build_frame_source(name: str, record: dict, **options) -> FrameSource:
+    """The frame source ``name`` (``INPUT.SOURCE``) for a dataset record.
+
+    Args:
+        name: the registered source name.
+        record: the dataset record.
+        options: keyword options of that source's builder (see :func:`frame_source_options`).
+    """
+    return FRAME_SOURCE_REGISTRY.get(name)(record, **options)
+
+
+def frame_source_options(cfg, name: str) -> dict:
+    """Builder options of source ``name`` from a config: with ``INPUT.JPEG_REDUCED_DECODE`` the
+    JPEG source decodes at a reduced size that keeps the largest short side the transforms scale
+    to (``max(INPUT.TRAIN_JITTER_SCALES[1], INPUT.TEST_SHORT_SIDE)``)."""
+    if name == "frames" and cfg.INPUT.get("JPEG_REDUCED_DECODE", False):
+        return {"min_short_side": int(max(cfg.INPUT.TRAIN_JITTER_SCALES[1], cfg.INPUT.TEST_SHORT_SIDE))}
+    return {}
 
 
 def keyframe_time(record: dict, source_name: str) -> float:
