@@ -16,9 +16,10 @@ import sys
 
 from ava_detector.checkpoint import AVACheckpointer
 from ava_detector.engine.cli import (
-    SetupError,
     argument_parser,
+    check_config,
     check_datasets,
+    check_weights,
     load_cfg,
     run,
     setup_process,
@@ -27,21 +28,19 @@ from ava_detector.engine.kinetics_trainer import KineticsTrainer, load_kinetics_
 
 
 def build_cfg(args):
-    """The frozen config of ``args`` (file + opts); a bad key or a non-classifier config raises
-    ``SetupError``."""
+    """The frozen config of ``args`` (file + opts); a bad key raises ``SetupError``."""
     cfg = load_cfg(args)
-    if cfg.MODEL.META_ARCHITECTURE != "VideoClassifier":
-        raise SetupError(
-            f"MODEL.META_ARCHITECTURE is {cfg.MODEL.META_ARCHITECTURE!r}; Kinetics pretraining "
-            "needs 'VideoClassifier' (use a configs/kinetics/ or configs/synthetic/tiny_kinetics config)"
-        )
     cfg.freeze()
     return cfg
 
 
 def prepare(args) -> None:
-    """Fail before launching on a bad config, an unknown dataset or an unreadable list."""
-    check_datasets(build_cfg(args), args.eval_only, load_kinetics_records, ("videos", "test views"))
+    """Fail before launching on a bad config (e.g. not a ``VideoClassifier``), unusable weights, an
+    unknown dataset or an unreadable list."""
+    cfg = build_cfg(args)
+    check_config(cfg, args, expected_meta_architecture="VideoClassifier")
+    check_weights(cfg, args, AVACheckpointer)
+    check_datasets(cfg, args.eval_only, load_kinetics_records, ("videos", "test views"))
 
 
 def main(args):
@@ -49,7 +48,8 @@ def main(args):
     setup_process(cfg, args)
     if args.eval_only:
         model = KineticsTrainer.build_model(cfg)
-        AVACheckpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        AVACheckpointer(model, cfg.OUTPUT_DIR, require_complete=True).resume_or_load(
+            cfg.MODEL.WEIGHTS, resume=args.resume)
         return KineticsTrainer.test(cfg, model)
     trainer = KineticsTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)

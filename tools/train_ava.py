@@ -3,8 +3,10 @@
 
 Detectron2's ``default_argument_parser`` and ``launch`` (multi-GPU and multi-machine DDP; without
 CUDA, ``--num-gpus N`` runs N CPU processes on gloo). ``--gt-boxes`` evaluates on the ground-truth
-boxes (``AVA.GT_BOXES``) and reports the mAP as GT-box mAP. Config keys, dataset names and data
-files are checked before anything is trained.
+boxes (``AVA.GT_BOXES``) and reports the mAP as GT-box mAP. Config keys and values, the weights
+(``MODEL.WEIGHTS`` or the checkpoint ``--resume`` continues from), dataset names and data files are
+checked before anything is trained; ``--eval-only`` needs ``MODEL.WEIGHTS`` (or
+``MODEL.ALLOW_RANDOM_WEIGHTS True``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import sys
 from ava_detector.engine import AVATrainer, AVATrainingCheckpointer
 from ava_detector.engine.cli import (
     argument_parser,
+    check_config,
     check_datasets,
+    check_weights,
     is_main_process,
     load_cfg,
     run,
@@ -35,8 +39,12 @@ def build_cfg(args):
 
 
 def prepare(args) -> None:
-    """Fail before launching on a bad config, an unknown dataset or missing data files."""
-    check_datasets(build_cfg(args), args.eval_only, load_records, ("keyframes", "keyframes"))
+    """Fail before launching on a bad config, unusable weights, an unknown dataset or missing data
+    files."""
+    cfg = build_cfg(args)
+    check_config(cfg, args)
+    check_weights(cfg, args, AVATrainingCheckpointer)
+    check_datasets(cfg, args.eval_only, load_records, ("keyframes", "keyframes"))
 
 
 def main(args):
@@ -44,7 +52,7 @@ def main(args):
     setup_process(cfg, args)
     if args.eval_only:
         model = AVATrainer.build_model(cfg)
-        AVATrainingCheckpointer(model, cfg.OUTPUT_DIR).resume_or_load(
+        AVATrainingCheckpointer(model, cfg.OUTPUT_DIR, require_complete=True).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         results = AVATrainer.test(cfg, model)

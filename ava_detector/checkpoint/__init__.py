@@ -1,6 +1,12 @@
 """Checkpoint import: PySlowFast (.pyth) and Caffe2 (.pkl) weights and configs -> ava_detector, safely."""
 
-from .checkpointer import AVACheckpointer, name_prefixes
+from .atomic import atomic_open, atomic_write_text, remove_stray_temporaries
+from .checkpointer import (
+    AVACheckpointer,
+    SafeDetectionCheckpointer,
+    checkpoint_problem,
+    name_prefixes,
+)
 from .convert import (
     ConversionResult,
     convert_any,
@@ -11,12 +17,24 @@ from .convert import (
 )
 from .names import caffe2_to_pyslowfast, pyslowfast_to_ours
 from .pyslowfast_config import translate_pyslowfast_cfg, write_config
-from .safe_load import RestrictedUnpickler, load_checkpoint_file, safe_unpickle
+from .safe_load import (
+    CheckpointError,
+    RestrictedUnpickler,
+    UnsafeCheckpointError,
+    load_checkpoint_file,
+    safe_unpickle,
+)
 
 __all__ = [
     "AVACheckpointer",
+    "CheckpointError",
     "ConversionResult",
     "RestrictedUnpickler",
+    "SafeDetectionCheckpointer",
+    "UnsafeCheckpointError",
+    "atomic_open",
+    "atomic_write_text",
+    "checkpoint_problem",
     "caffe2_to_pyslowfast",
     "convert_any",
     "convert_caffe2",
@@ -25,6 +43,7 @@ __all__ = [
     "load_checkpoint_file",
     "name_prefixes",
     "pyslowfast_to_ours",
+    "remove_stray_temporaries",
     "safe_unpickle",
     "split_backbone",
     "translate_pyslowfast_cfg",

@@ -123,6 +123,10 @@ def add_ava_config(cfg: CN) -> CN:
     _C.INPUT.JPEG_REDUCED_DECODE = False
     # Pad batched clips so H and W are multiples of this (network stride).
     _C.INPUT.SIZE_DIVISIBILITY = 32
+    # Where JPEG frames are decoded and transformed: "cpu" = in the DataLoader workers; "cuda" /
+    # "cuda:N" = workers read bytes, the model decodes (nvJPEG) and transforms on the GPU; "cpu:bytes"
+    # = that device path on the CPU (same clips as "cpu"). INPUT.SOURCE "video" always decodes in the workers.
+    _C.INPUT.DECODE_DEVICE = "cpu"
 
     # ---------------------------------------------------------------- AVA data
     _C.AVA = CN()
@@ -146,6 +150,8 @@ def add_ava_config(cfg: CN) -> CN:
     _C.AVA.EVAL_EVERY_K_SECONDS = 1
     # Frame-mAP protocol: "official", "activitynet-2019", "pyslowfast" or "mmaction2".
     _C.AVA.EVAL_PROTOCOL = "official"
+    # Accept frame-list paths that leave the frames folder (absolute or with ".."); off = an error.
+    _C.AVA.ALLOW_PATHS_OUTSIDE_ROOT = False
 
     # ---------------------------------------------------------------- Kinetics data
     _C.KINETICS = CN()
@@ -165,6 +171,8 @@ def add_ava_config(cfg: CN) -> CN:
     _C.KINETICS.MIN_CLIP_COVERAGE = 1.0
     # Most-confused (true, predicted) class pairs listed in the evaluation report.
     _C.KINETICS.CONFUSION_TOP_K = 10
+    # Accept list entries that leave the list's root (absolute or with ".."); off = an error.
+    _C.KINETICS.ALLOW_PATHS_OUTSIDE_ROOT = False
 
     # ---------------------------------------------------------------- data loading
     # On an unreadable or corrupt clip in training, draw another sample (counted in the log)
@@ -181,6 +189,11 @@ def add_ava_config(cfg: CN) -> CN:
     # Where MODEL.WEIGHTS comes from a classification (Kinetics) model: keep only the backbone,
     # skip the classifier, and start at iteration 0.
     _C.MODEL.WEIGHTS_BACKBONE_ONLY = False
+    # What MODEL.WEIGHTS should initialise from (e.g. "a Kinetics-600 SlowFast R101"); training with
+    # empty weights then warns that it starts from scratch. "" = no initialisation expected.
+    _C.MODEL.EXPECTED_INIT = ""
+    # Allow --eval-only without MODEL.WEIGHTS (evaluates the random initialisation, on purpose).
+    _C.MODEL.ALLOW_RANDOM_WEIGHTS = False
 
     # ---------------------------------------------------------------- engine (trainer, evaluation)
     # Clips per batch and process at test (Detectron2 0.6's test loader is fixed at 1).

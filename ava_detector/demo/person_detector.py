@@ -3,6 +3,11 @@
 The config is a file path or a model-zoo name (``COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml``); the
 weights must be a local file (nothing is downloaded). Detectron2's ``DefaultPredictor`` runs the
 model on the keyframe; only the person class above ``threshold`` is kept, as normalised boxes.
+
+The weights are read by the project's ``SafeDetectionCheckpointer`` (``torch.load(weights_only=True)``
+or the restricted unpickler), never by Detectron2's own loader, which unpickles ``.pkl`` files with
+``pickle.load`` and so would run code stored in them; the YAML config is read without
+``yaml.unsafe_load``.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import yaml
 from detectron2.config import CfgNode, get_cfg
 from detectron2.engine import DefaultPredictor
+
+from ..checkpoint import SafeDetectionCheckpointer
 
 __all__ = ["COCO_PERSON", "PersonDetector", "build_person_detector_cfg", "person_boxes"]
 
@@ -24,19 +32,29 @@ COCO_PERSON = 0
 def build_person_detector_cfg(
     config: str, weights: str, threshold: float, device: str = "cpu"
 ) -> CfgNode:
-    """A Detectron2 config from a YAML path or model-zoo name, with ``weights`` and the score threshold."""
+    """A Detectron2 config from a YAML path or model-zoo name, with ``weights`` and the score threshold.
+
+    Args:
+        config: a YAML file or a Detectron2 model-zoo config name.
+        weights: a local weights file (``.pkl`` of the model zoo, or a ``.pth``).
+        threshold: minimum person score.
+        device: where the detector runs.
+    """
     if not weights or not Path(weights).is_file():
         raise FileNotFoundError(f"detector weights not found: {weights!r}")
     cfg = get_cfg()
-    if Path(config).is_file():
-        cfg.merge_from_file(config)
-    else:
+    if not Path(config).is_file():
         from detectron2 import model_zoo
 
         try:
-            cfg.merge_from_file(model_zoo.get_config_file(config))
+            config = model_zoo.get_config_file(config)
         except RuntimeError as err:
             raise FileNotFoundError(f"detector config {config!r}: no such file or model-zoo name") from err
+    try:
+        cfg.merge_from_file(config, allow_unsafe=False)
+    except yaml.YAMLError as err:
+        detail = " ".join(str(err).split())
+        raise ValueError(f"{config}: not a plain YAML config ({detail})") from None
     cfg.MODEL.WEIGHTS = str(weights)
     cfg.MODEL.DEVICE = device
     for head in ("ROI_HEADS", "RETINANET"):
@@ -59,10 +77,22 @@ def person_boxes(
 
 
 class PersonDetector:
-    """``detector(timestamp, frame_rgb) -> (boxes, scores)``: persons on the keyframe."""
+    """``detector(timestamp, frame_rgb) -> (boxes, scores)``: persons on the keyframe.
+
+    Args:
+        cfg: from :func:`build_person_detector_cfg`; ``MODEL.WEIGHTS`` is loaded safely.
+        person_class: the class index of "person".
+    """
 
     def __init__(self, cfg: CfgNode, person_class: int = COCO_PERSON):
-        self.predictor = DefaultPredictor(cfg)
+        # DefaultPredictor loads MODEL.WEIGHTS with Detectron2's pickle-based loader: build it
+        # without weights, then load them through the safe checkpointer.
+        bare = cfg.clone()
+        bare.defrost()
+        bare.MODEL.WEIGHTS = ""
+        bare.freeze()
+        self.predictor = DefaultPredictor(bare)
+        SafeDetectionCheckpointer(self.predictor.model).load(cfg.MODEL.WEIGHTS)
         self.threshold = float(cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST)
         self.person_class = person_class
 

@@ -1,6 +1,11 @@
 """What ``tools/train_ava.py`` and ``tools/pretrain_kinetics.py`` share: Detectron2's argument parser
 with ``--config``, config loading that fails before training, CPU thread sharing, and the launch.
 
+Before anything is launched (:func:`run`'s ``prepare``): the config values are checked
+(:mod:`.config_checks`), the weights the run starts from (the checkpoint ``--resume`` picks, or
+``MODEL.WEIGHTS``) are loaded safely into a CPU copy of the model (:func:`check_weights`), and the
+datasets are read (:func:`check_datasets`). Each problem is one line on stderr and exit code 2.
+
 The tools import Detectron2 through this module, after ``ava_detector`` has set up its warning
 filters, so a command line prints no import-time deprecation noise.
 """
@@ -14,19 +19,22 @@ import sys
 from collections.abc import Callable, Iterable
 
 import torch
+import yaml
 from detectron2.config import CfgNode
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.utils import comm
 from detectron2.utils.comm import is_main_process
 from detectron2.utils.logger import setup_logger
 
+from ..checkpoint import CheckpointError, SafeDetectionCheckpointer, remove_stray_temporaries
 from ..config import get_ava_cfg
 from ..data import AVAFormatError
+from .config_checks import config_problems
 from .launch import launch
 
 # is_main_process: Detectron2's, re-exported so the tools need no Detectron2 import of their own.
-__all__ = ["SetupError", "argument_parser", "check_datasets", "is_main_process", "load_cfg", "run",
-           "setup_process"]
+__all__ = ["SetupError", "argument_parser", "check_config", "check_datasets", "check_weights",
+           "is_main_process", "load_cfg", "remove_stray_files", "run", "setup_process"]
 
 logger = logging.getLogger("ava_detector")
 
@@ -47,17 +55,129 @@ def argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
 
 def load_cfg(args: argparse.Namespace) -> CfgNode:
     """The (unfrozen) config of ``args``: defaults + file + opts, on CPU when CUDA is absent.
-    A bad file or key raises :class:`SetupError`."""
+    A bad file or key raises :class:`SetupError`; YAML tags that would build Python objects are
+    refused (no ``yaml.unsafe_load``).
+
+    Args:
+        args: the parsed command line (``config_file``, ``opts``).
+    """
     cfg = get_ava_cfg()
     try:
         if args.config_file:
-            cfg.merge_from_file(args.config_file)
+            cfg.merge_from_file(args.config_file, allow_unsafe=False)
         cfg.merge_from_list(args.opts)
-    except (KeyError, ValueError, AssertionError, FileNotFoundError) as err:
-        raise SetupError(f"bad configuration ({args.config_file or 'no file'} + opts): {err}") from err
+    except (KeyError, ValueError, AssertionError, FileNotFoundError, yaml.YAMLError) as err:
+        detail = " ".join(str(err).split())
+        raise SetupError(f"bad configuration ({args.config_file or 'no file'} + opts): {detail}") from err
     if str(cfg.MODEL.DEVICE).startswith("cuda") and not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"
     return cfg
+
+
+def world_size(args: argparse.Namespace) -> int:
+    """Processes over all machines of a run.
+
+    Args:
+        args: the parsed command line (``num_gpus``, ``num_machines``).
+    """
+    return max(1, int(args.num_gpus)) * max(1, int(args.num_machines))
+
+
+def check_config(cfg: CfgNode, args: argparse.Namespace,
+                 expected_meta_architecture: str | None = None) -> None:
+    """:func:`~.config_checks.config_problems` for this run: the first error raises
+    :class:`SetupError`; warnings are printed to stderr.
+
+    Args:
+        cfg: the merged config.
+        args: the parsed command line (``eval_only``, ``resume``, ``num_gpus``, ``num_machines``).
+        expected_meta_architecture: the architecture the tool runs (None: any registered one).
+    """
+    from detectron2.modeling import META_ARCH_REGISTRY
+
+    from ..data.video import FRAME_SOURCE_REGISTRY
+
+    problems = config_problems(
+        cfg, eval_only=args.eval_only, resume=args.resume, world_size=world_size(args),
+        meta_architectures=[name for name, _ in META_ARCH_REGISTRY],
+        frame_sources=[name for name, _ in FRAME_SOURCE_REGISTRY],
+        expected_meta_architecture=expected_meta_architecture,
+    )
+    errors = [p for p in problems if p.level == "error"]
+    if errors:
+        raise SetupError(errors[0].message)
+    for problem in problems:
+        print(f"WARNING: {problem.message}", file=sys.stderr)
+        logger.warning("%s", problem.message)
+
+
+class _Quiet:
+    """Silence Detectron2's and fvcore's loggers (missing-key listings) for the weights probe."""
+
+    names = ("fvcore", "detectron2")
+
+    def __enter__(self):
+        self.levels = {n: logging.getLogger(n).level for n in self.names}
+        for n in self.names:
+            logging.getLogger(n).setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        for n, level in self.levels.items():
+            logging.getLogger(n).setLevel(level)
+
+
+def check_weights(cfg: CfgNode, args: argparse.Namespace, checkpointer_class: type) -> str:
+    """Load the weights the run will start from into a CPU copy of the model, as the run will.
+
+    That is the checkpoint ``--resume`` picks in ``OUTPUT_DIR`` (newest complete one), else
+    ``MODEL.WEIGHTS``. A file that would run code, a damaged file, tensors of other shapes (unless
+    ``MODEL.WEIGHTS_BACKBONE_ONLY``) and, for ``--eval-only``, model tensors missing from the file
+    raise :class:`SetupError` naming the file. Returns the file checked ("" for none).
+
+    Args:
+        cfg: the merged config.
+        args: the parsed command line (``resume``, ``eval_only``).
+        checkpointer_class: the run's checkpointer (e.g. ``AVATrainingCheckpointer``).
+    """
+    from detectron2.modeling import build_model
+
+    try:
+        resumed = ""
+        if args.resume:
+            finder = SafeDetectionCheckpointer(torch.nn.Module(), cfg.OUTPUT_DIR, save_to_disk=False)
+            resumed = finder.find_resume_checkpoint()
+        path = resumed or cfg.MODEL.WEIGHTS
+        if not path:
+            return ""
+        if "://" not in path and not os.path.isfile(path):
+            kind = "is a directory" if os.path.isdir(path) else "not found"
+            raise SetupError(f"MODEL.WEIGHTS: {path}: {kind}")
+        probe = cfg.clone()
+        probe.defrost()
+        probe.MODEL.DEVICE = "cpu"
+        with _Quiet():
+            model = build_model(probe)
+            checkpointer = checkpointer_class(
+                model, backbone_only=bool(cfg.MODEL.WEIGHTS_BACKBONE_ONLY) and not resumed,
+                require_complete=bool(args.eval_only))
+            checkpointer.load(path, checkpointables=[])
+        return path
+    except CheckpointError as err:
+        key = "--resume" if resumed else "MODEL.WEIGHTS"
+        raise SetupError(f"{key}: {err}") from None
+
+
+def remove_stray_files(output_dir: str) -> list[str]:
+    """Remove (and log) the temporary files that interrupted atomic writes (checkpoints, the
+    checkpoint tag, detection CSVs, result JSONs) left in ``output_dir``.
+
+    Args:
+        output_dir: the run's ``OUTPUT_DIR``.
+    """
+    removed = remove_stray_temporaries(output_dir)
+    for path in removed:
+        logger.info("removed %s, left by an interrupted write", path)
+    return removed
 
 
 def check_datasets(cfg: CfgNode, eval_only: bool, load: Callable[[CfgNode, Iterable[str], bool], list],
@@ -83,6 +203,8 @@ def setup_process(cfg: CfgNode, args: argparse.Namespace) -> None:
     OpenMP threads spin and can slow a small model down by 10x). ``OMP_NUM_THREADS`` wins."""
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="ava_detector")
+    if comm.is_main_process():
+        remove_stray_files(cfg.OUTPUT_DIR)
     if cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         free = (os.cpu_count() or 1) - cfg.DATALOADER.NUM_WORKERS
         torch.set_num_threads(max(1, free // comm.get_local_size()))
@@ -95,9 +217,9 @@ def run(prog: str, args: argparse.Namespace, prepare: Callable[[argparse.Namespa
     ``main(args)`` in every launched process. Returns the exit status: 2 for a setup error."""
     try:
         prepare(args)
-    except SetupError as err:
+        launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+               dist_url=args.dist_url, args=(args,))
+    except (SetupError, CheckpointError) as err:  # CheckpointError: a file changed after prepare
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
     return 0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tabulate import tabulate
+
+from ..checkpoint.atomic import atomic_write_text
 
 __all__ = [
     "MAP_KEY", "format_ava_results", "format_comparison", "load_results", "save_results",
@@ -61,11 +62,13 @@ def format_comparison(runs: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def save_results(results: Mapping[str, Any], path: str) -> None:
-    """Write evaluation results as JSON, atomically (temporary file, then rename)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1, default=float)
-    os.replace(tmp, path)
+    """Write evaluation results as JSON, atomically (temporary file, fsync, then rename).
+
+    Args:
+        results: ``{dataset: metrics}``.
+        path: the JSON file.
+    """
+    atomic_write_text(path, json.dumps(results, indent=1, default=float))
 
 
 def load_results(path: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from detectron2.solver import build_lr_scheduler, build_optimizer
 from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
-from ..checkpoint import AVACheckpointer
+from ..checkpoint import AVACheckpointer, checkpoint_problem
 from .checkpoint import AVATrainingCheckpointer
 from .data_loading import ResumableLoader, build_ava_test_loader
 from .train_loop import AVATrainLoop, amp_dtype
@@ -106,9 +106,25 @@ class AVATrainer(DefaultTrainer):
         return True
 
     def resume_or_load(self, resume: bool = True):
-        """Detectron2's resume, then the train loader continues at the resumed iteration."""
+        """Detectron2's resume (from the newest complete checkpoint, see ``AVACheckpointer``), then
+        the train loader continues at the resumed iteration.
+
+        A run resumed at its end (a kill while ``model_final.pth`` was written leaves the last
+        periodic checkpoint, of the same weights) writes a missing or damaged ``model_final.pth``
+        again: nothing is left to train, so the loop would not.
+
+        Args:
+            resume: continue from ``OUTPUT_DIR`` when it holds a complete checkpoint.
+        """
         super().resume_or_load(resume=resume)
         self._trainer.data_loader.start_iter = self.start_iter
+        if resume and self.start_iter >= self.max_iter and comm.is_main_process():
+            final = os.path.join(self.cfg.OUTPUT_DIR, "model_final.pth")
+            problem = checkpoint_problem(final)
+            if problem is not None:
+                logger.warning("%s: %s; writing it again from the resumed checkpoint (iteration "
+                               "%d of %d)", final, problem, self.start_iter, self.max_iter)
+                self.checkpointer.save("model_final", iteration=self.start_iter - 1)
 
     def state_dict(self) -> dict:
         """Also the optimizer (and AMP scaler) state: Detectron2 0.6's ``DefaultTrainer`` saves only
