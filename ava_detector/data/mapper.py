@@ -11,6 +11,13 @@ Pathways per ``MODEL.SLOWFAST.ARCH``:
 Boxes come normalised XYXY from the record, become pixels of the decoded frames, move with the clip's
 transforms and are clipped to it; a box pushed out of a crop stays (degenerate) with its labels. The
 mapper never pads: clips in a batch may differ in size (the meta-architecture pads).
+
+``INPUT.DECODE_DEVICE`` other than ``"cpu"`` (JPEG frames only): the mapper reads the clip's JPEG
+files undecoded and samples the same augmentations from the same random stream on the frame size
+alone; instead of ``clips`` it returns ``clip_bytes`` (``{pathway: EncodedFrames}``) and
+``clip_transforms`` (device ops), and the meta-architecture decodes and transforms them on its
+device (``ava_detector.data.transforms.device_clip``). Boxes and instances are the same as on the
+CPU path. Videos (``INPUT.SOURCE video``) are always decoded in the workers.
 """
 
 from __future__ import annotations
@@ -25,7 +32,10 @@ from detectron2.structures import Boxes, Instances
 
 from .errors import AVAFormatError
 from .transforms import ClipAugInput, build_clip_augmentation
+from .transforms.device_clip import ShapeAugInput, device_augmentations, parse_decode_device
 from .video import build_frame_source, keyframe_time, pathway_indices, sample_clip
+from .video.frame_source import frame_source_options
+from .video.jpeg_bytes import EncodedFrames, build_jpeg_bytes_source
 
 __all__ = ["AVADatasetMapper", "clip_to_tensor"]
 
@@ -61,6 +71,8 @@ class AVADatasetMapper:
         target_fps: float = 30.0,
         skip_bad_samples: bool = False,
         max_bad_sample_retries: int = 10,
+        decode_device: str = "cpu",
+        source_options: dict | None = None,
     ):
         if arch not in _ARCHS:
             raise ValueError(f"MODEL.SLOWFAST.ARCH must be one of {_ARCHS}, got {arch!r}")
@@ -69,6 +81,7 @@ class AVADatasetMapper:
         self.is_train = is_train
         self.augmentations = AugmentationList(augmentations)
         self.source = source
+        self.source_options = dict(source_options or {})
         self.arch = arch
         self.num_frames = num_frames
         self.sampling_rate = sampling_rate
@@ -78,8 +91,25 @@ class AVADatasetMapper:
         self.max_bad_sample_retries = max_bad_sample_retries
         self.num_skipped = 0
         self._bad_in_a_row = 0
+        # the device decodes: workers read bytes and sample transforms (JPEG frames only)
+        on_device = parse_decode_device(decode_device, check_available=False) is not None
+        self.read_bytes = on_device and source == "frames"
+        if on_device and not self.read_bytes:
+            logger.warning(
+                f"[AVADatasetMapper] INPUT.DECODE_DEVICE={decode_device!r} applies to INPUT.SOURCE "
+                f"'frames' only; INPUT.SOURCE={source!r} is decoded and transformed in the DataLoader "
+                "workers (PyAV, CPU)"
+            )
+        self.device_augmentations = (
+            AugmentationList(device_augmentations(augmentations)) if self.read_bytes else None
+        )
+        if self.read_bytes and self.source_options:
+            logger.warning(f"[AVADatasetMapper] INPUT.DECODE_DEVICE={decode_device!r} decodes JPEGs at "
+                           f"full size; the workers' decoding options {self.source_options} do not apply")
         mode = "training" if is_train else "inference"
-        logger.info(f"[AVADatasetMapper] {mode}: source={source} arch={arch} augmentations={augmentations}")
+        where = f"decoded on {decode_device}" if self.read_bytes else "decoded in the workers"
+        logger.info(f"[AVADatasetMapper] {mode}: source={source} ({where}) arch={arch} "
+                    f"augmentations={augmentations}")
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:
@@ -94,11 +124,17 @@ class AVADatasetMapper:
             "target_fps": cfg.INPUT.TARGET_FPS,
             "skip_bad_samples": cfg.DATALOADER.SKIP_BAD_SAMPLES,
             "max_bad_sample_retries": cfg.DATALOADER.MAX_BAD_SAMPLE_RETRIES,
+            "decode_device": cfg.INPUT.DECODE_DEVICE,
+            "source_options": frame_source_options(cfg, cfg.INPUT.SOURCE),
         }
 
-    def _read_clip(self, record: dict) -> np.ndarray:
-        """The decoded ``(T, H, W, 3)`` clip this architecture samples around the keyframe."""
-        source = build_frame_source(self.source, record)
+    def _read_clip(self, record: dict) -> np.ndarray | EncodedFrames:
+        """The clip this architecture samples around the keyframe: decoded ``(T, H, W, 3)``, or
+        its JPEG bytes when the device decodes."""
+        if self.read_bytes:
+            source = build_jpeg_bytes_source(record)
+        else:
+            source = build_frame_source(self.source, record, **self.source_options)
         center = keyframe_time(record, self.source)
         if self.arch == "slow":
             n, r = self.num_frames // self.alpha, self.sampling_rate * self.alpha
@@ -109,6 +145,12 @@ class AVADatasetMapper:
     def _split_pathways(self, clip: torch.Tensor) -> dict[str, torch.Tensor]:
         if self.arch == "slowfast":
             return {"slow": clip[:, pathway_indices(self.num_frames, self.alpha)], "fast": clip}
+        return {self.arch: clip}
+
+    def _split_encoded(self, clip: EncodedFrames) -> dict[str, EncodedFrames]:
+        """Per-pathway views of the Fast clip's bytes (one buffer for both pathways)."""
+        if self.arch == "slowfast":
+            return {"slow": clip.select(pathway_indices(self.num_frames, self.alpha)), "fast": clip}
         return {self.arch: clip}
 
     def __call__(self, record: dict) -> dict | None:
@@ -129,16 +171,27 @@ class AVADatasetMapper:
             return None
         self._bad_in_a_row = 0
 
-        height, width = clip.shape[1:3]
+        if isinstance(clip, EncodedFrames):
+            height, width = clip.height, clip.width
+        else:
+            height, width = clip.shape[1:3]
         boxes = np.asarray(record["boxes"], dtype=np.float32).reshape(-1, 4)
         boxes = boxes * np.array([width, height, width, height], dtype=np.float32)
-        aug_input = ClipAugInput(clip, boxes=boxes)
-        self.augmentations(aug_input)
-        clip = aug_input.clip
-        image_size = clip.shape[1:3]
+        if isinstance(clip, EncodedFrames):
+            # same draws, same Detectron2 transforms on the boxes; pixels are the device's
+            shape_input = ShapeAugInput(height, width, boxes=boxes)
+            self.device_augmentations(shape_input)
+            image_size, boxes = shape_input.image_size, shape_input.boxes
+            clip_fields = {"clip_bytes": self._split_encoded(clip),
+                           "clip_transforms": tuple(shape_input.ops)}
+        else:
+            aug_input = ClipAugInput(clip, boxes=boxes)
+            self.augmentations(aug_input)
+            image_size, boxes = aug_input.clip.shape[1:3], aug_input.boxes
+            clip_fields = {"clips": self._split_pathways(clip_to_tensor(aug_input.clip))}
 
         instances = Instances(image_size)
-        proposal_boxes = Boxes(torch.as_tensor(aug_input.boxes, dtype=torch.float32).reshape(-1, 4))
+        proposal_boxes = Boxes(torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4))
         proposal_boxes.clip(image_size)
         instances.proposal_boxes = proposal_boxes
         num = len(proposal_boxes)
@@ -154,7 +207,7 @@ class AVADatasetMapper:
             ).reshape(num, -1)
 
         return {
-            "clips": self._split_pathways(clip_to_tensor(clip)),
+            **clip_fields,
             "instances": instances,
             "video_id": record["video_id"],
             "sec": record["sec"],

@@ -49,8 +49,9 @@ def rescale_instances(pred: Instances, height: int, width: int) -> Instances:
 class AVADetector(VideoModel):
     """SlowFast backbone + AVA action head over the keyframe's person boxes.
 
-    Input: a list of ``AVADatasetMapper`` dicts (``clips`` per pathway as uint8, ``instances``
-    with ``proposal_boxes`` in clip pixels, ``gt_actions`` in training). Training returns the head's
+    Input: a list of ``AVADatasetMapper`` dicts (``clips`` per pathway as uint8, or ``clip_bytes``
+    + ``clip_transforms`` decoded on the device; ``instances`` with ``proposal_boxes`` in clip
+    pixels, ``gt_actions`` in training). Training returns the head's
     loss dict; inference returns ``[{"instances": Instances}]`` with ``pred_boxes`` in original
     frame pixels and ``scores`` (K, 80).
     """
@@ -64,8 +65,9 @@ class AVADetector(VideoModel):
         pixel_mean: tuple[float, ...],
         pixel_std: tuple[float, ...],
         size_divisibility: int,
+        decode_device: str = "cpu",
     ):
-        super().__init__(backbone, pixel_mean, pixel_std)
+        super().__init__(backbone, pixel_mean, pixel_std, decode_device)
         self.roi_heads = roi_heads
         self.size_divisibility = max(
             int(size_divisibility), int(getattr(backbone, "size_divisibility", 0))
@@ -83,11 +85,13 @@ class AVADetector(VideoModel):
     def preprocess(
         self, batched_inputs: list[dict[str, Any]]
     ) -> tuple[dict[str, torch.Tensor], list[Instances]]:
-        """Move the batch to the device: normalised, padded clips per pathway and the box lists."""
+        """Move the batch to the device (decoding ``clip_bytes`` there): normalised, padded clips
+        per pathway and the box lists."""
+        inputs = self.input_clips(batched_inputs)
         clips: dict[str, torch.Tensor] = {}
         sizes: list[tuple[int, int]] = []
         for name in self.pathways:
-            per_clip = [x["clips"][name].to(self.device, non_blocking=True) for x in batched_inputs]
+            per_clip = [x[name] for x in inputs]
             clips[name], sizes = batch_clips(
                 per_clip, self.pixel_mean, self.pixel_std, self.size_divisibility
             )

@@ -23,7 +23,8 @@ __all__ = ["VideoClassifier"]
 @META_ARCH_REGISTRY.register()
 class VideoClassifier(VideoModel):
     """Clip -> class scores. Inputs are Kinetics mapper dicts (``clips`` per pathway as uint8
-    ``(3, T, H, W)``, ``label`` in training); all clips of a batch must have the same size.
+    ``(3, T, H, W)``, or ``clip_bytes`` decoded on the device; ``label`` in training); all clips of
+    a batch must have the same size.
 
     Training returns ``{"loss_cls": CE}``; inference returns one dict per input: ``{"scores": (C,)}``
     probabilities, or ``{}`` for an input without ``clips`` (a view the mapper could not read, which
@@ -38,8 +39,9 @@ class VideoClassifier(VideoModel):
         cls_head: nn.Module,
         pixel_mean: tuple[float, ...],
         pixel_std: tuple[float, ...],
+        decode_device: str = "cpu",
     ):
-        super().__init__(backbone, pixel_mean, pixel_std)
+        super().__init__(backbone, pixel_mean, pixel_std, decode_device)
         self.cls_head = cls_head
 
     @classmethod
@@ -49,13 +51,14 @@ class VideoClassifier(VideoModel):
 
     def preprocess(self, batched_inputs: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         """Normalised float clips ``(N, 3, T, H, W)`` per pathway on the model's device."""
+        inputs = self.input_clips(batched_inputs)
         clips = {}
         for name in self.pathways:
-            per_clip = [x["clips"][name] for x in batched_inputs]
+            per_clip = [x[name] for x in inputs]
             sizes = {tuple(c.shape) for c in per_clip}
             if len(sizes) > 1:
                 raise ValueError(f"clips of one batch differ in shape ({name}): {sorted(sizes)}")
-            batch = torch.stack(per_clip).to(self.device, non_blocking=True).float()
+            batch = torch.stack(per_clip).float()
             clips[name] = (batch - self.pixel_mean.view(-1, 1, 1, 1)) / self.pixel_std.view(-1, 1, 1, 1)
         return clips
 
@@ -71,7 +74,7 @@ class VideoClassifier(VideoModel):
                 [int(x["label"]) for x in batched_inputs], dtype=torch.long, device=self.device
             )
             return {"loss_cls": F.cross_entropy(logits, labels)}
-        valid = [i for i, x in enumerate(batched_inputs) if "clips" in x]
+        valid = [i for i, x in enumerate(batched_inputs) if "clips" in x or "clip_bytes" in x]
         out: list[dict[str, torch.Tensor]] = [{} for _ in batched_inputs]
         if valid:
             features = self.backbone(self.preprocess([batched_inputs[i] for i in valid]))

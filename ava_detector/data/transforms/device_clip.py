@@ -1,0 +1,391 @@
+"""Clip transforms as torch ops on any device: the half of the data pipeline that ``INPUT.DECODE_DEVICE``
+moves from the DataLoader workers to the model's device.
+
+With ``INPUT.DECODE_DEVICE`` other than ``"cpu"`` the workers only read JPEG bytes and *sample* the
+augmentations: the same Detectron2 augmentations as the CPU path, drawn in the same order from the
+same random stream, run on a :class:`ShapeAugInput` that carries the frame size and the boxes but no
+pixels. Each transform becomes a small picklable op (:data:`ClipOp`: :class:`Resize`, :class:`Crop`,
+:class:`HFlip`, :class:`ColorJitter`); boxes move with the Detectron2 transform itself (``apply_box``),
+so they are bit-identical to the CPU path. On the device :func:`apply_clip_ops` replays the ops on the
+decoded frames:
+
+- resize: ``interpolate(mode="bilinear", align_corners=False, antialias=False)`` in float32, rounded
+  (``cv2.resize`` ``INTER_LINEAR``, which rounds fixed-point weights: at most 1 grey level apart);
+- crop, flip: exact;
+- colour jitter: PySlowFast's blends as :class:`~.augmentation.RandomClipColorJitter` computes them
+  (truncated to uint8 after every blend, gray references from the unrounded clip).
+
+Every op is per frame, so a clip's distinct frames are transformed once and the pathways gathered
+afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from detectron2.data.transforms import (
+    Augmentation,
+    CropTransform,
+    HFlipTransform,
+    NoOpTransform,
+    Transform,
+    TransformList,
+)
+
+from ..video.jpeg_bytes import decode_encoded_frames
+from .augmentation import _GRAY, RandomClipColorJitter
+
+__all__ = [
+    "CPU_BYTES",
+    "WORKER_DECODE",
+    "ClipColorJitterTransform",
+    "ClipOp",
+    "ColorJitter",
+    "Crop",
+    "DeviceColorJitter",
+    "HFlip",
+    "Resize",
+    "ShapeAugInput",
+    "apply_clip_ops",
+    "check_decode_device",
+    "clip_ops_from_transform",
+    "decode_clip_bytes",
+    "device_augmentations",
+    "ops_output_size",
+    "parse_decode_device",
+    "resize_frames",
+]
+
+
+class Resize(NamedTuple):
+    """Bilinear resize of every frame to ``new_h x new_w`` (``cv2.resize`` ``INTER_LINEAR``)."""
+
+    new_h: int
+    new_w: int
+
+
+class Crop(NamedTuple):
+    """Keep ``[y0, y0 + h) x [x0, x0 + w)`` of every frame."""
+
+    x0: int
+    y0: int
+    w: int
+    h: int
+
+
+class HFlip(NamedTuple):
+    """Mirror every frame left-right."""
+
+
+class ColorJitter(NamedTuple):
+    """PySlowFast's colour jitter: ``steps`` of ``(kind, alpha)`` in order, kind 0 = brightness
+    (blend with black), 1 = contrast (with the frame's mean gray), 2 = saturation (with the pixel's
+    gray); each step is ``alpha * clip + (1 - alpha) * reference``."""
+
+    steps: tuple[tuple[int, float], ...]
+
+
+ClipOp = Union[Resize, Crop, HFlip, ColorJitter]
+
+
+class ClipColorJitterTransform(Transform):
+    """The colour jitter as a Detectron2 ``Transform`` whose pixels are computed on the device
+    (:func:`apply_clip_ops`); it leaves coordinates unchanged.
+
+    Args:
+        steps: ``(kind, alpha)`` pairs as in :class:`ColorJitter`.
+    """
+
+    def __init__(self, steps: tuple[tuple[int, float], ...]):
+        super().__init__()
+        self.steps = tuple((int(k), float(a)) for k, a in steps)
+
+    def apply_image(self, img: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(
+            "ClipColorJitterTransform is applied on the decode device by apply_clip_ops"
+        )
+
+    def apply_coords(self, coords: np.ndarray) -> np.ndarray:
+        return coords
+
+
+class DeviceColorJitter(Augmentation):
+    """Draws the parameters of :class:`~.augmentation.RandomClipColorJitter` (a permutation of the
+    three kinds, then one ``1 + U(-s, s)`` per kind, from ``np.random`` in that order) without
+    looking at pixels; returns a :class:`ClipColorJitterTransform`.
+
+    Args:
+        strength: ``s``, the jitter as a fraction.
+    """
+
+    def __init__(self, strength: float):
+        super().__init__()
+        self._init(locals())
+
+    def get_transform(self, image: np.ndarray) -> ClipColorJitterTransform:
+        """Args: image: ``(H, W, C)`` (unused: the draws do not depend on it)."""
+        steps = []
+        for kind in np.random.permutation(3):
+            alpha = 1.0 + np.random.uniform(-self.strength, self.strength)
+            steps.append((int(kind), float(alpha)))
+        return ClipColorJitterTransform(tuple(steps))
+
+
+def device_augmentations(augmentations: list[Augmentation]) -> list[Augmentation]:
+    """The augmentations to run on a :class:`ShapeAugInput`: each one as it is, except
+    :class:`~.augmentation.RandomClipColorJitter` (which reads pixels) replaced by a
+    :class:`DeviceColorJitter` of the same strength, drawing the same numbers.
+
+    Args:
+        augmentations: the CPU path's list (``build_clip_augmentation``).
+    """
+    return [
+        DeviceColorJitter(a.strength) if isinstance(a, RandomClipColorJitter) else a
+        for a in augmentations
+    ]
+
+
+def clip_ops_from_transform(tfm: Transform) -> list[ClipOp]:
+    """The device ops of a Detectron2 transform (a ``TransformList`` is flattened).
+
+    Supported: no-op, any resize transform with ``h, w, new_h, new_w`` attributes (resized
+    bilinearly as ``cv2.resize``), ``CropTransform``, ``HFlipTransform`` and
+    :class:`ClipColorJitterTransform`; anything else raises ``TypeError``.
+
+    Args:
+        tfm: a transform returned by an augmentation.
+    """
+    if isinstance(tfm, TransformList):
+        return [op for t in tfm.transforms for op in clip_ops_from_transform(t)]
+    if isinstance(tfm, NoOpTransform):
+        return []
+    if isinstance(tfm, CropTransform):
+        return [Crop(int(tfm.x0), int(tfm.y0), int(tfm.w), int(tfm.h))]
+    if isinstance(tfm, HFlipTransform):
+        return [HFlip()]
+    if isinstance(tfm, ClipColorJitterTransform):
+        return [ColorJitter(tfm.steps)]
+    if all(hasattr(tfm, k) for k in ("h", "w", "new_h", "new_w")):
+        if (tfm.new_h, tfm.new_w) == (tfm.h, tfm.w):
+            return []
+        return [Resize(int(tfm.new_h), int(tfm.new_w))]
+    raise TypeError(
+        f"{type(tfm).__name__} has no device implementation (INPUT.DECODE_DEVICE); supported: "
+        "resize, crop, horizontal flip, colour jitter"
+    )
+
+
+def ops_output_size(height: int, width: int, ops: list[ClipOp] | tuple[ClipOp, ...]) -> tuple[int, int]:
+    """``(H', W')`` of ``height x width`` frames after ``ops``.
+
+    Args:
+        height, width: the decoded frames' size.
+        ops: the clip's ops in order.
+    """
+    for op in ops:
+        if isinstance(op, Resize):
+            height, width = op.new_h, op.new_w
+        elif isinstance(op, Crop):
+            if op.x0 < 0 or op.y0 < 0 or op.x0 + op.w > width or op.y0 + op.h > height:
+                raise ValueError(f"{op} outside a {height}x{width} frame")
+            height, width = op.h, op.w
+    return int(height), int(width)
+
+
+class ShapeAugInput:
+    """An ``AugInput`` without pixels: what the workers run the augmentations on when the device
+    decodes.
+
+    ``image`` is a zero-strided uint8 ``(H, W, 3)`` view (no memory; size-driven augmentations only
+    read its shape), ``boxes`` ``(K, 4)`` absolute XYXY or None, ``ops`` the device ops so far.
+
+    Args:
+        height, width: the decoded frames' size.
+        boxes: ``(K, 4)`` absolute XYXY in those pixels, or None.
+    """
+
+    def __init__(self, height: int, width: int, *, boxes: np.ndarray | None = None):
+        self.height, self.width = int(height), int(width)
+        self.boxes = boxes
+        self.ops: list[ClipOp] = []
+
+    @property
+    def image(self) -> np.ndarray:
+        return np.broadcast_to(np.zeros((1, 1, 3), dtype=np.uint8), (self.height, self.width, 3))
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(H, W)`` after the transforms so far."""
+        return self.height, self.width
+
+    def transform(self, tfm: Transform) -> None:
+        """Record ``tfm``'s ops, update the size and move the boxes (in place)."""
+        ops = clip_ops_from_transform(tfm)
+        self.height, self.width = ops_output_size(self.height, self.width, ops)
+        self.ops.extend(ops)
+        if self.boxes is not None:
+            self.boxes = tfm.apply_box(self.boxes)
+
+
+def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize as ``cv2.resize(..., INTER_LINEAR)``: half-pixel centres, no antialiasing,
+    computed in float32 and rounded (OpenCV's fixed-point weights differ by at most 1 grey level).
+
+    Args:
+        frames: uint8 ``(N, C, H, W)``.
+        size: ``(H', W')``.
+
+    Returns:
+        uint8 ``(N, C, H', W')`` on the same device.
+    """
+    if tuple(frames.shape[-2:]) == tuple(size):
+        return frames
+    out = F.interpolate(frames.float(), size=tuple(size), mode="bilinear", align_corners=False,
+                        antialias=False)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _gray(frames: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` float -> ``(N, 1, H, W)`` ITU-R 601 luma."""
+    w = torch.as_tensor(_GRAY, device=frames.device).view(1, 3, 1, 1)
+    return (frames * w).sum(dim=1, keepdim=True)
+
+
+def _color_jitter(frames: torch.Tensor, steps: tuple[tuple[int, float], ...]) -> torch.Tensor:
+    """PySlowFast's colour jitter on uint8 ``(N, 3, H, W)`` frames (see :class:`ColorJitter`).
+
+    Two tracks, as the CPU path: the output is truncated to uint8 after every blend, while the gray
+    references come from the unrounded clip.
+    """
+    exact = frames.float()
+    out = exact.clone()
+    for kind, alpha in steps:
+        if kind == 0:
+            ref = None
+        elif kind == 1:
+            ref = _gray(exact).mean(dim=(2, 3), keepdim=True)
+        else:
+            ref = _gray(exact)
+        if ref is None:
+            out = (alpha * out).clamp_(0, 255).floor_()
+            exact = (alpha * exact).clamp_(0, 255)
+        else:
+            ref = (1.0 - alpha) * ref
+            out = (ref + alpha * out).clamp_(0, 255).floor_()
+            exact = (ref + alpha * exact).clamp_(0, 255)
+    return out.to(torch.uint8)
+
+
+def apply_clip_ops(frames: torch.Tensor, ops: list[ClipOp] | tuple[ClipOp, ...]) -> torch.Tensor:
+    """Replay a clip's ops on its decoded frames, on their device.
+
+    Args:
+        frames: uint8 ``(N, 3, H, W)``, the clip's frames (any subset or order: every op is per frame).
+        ops: from :class:`ShapeAugInput` (the mapper's ``clip_transforms``).
+
+    Returns:
+        uint8 ``(N, 3, H', W')`` with ``(H', W') = ops_output_size(H, W, ops)``.
+    """
+    for op in ops:
+        if isinstance(op, Resize):
+            frames = resize_frames(frames, (op.new_h, op.new_w))
+        elif isinstance(op, Crop):
+            frames = frames[:, :, op.y0: op.y0 + op.h, op.x0: op.x0 + op.w]
+        elif isinstance(op, HFlip):
+            frames = frames.flip(-1)
+        elif isinstance(op, ColorJitter):
+            frames = _color_jitter(frames, op.steps)
+        else:
+            raise TypeError(f"unknown clip op {op!r}")
+    return frames.contiguous()
+
+
+# --------------------------------------------------------------------------- INPUT.DECODE_DEVICE
+
+#: the value that keeps decoding and transforms in the DataLoader workers (numpy / OpenCV)
+WORKER_DECODE = "cpu"
+#: the device path (bytes from the workers, decoded by the model) run on the CPU: same clips as "cpu"
+CPU_BYTES = "cpu:bytes"
+
+
+def parse_decode_device(value: str, *, check_available: bool = True) -> torch.device | None:
+    """Validate ``INPUT.DECODE_DEVICE``: ``None`` for ``"cpu"`` (the workers decode), else the device
+    the model decodes the workers' JPEG bytes on: ``"cpu:bytes"`` -> CPU, ``"cuda"`` / ``"cuda:N"``
+    -> that GPU (``"cuda"``: the model's own). Anything else raises one ``ValueError`` saying what is
+    accepted.
+
+    Args:
+        value: the config value.
+        check_available: also require the CUDA device to exist (the model does; a mapper built where
+            no GPU is visible need not).
+    """
+    text = str(value).strip()
+    if text == WORKER_DECODE:
+        return None
+    if text == CPU_BYTES:
+        return torch.device("cpu")
+    accepted = (f"'{WORKER_DECODE}' (decode in the DataLoader workers), '{CPU_BYTES}' (the device "
+                "path on the CPU) or 'cuda' / 'cuda:N'")
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type != "cuda":
+        raise ValueError(f"INPUT.DECODE_DEVICE={value!r} is not one of {accepted}")
+    if check_available:
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index is not None and device.index >= count):
+            raise ValueError(
+                f"INPUT.DECODE_DEVICE={value!r} but {count} CUDA device(s) are visible; use "
+                f"'{WORKER_DECODE}' to decode in the DataLoader workers"
+            )
+    return device
+
+
+def check_decode_device(cfg) -> None:
+    """Config-time check of ``INPUT.DECODE_DEVICE`` (raises ``ValueError``); logs nothing.
+
+    Args:
+        cfg: a config with ``add_ava_config``'s keys.
+    """
+    parse_decode_device(cfg.INPUT.DECODE_DEVICE)
+
+
+def decode_clip_bytes(batched_inputs: list[dict], device: torch.device | str) -> list[dict[str, torch.Tensor]]:
+    """Decode and transform the ``clip_bytes`` of mapper dicts on ``device``, all frames of the batch in
+    one ``decode_jpeg`` call.
+
+    Args:
+        batched_inputs: mapper dicts with ``clip_bytes`` (``{pathway: EncodedFrames}``; the pathways
+            of one input share their bytes) and ``clip_transforms`` (the ops).
+        device: where to decode and transform.
+
+    Returns:
+        Per input ``{pathway: uint8 (3, T, H', W')}`` on ``device``, the clips the CPU path's mapper
+        gives for the same random draws.
+    """
+    groups: list = []  # distinct byte buffers: (input index, EncodedFrames)
+    where: list[dict[str, int]] = []
+    for i, x in enumerate(batched_inputs):
+        seen: dict[int, int] = {}
+        where.append({})
+        for name, enc in x["clip_bytes"].items():
+            key = id(enc.data)
+            if key not in seen:
+                seen[key] = len(groups)
+                groups.append((i, enc))
+            where[i][name] = seen[key]
+    decoded = decode_encoded_frames([enc for _, enc in groups], device)
+    frames = [apply_clip_ops(f, batched_inputs[i].get("clip_transforms", ()))
+              for (i, _), f in zip(groups, decoded)]
+    out = []
+    for i, x in enumerate(batched_inputs):
+        clips = {}
+        for name, enc in x["clip_bytes"].items():
+            idx = enc.index.to(frames[where[i][name]].device)
+            clips[name] = frames[where[i][name]][idx].permute(1, 0, 2, 3)
+        out.append(clips)
+    return out
