@@ -4,6 +4,10 @@ or verify parity against a reference in the ../shared/pyslowfast_reference layou
 
     python tools/convert_pyslowfast.py IN --output OUT.pth --config-out OUT.yaml [--pyslowfast-config FILE]
     python tools/convert_pyslowfast.py --verify DIR/NAME [--caffe2 PKL] [--pyslowfast-config FILE]
+
+Inputs are read without running code from them (``torch.load(weights_only=True)`` or a restricted
+unpickler for pickles); a file that would, a damaged file or a bad config is a one-line error and
+exit code 2. Outputs are written atomically.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import yaml
 from detectron2.utils.logger import setup_logger
 
 from ava_detector.checkpoint import (
+    CheckpointError,
+    atomic_open,
     convert_any,
     load_checkpoint_file,
     translate_pyslowfast_cfg,
@@ -37,19 +43,23 @@ def convert(args) -> int:
         Path(args.pyslowfast_config).read_text() if args.pyslowfast_config else obj.get("cfg")
     )
     if not isinstance(cfg_text, str):
-        raise SystemExit(
-            f"{args.input} carries no PySlowFast config: pass --pyslowfast-config FILE"
-        )
+        raise CheckpointError(
+            args.input, "carries no PySlowFast config: pass --pyslowfast-config FILE")
     psf = yaml.safe_load(cfg_text)
+    if not isinstance(psf, dict):
+        raise ValueError(f"{args.pyslowfast_config or args.input}: the PySlowFast config is not a "
+                         "YAML mapping")
     detection = is_detection_cfg(psf)
-    result = convert_any(obj, "backbone.", "roi_heads." if detection else "cls_head.")
+    try:
+        result = convert_any(obj, "backbone.", "roi_heads." if detection else "cls_head.")
+    except ValueError as err:
+        raise CheckpointError(args.input, str(err)) from None
     for name, why in sorted(result.unmapped.items()):
         logger.warning("not converted: %s (%s)", name, why)
-    tmp = args.output + ".tmp"
-    torch.save(
-        {"model": result.state_dict, "__author__": f"pyslowfast ({result.source_format})"}, tmp
-    )
-    os.replace(tmp, args.output)
+    with atomic_open(args.output) as f:
+        torch.save(
+            {"model": result.state_dict, "__author__": f"pyslowfast ({result.source_format})"}, f
+        )
     write_config(
         translate_pyslowfast_cfg(psf),
         args.config_out,
@@ -89,11 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logger(name="convert_pyslowfast")
     setup_logger(name="ava_detector")
-    if args.verify:
-        return verify(args)
-    if not (args.input and args.output and args.config_out):
+    if not args.verify and not (args.input and args.output and args.config_out):
         parser.error("IN, --output and --config-out are required (or use --verify)")
-    return convert(args)
+    try:
+        return verify(args) if args.verify else convert(args)
+    except (CheckpointError, FileNotFoundError, IsADirectoryError, ValueError, KeyError,
+            yaml.YAMLError) as err:
+        message = " ".join(str(err).split())
+        print(f"convert_pyslowfast.py: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from .atomic import atomic_write_text
+
 __all__ = [
     "translate_pyslowfast_cfg",
     "is_detection_cfg",
@@ -195,6 +197,4 @@ def write_config(
     text = (f"# {header}\n" if header else "") + yaml.safe_dump(
         doc, sort_keys=False, default_flow_style=None
     )
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, target)
+    atomic_write_text(target, text)

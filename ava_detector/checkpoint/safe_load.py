@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -88,11 +89,11 @@ def safe_unpickle(data: bytes) -> Any:
 
 
 def _refused_global(message: str) -> str:
-    """The line of torch's multi-line weights-only message that says what was refused."""
+    """What torch's multi-line weights-only message says was refused, in a few words."""
+    m = re.search(r"GLOBAL ([\w.]+)", message)
+    if m:
+        return f"global {m[1]}"
     lines = [ln.strip() for ln in message.splitlines() if ln.strip()]
-    for ln in lines:
-        if "GLOBAL" in ln or "Unsupported" in ln or "unsupported" in ln:
-            return ln
     return lines[-1] if lines else message
 
 
@@ -128,8 +129,8 @@ def load_checkpoint_file(path: str | os.PathLike, *, mmap: bool = False) -> Any:
                     return torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
             except pickle.UnpicklingError as e:
                 raise UnsafeCheckpointError(
-                    p, f"refusing to load: {_refused_global(str(e))} (only tensors and plain "
-                    "containers are loaded from weights files)") from None
+                    p, f"refusing to load {_refused_global(str(e))}: only tensors and plain "
+                    "containers are loaded from weights files") from None
         with open(p, "rb") as f:
             data = f.read()
         try:
