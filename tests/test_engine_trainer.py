@@ -210,3 +210,104 @@ def test_unknown_dataset_fails_with_the_registered_names():
     cfg.DATASETS.TRAIN = ("ava_v9_train",)
     with pytest.raises(KeyError, match="ava_v9_train.*ava_synthetic_train"):
         load_records(cfg, cfg.DATASETS.TRAIN, is_train=True)
+
+
+# ---------------------------------------------------------------- resume after interrupted writes
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory) -> tuple[Path, list[float]]:
+    """An uninterrupted 4-iteration run (checkpoints after iterations 1 and 3, then model_final)."""
+    out = tmp_path_factory.mktemp("full_run")
+    return out, _train(_cfg(out, max_iter=4)).losses
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _final_state(out: Path) -> dict:
+    return torch.load(out / "model_final.pth", weights_only=True)["model"]
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# (what the kill left: files copied from the full run, truncated ones, tag text or None = no tag),
+# the checkpoint resume must pick, its first iteration
+_KILLED = {
+    "empty tag, newest truncated": (["model_0000001.pth"], ["model_0000003.pth"], "", 2),
+    "no tag": (["model_0000001.pth", "model_0000003.pth"], [], None, 4),
+    "tag names a truncated file": (["model_0000001.pth"], ["model_0000003.pth"],
+                                   "model_0000003.pth", 2),
+    "tag names a missing file": (["model_0000001.pth"], [], "model_0000009.pth", 2),
+    "zero-byte model_final": (["model_0000001.pth", "model_0000003.pth"], ["model_final.pth"],
+                              "model_final.pth", 4),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_KILLED))
+def test_resume_picks_the_newest_complete_checkpoint(full_run, tmp_path: Path, caplog, case):
+    full, full_losses = full_run
+    complete, damaged, tag, start = _KILLED[case]
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    for name in complete + damaged:
+        shutil.copy(full / name, killed)
+    for name in damaged:
+        if name == "model_final.pth":
+            (killed / name).write_bytes(b"")
+        else:
+            _truncate(killed / name)
+    if tag is not None:
+        (killed / "last_checkpoint").write_text(tag)
+    with caplog.at_level(logging.WARNING):
+        resumed = _train(_cfg(killed, max_iter=4), resume=True)
+    assert resumed.start_iter == start
+    assert resumed.losses == full_losses[start:]  # the same batches, dropout and steps: exactly
+    # model_final.pth is (re)written and equal, bit for bit, to the uninterrupted run's
+    assert _same_weights(_final_state(killed), _final_state(full))
+    assert _same_weights(resumed.model.state_dict(), _final_state(full))
+    chosen = f"model_{start - 1:07d}.pth"
+    assert f"resuming from {killed / chosen}" in caplog.text, caplog.text
+    reason = {"": "last_checkpoint is empty", None: "no last_checkpoint tag"}.get(
+        tag, f"last_checkpoint names {tag}: ")
+    assert reason in caplog.text, caplog.text
+    if damaged and damaged[0] == "model_final.pth":
+        assert "model_final.pth: empty file" in caplog.text
+
+
+def test_resume_with_backbone_only_config_restores_everything(full_run, tmp_path: Path):
+    """MODEL.WEIGHTS_BACKBONE_ONLY is about the initial weights: resuming the run's own checkpoint
+    loads the head, the optimizer and the iteration too."""
+    full, full_losses = full_run
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    shutil.copy(full / "model_0000001.pth", killed)
+    (killed / "last_checkpoint").write_text("model_0000001.pth")
+    cfg = _cfg(killed, max_iter=4)
+    cfg.MODEL.WEIGHTS_BACKBONE_ONLY = True
+    resumed = _train(cfg, resume=True)
+    assert resumed.start_iter == 2 and resumed.losses == full_losses[2:]
+    assert _same_weights(_final_state(killed), _final_state(full))
+
+
+def test_resume_without_a_complete_checkpoint_starts_from_model_weights(tmp_path: Path, caplog):
+    cfg = _cfg(tmp_path / "out", max_iter=1)
+    donor = AVATrainer.build_model(cfg)
+    with torch.no_grad():
+        for p in donor.parameters():
+            p.fill_(0.25)
+    torch.save({"model": donor.state_dict()}, tmp_path / "init.pth")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model_0000000.pth").write_bytes(b"")
+    (out / "last_checkpoint").write_text("")
+    cfg.MODEL.WEIGHTS = str(tmp_path / "init.pth")
+    torch.manual_seed(0)
+    trainer = _Trainer(cfg)
+    with caplog.at_level(logging.WARNING):
+        trainer.resume_or_load(resume=True)
+    assert trainer.start_iter == 0
+    assert all(torch.all(p == 0.25) for p in trainer.model.parameters())
+    assert "no complete checkpoint" in caplog.text and "model_0000000.pth: empty file" in caplog.text

@@ -193,6 +193,8 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
                 chosen = path
                 break
             passed.append(f"{name}: {problem}")
+        if chosen and not tag and not passed:
+            passed.append(f"no {LAST_CHECKPOINT} tag")
         message = "; ".join(passed)
         key = (message, chosen)
         if passed and getattr(self, "_logged_choice", None) != key:
