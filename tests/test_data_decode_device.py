@@ -364,14 +364,20 @@ def test_decode_device_values():
 
 
 @pytest.mark.skipif(CUDA, reason="checks the error raised where CUDA is absent")
-def test_cuda_decode_device_without_cuda_is_one_clear_error(repo_root, monkeypatch):
+def test_cuda_decode_device_without_cuda_is_one_clear_error(media, repo_root, monkeypatch):
     with pytest.raises(ValueError, match="INPUT.DECODE_DEVICE='cuda' but 0 CUDA device"):
         check_decode_device(_cfg("cuda"))
-    monkeypatch.chdir(repo_root)
-    with pytest.raises(ValueError, match="INPUT.DECODE_DEVICE='cuda' but 0 CUDA device"):
-        _tiny_model("cuda")
     # the mapper (workers) only reads bytes: it does not need to see the GPU
-    assert AVADatasetMapper(_cfg("cuda"), is_train=False).read_bytes
+    mapper = AVADatasetMapper(_cfg("cuda"), is_train=False)
+    assert mapper.read_bytes
+    # a model fed decoded clips runs anywhere; bytes need the GPU
+    monkeypatch.chdir(repo_root)
+    cfg, model = _tiny_model("cuda")
+    model.eval()
+    with torch.no_grad():
+        assert len(model([AVADatasetMapper(_cfg_from(cfg, "cpu"), is_train=False)(_record(*media))])) == 1
+        with pytest.raises(ValueError, match="INPUT.DECODE_DEVICE='cuda' but 0 CUDA device"):
+            model([AVADatasetMapper(_cfg_from(cfg, "cuda"), is_train=False)(_record(*media))])
 
 
 def test_unknown_decode_device_fails_when_building_the_model(repo_root, monkeypatch):

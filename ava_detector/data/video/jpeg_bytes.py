@@ -74,7 +74,9 @@ def _jpeg_size(path: str, data: bytes) -> tuple[int, int]:
         with Image.open(io.BytesIO(data)) as img:
             fmt, (width, height) = img.format, img.size
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise AVAFormatError(path, None, f"frame file cannot be decoded (corrupt or not an image): {err}")
+        raise AVAFormatError(
+            path, None, f"frame file cannot be decoded (corrupt or not an image): {err}"
+        ) from err
     if fmt != "JPEG":
         raise AVAFormatError(path, None, f"INPUT.DECODE_DEVICE decodes JPEG frames only, this is {fmt}")
     return int(height), int(width)

@@ -24,8 +24,9 @@ class VideoModel(nn.Module):
     Args:
         backbone: the SlowFast backbone.
         pixel_mean, pixel_std: per-channel statistics in 0-255 units.
-        decode_device: ``INPUT.DECODE_DEVICE`` (validated here: an unknown value or a missing GPU
-            raises ``ValueError``); where inputs carrying ``clip_bytes`` are decoded.
+        decode_device: ``INPUT.DECODE_DEVICE``, where inputs carrying ``clip_bytes`` are decoded. An
+            unknown value raises ``ValueError`` here; a CUDA device that is not there raises when
+            the first such input arrives (a model fed decoded clips, e.g. by the demo, runs anywhere).
     """
 
     def __init__(self, backbone: nn.Module, pixel_mean: tuple[float, ...],
@@ -34,7 +35,8 @@ class VideoModel(nn.Module):
         self.backbone = backbone
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1), False)
-        self._decode_device = parse_decode_device(decode_device)
+        parse_decode_device(decode_device, check_available=False)
+        self._decode_device_spec = str(decode_device)
 
     @staticmethod
     def base_config(cfg) -> dict[str, Any]:
@@ -54,7 +56,7 @@ class VideoModel(nn.Module):
     def decode_device(self) -> torch.device:
         """Where ``clip_bytes`` are decoded: the configured device, ``"cuda"`` without an index being
         the model's own GPU; the model's device when ``INPUT.DECODE_DEVICE`` is ``"cpu"``."""
-        dev = self._decode_device
+        dev = parse_decode_device(self._decode_device_spec)  # raises if the GPU is not there
         if dev is None or (dev.index is None and dev.type == self.device.type):
             return self.device
         return dev
