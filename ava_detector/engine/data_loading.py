@@ -10,7 +10,6 @@ and the workers take iterations in turn, which is the order the DataLoader yield
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 import random
@@ -62,7 +61,8 @@ class SeededMapper:
     """Wrap a mapper: map ``(position, record)`` with python/numpy/torch RNGs seeded by position.
 
     The caller's RNG states are restored afterwards, so the training loop's own randomness
-    (e.g. dropout) is untouched.
+    (e.g. dropout) is untouched. The record is passed as it comes: the streams read it from a
+    serialised ``DatasetFromList`` (a fresh object per access), and mappers do not modify records.
     """
 
     def __init__(self, mapper: Callable[[dict], Any], seed: int):
@@ -78,7 +78,7 @@ class SeededMapper:
                 random.seed(s)
                 np.random.seed(s)
                 torch.manual_seed(s)
-                return self.mapper(copy.deepcopy(record))
+                return self.mapper(record)
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)

@@ -1,7 +1,8 @@
-"""Which boxes of a keyframe record a split uses (the issue's training / test / GT-box rules).
+"""Which boxes of a keyframe record a split uses (training / test / GT-box rules).
 
 - train: all ground-truth boxes + proposals with score >= threshold (if ``use_proposals``), each
-  proposal labelled from the GT box it overlaps with IoU >= ``gt_iou`` (else a negative);
+  proposal labelled from the GT box it overlaps with IoU >= ``gt_iou`` (else a negative; the records
+  carry these labels already, computed once when they were built);
 - test: proposals with score >= threshold (labels zeroed: the evaluator reads the GT file);
 - GT-box mode (test): the ground-truth boxes themselves; keyframes are those with GT boxes.
 
@@ -11,7 +12,7 @@ A record left without boxes is dropped (``None``).
 from __future__ import annotations
 
 import numpy as np
-from detectron2.data import DatasetCatalog
+from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .records import label_proposals
 
@@ -23,17 +24,21 @@ def select_boxes(
     *,
     is_train: bool,
     score_thresh: float,
-    gt_iou: float = 0.9,
+    gt_iou: float | None = None,
     use_proposals: bool = True,
     gt_boxes_mode: bool = False,
 ) -> dict | None:
-    """A shallow copy of ``record`` holding only the boxes of the split, or ``None`` if none remain."""
+    """A shallow copy of ``record`` holding only the boxes of the split, or ``None`` if none remain.
+
+    ``gt_iou`` relabels the proposals at another IoU than the records were built with (``None``: keep
+    the record's labels)."""
     is_gt = record["is_gt"]
     boxes, labels, scores = record["boxes"], record["labels"], record["scores"]
     proposal = ~is_gt & (scores >= score_thresh)
     if is_train:
-        labels = labels.copy()
-        labels[~is_gt] = label_proposals(boxes[is_gt], labels[is_gt], boxes[~is_gt], gt_iou)
+        if gt_iou is not None:
+            labels = labels.copy()
+            labels[~is_gt] = label_proposals(boxes[is_gt], labels[is_gt], boxes[~is_gt], gt_iou)
         keep = is_gt | (proposal if use_proposals else np.zeros_like(is_gt))
     elif gt_boxes_mode:
         keep = is_gt
@@ -58,6 +63,8 @@ def records_for_cfg(dataset_name: str, cfg, is_train: bool) -> list[dict]:
     """``DatasetCatalog`` records of ``dataset_name`` with the boxes the config's ``AVA.*`` keys select
     (and, at test, ``AVA.EVAL_EVERY_K_SECONDS`` subsampling)."""
     records = DatasetCatalog.get(dataset_name)
+    built_iou = getattr(MetadataCatalog.get(dataset_name), "proposal_gt_iou", None)
+    gt_iou = float(cfg.AVA.PROPOSAL_GT_IOU)
     thresh = cfg.AVA.TRAIN_PROPOSAL_SCORE_THRESH if is_train else cfg.AVA.TEST_PROPOSAL_SCORE_THRESH
     if not is_train:
         records = subsample_seconds(records, int(cfg.AVA.EVAL_EVERY_K_SECONDS))
@@ -66,7 +73,7 @@ def records_for_cfg(dataset_name: str, cfg, is_train: bool) -> list[dict]:
             r,
             is_train=is_train,
             score_thresh=thresh,
-            gt_iou=cfg.AVA.PROPOSAL_GT_IOU,
+            gt_iou=None if built_iou == gt_iou else gt_iou,
             use_proposals=cfg.AVA.TRAIN_USE_PROPOSALS,
             gt_boxes_mode=cfg.AVA.GT_BOXES,
         )

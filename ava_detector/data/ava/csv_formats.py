@@ -51,37 +51,65 @@ class ParsedTable(NamedTuple):
 _BLANK = " \t\r\x0b\x0c"  # a line of only these characters is skipped
 
 
-def _split_rows(text: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Non-blank lines split on commas: (fields as str columns 0..n, 1-based line numbers, counts).
+def _line_table(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(keep, 1-based line numbers of non-blank lines, comma count + 1 of those) from a file's bytes.
 
-    Lines and comma counts come from the bytes (vectorised); the fields from pandas' C parser, with
-    a pure-Python fallback for text it would read differently (NUL bytes, parser errors)."""
-    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8)
+    Vectorised over newline and comma positions (no per-byte temporaries beyond a bool mask); a line
+    is blank when it holds only characters of ``_BLANK`` (checked one by one only for lines that
+    start with such a character)."""
     newlines = np.flatnonzero(data == 10)
     starts = np.concatenate([[0], newlines + 1])
     ends = np.concatenate([newlines, [len(data)]])
-    commas = np.concatenate([[0], np.cumsum(data == 44)])
-    filled = np.concatenate([[0], np.cumsum(~np.isin(data, np.frombuffer(_BLANK.encode(), np.uint8)))])
-    keep = (filled[ends] - filled[starts]) > 0
-    line_numbers = np.flatnonzero(keep) + 1
-    counts = (commas[ends] - commas[starts] + 1)[keep]
+    line_of_comma = np.searchsorted(newlines, np.flatnonzero(data == 44))
+    commas = np.bincount(line_of_comma, minlength=len(starts))
+    keep = ends > starts
+    blank_first = np.frombuffer(_BLANK.encode(), np.uint8)
+    first_byte = np.zeros(len(starts), np.uint8)
+    first_byte[keep] = data[starts[keep]]
+    maybe_blank = np.flatnonzero(keep & np.isin(first_byte, blank_first))
+    for i in maybe_blank:
+        if not data[starts[i] : ends[i]].tobytes().decode("utf-8", "replace").strip(_BLANK):
+            keep[i] = False
+    return keep, np.flatnonzero(keep) + 1, (commas + 1)[keep]
+
+
+def _split_rows(
+    text: str, numeric: tuple[int, ...] = ()
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Non-blank lines split on commas: (fields as columns 0..n, 1-based line numbers, counts).
+
+    Lines and comma counts come from the bytes (vectorised); the fields from pandas' C parser, with
+    a pure-Python fallback for text it would read differently (NUL bytes, parser errors). Columns in
+    ``numeric`` are parsed as float64 (NaN where empty or missing) when every value of theirs is a
+    number; otherwise every column stays text and :func:`_numbers` decides row by row."""
+    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), np.uint8)
+    keep, line_numbers, counts = _line_table(data)
+    del data
     if not keep.any():
         return pd.DataFrame(), line_numbers, counts
     fields = None
     if "\x00" not in text:
-        try:
-            fields = pd.read_csv(
-                io.StringIO(text), header=None, names=range(int(counts.max())), dtype=str,
-                keep_default_na=False, skip_blank_lines=False, quoting=csv.QUOTE_NONE,
-                lineterminator="\n", engine="c",
-            )
-        except (pd.errors.ParserError, ValueError):
-            fields = None
+        width = int(counts.max())
+        options = dict(
+            header=None, names=range(width), keep_default_na=False, skip_blank_lines=False,
+            quoting=csv.QUOTE_NONE, lineterminator="\n", engine="c",
+        )
+        typed = {i: (np.float64 if i in numeric else str) for i in range(width)}
+        for dtype in (typed, str) if numeric else (str,):
+            try:
+                fields = pd.read_csv(io.StringIO(text), dtype=dtype, na_values={
+                    i: [""] for i in numeric if i < width} if dtype is typed else None, **options)
+                break
+            except (pd.errors.ParserError, ValueError, OverflowError):
+                fields = None
         if fields is not None and len(fields) != len(keep) - (1 if text.endswith("\n") else 0):
             fields = None
     if fields is None:
         return _split_rows_python(text)
-    fields = fields[keep[: len(fields)]].reset_index(drop=True).fillna("")
+    fields = fields[keep[: len(fields)]].reset_index(drop=True)
+    for i in fields.columns:
+        if fields[i].dtype == object:
+            fields[i] = fields[i].fillna("")
     fields[0] = fields[0].str.strip()
     return fields, line_numbers, counts
 
@@ -126,8 +154,11 @@ class _Problems:
 
 
 def _numbers(col: pd.Series) -> np.ndarray:
-    """Float values of a text column; NaN where not a finite number."""
-    values = np.array(pd.to_numeric(col.where(col != ""), errors="coerce"), dtype=np.float64)
+    """Float values of a text (or already numeric) column; NaN where not a finite number."""
+    if col.dtype.kind == "f":
+        values = col.to_numpy(dtype=np.float64, copy=True)
+    else:
+        values = np.array(pd.to_numeric(col.where(col != ""), errors="coerce"), dtype=np.float64)
     values[~np.isfinite(values)] = np.nan
     return values
 
@@ -195,7 +226,7 @@ def parse_annotations(
     absent), ``line`` (1-based). Action ids must lie in ``1..num_classes``; ``sec_range`` (inclusive)
     bounds the keyframe seconds when known.
     """
-    fields, lines, counts = _split_rows(text)
+    fields, lines, counts = _split_rows(text, numeric=(1, 2, 3, 4, 5, 6, 7))
     n = len(lines)
     problems = _Problems(n)
     problems.add(
@@ -240,7 +271,7 @@ def parse_proposals(
     Columns: ``video_id``, ``sec`` (int64), ``x1..y2`` (float32), ``score`` (float32), ``line``.
     The label column is accepted but not used: proposals are labelled from ground truth by IoU.
     """
-    fields, lines, counts = _split_rows(text)
+    fields, lines, counts = _split_rows(text, numeric=(1, 2, 3, 4, 5, 7))
     problems = _Problems(len(lines))
     problems.add(
         counts != 8,

@@ -26,7 +26,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ..errors import AVAFormatError
 from .csv_formats import read_annotations, read_proposals
-from .frame_lists import read_frame_list
+from .frame_table import FrameTable, frame_table
 from .label_map import read_label_map
 from .records import build_records
 
@@ -99,13 +99,11 @@ def find_videos(videos_dir: str) -> dict[str, str]:
     return {p.stem: str(p) for p in sorted(d.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES}
 
 
-def _frames(files: AVAFiles) -> dict[str, list[str]]:
+def _frames(files: AVAFiles) -> FrameTable | dict:
+    """The split's frame table (``{video_id: VideoFrames}``), empty without a frame list."""
     if not files.frame_list or not Path(files.frame_list).is_file():
         return {}
-    frames_dir = Path(files.frames_dir)
-    return {
-        vid: [str(frames_dir / p) for p in rel] for vid, rel in read_frame_list(files.frame_list).items()
-    }
+    return frame_table(files.frame_list, files.frames_dir)
 
 
 def _fill_load_time_metadata(name: str, files: AVAFiles) -> None:
@@ -225,5 +223,6 @@ def register_ava(
         groundtruth_file=files.annotations,
         gt_boxes_mode=False,
         num_classes=num_classes,
+        proposal_gt_iou=float(gt_iou),
         ava_files=files,
     )
