@@ -117,6 +117,14 @@ def test_cpu_decode_is_bit_identical_to_imread(tmp_path, sampling, quality):
         assert np.array_equal(frames[0].permute(1, 2, 0).numpy(), ref)  # 0 grey levels apart
 
 
+def test_cpu_decode_of_a_grayscale_jpeg_is_rgb_as_imread(tmp_path):
+    path = tmp_path / "gray.jpg"
+    cv2.imwrite(str(path), _noisy(3, 48, 64)[..., 1])  # one channel
+    (frames,) = decode_encoded_frames([read_jpeg_bytes([str(path)])], "cpu")
+    ref = read_rgb(str(path))
+    assert ref.shape == (48, 64, 3) and np.array_equal(frames[0].permute(1, 2, 0).numpy(), ref)
+
+
 def test_encoded_frames_layout_and_batched_decode(media):
     paths, _ = media
     enc = read_jpeg_bytes(paths[3:6], [0, 0, 1, 2, 2])

@@ -107,7 +107,7 @@ def read_jpeg_bytes(paths: Sequence[str], index: np.ndarray | Sequence[int] | No
     if len(sizes) > 1:
         raise AVAFormatError(str(paths[0]), None, f"frames of one video differ in size: {sorted(sizes)}")
     (height, width), = sizes
-    buf = torch.frombuffer(bytearray(b"".join(chunks)), dtype=torch.uint8)
+    buf = torch.frombuffer(bytearray().join(chunks), dtype=torch.uint8)  # one copy
     idx = np.arange(len(chunks)) if index is None else np.asarray(index, dtype=np.int64)
     return EncodedFrames(buf, torch.tensor(offsets, dtype=torch.int64), tuple(str(p) for p in paths),
                          torch.as_tensor(idx, dtype=torch.int64), height, width)
