@@ -1,0 +1,133 @@
+"""PyAV source internals: OpenCV's YUV -> RGB equals swscale's within rounding, frame identity is
+unchanged by skipping unreferenced frames and by the per-process cache of open videos (sequential,
+overlapping, backwards and random clips, long GOPs with B-frames, variable frame rate with long
+gaps), the cache's bounds, a forked child's own files."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import av
+import numpy as np
+import pytest
+
+from ava_detector.data.video import PyAVVideoSource, clip_indices, sample_clip
+from ava_detector.data.video import pyav_source as pv
+from ava_detector.data.video.synthetic import numbered_frame, read_frame_number, write_mp4
+
+NUM = 300  # 10 s at 30 fps
+
+
+@pytest.fixture(scope="module")
+def long_gop(tmp_path_factory):
+    """300 numbered frames, key frame every 250 frames, 3 B-frames (as real movies)."""
+    root = tmp_path_factory.mktemp("pyav")
+    return write_mp4(root / "gop250.mp4", [numbered_frame(i, 96, 128) for i in range(NUM)], 30,
+                     crf=12, gop=250, bframes=3)
+
+
+def _numbers(clip):
+    return [read_frame_number(f) for f in clip]
+
+
+def test_opencv_conversion_matches_swscale(long_gop):
+    with av.open(long_gop) as container:
+        for n, frame in enumerate(container.decode(video=0)):
+            assert frame.format.name == "yuv420p" and frame.colorspace in pv._BT601
+            ours = pv.frame_to_rgb(frame).astype(np.int16)
+            ref = frame.to_ndarray(format="rgb24").astype(np.int16)
+            assert ours.shape == ref.shape == (96, 128, 3)
+            diff = np.abs(ours - ref)
+            assert diff.mean() < 1.0 and diff.max() <= 8  # chroma interpolation / rounding only
+            if n == 20:
+                break
+
+
+def test_full_range_video_keeps_its_colours(tmp_path):
+    frames = [numbered_frame(i, 96, 128) for i in range(6)]
+    full = write_mp4(tmp_path / "full.mp4", frames, 30, crf=10, pix_fmt="yuvj420p")
+    clip = PyAVVideoSource(full, cache=pv.VideoCache(0)).read_times(np.arange(6) / 30)
+    assert _numbers(clip) == list(range(6))
+    err = np.abs(clip.astype(np.int16) - np.stack(frames).astype(np.int16))
+    assert err.mean() < 3.0  # a limited-range reading would stretch the contrast (~10 levels off)
+
+
+def _clip(src, center):
+    return _numbers(sample_clip(src, center / 30, 32, 2, 30))
+
+
+def test_cache_and_skipping_keep_frame_identity(long_gop):
+    cache = pv.VideoCache(max_videos=2)
+    src = PyAVVideoSource(long_gop, cache=cache)
+    # sequential keyframes (overlapping clips), a jump ahead, backwards, past the end, the start
+    for center in [60, 90, 120, 150, 240, 280, 299, 100, 32, 0, 200, 201, 17]:
+        assert _clip(src, center) == clip_indices(center, 32, 2, NUM).tolist(), center
+    video = cache._videos[long_gop]
+    assert video.window and video.frames is not None  # kept open, positioned after the last clip
+    rng = np.random.RandomState(0)
+    fresh = PyAVVideoSource(long_gop, cache=pv.VideoCache(0))
+    for center in rng.randint(0, NUM, 12):
+        assert _clip(src, center) == _clip(fresh, center) == clip_indices(center, 32, 2, NUM).tolist()
+    cache.clear()
+
+
+def test_unreferenced_frames_before_the_clip_are_not_decoded(long_gop, monkeypatch):
+    decoded = []
+    real = pv._OpenVideo.next_entry
+
+    def spy(self):
+        entry = real(self)
+        if entry is not None:
+            decoded.append(round(entry.t * 30))
+        return entry
+
+    monkeypatch.setattr(pv._OpenVideo, "next_entry", spy)
+    src = PyAVVideoSource(long_gop, cache=pv.VideoCache(0))
+    assert _clip(src, 200) == clip_indices(200, 32, 2, NUM).tolist()
+    before = [i for i in decoded if i < 200 - 32 - 30]  # displayed 1 s or more before the clip
+    within = [i for i in decoded if i >= 200 - 32 - 29]
+    assert 0 in decoded and len(before) <= 0.8 * (200 - 32 - 30)  # B-frames skipped (a quarter here)
+    assert within == list(range(200 - 32 - 29, within[-1] + 1))  # everything near the clip
+
+
+def test_long_gaps_between_frames_fall_back_to_full_decoding(tmp_path):
+    # frames at 0.00, 0.04, ... then a 2 s gap: the frame on screen at 2.5 s was shown at 0.36 s
+    times = np.concatenate([np.arange(10) * 0.04, 2.4 + np.arange(10) * 0.04])
+    video = write_mp4(tmp_path / "gap.mp4", [numbered_frame(i) for i in range(20)], 30, times=times,
+                      gop=30, bframes=3)
+    src = PyAVVideoSource(video, cache=pv.VideoCache(0))
+    assert _numbers(src.read_times([1.5, 2.39, 2.41, 2.5])) == [9, 9, 10, 12]
+    assert _numbers(src.read_times([0.0, 0.05])) == [0, 1]
+
+
+def test_cache_bounds(tmp_path, long_gop):
+    other = write_mp4(tmp_path / "b.mp4", [numbered_frame(i, 96, 128) for i in range(60)], 30, gop=12)
+    third = write_mp4(tmp_path / "c.mp4", [numbered_frame(i, 96, 128) for i in range(60)], 30, gop=12)
+    cache = pv.VideoCache(max_videos=2, max_bytes=40 * 96 * 128 * 3)
+    for path in (long_gop, other, third):
+        assert _numbers(PyAVVideoSource(path, cache=cache).read_times([1.0])) == [30]
+    assert list(cache._videos) == [other, third]  # least recently used closed
+    sample_clip(PyAVVideoSource(long_gop, cache=cache), 5.0, 32, 2, 30)
+    assert sum(v.nbytes for v in cache._videos.values()) <= cache.max_bytes
+    assert _clip(PyAVVideoSource(long_gop, cache=cache), 160) == clip_indices(160, 32, 2, NUM).tolist()
+    cache.clear()
+    assert not cache._videos
+
+
+def _child(path, queue):
+    queue.put(_clip(PyAVVideoSource(path), 100))
+
+
+def test_forked_child_opens_its_own_files(long_gop):
+    pv.VIDEO_CACHE.clear()
+    assert _clip(PyAVVideoSource(long_gop), 90) == clip_indices(90, 32, 2, NUM).tolist()
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(long_gop, queue))
+    proc.start()
+    got = queue.get(timeout=60)
+    proc.join(60)
+    assert got == clip_indices(100, 32, 2, NUM).tolist()
+    # the parent's open video is where it was: the next clip continues from it correctly
+    assert _clip(PyAVVideoSource(long_gop), 120) == clip_indices(120, 32, 2, NUM).tolist()
+    pv.VIDEO_CACHE.clear()
