@@ -13,11 +13,21 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from detectron2.data.transforms import BlendTransform, CropTransform, HFlipTransform, TransformList
+from detectron2.data.transforms import (
+    BlendTransform,
+    CropTransform,
+    HFlipTransform,
+    ResizeTransform,
+    TransformList,
+)
 
 from ava_detector.config import get_ava_cfg
 from ava_detector.data import AVADatasetMapper, AVAFormatError
-from ava_detector.data.transforms import RandomClipColorJitter, apply_transform_to_clip
+from ava_detector.data.transforms import (
+    ClipResizeTransform,
+    RandomClipColorJitter,
+    apply_transform_to_clip,
+)
 from ava_detector.data.transforms.device_clip import (
     ColorJitter,
     Crop,
@@ -200,6 +210,12 @@ def test_crop_flip_exact_and_ops_from_detectron2_transforms():
     assert np.array_equal(out, ref)
     with pytest.raises(TypeError, match="BlendTransform has no device implementation"):
         clip_ops_from_transform(BlendTransform(0.0, 0.5, 0.5))
+    assert clip_ops_from_transform(ClipResizeTransform(20, 30, 40, 60)) == [Resize(40, 60)]
+    assert clip_ops_from_transform(ClipResizeTransform(20, 30, 20, 30)) == []
+    with pytest.raises(TypeError, match="ResizeTransform has no device implementation"):
+        clip_ops_from_transform(ResizeTransform(20, 30, 40, 60))  # PIL: antialiased
+    with pytest.raises(TypeError, match="ClipResizeTransform has no device implementation"):
+        clip_ops_from_transform(ClipResizeTransform(20, 30, 40, 60, cv2.INTER_NEAREST))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

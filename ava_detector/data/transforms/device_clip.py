@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Union
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -37,6 +38,7 @@ from detectron2.data.transforms import (
 
 from ..video.jpeg_bytes import decode_encoded_frames
 from .augmentation import _GRAY, RandomClipColorJitter
+from .resize import ClipResizeTransform
 
 __all__ = [
     "CPU_BYTES",
@@ -151,9 +153,10 @@ def device_augmentations(augmentations: list[Augmentation]) -> list[Augmentation
 def clip_ops_from_transform(tfm: Transform) -> list[ClipOp]:
     """The device ops of a Detectron2 transform (a ``TransformList`` is flattened).
 
-    Supported: no-op, any resize transform with ``h, w, new_h, new_w`` attributes (resized
-    bilinearly as ``cv2.resize``), ``CropTransform``, ``HFlipTransform`` and
-    :class:`ClipColorJitterTransform`; anything else raises ``TypeError``.
+    Supported: no-op, :class:`~.resize.ClipResizeTransform` with ``INTER_LINEAR`` (the CPU path's
+    resize), ``CropTransform``, ``HFlipTransform`` and :class:`ClipColorJitterTransform`; anything
+    else (e.g. Detectron2's PIL ``ResizeTransform``, whose antialiasing has no equivalent here)
+    raises ``TypeError``.
 
     Args:
         tfm: a transform returned by an augmentation.
@@ -168,13 +171,13 @@ def clip_ops_from_transform(tfm: Transform) -> list[ClipOp]:
         return [HFlip()]
     if isinstance(tfm, ClipColorJitterTransform):
         return [ColorJitter(tfm.steps)]
-    if all(hasattr(tfm, k) for k in ("h", "w", "new_h", "new_w")):
+    if isinstance(tfm, ClipResizeTransform) and tfm.interp == cv2.INTER_LINEAR:
         if (tfm.new_h, tfm.new_w) == (tfm.h, tfm.w):
             return []
         return [Resize(int(tfm.new_h), int(tfm.new_w))]
     raise TypeError(
         f"{type(tfm).__name__} has no device implementation (INPUT.DECODE_DEVICE); supported: "
-        "resize, crop, horizontal flip, colour jitter"
+        "ClipResizeTransform (INTER_LINEAR), crop, horizontal flip, colour jitter"
     )
 
 
