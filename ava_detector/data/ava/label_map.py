@@ -71,11 +71,36 @@ def _finish_block(block, names, types, path, line) -> None:
     types[action_id] = block.get("label_type", "")
 
 
-def read_label_map(path: str | Path) -> LabelMap:
-    """Read a label-map pbtxt file (either layout)."""
-    path = Path(path)
+def decode_text(data: bytes, path: str | Path) -> str:
+    """``data`` as UTF-8 text (a leading byte-order mark dropped); bytes that are not UTF-8 are an
+    :class:`AVAFormatError` naming ``path`` and the line.
+
+    Args:
+        data: the file's content.
+        path: the file, named in errors.
+    """
     try:
-        text = path.read_text()
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise AVAFormatError(
+            path, line, f"not UTF-8 text (byte 0x{data[e.start]:02x} at column {column})"
+        ) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def read_label_map(path: str | Path) -> LabelMap:
+    """Read a label-map pbtxt file (either layout, UTF-8).
+
+    Args:
+        path: the ``.pbtxt`` file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise AVAFormatError(path, None, "is a directory, expected a label map (.pbtxt) file")
+    try:
+        data = path.read_bytes()
     except OSError as e:
         raise AVAFormatError(path, None, f"cannot read label map: {e.strerror}") from None
-    return parse_label_map(text, path)
+    return parse_label_map(decode_text(data, path), path)

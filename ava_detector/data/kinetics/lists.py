@@ -3,16 +3,20 @@
 :func:`parse_kinetics_list` is pure (lines -> records); :func:`read_kinetics_list` is the file edge.
 Records (docs/interfaces.md, "Kinetics records"): ``video_id`` (the path as listed), ``video_path``
 (prefix joined), ``label`` (0-based int), ``source`` ("video").
+
+A path that leaves the prefix (absolute, or climbing out with ``..``) is an error naming the file
+and line unless ``allow_outside_root`` (``KINETICS.ALLOW_PATHS_OUTSIDE_ROOT``); so are bytes that are
+not UTF-8 and an empty path (a line such as ``" ,5"``).
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import AVAFormatError
+from ..paths import resolve_under_root
 
 __all__ = ["parse_kinetics_list", "read_kinetics_list"]
 
@@ -25,12 +29,20 @@ def parse_kinetics_list(
     *,
     prefix: str = "",
     num_classes: int | None = None,
+    allow_outside_root: bool = False,
 ) -> list[dict]:
     """Records of the non-blank lines of a list; ``path`` only names the file in errors.
 
     The label is the last field, the video path everything before it (so paths may hold spaces
     when the separator is a comma or a tab). Labels must lie in ``[0, num_classes)`` when given; a
     video listed twice is an error (views are aggregated per video).
+
+    Args:
+        lines: the list's lines (text).
+        path: the list file, named in errors.
+        prefix: the folder the paths are relative to ("" = kept as written, not checked).
+        num_classes: labels must be below it (None: any label >= 0).
+        allow_outside_root: accept paths that leave ``prefix`` (absolute, or with ``..``).
     """
     records: list[dict] = []
     seen: dict[str, int] = {}
@@ -43,6 +55,8 @@ def parse_kinetics_list(
             raise AVAFormatError(path, lineno, f"expected 'path label', got {line!r}")
         label_text = parts[-1]
         video = line[: len(line) - len(label_text)].rstrip().rstrip(",").rstrip()
+        if not video:
+            raise AVAFormatError(path, lineno, f"empty video path in {line!r}")
         try:
             label = int(label_text)
         except ValueError:
@@ -53,10 +67,15 @@ def parse_kinetics_list(
         if video in seen:
             raise AVAFormatError(path, lineno, f"{video!r} already listed on line {seen[video]}")
         seen[video] = lineno
+        video_path = video
+        if prefix:
+            video_path = resolve_under_root(
+                video, prefix, source=path, line=lineno, allow_outside=allow_outside_root,
+                opt_in_key="KINETICS.ALLOW_PATHS_OUTSIDE_ROOT")
         records.append(
             {
                 "video_id": video,
-                "video_path": os.path.join(prefix, video) if prefix else video,
+                "video_path": video_path,
                 "label": label,
                 "source": "video",
             }
@@ -64,17 +83,45 @@ def parse_kinetics_list(
     return records
 
 
+def _text_lines(raw_lines: Iterable[bytes], path: str) -> Iterator[str]:
+    """Decode a file's lines as UTF-8 (a leading byte-order mark is dropped); a line that is not
+    UTF-8 is an :class:`AVAFormatError` naming the file and the line."""
+    for lineno, raw in enumerate(raw_lines, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise AVAFormatError(
+                path, lineno, f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+            ) from None
+        yield text.lstrip("\ufeff") if lineno == 1 else text
+
+
 def read_kinetics_list(
-    list_file: str | Path, *, prefix: str | None = None, num_classes: int | None = None
+    list_file: str | Path, *, prefix: str | None = None, num_classes: int | None = None,
+    allow_outside_root: bool = False,
 ) -> list[dict]:
-    """Read a list file; ``prefix`` defaults to the list's folder (``""`` keeps paths as written)."""
+    """Read a list file; ``prefix`` defaults to the list's folder (``""`` keeps paths as written).
+
+    Args:
+        list_file: the ``path label`` list.
+        prefix: the folder the paths are relative to.
+        num_classes: labels must be below it (None: any label >= 0).
+        allow_outside_root: accept paths that leave ``prefix`` (``KINETICS.ALLOW_PATHS_OUTSIDE_ROOT``).
+    """
     list_file = Path(list_file)
+    if list_file.is_dir():
+        raise AVAFormatError(list_file, None, "is a directory, expected a Kinetics list file")
     if not list_file.is_file():
         raise AVAFormatError(list_file, None, "Kinetics list file is missing")
     if prefix is None:
         prefix = str(list_file.parent)
-    with open(list_file, encoding="utf-8") as f:
-        records = parse_kinetics_list(f, str(list_file), prefix=prefix, num_classes=num_classes)
+    try:
+        with open(list_file, "rb") as f:
+            records = parse_kinetics_list(
+                _text_lines(f, str(list_file)), str(list_file), prefix=prefix,
+                num_classes=num_classes, allow_outside_root=allow_outside_root)
+    except OSError as e:
+        raise AVAFormatError(list_file, None, f"cannot read: {e.strerror or e}") from None
     if not records:
         raise AVAFormatError(list_file, None, "the list holds no video")
     return records

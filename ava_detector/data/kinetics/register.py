@@ -63,9 +63,11 @@ def register_kinetics(
     prefix: str | None = None,
     num_classes: int | None = None,
     classes_file: str | Path | None = None,
+    allow_outside_root: bool = False,
 ) -> None:
     """(Re-)register ``name`` for one list. Metadata: ``evaluator_type="kinetics"``, ``list_file``,
-    ``num_classes``; loading adds ``class_names`` (``classes_file`` when it exists, else ``"class <i>"``)."""
+    ``num_classes``; loading adds ``class_names`` (``classes_file`` when it exists, else ``"class <i>"``).
+    ``allow_outside_root``: accept list paths leaving the prefix (``KINETICS.ALLOW_PATHS_OUTSIDE_ROOT``)."""
     list_file = str(list_file)
 
     def load() -> list[dict]:
@@ -80,7 +82,8 @@ def register_kinetics(
                     f"{len(names)} class names but {name} has {known['num_classes']} classes",
                 )
         records = read_kinetics_list(
-            list_file, prefix=prefix, num_classes=len(names) if names else known.get("num_classes")
+            list_file, prefix=prefix, num_classes=len(names) if names else known.get("num_classes"),
+            allow_outside_root=allow_outside_root,
         )
         if names is None:
             n = known.get("num_classes") or max(r["label"] for r in records) + 1
@@ -103,6 +106,7 @@ def register_all_kinetics(
     root: str | Path | None = None,
     synthetic_root: str | Path | None = None,
     prefix: str = "",
+    allow_outside_root: bool = False,
 ) -> None:
     """(Re-)register the built-in names under their roots (``prefix`` "" = the root)."""
     root = Path(root) if root else resolve_kinetics_root()
@@ -111,19 +115,23 @@ def register_all_kinetics(
         register_kinetics(
             f"kinetics400_{split}", root / f"{split}.csv", prefix=prefix or str(root),
             num_classes=KINETICS400_CLASSES, classes_file=root / "classes.json",
+            allow_outside_root=allow_outside_root,
         )
         register_kinetics(
             f"kinetics_synthetic_{split}", synthetic_root / f"{split}.csv",
             prefix=str(synthetic_root), classes_file=synthetic_root / "classes.json",
+            allow_outside_root=allow_outside_root,
         )
 
 
 def register_kinetics_from_cfg(cfg) -> None:
-    """Re-register the built-ins with ``KINETICS.ROOT`` / ``SYNTHETIC_ROOT`` / ``PATH_PREFIX``."""
+    """Re-register the built-ins with ``KINETICS.ROOT`` / ``SYNTHETIC_ROOT`` / ``PATH_PREFIX`` /
+    ``ALLOW_PATHS_OUTSIDE_ROOT``."""
     register_all_kinetics(
         resolve_kinetics_root(cfg.KINETICS.ROOT),
         resolve_kinetics_synthetic_root(cfg.KINETICS.SYNTHETIC_ROOT),
         cfg.KINETICS.PATH_PREFIX,
+        allow_outside_root=cfg.KINETICS.ALLOW_PATHS_OUTSIDE_ROOT,
     )
 
 
