@@ -51,6 +51,9 @@ from ava_detector.data.video.synthetic import (
     write_mp4,
 )
 
+# torchvision 0.29 marks its image decoders deprecated (for torchcodec's); they are what we test
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:torchvision.io.image")
+
 NUM = 120  # 4 s at 30 fps; keyframe second 902 of a cut starting at 900 s -> frame 60
 CUDA = torch.cuda.is_available()
 
