@@ -142,6 +142,26 @@ def test_missing_data_files_fail_before_training(tmp_path: Path, capsys):
     assert "ava_synthetic_train" in err and "nowhere" in err
 
 
+def test_stray_temporaries_of_a_killed_run_are_removed_at_start(trained: Path, synthetic_root: Path,
+                                                                 tmp_path: Path):
+    out = tmp_path / "run"
+    stray = [out / ".model_0000001.pth.k3j_x9a1.tmp", out / ".last_checkpoint.abcdefgh.tmp",
+             out / "inference" / "ava_synthetic_val" / ".detections.csv.0a1b2c3d.tmp"]
+    for path in stray:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a file")
+    rc = _load_tool().cli([
+        "--config", str(REPO / "configs/synthetic/tiny_slowfast.yaml"), "--eval-only",
+        "MODEL.WEIGHTS", str(trained / "model_final.pth"), "AVA.SYNTHETIC_ROOT", str(synthetic_root),
+        "OUTPUT_DIR", str(out), *TINY,
+    ])
+    assert rc == 0
+    assert not any(p.exists() for p in stray)
+    log = (out / "log.txt").read_text()
+    assert all(f"removed {p}, left by an interrupted write" in log for p in stray)
+    assert (out / "inference" / "ava_synthetic_val" / "detections.csv").is_file()
+
+
 def _gather_test_ids(root: str, out_file: str) -> None:
     """One rank: its share of the test loader's keyframes; rank 0 writes everyone's, in rank order."""
     from detectron2.utils import comm
