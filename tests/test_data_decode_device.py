@@ -39,6 +39,7 @@ from ava_detector.data.transforms.device_clip import (
     check_decode_device,
     clip_ops_from_transform,
     decode_clip_bytes,
+    decode_device_problems,
     parse_decode_device,
     resize_frames,
 )
@@ -388,6 +389,13 @@ def test_decode_device_values():
             parse_decode_device(bad)
     assert parse_decode_device("cuda:3", check_available=False) == torch.device("cuda", 3)
     check_decode_device(get_ava_cfg())  # the default passes
+    assert decode_device_problems(_cfg("cpu:bytes")) == []
+    ((level, key, message),) = decode_device_problems(_cfg("tpu"))
+    assert (level, key) == ("error", "INPUT.DECODE_DEVICE") and "'tpu' is not one of" in message
+    ((level, _, message),) = decode_device_problems(_cfg("cpu:bytes", SOURCE="video"))
+    assert level == "warning" and "'frames' only" in message
+    ((level, _, message),) = decode_device_problems(_cfg("cpu:bytes", JPEG_REDUCED_DECODE=True))
+    assert level == "warning" and "JPEG_REDUCED_DECODE does not apply" in message
 
 
 @pytest.mark.skipif(CUDA, reason="checks the error raised where CUDA is absent")

@@ -55,6 +55,7 @@ __all__ = [
     "check_decode_device",
     "clip_ops_from_transform",
     "decode_clip_bytes",
+    "decode_device_problems",
     "device_augmentations",
     "ops_output_size",
     "parse_decode_device",
@@ -348,13 +349,40 @@ def parse_decode_device(value: str, *, check_available: bool = True) -> torch.de
     return device
 
 
-def check_decode_device(cfg) -> None:
-    """Config-time check of ``INPUT.DECODE_DEVICE`` (raises ``ValueError``); logs nothing.
+def decode_device_problems(cfg) -> list[tuple[str, str, str]]:
+    """What is wrong with ``INPUT.DECODE_DEVICE`` for a run, as ``(level, key, message)`` with level
+    ``"error"`` (an unknown value, a CUDA device that is not there) or ``"warning"`` (a device value
+    with ``INPUT.SOURCE`` ``video``, or with ``INPUT.JPEG_REDUCED_DECODE``, which it ignores).
 
     Args:
         cfg: a config with ``add_ava_config``'s keys.
     """
-    parse_decode_device(cfg.INPUT.DECODE_DEVICE)
+    key = "INPUT.DECODE_DEVICE"
+    try:
+        device = parse_decode_device(cfg.INPUT.DECODE_DEVICE)
+    except ValueError as err:
+        return [("error", key, str(err))]
+    if device is None:
+        return []
+    if cfg.INPUT.SOURCE != "frames":
+        return [("warning", key, f"{key}={cfg.INPUT.DECODE_DEVICE!r} applies to INPUT.SOURCE 'frames' "
+                 f"only; INPUT.SOURCE={cfg.INPUT.SOURCE!r} is decoded in the DataLoader workers")]
+    if cfg.INPUT.get("JPEG_REDUCED_DECODE", False):
+        return [("warning", key, f"{key}={cfg.INPUT.DECODE_DEVICE!r} decodes JPEGs at full size; "
+                 "INPUT.JPEG_REDUCED_DECODE does not apply")]
+    return []
+
+
+def check_decode_device(cfg) -> None:
+    """Config-time check of ``INPUT.DECODE_DEVICE``: raises ``ValueError`` on the errors of
+    :func:`decode_device_problems`.
+
+    Args:
+        cfg: a config with ``add_ava_config``'s keys.
+    """
+    for level, _, message in decode_device_problems(cfg):
+        if level == "error":
+            raise ValueError(message)
 
 
 def decode_clip_bytes(batched_inputs: list[dict], device: torch.device | str) -> list[dict[str, torch.Tensor]]:
