@@ -106,15 +106,16 @@ def check_config(cfg: CfgNode, args: argparse.Namespace,
     errors = [p for p in problems if p.level == "error"]
     if errors:
         raise SetupError(errors[0].message)
-    for problem in problems:
-        print(f"WARNING: {problem.message}", file=sys.stderr)
-        logger.warning("%s", problem.message)
+    args.config_warnings = [p.message for p in problems]  # logged again by setup_process
+    for message in args.config_warnings:
+        print(f"WARNING: {message}", file=sys.stderr)
 
 
 class _Quiet:
-    """Silence Detectron2's and fvcore's loggers (missing-key listings) for the weights probe."""
+    """Silence the loggers of the weights probe (missing-key and unmapped-tensor listings): the run
+    itself logs them again, into its log file."""
 
-    names = ("fvcore", "detectron2")
+    names = ("fvcore", "detectron2", "ava_detector.checkpoint", "ava_detector.engine.checkpoint")
 
     def __enter__(self):
         self.levels = {n: logging.getLogger(n).level for n in self.names}
@@ -200,11 +201,21 @@ def setup_process(cfg: CfgNode, args: argparse.Namespace) -> None:
     """Detectron2's ``default_setup`` (output dir, logs, config dump, seed) in each process, this
     project's log (console and ``OUTPUT_DIR/log.txt``: evaluator tables, skipped samples), and CPU
     threads: the cores left by the data workers, shared by this machine's processes (oversubscribed
-    OpenMP threads spin and can slow a small model down by 10x). ``OMP_NUM_THREADS`` wins."""
+    OpenMP threads spin and can slow a small model down by 10x). ``OMP_NUM_THREADS`` wins.
+
+    The main process also removes the temporary files that a killed run's atomic writes left in
+    ``OUTPUT_DIR`` and logs the config warnings :func:`check_config` printed.
+
+    Args:
+        cfg: the frozen config of the run.
+        args: the parsed command line.
+    """
     default_setup(cfg, args)
     setup_logger(cfg.OUTPUT_DIR, distributed_rank=comm.get_rank(), name="ava_detector")
     if comm.is_main_process():
         remove_stray_files(cfg.OUTPUT_DIR)
+        for message in getattr(args, "config_warnings", []):
+            logger.warning("%s", message)
     if cfg.MODEL.DEVICE == "cpu" and "OMP_NUM_THREADS" not in os.environ:
         free = (os.cpu_count() or 1) - cfg.DATALOADER.NUM_WORKERS
         torch.set_num_threads(max(1, free // comm.get_local_size()))
