@@ -90,7 +90,7 @@ def test_the_crafted_files_do_run_code_under_plain_pickle(tmp_path):
 
 def test_loader_refuses_every_crafted_file_in_one_line(crafted):
     paths, marker = crafted
-    for name, path in paths.items():
+    for path in paths.values():
         with pytest.raises(UnsafeCheckpointError) as info:
             load_checkpoint_file(path)
         message = str(info.value)

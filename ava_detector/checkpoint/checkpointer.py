@@ -310,7 +310,7 @@ class AVACheckpointer(SafeDetectionCheckpointer):
                 f"{tuple(ckpt_shape)} in the file, {tuple(model_shape)} in the model; {hint}")
         if self.require_complete:
             missing = [k for k in incompatible.missing_keys
-                       if not k.split(".")[-1] in _OPTIONAL]
+                       if k.split(".")[-1] not in _OPTIONAL]
             if missing:
                 raise CheckpointError(
                     name, f"{len(missing)} model tensor(s) are not in the file (e.g. "
