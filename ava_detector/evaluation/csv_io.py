@@ -1,9 +1,13 @@
-"""Reading and writing AVA ground-truth / detection / exclusion CSVs, fast (pandas C parser, in
-chunks) and strict: a malformed row raises ``AVAFormatError(path, line, problem)``.
+"""Reading and writing AVA ground-truth / detection / exclusion CSVs, fast and strict: a malformed row
+raises ``AVAFormatError(path, line, problem)``.
 
-Floats go through pandas' default ("high") parser: exact (equal to Python's ``float()``, as in the
-official script) for values of up to 15 significant digits, which covers AVA files (3-6 decimals);
-``round_trip`` would guarantee it for any length at twice the parse time.
+Reading goes through pyarrow's multi-threaded CSV reader with fixed column types. Its float parser
+rounds correctly, so every value equals Python's ``float()`` of the text (as in the official script)
+whatever its number of digits. Rows with another allowed number of columns than the file's first rows
+(2-column keyframe rows among 8-column ones, say) are parsed apart and put back in file order. Whatever
+pyarrow rejects is looked up again line by line with the ``csv`` module, so the error names the
+first offending line and what is wrong with it; text that pyarrow rejects but Python's ``float()``
+accepts is read by that slower path instead. The reader imports neither pandas nor torch.
 """
 
 from __future__ import annotations
@@ -13,13 +17,11 @@ import csv
 import math
 import os
 import tempfile
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 from ..data.errors import AVAFormatError
 from .frame_map import AVABoxes
@@ -28,12 +30,19 @@ __all__ = ["atomic_output", "read_ava_csv", "write_ava_csv"]
 
 Kind = Literal["groundtruth", "detections", "exclusions"]
 _COLUMNS = {"groundtruth": (2, 7, 8), "detections": (2, 7, 8), "exclusions": (2,)}
+_NAMES = ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score")
 _CHUNK_ROWS = 250_000
+_SNIFF_BYTES = 1 << 16
+_BLOCK_BYTES = 1 << 24  # pyarrow parses blocks of this size in parallel
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    Args:
+        path: the final file; its folder is created if needed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -51,88 +60,193 @@ def read_ava_csv(path: str | Path, kind: Kind,
                  chunk_rows: int = _CHUNK_ROWS) -> AVABoxes:
     """Rows of an AVA CSV (no header) as ``AVABoxes``, in file order.
 
-    ``groundtruth``/``detections``: ``video_id,timestamp`` or ``...,x1,y1,x2,y2,action_id[,score]``
-    (ground-truth column 8 is a person id and is ignored; detections without it score 1.0).
-    ``exclusions``: ``video_id,timestamp``. ``prune`` is applied to each chunk (e.g.
-    ``prune_detections``) so memory stays bounded on large detection files.
+    Args:
+        path: the CSV file.
+        kind: ``groundtruth``/``detections``: ``video_id,timestamp`` or
+            ``...,x1,y1,x2,y2,action_id[,score]``; column 8 (a person id in ground truth, which the
+            official script reads as a score too) goes to ``score``, 1.0 when absent or empty.
+            ``exclusions``: ``video_id,timestamp``.
+        prune: applied to consecutive slices of ``chunk_rows`` rows (e.g. a ``DetectionPruner``), the
+            results joined in order.
+        chunk_rows: slice length for ``prune``.
+
+    Returns:
+        The rows; ``row`` is each row's index among the file's non-empty lines.
+
+    Raises:
+        AVAFormatError: missing file, or the first malformed line and what is wrong with it.
     """
     path = Path(path)
-    ncols = max(_COLUMNS[kind])
-    vocab: dict[str, int] = {}
-    parts: list[AVABoxes] = []
-    offset = 0
+    if not path.is_file():
+        raise AVAFormatError(path, None, f"{kind} file not found")
+    ncols = _sniff_columns(path, kind)
+    if ncols is None:  # an empty file (e.g. no excluded timestamps) holds no rows
+        return AVABoxes.concatenate([], ())
     try:
-        # One sentinel column beyond the format: a non-empty value there = too many fields.
-        reader = pd.read_csv(
-            path, header=None, names=list(range(ncols + 1)), chunksize=chunk_rows, engine="c",
-            dtype={0: "category", **{i: np.float64 for i in range(1, ncols)}, ncols: object},
-            skip_blank_lines=True, index_col=False, keep_default_na=False, na_values=[""],
-        )
-        for chunk in _quiet(reader):
-            part = _chunk_to_boxes(chunk, kind, vocab, offset, path)
-            offset += len(chunk)
-            parts.append(prune(part) if prune is not None else part)
-    except FileNotFoundError:
-        raise AVAFormatError(path, None, f"{kind} file not found") from None
-    except pd.errors.EmptyDataError:
-        parts = []  # an empty file (e.g. no excluded timestamps) holds no rows
-    except (pd.errors.ParserError, ValueError) as e:
-        if isinstance(e, AVAFormatError):
-            raise
-        raise _locate_problem(path, kind) or AVAFormatError(path, None, f"cannot parse: {e}") from None
-    videos = tuple(vocab)
-    return AVABoxes.concatenate([_with_vocab(p, videos) for p in parts], videos)
+        table = _read_arrow(path, kind, ncols)
+    except _SlowPath:
+        table = _read_python(path, kind)
+    if prune is None:
+        return table
+    parts = [prune(table.take(slice(i, i + chunk_rows))) for i in range(0, len(table), chunk_rows)]
+    return AVABoxes.concatenate(parts, table.videos)
 
 
-def _quiet(reader) -> Iterator[pd.DataFrame]:
-    """Chunks without pandas' warning about the sentinel column (rows are checked instead)."""
-    while True:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            chunk = next(reader, None)
-        if chunk is None:
-            return
-        yield chunk
+class _SlowPath(Exception):
+    """pyarrow rejected text that Python's ``float()`` accepts: read the file with ``csv``."""
 
 
-def _with_vocab(part: AVABoxes, videos: tuple[str, ...]) -> AVABoxes:
-    return AVABoxes(videos, part.video, part.time, part.boxes, part.label, part.score, part.row)
+def _sniff_columns(path: Path, kind: Kind) -> int | None:
+    """The most common allowed column count among the first lines (the types pyarrow reads with);
+    ``None`` for a file without rows."""
+    with open(path, newline="") as f:
+        head = f.read(_SNIFF_BYTES)
+    lines = head.splitlines()
+    if len(head) == _SNIFF_BYTES and lines:
+        lines = lines[:-1] or lines  # the last line may be cut
+    counts: dict[int, int] = {}
+    for row in csv.reader(lines):
+        if row and (len(row) > 1 or row[0].strip()):
+            counts[len(row)] = counts.get(len(row), 0) + 1
+    if not counts:
+        return None if not head.strip() else max(_COLUMNS[kind])
+    allowed = [c for c in counts if c in _COLUMNS[kind]]
+    return max(allowed, key=lambda c: (counts[c], c)) if allowed else max(_COLUMNS[kind])
 
 
-def _chunk_to_boxes(chunk: pd.DataFrame, kind: Kind, vocab: dict[str, int], offset: int,
-                    path: Path) -> AVABoxes:
-    n = len(chunk)
-    col = chunk[0]
-    remap = np.array([vocab.setdefault(str(v), len(vocab)) for v in col.cat.categories] + [-1],
-                     np.int32)
-    video = remap[col.cat.codes.to_numpy()]
-    time = chunk[1].to_numpy(np.float64)
-    bad = (video < 0) | ~np.isfinite(time) | chunk[len(chunk.columns) - 1].notna().to_numpy()
-    if kind == "exclusions":
+def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    def parse(use_threads: bool):
+        others: list[tuple[int | None, int, str]] = []
+
+        def on_other_row(row) -> str:
+            others.append((row.number, row.actual_columns, row.text))
+            return "skip"
+
+        types = {"f0": pa.dictionary(pa.int32(), pa.string()),
+                 **{f"f{i}": pa.float64() for i in range(1, ncols)}}
+        try:
+            table = pacsv.read_csv(
+                path,
+                read_options=pacsv.ReadOptions(column_names=list(types), use_threads=use_threads,
+                                               block_size=_BLOCK_BYTES),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=on_other_row),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=types, null_values=[""], strings_can_be_null=False,
+                    quoted_strings_can_be_null=False),
+            )
+        except pa.ArrowInvalid as e:
+            if "Empty CSV file" in str(e):
+                return None, []
+            raise _located(path, kind, e) from None
+        return table, others
+
+    table, others = parse(use_threads=kind == "detections")
+    if table is None:
+        return AVABoxes.concatenate([], ())
+    allowed = _COLUMNS[kind]
+    others = [o for o in others if o[1] > 1 or o[2].strip()]  # lines of blanks are skipped
+    if any(o[1] not in allowed for o in others):
+        raise _located(path, kind, None)
+    if others and any(o[0] is None for o in others):
+        table, others = parse(use_threads=False)  # the row numbers are only known single-threaded
+        others = [o for o in others if o[1] > 1 or o[2].strip()]
+    main = _arrow_to_boxes(table, path, kind, ncols)
+    del table
+    if not others:
+        return main
+    extra = _python_boxes([next(csv.reader([o[2]])) for o in others], kind, path, main.videos)
+    extra_row = np.array([o[0] - 1 for o in others], np.int64)
+    total = len(main) + len(extra)
+    is_extra = np.zeros(total, bool)
+    is_extra[extra_row] = True
+    rows = AVABoxes(extra.videos, main.video, main.time, main.boxes, main.label, main.score,
+                    np.flatnonzero(~is_extra))
+    extra = AVABoxes(extra.videos, extra.video, extra.time, extra.boxes, extra.label, extra.score,
+                     extra_row)
+    merged = AVABoxes.concatenate([rows, extra], extra.videos)
+    return merged.take(np.argsort(merged.row, kind="stable"))
+
+
+def _column(chunked, fill: float | None = None) -> np.ndarray:
+    """One float64 column as a contiguous array (nulls -> NaN, or ``fill``)."""
+    if fill is not None and chunked.null_count:
+        chunked = chunked.fill_null(fill)
+    parts = [c.to_numpy(zero_copy_only=False) for c in chunked.chunks]
+    if not parts:
+        return np.zeros(0)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _arrow_to_boxes(table, path: Path, kind: Kind, ncols: int) -> AVABoxes:
+    n = table.num_rows
+    vocab: dict[str, int] = {}
+    codes = []
+    for chunk in table.column(0).chunks:
+        names = chunk.dictionary.to_pylist()
+        if any(not s.strip() for s in names):
+            raise _located(path, kind, None)
+        remap = np.array([vocab.setdefault(s, len(vocab)) for s in names] + [0], np.int32)
+        codes.append(remap[chunk.indices.to_numpy(zero_copy_only=False)])
+    video = np.concatenate(codes) if codes else np.zeros(0, np.int32)
+    time = _column(table.column(1))
+    bad = ~np.isfinite(time)
+    if ncols == 2:
         boxes, label, score = np.full((n, 4), np.nan), np.zeros(n, np.int64), np.ones(n)
     else:
-        values = chunk[[2, 3, 4, 5, 6]].to_numpy(np.float64)
-        key_only = np.isnan(values).all(axis=1) & chunk[7].isna().to_numpy()
-        box_row = np.isfinite(values).all(axis=1)
-        lab = values[:, 4]
-        bad |= ~(key_only | box_row) | (box_row & (lab != np.floor(lab)))
-        boxes = values[:, :4]
-        label = np.where(key_only, 0, np.nan_to_num(lab)).astype(np.int64)
-        score = chunk[7].to_numpy(np.float64)
-        if kind == "groundtruth":
-            score = np.ones(n)
+        cols = np.empty((4, n))
+        for k in range(4):
+            cols[k] = _column(table.column(2 + k))
+            bad |= ~np.isfinite(cols[k])
+        boxes = cols.T
+        lab = _column(table.column(6))
+        bad |= ~np.isfinite(lab) | (lab != np.round(lab))
+        label = lab.astype(np.int64)
+        if ncols == 8:
+            score = _column(table.column(7), fill=1.0)
+            bad |= ~np.isfinite(score)
         else:
-            bad |= np.isinf(score)
-            score = np.where(np.isnan(score), 1.0, score)
+            score = np.ones(n)
     if bad.any():
-        raise _locate_problem(path, kind) or AVAFormatError(
-            path, offset + int(np.flatnonzero(bad)[0]) + 1, "malformed row")
-    row = np.arange(offset, offset + n, dtype=np.int64)
-    return AVABoxes(tuple(vocab), video, time, boxes, label, score, row)
+        raise _located(path, kind, None)
+    return AVABoxes(tuple(vocab), video, time, boxes, label, score)
 
 
-def _locate_problem(path: Path, kind: Kind) -> AVAFormatError | None:
-    """Slow path after a failed fast parse: the first offending line and what is wrong with it."""
+def _python_boxes(rows: list[list[str]], kind: Kind, path: Path,
+                  videos: tuple[str, ...] = ()) -> AVABoxes:
+    """Rows already split by ``csv`` as ``AVABoxes`` (vocabulary ``videos`` extended)."""
+    allowed = _COLUMNS[kind]
+    vocab = {v: i for i, v in enumerate(videos)}
+    n = len(rows)
+    video = np.zeros(n, np.int32)
+    time = np.zeros(n)
+    boxes = np.full((n, 4), np.nan)
+    label = np.zeros(n, np.int64)
+    score = np.ones(n)
+    for i, row in enumerate(rows):
+        if _row_problem(row, allowed):
+            raise _located(path, kind, None)
+        video[i] = vocab.setdefault(row[0], len(vocab))
+        time[i] = float(row[1])
+        if len(row) >= 7:
+            boxes[i] = [float(x) for x in row[2:6]]
+            label[i] = int(float(row[6]))
+        if len(row) == 8 and row[7].strip():
+            score[i] = float(row[7])
+    return AVABoxes(tuple(vocab), video, time, boxes, label, score)
+
+
+def _read_python(path: Path, kind: Kind) -> AVABoxes:
+    """The slow, permissive path: every line through ``csv`` and ``float()``."""
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r and (len(r) > 1 or r[0].strip())]
+    return _python_boxes(rows, kind, path)
+
+
+def _located(path: Path, kind: Kind, cause: Exception | None) -> Exception:
+    """The error for the first offending line, or ``_SlowPath`` if Python reads every line."""
     allowed = _COLUMNS[kind]
     with open(path, newline="") as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
@@ -141,7 +255,9 @@ def _locate_problem(path: Path, kind: Kind) -> AVAFormatError | None:
             problem = _row_problem(row, allowed)
             if problem:
                 return AVAFormatError(path, lineno, problem)
-    return None
+    if cause is None:
+        return AVAFormatError(path, None, "malformed rows")
+    return _SlowPath(str(cause))
 
 
 def _row_problem(row: list[str], allowed: tuple[int, ...]) -> str | None:
@@ -150,8 +266,7 @@ def _row_problem(row: list[str], allowed: tuple[int, ...]) -> str | None:
         return f"expected {want} comma-separated columns, got {len(row)}: {','.join(row)!r}"
     if not row[0].strip():
         return "empty video_id"
-    names = ("timestamp", "x1", "y1", "x2", "y2", "action_id", "score")
-    for name, text in zip(names, row[1:]):
+    for name, text in zip(_NAMES[1:], row[1:]):
         if name == "score" and not text.strip():
             continue
         try:
@@ -167,7 +282,14 @@ def _row_problem(row: list[str], allowed: tuple[int, ...]) -> str | None:
 
 def write_ava_csv(path: str | Path, table: AVABoxes) -> None:
     """Write detections in the official format ``video_id,timestamp,x1,y1,x2,y2,action_id,score``
-    (timestamp ``%04d`` when whole), atomically."""
+    (timestamp ``%04d`` when whole), atomically.
+
+    Args:
+        path: the output file.
+        table: the rows to write, in their order.
+    """
+    import pandas as pd  # only the writer needs it; the evaluator's reading path stays light
+
     videos = np.asarray(table.videos + ("",), dtype=object)
     seconds, inverse = np.unique(table.time, return_inverse=True)
     stamps = np.array([f"{int(s):04d}" if s == int(s) else repr(float(s)) for s in seconds.tolist()]

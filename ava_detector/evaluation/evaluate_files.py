@@ -1,5 +1,8 @@
 """Frame mAP of CSV files: the I/O edge shared by the CLI, the Detectron2 evaluator and the
-benchmark (read label map, ground truth, exclusions, then the detections in pruned chunks)."""
+benchmark (read label map, ground truth, exclusions and detections, then ``frame_map``).
+
+The detections are read whole: where scores tie, the official order depends on every row of a
+keyframe, including those its per-keyframe cap drops."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import numpy as np
 
 from ..data.ava import LabelMap, read_label_map
 from .csv_io import read_ava_csv
-from .frame_map import DetectionPruner, FrameMAPResult, frame_map, get_protocol
+from .frame_map import FrameMAPResult, frame_map, get_protocol
 
 __all__ = ["FileEvaluation", "evaluate_files"]
 
@@ -38,6 +41,5 @@ def evaluate_files(labelmap: str | Path, groundtruth: str | Path, detections: st
     if every_k_seconds > 1:
         gt = gt.take(np.flatnonzero(np.round(gt.time).astype(np.int64) % every_k_seconds == 0))
     excluded = read_ava_csv(exclusions, "exclusions") if exclusions else None
-    det = read_ava_csv(detections, "detections",
-                       prune=DetectionPruner(gt.keyframes(), ids, excluded, p))
+    det = read_ava_csv(detections, "detections")
     return FileEvaluation(frame_map(gt, det, ids, excluded, p), label_map)

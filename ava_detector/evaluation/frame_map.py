@@ -1,7 +1,7 @@
 """AVA frame-level mAP@0.5IOU, vectorised with NumPy; no I/O.
 
-Reproduces the official ActivityNet ``get_ava_performance.py`` (``official``) to floating-point
-equality, and the evaluators users compare against, selected by ``protocol``:
+Reproduces the official ActivityNet ``get_ava_performance.py`` (``official``) step by step, and the
+evaluators users compare against, selected by ``protocol``:
 
 =====================  =======  ====  =====================  ==================  =======================
 protocol               keys     cap   keyframes not in GT    match order         mean over
@@ -20,12 +20,22 @@ ground-truth keyframe still counts as annotated). The cap keeps, per keyframe, t
 by ``(score, action_id, y1, x1, y2, x2)`` as the official streaming heap does (its file-order
 behaviour on score ties at the 50th place included). Detection boxes with ``x2 <= x1`` or
 ``y2 <= y1`` are dropped after the cap. Each detection takes the ground-truth box of its class and
-keyframe with the highest IoU (first in file order on ties); IoU >= 0.5 and that box not yet taken
--> true positive, otherwise false positive. AP is VOC "all points" over each class's detections
-sorted by score; a class with ground truth but no detections has AP 0 (NaN under ``mmaction2``),
-one without ground truth NaN. Scores tied across detections are ordered as the official script
-orders small inputs (reversed stable ascending sort of its concatenation order); the official
-script itself leaves that order to NumPy's unstable quicksort.
+keyframe with the highest IoU; IoU >= 0.5 and that box not yet taken -> true positive, otherwise
+false positive. AP is VOC "all points" over each class's detections sorted by score; a class with
+ground truth but no detections has AP 0 (NaN under ``mmaction2``), one without ground truth NaN.
+
+Order among equal scores, where it changes a result, is the official script's:
+
+* within a keyframe, rows are held in a heap and then sorted by score with a stable sort, so equal
+  scores of one class keep their heap positions: matching follows that order, and an IoU tie between
+  ground-truth boxes goes to the first in the ground truth's heap (``official``, ``activitynet-2019``;
+  the other protocols keep file order);
+* each class's detections are concatenated keyframe by keyframe (first appearance in the file) and
+  ranked with ``numpy.argsort``'s default, unstable sort, reversed. This module builds that same array
+  and calls the same sort, so the result equals the official script's run with the same NumPy on the
+  same CPU. NumPy picks its sort kernel by CPU (AVX-512, AVX2 or none), and with tied scores the
+  kernels order them differently: the official script itself then gives different APs on different
+  machines.
 """
 
 from __future__ import annotations
@@ -58,13 +68,14 @@ class EvalProtocol:
     ignore_unannotated: bool  # detections on keyframes absent from the GT are ignored (vs. FPs)
     score_order_matching: bool  # match detections by descending score (vs. file order)
     mean_over_detected: bool  # mAP over classes that received detections only
+    heap_order: bool = False  # equal scores within a keyframe in the official heap's order
 
 
 PROTOCOLS: dict[str, EvalProtocol] = {
     p.name: p
     for p in (
-        EvalProtocol("official", False, 50, True, True, False),
-        EvalProtocol("activitynet-2019", True, 50, False, True, False),
+        EvalProtocol("official", False, 50, True, True, False, True),
+        EvalProtocol("activitynet-2019", True, 50, False, True, False, True),
         EvalProtocol("pyslowfast", True, 0, False, False, False),
         EvalProtocol("mmaction2", True, 0, False, True, True),
     )
@@ -72,7 +83,14 @@ PROTOCOLS: dict[str, EvalProtocol] = {
 
 
 def get_protocol(name: str | EvalProtocol) -> EvalProtocol:
-    """Look up a protocol by name; ``ValueError`` lists the valid names."""
+    """Look up a protocol by name.
+
+    Args:
+        name: a key of ``PROTOCOLS`` or an ``EvalProtocol`` (returned as is).
+
+    Raises:
+        ValueError: unknown name; the message lists the valid ones.
+    """
     if isinstance(name, EvalProtocol):
         return name
     if name not in PROTOCOLS:
@@ -94,7 +112,7 @@ class AVABoxes:
     time: np.ndarray  # (N,) float64 second as written
     boxes: np.ndarray  # (N, 4) float64 x1, y1, x2, y2 (NaN for label-0 rows)
     label: np.ndarray  # (N,) int64 action id, 0 = keyframe without box
-    score: np.ndarray  # (N,) float64 (1.0 for ground truth)
+    score: np.ndarray  # (N,) float64 column 8 (ground truth: the person id), 1.0 when absent
     row: np.ndarray = field(default=None)  # (N,) int64 original row index (file order)
 
     def __post_init__(self):
@@ -104,8 +122,12 @@ class AVABoxes:
     def __len__(self) -> int:
         return len(self.video)
 
-    def take(self, index: np.ndarray) -> AVABoxes:
-        """Rows selected by a boolean mask or an index array (same vocabulary)."""
+    def take(self, index) -> AVABoxes:
+        """Rows selected by a boolean mask, an index array or a slice (same vocabulary).
+
+        Args:
+            index: anything NumPy accepts as a first-axis index.
+        """
         return AVABoxes(self.videos, self.video[index], self.time[index], self.boxes[index],
                         self.label[index], self.score[index], self.row[index])
 
@@ -122,7 +144,11 @@ class AVABoxes:
 
     @staticmethod
     def from_rows(rows: Iterable[Sequence]) -> AVABoxes:
-        """From ``(video, second[, x1, y1, x2, y2, action_id[, score]])`` tuples (tests, small inputs)."""
+        """From ``(video, second[, x1, y1, x2, y2, action_id[, score]])`` tuples (tests, small inputs).
+
+        Args:
+            rows: the tuples, in file order.
+        """
         rows = list(rows)
         videos = tuple(dict.fromkeys(str(r[0]) for r in rows))
         code = {v: i for i, v in enumerate(videos)}
@@ -141,10 +167,18 @@ class AVABoxes:
 
     @staticmethod
     def concatenate(parts: Sequence[AVABoxes], videos: tuple[str, ...]) -> AVABoxes:
-        """Join parts that already share the vocabulary ``videos``."""
+        """Join parts that already share the vocabulary ``videos``.
+
+        Args:
+            parts: tables whose ``video`` codes index ``videos``.
+            videos: the shared vocabulary.
+        """
         if not parts:
             return AVABoxes(videos, np.zeros(0, np.int32), np.zeros(0), np.zeros((0, 4)),
                             np.zeros(0, np.int64), np.zeros(0))
+        if len(parts) == 1:
+            return AVABoxes(videos, *(getattr(parts[0], f)
+                                      for f in ("video", "time", "boxes", "label", "score", "row")))
         return AVABoxes(videos, *(np.concatenate([getattr(p, f) for p in parts])
                                   for f in ("video", "time", "boxes", "label", "score", "row")))
 
@@ -160,149 +194,268 @@ class FrameMAPResult:
     protocol: str
 
 
-class _KeyEncoder:
-    """Maps (video name, second) to int64 keys, consistently across tables and calls.
+# --------------------------------------------------------------------------------------------------
+# Keys: (video name, second) -> int64, consistent across the tables of one evaluation.
 
-    Seconds are compared as numbers (``integer_seconds``: truncated first); codes come from the
-    ``reference`` tables' seconds, and unseen seconds get new codes on the fly.
+
+@dataclass(frozen=True)
+class _Runs:
+    """A table cut into runs of consecutive rows with one key (files list a keyframe's rows
+    together, so runs are few): run starts, lengths and keys."""
+
+    start: np.ndarray
+    length: np.ndarray
+    key: np.ndarray
+
+    def row_keys(self) -> np.ndarray:
+        return np.repeat(self.key, self.length)
+
+
+def _seconds(time: np.ndarray, integer_seconds: bool) -> np.ndarray:
+    return np.trunc(time) if integer_seconds else time
+
+
+def _runs_of(tables: Sequence[tuple[tuple[str, ...], np.ndarray, np.ndarray] | None],
+             integer_seconds: bool) -> list[_Runs | None]:
+    """Runs of every table, keyed in one vocabulary of videos and seconds.
+
+    Args:
+        tables: ``(videos, video codes, seconds)`` per table (``None`` entries give ``None``).
+        integer_seconds: key on ``int(second)`` instead of the second's value.
     """
-
-    _STRIDE = 1 << 32
-
-    def __init__(self, reference: Sequence[AVABoxes], integer_seconds: bool):
-        self.integer_seconds = integer_seconds
-        self.videos: dict[str, int] = {}
-        self.extra: dict[float, int] = {}
-        times = [self._seconds(t.time) for t in reference]
-        self.times = np.unique(np.concatenate(times)) if times else np.zeros(0)
-        for t in reference:
-            self.encode(t)
-
-    def _seconds(self, time: np.ndarray) -> np.ndarray:
-        return np.trunc(time) if self.integer_seconds else time + 0.0  # -0.0 == 0.0
-
-    def encode(self, t: AVABoxes) -> np.ndarray:
-        remap = np.array([self.videos.setdefault(v, len(self.videos)) for v in t.videos] + [0],
-                         np.int64)
-        sec = self._seconds(t.time)
-        tcode = np.minimum(np.searchsorted(self.times, sec), max(len(self.times) - 1, 0))
-        unknown = np.flatnonzero((self.times[tcode] != sec) if len(self.times) else np.ones(len(sec), bool))
-        if len(unknown):
-            values, inverse = np.unique(sec[unknown], return_inverse=True)
-            codes = np.array([self.extra.setdefault(v, len(self.times) + len(self.extra))
-                              for v in values.tolist()], np.int64)
-            tcode = tcode.astype(np.int64)
-            tcode[unknown] = codes[inverse]
-        return remap[t.video] * self._STRIDE + tcode
+    names: dict[str, int] = {}
+    parts = []
+    for t in tables:
+        if t is None:
+            parts.append(None)
+            continue
+        videos, video, time = t
+        remap = np.array([names.setdefault(v, len(names)) for v in videos] + [0], np.int64)
+        n = len(video)
+        sec = _seconds(time, integer_seconds)
+        change = np.ones(n, bool)
+        if n > 1:
+            np.not_equal(video[1:], video[:-1], out=change[1:])
+            change[1:] |= sec[1:] != sec[:-1]
+        start = np.flatnonzero(change)
+        parts.append((start, np.diff(np.append(start, n)), remap[video[start]], sec[start] + 0.0))
+    present = [p for p in parts if p is not None]
+    times = np.unique(np.concatenate([p[3] for p in present])) if present else np.zeros(0)
+    out: list[_Runs | None] = []
+    for p in parts:
+        if p is None:
+            out.append(None)
+            continue
+        start, length, vid, sec = p
+        out.append(_Runs(start, length, vid * max(len(times), 1) + np.searchsorted(times, sec)))
+    return out
 
 
-def _cap_mask(key: np.ndarray, score: np.ndarray, cap: int, exact: AVABoxes | None) -> np.ndarray:
-    """Rows kept by the official per-keyframe heap of ``cap`` entries.
+def _columns(t: AVABoxes | None) -> tuple[tuple[str, ...], np.ndarray, np.ndarray] | None:
+    return None if t is None else (t.videos, t.video, t.time)
 
-    Rows scoring above the ``cap``-th score of their keyframe are always kept, rows below never;
-    only keyframes with ties at that score replay the heap on ``exact``'s rows. Without ``exact``
-    all tied rows are kept: the exact selection applied later to that superset (in file order) gives the same rows,
-    which lets a reader prune chunk by chunk.
+
+def _class_index(label: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Index of each row's action id in ``ids`` (int16), -1 for ids not evaluated.
+
+    Args:
+        label: action ids.
+        ids: evaluated ids, ascending.
     """
-    n = len(key)
-    keep = np.ones(n, bool)
-    if cap <= 0 or n == 0:
-        return keep
-    order = np.argsort(key, kind="stable")
-    skey = key[order]
-    ends = np.r_[np.flatnonzero(skey[1:] != skey[:-1]), n - 1]
-    sizes = np.diff(np.r_[-1, ends])
-    if sizes.max() <= cap:
-        return keep
-    over = np.repeat(sizes > cap, sizes)
-    order, group = order[over], np.repeat(np.arange(len(sizes)), sizes)[over]
-    # Ascending score within each keyframe (tops at group ends); the order among equal scores
-    # does not matter here, so an unstable sort then a stable (radix for small ints) one.
-    by_score = np.argsort(score[order])
-    order, group = order[by_score], group[by_score]
-    if group.max() < 1 << 16:
-        group = group.astype(np.uint16)
-    order = order[np.argsort(group, kind="stable")]
-    sizes = sizes[sizes > cap]
-    ends = np.cumsum(sizes) - 1
-    boundary = np.repeat(score[order][ends - cap + 1], sizes)
-    candidate = score[order] >= boundary
-    keep[order] = candidate
-    if exact is not None:
-        ncand = np.add.reduceat(candidate, np.r_[0, ends[:-1] + 1])
-        for g in np.flatnonzero(ncand > cap):
-            tied = np.sort(order[ends[g] - ncand[g] + 1:ends[g] + 1])  # candidates, file order
-            keep[tied] = False
-            keep[_replay_heap(exact, tied, cap)] = True
-    return keep
+    if not len(ids):
+        return np.full(len(label), -1, np.int16)
+    lut = np.full(int(ids.max()) + 2, -1, np.int16)
+    lut[ids] = np.arange(len(ids), dtype=np.int16)
+    if len(label) and (label.min() < 0 or label.max() > ids.max()):
+        label = np.where((label < 0) | (label > ids.max()), ids.max() + 1, label)
+    return lut[label]
 
 
-def _replay_heap(det: AVABoxes, rows: np.ndarray, cap: int) -> list[int]:
-    """The official ``read_csv`` heap on ``rows`` (file order): push, or replace the minimum if
-    the new score is strictly larger."""
+# --------------------------------------------------------------------------------------------------
+# The official heap (its ``read_csv``), replayed on the few keyframes where its layout matters.
+
+
+def _heap_items(t: AVABoxes, rows: np.ndarray) -> list[tuple]:
+    """The official heap entries ``(score, action_id, y1, x1, y2, x2)`` of ``rows``."""
+    b = t.boxes[rows]
+    return list(zip(t.score[rows].tolist(), t.label[rows].tolist(), b[:, 1].tolist(),
+                    b[:, 0].tolist(), b[:, 3].tolist(), b[:, 2].tolist()))
+
+
+def _replay_heap(items: list[tuple], cap: int) -> list[tuple]:
+    """The official streaming heap over ``items`` (file order): push while below ``cap`` (0 = no
+    cap), else replace the minimum if the new score is strictly larger; then its stable sort by
+    descending score. Returns the entries in that final order."""
     heap: list[tuple] = []
-    for r in rows.tolist():
-        x1, y1, x2, y2 = det.boxes[r].tolist()
-        item = (float(det.score[r]), int(det.label[r]), y1, x1, y2, x2, r)
-        if len(heap) < cap:
+    for item in items:
+        if cap < 1 or len(heap) < cap:
             heapq.heappush(heap, item)
         elif item[0] > heap[0][0]:
             heapq.heapreplace(heap, item)
-    return [item[-1] for item in heap]
+    return sorted(heap, key=lambda it: -it[0])
+
+
+def _positions(items: list[tuple], rows: np.ndarray, final: list[tuple]) -> dict[int, int]:
+    """Row -> position in ``final`` (rows of identical entries are interchangeable: given in order)."""
+    where: dict[tuple, list[int]] = {}
+    for pos, it in enumerate(final):
+        where.setdefault(it, []).append(pos)
+    out: dict[int, int] = {}
+    for r, it in zip(rows.tolist(), items):
+        slots = where.get(it)
+        if slots:
+            out[r] = slots.pop(0)
+    return out
+
+
+def _cap_keep(group: np.ndarray, score: np.ndarray, counts: np.ndarray, cap: int,
+              det: AVABoxes, rows: np.ndarray | None) -> np.ndarray:
+    """Mask of the rows the official per-keyframe heap of ``cap`` entries keeps.
+
+    Rows scoring above the ``cap``-th score of their keyframe are kept, rows below never; ties at
+    that score are settled by replaying the heap on the rows at or above it (which alone decide
+    who stays). One sort of (keyframe, float32 score) keys finds the boundaries; float32 rounding
+    only merges scores, so keyframes where it leaves more than ``cap`` candidates are redone in
+    float64.
+
+    Args:
+        group: keyframe index per row (0 <= group < len(counts)).
+        score: score per row.
+        counts: rows per keyframe.
+        cap: entries per keyframe.
+        det: the detections table, for the heap entries of replayed rows.
+        rows: ``det`` row of each entry (``None``: the identity).
+    """
+    n = len(group)
+    big = counts > cap
+    f32 = score.astype(np.float32).view(np.uint32)
+    flip = np.where(f32 >> np.uint32(31), np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
+    ordered = f32 ^ flip
+    ordered[ordered == np.uint32(0x7FFFFFFF)] = np.uint32(0x80000000)  # -0.0 == 0.0
+    comp = (group.astype(np.uint64) << np.uint64(32)) | ordered.astype(np.uint64)
+    del f32, flip, ordered
+    srt = np.sort(comp)
+    ends = np.cumsum(counts)
+    thr = np.zeros(len(counts), np.uint64)
+    thr[big] = srt[ends[big] - cap]
+    ncand = ends - np.searchsorted(srt, thr)
+    del srt
+    keep = comp >= thr[group]
+    del comp
+    amb = np.flatnonzero(big & (ncand > cap))
+    if not len(amb):
+        return keep
+    sel = np.flatnonzero(keep & np.isin(group, amb))
+    sel = sel[np.lexsort((score[sel], group[sel]))]
+    g_sel = group[sel]
+    starts = np.searchsorted(g_sel, amb)
+    ends_ = np.searchsorted(g_sel, amb, "right")
+    keep[sel] = False
+    for lo, hi in zip(starts.tolist(), ends_.tolist()):
+        cand = sel[lo:hi]
+        boundary = score[cand[-cap]]
+        above = cand[score[cand] >= boundary]
+        if len(above) <= cap:
+            keep[above] = True
+            continue
+        above = np.sort(above)  # file order
+        src = above if rows is None else rows[above]
+        items = _heap_items(det, src)
+        pos = _positions(items, src, _replay_heap(items, cap))
+        keep[above[[r in pos for r in src.tolist()]]] = True
+    return keep
+
+
+# --------------------------------------------------------------------------------------------------
 
 
 def prune_detections(detections: AVABoxes, ground_truth_keys: AVABoxes | None,
                      evaluated_ids: Iterable[int], excluded: AVABoxes | None,
                      protocol: str | EvalProtocol = "official") -> AVABoxes:
-    """Drop detection rows that cannot affect ``frame_map`` (a superset of what it keeps).
+    """Drop detection rows that cannot affect ``frame_map``: ids not evaluated, excluded keyframes
+    and (protocols that ignore them) keyframes absent from the ground truth.
 
-    For readers of large files: applied per chunk, it bounds memory by the cap. ``ground_truth_keys``
-    are the ground truth's keyframes (``AVABoxes.keyframes``); ``None`` skips the keyframe filter.
-    Use ``DetectionPruner`` to reuse the key encoding over many chunks.
+    Args:
+        detections: rows to filter (e.g. one chunk of a large file).
+        ground_truth_keys: the ground truth's keyframes (``AVABoxes.keyframes``); ``None`` skips
+            the keyframe filter.
+        evaluated_ids: the evaluated action ids.
+        excluded: the exclusion list's keyframes, or ``None``.
+        protocol: a protocol name or ``EvalProtocol``.
     """
     return DetectionPruner(ground_truth_keys, evaluated_ids, excluded, protocol)(detections)
 
 
 class DetectionPruner:
-    """``prune_detections`` with its keyframe sets encoded once, for chunked readers."""
+    """``prune_detections`` with its keyframe sets encoded once, for chunked readers.
+
+    Every row of a kept keyframe and evaluated id stays: the official heap's order on equal
+    scores depends on all of them.
+    """
 
     def __init__(self, ground_truth_keys: AVABoxes | None, evaluated_ids: Iterable[int],
                  excluded: AVABoxes | None, protocol: str | EvalProtocol = "official"):
+        """Args:
+            ground_truth_keys: the ground truth's keyframes, or ``None``.
+            evaluated_ids: the evaluated action ids.
+            excluded: the exclusion list's keyframes, or ``None``.
+            protocol: a protocol name or ``EvalProtocol``.
+        """
         self.protocol = p = get_protocol(protocol)
-        refs = [t for t in (ground_truth_keys, excluded) if t is not None]
-        self.encoder = _KeyEncoder(refs, p.integer_seconds)
-        self.ids = np.fromiter(evaluated_ids, np.int64)
-        self.excluded = self.encoder.encode(excluded) if excluded is not None else None
-        self.annotated = (self.encoder.encode(ground_truth_keys)
-                          if p.ignore_unannotated and ground_truth_keys is not None else None)
+        self.ids = np.array(sorted(set(int(i) for i in evaluated_ids)), np.int64)
+        self._names: dict[tuple[str, float], bool] = {}
+        for t, drop in ((excluded, True), (ground_truth_keys if p.ignore_unannotated else None, False)):
+            if t is None:
+                continue
+            sec = _seconds(t.time, p.integer_seconds) + 0.0
+            for v, s in zip(t.video.tolist(), sec.tolist()):
+                self._names.setdefault((t.videos[v], s), drop)
+        self._filter_unannotated = p.ignore_unannotated and ground_truth_keys is not None
 
     def __call__(self, detections: AVABoxes) -> AVABoxes:
-        dkey = self.encoder.encode(detections)
-        keep = np.isin(detections.label, self.ids)
-        if self.excluded is not None and len(self.excluded):
-            keep &= ~np.isin(dkey, self.excluded)
-        if self.annotated is not None:
-            keep &= np.isin(dkey, self.annotated)
-        rows = np.flatnonzero(keep)
-        capped = _cap_mask(dkey[rows], detections.score[rows], self.protocol.cap, None)
-        return detections.take(rows[capped])
+        """Args:
+            detections: rows to filter.
+        """
+        keep = _class_index(detections.label, self.ids) >= 0
+        if self._names or self._filter_unannotated:
+            runs = _runs_of([_columns(detections)], self.protocol.integer_seconds)[0]
+            sec = _seconds(detections.time[runs.start], self.protocol.integer_seconds) + 0.0
+            ok = []
+            for v, s in zip(detections.video[runs.start].tolist(), sec.tolist()):
+                state = self._names.get((detections.videos[v], s))
+                ok.append(state is False or (state is None and not self._filter_unannotated))
+            keep &= np.repeat(np.array(ok, bool), runs.length)
+        return detections.take(keep)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of XYXY boxes, in the official script's operation order (no +1 term)."""
-    h = np.maximum(0.0, np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]))
-    w = np.maximum(0.0, np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]))
+# --------------------------------------------------------------------------------------------------
+
+
+def _iou(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Row-wise IoU of XYXY boxes given as (x1, y1, x2, y2) columns, in the official script's
+    operation order (no +1 term)."""
+    ax1, ay1, ax2, ay2 = a
+    bx1, by1, bx2, by2 = b
+    h = np.maximum(0.0, np.minimum(ay2, by2) - np.maximum(ay1, by1))
+    w = np.maximum(0.0, np.minimum(ax2, bx2) - np.maximum(ax1, bx1))
     inter = h * w
-    area_a = (a[:, 3] - a[:, 1]) * (a[:, 2] - a[:, 0])
-    area_b = (b[:, 3] - b[:, 1]) * (b[:, 2] - b[:, 0])
+    area_a = (ay2 - ay1) * (ax2 - ax1)
+    area_b = (by2 - by1) * (bx2 - bx1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return inter / (area_a + area_b - inter)
 
 
 def _average_precision(tp: np.ndarray, num_gt: int) -> float:
-    """VOC all-points AP of true-positive flags sorted by descending score."""
-    cum_tp = np.cumsum(tp)
-    cum_fp = np.cumsum(~tp, dtype=np.float64)
+    """VOC all-points AP of true-positive flags sorted by descending score, with the official
+    script's operations (integer counts, then float64 division; the sum over the recall steps as
+    one ``numpy.sum``).
+
+    Args:
+        tp: true-positive flag per detection, in rank order.
+        num_gt: ground-truth boxes of the class (> 0).
+    """
+    cum_tp = np.cumsum(tp, dtype=np.int64)
+    cum_fp = np.arange(1, len(tp) + 1, dtype=np.int64) - cum_tp
     precision = cum_tp.astype(np.float64) / (cum_tp + cum_fp)
     recall = cum_tp.astype(np.float64) / num_gt
     recall = np.concatenate([[0.0], recall, [1.0]])
@@ -312,95 +465,255 @@ def _average_precision(tp: np.ndarray, num_gt: int) -> float:
     return float(np.sum((recall[changed] - recall[changed - 1]) * precision[changed]))
 
 
+def _in_file_order(t: AVABoxes) -> AVABoxes:
+    if len(t) > 1 and not np.all(t.row[1:] >= t.row[:-1]):
+        return t.take(np.argsort(t.row, kind="stable"))
+    return t
+
+
+def _bits(n: int) -> int:
+    return max(int(n).bit_length(), 1)
+
+
 def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Iterable[int],
               excluded_keys: AVABoxes | None = None,
               protocol: str | EvalProtocol = "official") -> FrameMAPResult:
     """Frame-level AP@0.5IOU per evaluated class and their mean (0-1 scale).
 
-    ``ground_truth``/``detections`` are the rows of the two CSVs (file order matters only where the
-    official script's does); ``excluded_keys`` the exclusion list's keyframes.
+    Args:
+        ground_truth: the ground-truth CSV's rows (``score``: column 8 when present, which the
+            official script reads as a score too; it orders equal boxes only).
+        detections: the detection CSV's rows; their file order matters where the official
+            script's does (first appearance of keyframes, equal scores).
+        evaluated_ids: the evaluated action ids (the label map's).
+        excluded_keys: the exclusion list's keyframes, or ``None``.
+        protocol: a protocol name or ``EvalProtocol``.
     """
     p = get_protocol(protocol)
     ids = np.array(sorted(set(int(i) for i in evaluated_ids)), np.int64)
-    tables = [ground_truth, detections] + ([excluded_keys] if excluded_keys is not None else [])
-    enc = _KeyEncoder(tables, p.integer_seconds)
-    gkey, dkey = enc.encode(ground_truth), enc.encode(detections)
-    if excluded_keys is not None and len(excluded_keys):
-        xkeys = enc.encode(excluded_keys)
-        gin, din = ~np.isin(gkey, xkeys), ~np.isin(dkey, xkeys)
-        ground_truth, gkey = ground_truth.take(gin), gkey[gin]
-        detections, dkey = detections.take(din), dkey[din]
-    annotated = np.unique(gkey)
+    ncls = len(ids)
+    gt, det = _in_file_order(ground_truth), _in_file_order(detections)
 
-    gsel = np.isin(ground_truth.label, ids)
-    gt, gkey = ground_truth.take(gsel), gkey[gsel]
-    dsel = np.isin(detections.label, ids)
+    # Detections of evaluated ids, cut into runs of one keyframe.
+    dcls_all = _class_index(det.label, ids)
+    wl = dcls_all >= 0
+    idx = None if wl.all() else np.flatnonzero(wl)
+    dcols = (det.videos, det.video, det.time) if idx is None else \
+        (det.videos, det.video[idx], det.time[idx])
+    gruns, druns, xruns = _runs_of([_columns(gt), dcols, _columns(excluded_keys)],
+                                   p.integer_seconds)
+
+    # Ground truth: every row makes its keyframe annotated; evaluated ids give the boxes.
+    gkey = gruns.row_keys()
+    xkeys = np.unique(xruns.key) if xruns is not None else np.zeros(0, np.int64)
+    gkeep = ~np.isin(gkey, xkeys) if len(xkeys) else np.ones(len(gt), bool)
+    annotated = np.unique(gkey[gkeep])
+    gcls = _class_index(gt.label, ids)
+    gsel = np.flatnonzero(gkeep & (gcls >= 0))
+    num_gt = np.bincount(gcls[gsel], minlength=ncls) if ncls else np.zeros(0, np.int64)
+
+    # Keyframes numbered by the first appearance of an evaluated row (the official order).
+    uk, first, inv = np.unique(druns.key, return_index=True, return_inverse=True)
+    nkf = len(uk)
+    rank = np.empty(nkf, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(nkf)
+    kf_key = np.empty_like(uk)
+    kf_key[rank] = uk
+    group_w = np.repeat(rank[inv].astype(np.int32), druns.length)  # per evaluated row
+    kf_ok = np.ones(nkf, bool)
+    if len(xkeys):
+        kf_ok &= ~np.isin(kf_key, xkeys)
     if p.ignore_unannotated:
-        dsel &= np.isin(dkey, annotated)
-    det, dkey = detections.take(dsel), dkey[dsel]
-    capped = _cap_mask(dkey, det.score, p.cap, det)
-    det, dkey = det.take(capped), dkey[capped]
-    x1, y1, x2, y2 = det.boxes.T
-    valid = (x2 > x1) & (y2 > y1)
-    det, dkey = det.take(valid), dkey[valid]
+        kf_ok &= np.isin(kf_key, annotated)
+    rows, group = idx, group_w
+    if not kf_ok.all():
+        pos = np.flatnonzero(kf_ok[group_w])
+        rows, group = (pos if idx is None else idx[pos]), group_w[pos]
+    score = det.score if rows is None else det.score[rows]
 
-    tp = _match(gt, gkey, det, dkey, p.score_order_matching)
-    num_gt = np.bincount(gt.label, minlength=ids.max() + 1 if len(ids) else 1)
+    def keyframe_rows(kfs: np.ndarray) -> dict[int, np.ndarray]:
+        """Detection rows of evaluated ids per keyframe, in file order (for heap replays)."""
+        sel = np.flatnonzero(np.isin(group_w, kfs))
+        sel = sel[np.argsort(group_w[sel], kind="stable")]
+        g = group_w[sel]
+        src = sel if idx is None else idx[sel]
+        cut = np.flatnonzero(np.diff(g)) + 1
+        return {int(k[0]): r for k, r in zip(np.split(g, cut), np.split(src, cut))}
 
-    # Per class, descending score; ties in the reverse of the official concatenation order
-    # (keyframes by first appearance, then file order), as its reversed stable sort gives.
-    uniq, inverse, first = _first_appearance(dkey, det.row)
-    rank = first[inverse] * (int(det.row.max(initial=0)) + 1) + det.row
-    order = np.lexsort((rank, det.score, det.label))
-    labels_sorted = det.label[order]
-    lo_hi = zip(np.searchsorted(labels_sorted, ids, "left"), np.searchsorted(labels_sorted, ids, "right"))
+    # The per-keyframe cap, then invalid boxes.
+    if p.cap > 0 and len(group):
+        counts = np.bincount(group, minlength=nkf)
+        if counts.max() > p.cap:
+            keep = np.flatnonzero(_cap_keep(group, score, counts, p.cap, det, rows))
+            rows = keep if rows is None else rows[keep]
+            group, score = group[keep], score[keep]
+    if rows is None:
+        rows = np.arange(len(det))
+    b = det.boxes[rows]
+    valid = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    if not valid.all():
+        rows, group, score, b = rows[valid], group[valid], score[valid], b[valid]
+    cls = dcls_all[rows]
 
+    # The official order: by class, keyframe, then the keyframe's own order.
+    layout = _layout(cls, group, score, rows, det, p, ncls, nkf, keyframe_rows)
+    cls, group, score, rows, b = cls[layout], group[layout], score[layout], rows[layout], b[layout]
+    boxes = tuple(np.ascontiguousarray(b[:, k]) for k in range(4))
+    del b
+
+    # Ground-truth rows of evaluated ids on keyframes with detections.
+    by_key = np.argsort(kf_key)
+    at = np.minimum(np.searchsorted(kf_key, gkey[gsel], sorter=by_key), max(nkf - 1, 0))
+    found = (kf_key[by_key[at]] == gkey[gsel]) if nkf else np.zeros(len(gsel), bool)
+    g_rows = gsel[found]
+    g_group = gcls[g_rows].astype(np.int64) * nkf + by_key[at[found]]
+    tp = _match(gt, g_rows, g_group, cls.astype(np.int64) * nkf + group, boxes, p, nkf)
+
+    # Per class: the layout is the official concatenation; rank it with the same sort.
+    lo = np.searchsorted(cls, np.arange(ncls), "left")
+    hi = np.searchsorted(cls, np.arange(ncls), "right")
     per_class: dict[int, float] = {}
     num_det: dict[int, int] = {}
-    ap = np.full(int(ids.max()) if len(ids) else 0, np.nan)
-    for c, (lo, hi) in zip(ids.tolist(), lo_hi):
-        num_det[c] = int(hi - lo)
-        if num_gt[c] == 0 or (p.mean_over_detected and hi == lo):
+    ap = np.full(int(ids.max()) if ncls else 0, np.nan)
+    for k, c in enumerate(ids.tolist()):
+        a, z = int(lo[k]), int(hi[k])
+        num_det[c] = z - a
+        if num_gt[k] == 0 or (p.mean_over_detected and z == a):
             per_class[c] = float("nan")
             continue
-        per_class[c] = ap[c - 1] = _average_precision(tp[order[lo:hi][::-1]], int(num_gt[c]))
+        ranked = np.argsort(score[a:z])[::-1]
+        per_class[c] = ap[c - 1] = _average_precision(tp[a:z][ranked], int(num_gt[k]))
     mean = float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")
-    return FrameMAPResult(mean, per_class, {c: int(num_gt[c]) for c in ids.tolist()}, num_det, p.name)
+    return FrameMAPResult(mean, per_class, {c: int(num_gt[k]) for k, c in enumerate(ids.tolist())},
+                          num_det, p.name)
 
 
-def _first_appearance(key: np.ndarray, row: np.ndarray):
-    """Unique keys, the inverse index, and each key's first row."""
-    uniq, inverse = np.unique(key, return_inverse=True)
-    first = np.full(len(uniq), np.iinfo(np.int64).max)
-    np.minimum.at(first, inverse, row)
-    return uniq, inverse, first
+def _layout(cls: np.ndarray, group: np.ndarray, score: np.ndarray, rows: np.ndarray, det: AVABoxes,
+            p: EvalProtocol, ncls: int, nkf: int, keyframe_rows) -> np.ndarray:
+    """Permutation putting the kept detections in the official script's order: by class, then
+    keyframe (first appearance), then the keyframe's order (score descending with ties in heap or
+    file order, or file order alone).
+
+    Args:
+        cls, group, score, rows: class index, keyframe number, score and ``det`` row per detection
+            (rows ascending).
+        det: the detections table.
+        p: the protocol.
+        ncls, nkf: numbers of classes and keyframes.
+        keyframe_rows: keyframe numbers -> their evaluated rows in file order (heap replays).
+    """
+    m = len(cls)
+    if m == 0:
+        return np.zeros(0, np.int64)
+    if p.score_order_matching:
+        o = np.argsort(score)
+        s = score[o]
+        new = np.empty(m, np.int64)
+        new[0] = 0
+        np.not_equal(s[1:], s[:-1], out=new[1:], casting="unsafe")
+        dense = np.cumsum(new)
+        top = int(dense[-1])
+        within = np.empty(m, np.int64)
+        within[o] = top - dense
+        del o, s, new, dense
+    else:
+        within, top = np.arange(m, dtype=np.int64), m - 1
+    cb, gb, rb = _bits(ncls - 1), _bits(nkf - 1), _bits(top)
+    if cb + gb + rb <= 63:
+        comp = (cls.astype(np.int64) << (gb + rb)) | (group.astype(np.int64) << rb) | within
+        layout = np.argsort(comp)
+        cs = comp[layout]
+        tie = cs[1:] == cs[:-1]
+    else:
+        layout = np.lexsort((within, group, cls))
+        c, g, w = cls[layout], group[layout], within[layout]
+        tie = (c[1:] == c[:-1]) & (g[1:] == g[:-1]) & (w[1:] == w[:-1])
+    if not tie.any():
+        return layout
+    # Equal (class, keyframe, score): heap position (official scripts) or file order.
+    t = np.flatnonzero(tie)
+    members = np.unique(np.concatenate([t, t + 1]))
+    starts = np.ones(len(members), bool)
+    starts[1:] = ~tie[members[1:] - 1]
+    run = np.cumsum(starts)
+    member_rows = rows[layout[members]]
+    if p.heap_order:
+        kfs = np.unique(group[layout[members]])
+        place: dict[int, int] = {}
+        for src in keyframe_rows(kfs).values():
+            items = _heap_items(det, src)
+            place.update(_positions(items, src, _replay_heap(items, p.cap)))
+        second = np.array([place.get(r, -1) for r in member_rows.tolist()], np.int64)
+    else:
+        second = member_rows
+    layout[members] = layout[members][np.lexsort((second, run))]
+    return layout
 
 
-def _match(gt: AVABoxes, gkey: np.ndarray, det: AVABoxes, dkey: np.ndarray,
-           score_order: bool) -> np.ndarray:
-    """True-positive flag per detection: best-IoU GT of its (keyframe, class), if IoU >= 0.5 and
-    no earlier detection (in processing order) took that GT."""
-    n_lab = int(max(gt.label.max(initial=0), det.label.max(initial=0))) + 1
-    ggroup = gkey * n_lab + gt.label
-    dgroup = dkey * n_lab + det.label
-    gorder = np.argsort(ggroup, kind="stable")  # file order inside a group: argmax's first hit
-    gsorted = ggroup[gorder]
-    start = np.searchsorted(gsorted, dgroup, "left")
-    count = np.searchsorted(gsorted, dgroup, "right") - start
-    best_iou = np.full(len(det), -np.inf)
-    best_gt = np.full(len(det), -1, np.int64)
+def _match(gt: AVABoxes, g_rows: np.ndarray, g_group: np.ndarray, d_group: np.ndarray,
+           boxes: tuple[np.ndarray, ...], p: EvalProtocol, nkf: int) -> np.ndarray:
+    """True-positive flag per detection (given in processing order): the best-IoU ground truth of
+    its (keyframe, class) group, if IoU >= 0.5 and no earlier detection took that box.
+
+    Args:
+        gt: the ground-truth table.
+        g_rows: ``gt`` rows that can be matched (ascending), with their group ``g_group``.
+        d_group: group per detection (``class * nkf + keyframe``).
+        boxes: the detections' x1, y1, x2, y2 columns.
+        p: the protocol (the heap-ordered ones break IoU ties by the ground truth's heap).
+        nkf: number of keyframes.
+    """
+    m = len(d_group)
+    tp = np.zeros(m, bool)
+    if not len(g_rows) or not m:
+        return tp
+    gorder = np.argsort(g_group, kind="stable")  # file order inside a group: argmax's first hit
+    gs, grow = g_group[gorder], g_rows[gorder]
+    gb = tuple(np.ascontiguousarray(gt.boxes[grow, k]) for k in range(4))
+    start = np.searchsorted(gs, d_group, "left")
+    count = np.searchsorted(gs, d_group, "right") - start
+    best_iou = np.full(m, -np.inf)
+    best = np.full(m, -1, np.int64)
+    tied = np.zeros(m, bool)
     has = np.flatnonzero(count > 0)
     for j in range(int(count.max(initial=0))):
         sel = has[count[has] > j]
-        g = gorder[start[sel] + j]
-        iou = _iou(det.boxes[sel], gt.boxes[g])
-        better = iou > best_iou[sel]
+        g = start[sel] + j
+        iou = _iou(tuple(c[sel] for c in boxes), tuple(c[g] for c in gb))
+        cur = best_iou[sel]
+        better = iou > cur
+        if p.heap_order:
+            tied[sel[better]] = False
+            tied[sel[iou == cur]] = True
         best_iou[sel[better]] = iou[better]
-        best_gt[sel[better]] = g[better]
+        best[sel[better]] = g[better]
+    if p.heap_order:
+        redo = np.flatnonzero(tied & (best_iou >= 0.5))
+        if len(redo):
+            best[redo] = _heap_first_best(gt, gs, grow, gb, start, count, redo, boxes, best_iou,
+                                          nkf)
     hit = np.flatnonzero(best_iou >= 0.5)
-    order = np.lexsort((det.row[hit], -det.score[hit])) if score_order else np.argsort(det.row[hit])
-    hit = hit[order]
-    _, first = np.unique(best_gt[hit], return_index=True)
-    tp = np.zeros(len(det), bool)
+    _, first = np.unique(best[hit], return_index=True)
     tp[hit[first]] = True
     return tp
+
+
+def _heap_first_best(gt: AVABoxes, gs: np.ndarray, grow: np.ndarray, gb: tuple[np.ndarray, ...],
+                     start: np.ndarray, count: np.ndarray, redo: np.ndarray,
+                     boxes: tuple[np.ndarray, ...], best_iou: np.ndarray, nkf: int) -> np.ndarray:
+    """For detections with several ground-truth boxes at the best IoU: the one first in the
+    official ground-truth order of its keyframe (heap of ``(column 8, action_id, y1, x1, y2, x2)``
+    over the keyframe's evaluated rows, then a stable sort by descending column 8)."""
+    kf = gs % nkf
+    place: dict[int, int] = {}
+    for k in np.unique(kf[start[redo]]).tolist():
+        src = np.sort(grow[kf == k])
+        items = _heap_items(gt, src)
+        place.update(_positions(items, src, _replay_heap(items, 0)))
+    out = np.empty(len(redo), np.int64)
+    for i, d in enumerate(redo.tolist()):
+        cand = np.arange(start[d], start[d] + count[d])
+        iou = _iou(tuple(c[[d]].repeat(len(cand)) for c in boxes), tuple(c[cand] for c in gb))
+        at_best = cand[iou == best_iou[d]]
+        out[i] = min(at_best.tolist(), key=lambda g: place.get(int(grow[g]), len(place)))
+    return out
