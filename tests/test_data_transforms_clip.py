@@ -178,3 +178,18 @@ def test_color_jitter_contrast_and_saturation(monkeypatch, kind):
     out = apply_transform_to_clip(tfm, clip.astype(np.uint8))
     expected = np.clip(0.5 * src + 0.5 * clip, 0, 255).astype(np.uint8)
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_resized_clip_is_stored_channel_first():
+    clip = _clip(t=4, h=40, w=60)
+    out = ClipResizeTransform(40, 60, 30, 45).apply_image(clip)
+    assert out.shape == (4, 30, 45, 3)
+    assert out.transpose(3, 0, 1, 2).flags.c_contiguous  # the model's (3, T, H, W) without a copy
+    for t in range(4):
+        np.testing.assert_array_equal(out[t], cv2.resize(clip[t], (45, 30), interpolation=cv2.INTER_LINEAR))
+    # a second resize, crop and flip work on that layout as on any array
+    again = ClipResizeTransform(30, 45, 20, 30).apply_image(out)
+    np.testing.assert_array_equal(again[1], cv2.resize(np.ascontiguousarray(out[1]), (30, 20),
+                                                       interpolation=cv2.INTER_LINEAR))
+    tfm = TransformList([CropTransform(2, 3, 20, 10), HFlipTransform(20)])
+    np.testing.assert_array_equal(apply_transform_to_clip(tfm, out), out[:, 3:13, 2:22][:, :, ::-1])
