@@ -1,16 +1,32 @@
-"""data: clips/s of AVADatasetMapper per worker process, JPEG frames vs PyAV video decoding.
+"""data: clips/s of AVADatasetMapper per core, JPEG frames vs PyAV video, against a decode-only floor and PySlowFast.
 
-Writes a small synthetic AVA-format set with the project's generator (JPEG frames in the PySlowFast
-layout and the same frames as H.264 mp4) in a temporary folder, or uses a registered dataset
-(``--dataset``), then times the mapper over the same keyframes with each ``INPUT.SOURCE`` in one
-process (what one DataLoader worker delivers).
+Writes a realistic frame set in a temporary folder (natural-looking 640x360 frames, quality-90
+JPEGs of ~40 KB in the PySlowFast layout, and the same frames as an x264 mp4 with a key frame every
+250 frames and B-frames), or uses a registered dataset (``--dataset``). Then, in one process with one
+torch/OpenCV thread (what one DataLoader worker on one core delivers), it times over the same
+keyframes, interleaved round by round (A B C A B C ...):
+
+- ``frames``: the mapper with ``INPUT.SOURCE frames``;
+- ``video``: the mapper with ``INPUT.SOURCE video``;
+- ``floor``: only ``cv2.imread`` of the clip's JPEG files (the decoding every JPEG loader pays);
+- ``pyslowfast``: with ``--pyslowfast PATH``, PySlowFast's own ``Ava`` dataset ``__getitem__`` from
+  the user's checkout at PATH, fed the same frames, keyframes and boxes (its "train" and "test"
+  splits, OpenCV backend, its default AVA settings).
+
+Test mode reads the keyframes in order (one worker through an inference loader); train mode
+shuffles them (a training sampler). The targets are printed, not asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import statistics
+import sys
 import tempfile
 import time
+import types
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -20,45 +36,175 @@ from detectron2.data import DatasetCatalog
 from tabulate import tabulate
 
 from ava_detector.config import get_ava_cfg
-from ava_detector.data.ava.builtin import register_synthetic_ava
-from ava_detector.data.ava.synthetic import generate_synthetic_ava
-from ava_detector.data.ava.synthetic_scene import SceneSpec
 from ava_detector.data.mapper import AVADatasetMapper
+from ava_detector.data.video import pyav_source
+from ava_detector.data.video.sampling import clip_indices
+from ava_detector.data.video.synthetic import natural_frames, write_jpeg_frames, write_mp4
 
-_PREFIX = "benchmark_data_synthetic"
+# Targets printed beside the figures (per core, same keyframes).
+TARGET_FRAMES_VS_PYSLOWFAST = 1.8
+TARGET_VIDEO_VS_PYSLOWFAST = 1.0
+TARGET_FRAMES_VS_FLOOR = 1.25  # clip time at most this multiple of the decode-only floor's
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--records", type=int, default=20, help="keyframes timed per source and mode")
-    parser.add_argument("--videos", type=int, default=2, help="synthetic videos to write")
-    parser.add_argument("--seconds", type=int, default=8, help="length of each synthetic video")
-    parser.add_argument("--size", type=int, nargs=2, default=[360, 480], metavar=("H", "W"),
-                        help="synthetic frame size (AVA movies are mostly 360-480 p)")
+    parser.add_argument("--records", type=int, default=16, help="keyframes timed per source, mode and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is printed)")
+    parser.add_argument("--videos", type=int, default=2, help="videos of the generated frame set")
+    parser.add_argument("--seconds", type=int, default=12, help="length of each generated video")
+    parser.add_argument("--size", type=int, nargs=2, default=[360, 640], metavar=("H", "W"),
+                        help="generated frame size (AVA's frames: mostly 360 p)")
+    parser.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality of the generated frames")
+    parser.add_argument("--gop", type=int, default=250, help="key frame interval of the generated mp4")
     parser.add_argument("--dataset", default="", help="time a registered dataset instead (needs frames and video_path)")
+    parser.add_argument("--pyslowfast", default="", metavar="PATH",
+                        help="a PySlowFast checkout: time its Ava dataset on the same keyframes")
     parser.add_argument("--arch", default="slowfast", help="MODEL.SLOWFAST.ARCH")
     parser.add_argument("--mode", default="both", choices=["test", "train", "both"], help="mapper mode(s)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config KEY VALUE overrides")
 
 
-def synthetic_records(root: Path, videos: int, seconds: int, size: tuple[int, int]) -> list[dict]:
-    """Records of a freshly generated synthetic AVA-format set (validation split) under ``root``."""
-    spec = SceneSpec(height=size[0], width=size[1], duration=seconds)
-    generate_synthetic_ava(root, train_videos=1, val_videos=videos, spec=spec, seed=0, force=True)
-    register_synthetic_ava(root, prefix=_PREFIX)
+def realistic_records(
+    root: Path, videos: int, seconds: int, size: tuple[int, int], quality: int = 90, gop: int = 250
+) -> tuple[list[dict], str]:
+    """Write ``videos`` natural-looking videos (JPEG frames + x264 mp4, 30 fps) under ``root``.
+
+    Args:
+        root: an empty folder.
+        videos, seconds: how many videos, how long each.
+        size: ``(H, W)`` of the frames.
+        quality: JPEG quality.
+        gop: the mp4's key frame interval (B-frames: 3).
+
+    Returns:
+        One record per keyframe (every second, at least a clip's half-length from both ends; two
+        person boxes each, dataset-record fields as the mapper reads them), and a description.
+    """
+    records, sizes = [], []
+    rng = np.random.RandomState(0)
+    for v in range(videos):
+        vid = f"nat{v:02d}"
+        frames = list(natural_frames(seconds * 30, size[0], size[1], seed=v))
+        paths = write_jpeg_frames(root / "frames" / vid, vid, frames, quality=quality)
+        sizes += [Path(p).stat().st_size for p in paths[::10]]
+        video = write_mp4(root / "videos" / f"{vid}.mp4", frames, 30, crf=18, gop=gop, bframes=3)
+        for sec in range(2, seconds - 1):
+            x0, y0 = rng.uniform(0, 0.5, (2, 2)).T
+            boxes = np.stack([x0, y0, x0 + 0.3, y0 + 0.4], axis=1).round(3)
+            labels = np.zeros((2, 80), np.float32)
+            labels[:, rng.randint(0, 80, 2)] = 1
+            records.append({
+                "video_id": vid, "sec": sec, "start_sec": 0.0, "fps": 30.0, "keyframe_index": sec * 30,
+                "frames": paths, "video_path": video, "boxes": boxes.tolist(), "labels": labels.tolist(),
+                "scores": [1.0, 1.0], "is_gt": [True, True], "image_id": f"{vid},{sec:04d}",
+            })
+        del frames
+    mp4_kb = sum(Path(r).stat().st_size for r in {r["video_path"] for r in records}) / 1024
+    what = (f"generated {videos} x {seconds}s {size[0]}x{size[1]}: JPEG q{quality} mean "
+            f"{np.mean(sizes) / 1024:.0f} KB, x264 crf 18 gop {gop} 3 B-frames "
+            f"({mp4_kb * 8 / 1024 / (videos * seconds):.2f} Mbit/s)")
+    return records, what
+
+
+def load_pyslowfast(path: str | Path) -> tuple[types.ModuleType, types.ModuleType]:
+    """PySlowFast's ``slowfast.datasets.ava_dataset`` and ``slowfast.config.defaults`` from a
+    checkout, without running its package ``__init__`` files (they import every dataset and model
+    and their dependencies). Where SciPy is missing, ``scipy.ndimage`` is a stand-in (PySlowFast
+    imports it for augmentations its AVA loader does not use).
+
+    Args:
+        path: the checkout (the folder holding ``slowfast/``).
+    """
+    root = Path(path).resolve() / "slowfast"
+    if not (root / "datasets" / "ava_dataset.py").is_file():
+        raise SystemExit(f"--pyslowfast {path}: no slowfast/datasets/ava_dataset.py there")
+    for name, folder in (("slowfast", root), ("slowfast.datasets", root / "datasets"),
+                         ("slowfast.utils", root / "utils"), ("slowfast.config", root / "config")):
+        if name not in sys.modules:
+            package = types.ModuleType(name)
+            package.__path__ = [str(folder)]
+            sys.modules[name] = package
     try:
-        return DatasetCatalog.get(f"{_PREFIX}_val")
-    finally:
-        for split in ("train", "val"):
-            DatasetCatalog.remove(f"{_PREFIX}_{split}")
+        importlib.import_module("scipy.ndimage")
+    except ImportError:
+        ndimage = types.ModuleType("scipy.ndimage")
+
+        def gaussian_filter(*args, **kwargs):
+            raise ImportError("scipy is not installed (stand-in for the data benchmark)")
+
+        ndimage.gaussian_filter = gaussian_filter
+        sys.modules.setdefault("scipy", types.ModuleType("scipy")).ndimage = ndimage
+        sys.modules["scipy.ndimage"] = ndimage
+    return (importlib.import_module("slowfast.datasets.ava_dataset"),
+            importlib.import_module("slowfast.config.defaults"))
 
 
-def time_mapper(mapper: AVADatasetMapper, records: list[dict], n: int) -> float:
-    """Clips per second over ``n`` records (cycled), after one warm-up call."""
-    mapper(records[0])
-    start = time.perf_counter()
-    for i in range(n):
-        mapper(records[i % len(records)])
-    return n / (time.perf_counter() - start)
+def pyslowfast_dataset(path: str, cfg, records: list[dict], split: str):
+    """PySlowFast's ``Ava`` dataset for ``split`` ("train" / "test") over our records: its
+    ``_load_data`` (CSV reading) is replaced by tables built from the records; ``__getitem__`` and
+    all preprocessing are its own.
+
+    Args:
+        path: the PySlowFast checkout.
+        cfg: our config (clip length, stride, scales, crop).
+        records: the keyframes, in the order to index them.
+        split: PySlowFast's split name.
+    """
+    ava_dataset, defaults = load_pyslowfast(path)
+    pcfg = defaults.get_cfg()
+    pcfg.DATA.NUM_FRAMES = cfg.INPUT.NUM_FRAMES
+    pcfg.DATA.SAMPLING_RATE = cfg.INPUT.SAMPLING_RATE
+    pcfg.DATA.TRAIN_JITTER_SCALES = list(cfg.INPUT.TRAIN_JITTER_SCALES)
+    pcfg.DATA.TRAIN_CROP_SIZE = cfg.INPUT.TRAIN_CROP_SIZE
+    pcfg.DATA.TEST_CROP_SIZE = cfg.INPUT.TEST_SHORT_SIDE
+    pcfg.MODEL.ARCH = cfg.MODEL.SLOWFAST.ARCH if cfg.MODEL.SLOWFAST.ARCH in ("slowfast", "slow") else "slowfast"
+    pcfg.MODEL.NUM_CLASSES = 80
+    pcfg.SLOWFAST.ALPHA = cfg.MODEL.SLOWFAST.ALPHA
+
+    videos = list(dict.fromkeys(r["video_id"] for r in records))
+    frames = {r["video_id"]: r["frames"] for r in records}
+
+    class Ava(ava_dataset.Ava):
+        def _load_data(self, _cfg):
+            self._video_idx_to_name = videos
+            self._image_paths = [[str(p) for p in frames[v]] for v in videos]
+            per_video: list[list] = [[] for _ in videos]
+            self._keyframe_indices = []
+            for r in records:
+                vi = videos.index(r["video_id"])
+                boxes_labels = [[list(map(float, b)), [int(j) + 1 for j in np.flatnonzero(lab)]]
+                                for b, lab in zip(r["boxes"], r["labels"])]
+                self._keyframe_indices.append((vi, len(per_video[vi]), r["sec"], int(r["keyframe_index"])))
+                per_video[vi].append(boxes_labels)
+            self._keyframe_boxes_and_labels = per_video
+            self._num_boxes_used = sum(len(r["boxes"]) for r in records)
+
+    import logging
+
+    logging.getLogger(ava_dataset.__name__).setLevel(logging.WARNING)
+    return Ava(pcfg, split)
+
+
+def decode_floor(record: dict, cfg) -> None:
+    """``cv2.imread`` of the clip's JPEG files, nothing else (the same frames as the mapper's)."""
+    idx = clip_indices(int(record["keyframe_index"]), cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE,
+                       len(record["frames"]))
+    for i in idx:
+        cv2.imread(str(record["frames"][int(i)]), cv2.IMREAD_COLOR)
+
+
+def time_calls(fn: Callable[[int], object], start: int, n: int) -> float:
+    """Clips per second of ``fn(i)`` for ``i`` in ``start .. start + n - 1``."""
+    t0 = time.perf_counter()
+    for i in range(start, start + n):
+        fn(i)
+    return n / (time.perf_counter() - t0)
+
+
+def _ratio_line(name: str, value: float, target: float, higher: bool = True) -> str:
+    met = value >= target if higher else value <= target
+    sign = ">=" if higher else "<="
+    return f"  {name}: {value:.2f}x (target {sign} {target:g}x: {'met' if met else 'NOT met'})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,24 +215,56 @@ def run(args: argparse.Namespace) -> int:
     cfg.merge_from_list(args.opts)
     with tempfile.TemporaryDirectory() as tmp:
         if args.dataset:
-            records = DatasetCatalog.get(args.dataset)
+            records = [r for r in DatasetCatalog.get(args.dataset) if r.get("frames") and r.get("video_path")]
             what = args.dataset
         else:
             t0 = time.perf_counter()
-            records = synthetic_records(Path(tmp) / "ava", args.videos, args.seconds, tuple(args.size))
-            what = (f"synthetic AVA {args.videos} x {args.seconds}s {args.size[0]}x{args.size[1]} "
-                    f"(generated in {time.perf_counter() - t0:.1f}s)")
-        records = [r for r in records if r.get("frames") and r.get("video_path")]
+            records, what = realistic_records(Path(tmp), args.videos, args.seconds, tuple(args.size),
+                                              args.jpeg_quality, args.gop)
+            what += f"; written in {time.perf_counter() - t0:.0f}s"
         if not records:
             raise SystemExit(f"{what}: no record has both frames and a video_path")
-        np.random.seed(0)
-        rows = []
+        rows, notes = [], []
         for mode in ("test", "train") if args.mode == "both" else (args.mode,):
+            is_train = mode == "train"
+            order = list(records)
+            if is_train:
+                order = [order[i] for i in np.random.RandomState(0).permutation(len(order))]
+            runners: dict[str, Callable[[int], object]] = {}
             for source in ("frames", "video"):
                 cfg.INPUT.SOURCE = source
-                mapper = AVADatasetMapper(cfg, is_train=mode == "train")
-                rate = time_mapper(mapper, records, args.records)
-                rows.append([source, mode, f"{cfg.INPUT.NUM_FRAMES}x{cfg.INPUT.SAMPLING_RATE}", f"{rate:.2f}"])
-    print(f"AVADatasetMapper, {what}, arch={args.arch}, 1 process (1 torch/cv2 thread):")
-    print(tabulate(rows, headers=["source", "mode", "clip", "clips/s per worker"], tablefmt="github"))
+                mapper = AVADatasetMapper(cfg, is_train=is_train)
+                runners[source] = lambda i, m=mapper, o=order: m(o[i % len(o)])
+            runners["floor"] = lambda i, o=order: decode_floor(o[i % len(o)], cfg)
+            if args.pyslowfast:
+                dataset = pyslowfast_dataset(args.pyslowfast, cfg, order, "train" if is_train else "test")
+                runners["pyslowfast"] = lambda i, d=dataset: d[i % len(d)]
+            np.random.seed(0)
+            pyav_source.VIDEO_CACHE.clear()
+            for fn in runners.values():  # warm-up (imports, first file opens)
+                fn(0)
+            rates: dict[str, list[float]] = {name: [] for name in runners}
+            for r in range(args.rounds):
+                for name, fn in runners.items():
+                    rates[name].append(time_calls(fn, r * args.records, args.records))
+            med = {name: statistics.median(v) for name, v in rates.items()}
+            clip = f"{cfg.INPUT.NUM_FRAMES}x{cfg.INPUT.SAMPLING_RATE}"
+            for name, rate in med.items():
+                vs_psf = f"{rate / med['pyslowfast']:.2f}" if "pyslowfast" in med else "-"
+                rows.append([name, mode, clip, f"{rate:.2f}", f"{1000 / rate:.1f}", vs_psf])
+            notes.append(f"{mode} ({'shuffled' if is_train else 'in order'}):")
+            notes.append(_ratio_line("frames clip time / decode-only floor", med["floor"] / med["frames"],
+                                     TARGET_FRAMES_VS_FLOOR, higher=False))
+            if "pyslowfast" in med:
+                notes.append(_ratio_line("frames / PySlowFast", med["frames"] / med["pyslowfast"],
+                                         TARGET_FRAMES_VS_PYSLOWFAST))
+                notes.append(_ratio_line("video / PySlowFast", med["video"] / med["pyslowfast"],
+                                         TARGET_VIDEO_VS_PYSLOWFAST))
+    print(f"AVADatasetMapper, {what}, arch={args.arch}, 1 process (1 torch/cv2 thread), "
+          f"{args.rounds} interleaved rounds x {args.records} clips, median:")
+    print(tabulate(rows, headers=["source", "mode", "clip", "clips/s per core", "ms/clip", "vs PySlowFast"],
+                   tablefmt="github"))
+    print("\n".join(notes))
+    if not args.pyslowfast:
+        print("(--pyslowfast PATH times PySlowFast's Ava loader from a checkout beside these figures)")
     return 0
