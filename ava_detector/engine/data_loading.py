@@ -73,15 +73,18 @@ class SeededMapper:
         position, record = item
         s = sample_seed(self.seed, position)
         py_state, np_state = random.getstate(), np.random.get_state()
+        torch_state = torch.get_rng_state()
         try:
-            with torch.random.fork_rng(devices=[]):
-                random.seed(s)
-                np.random.seed(s)
-                torch.manual_seed(s)
-                return self.mapper(record)
+            random.seed(s)
+            np.random.seed(s)
+            # The CPU generator only: torch.manual_seed would also queue a CUDA seeding (and capture
+            # a stack trace for it) on every sample, and mappers draw on the CPU.
+            torch.default_generator.manual_seed(s)
+            return self.mapper(record)
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
+            torch.set_rng_state(torch_state)
 
 
 class IterationSeededStream(torchdata.IterableDataset):
