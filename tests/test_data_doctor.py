@@ -70,3 +70,42 @@ def test_proposal_quality_by_hand():
     assert ap50 == pytest.approx(2 / 3, abs=1e-6)
     empty = pd.DataFrame(columns=props.columns)
     assert proposal_quality(gt, empty) == (0.0, 0.0)
+
+
+def test_both_splits_by_default(root, check_ava, capsys):
+    assert check_ava(["--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "== train ==" in out and "== val ==" in out and "all checks passed" in out
+    (root / "annotations" / "ava_train_v2.2.csv").unlink()
+    assert check_ava(["--root", str(root)]) == 1
+    captured = capsys.readouterr()
+    assert f"missing {root / 'annotations' / 'ava_train_v2.2.csv'}" in captured.out
+    assert "train: ground truth CSV" in captured.err and "val:" not in captured.err
+
+
+def test_every_problem_reported_without_a_traceback(root, check_ava, capsys):
+    """A broken dataset.json, a malformed frame-list line and a keyframe before start_sec: each is
+    a failed check with its file (and line), and the other checks still run."""
+    (root / "dataset.json").write_text("{not json")
+    with open(root / "frame_lists" / "val.csv", "a") as f:
+        f.write("a broken line\n")
+    ann = root / "annotations" / "ava_train_v2.2.csv"
+    ann.write_text(ann.read_text() + "syn_train_000,0050,0.1,0.1,0.3,0.5,12,0\n")
+    assert check_ava(["--root", str(root), "--start-sec", "100"]) == 1
+    out = capsys.readouterr().out
+    assert f"{root / 'dataset.json'}:1: invalid JSON" in out
+    assert f"frame list unreadable: {root / 'frame_lists' / 'val.csv'}:" in out
+    assert f"{ann}: syn_train_000 second 50 is before start_sec 100" in out
+    assert out.count("proposals vs GT person boxes") == 2  # both splits went to the end
+
+
+def test_frame_paths_outside_the_frames_folder(root, check_ava, capsys):
+    lists = root / "frame_lists" / "val.csv"
+    text = lists.read_text()
+    lists.write_text(text.replace(" syn_val_000/syn_val_000_000031.jpg",
+                                  " ../frames/syn_val_000/syn_val_000_000031.jpg"))
+    assert check_ava(["--root", str(root), "--split", "val"]) == 1
+    out = capsys.readouterr().out
+    assert "1 outside the frames folder" in out
+    assert "'../frames/syn_val_000/syn_val_000_000031.jpg' points outside" in out
+    assert check_ava(["--root", str(root), "--split", "val", "--allow-paths-outside-root"]) == 0

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ..errors import AVAFormatError
+from ..paths import resolve_under_root
 from .csv_formats import read_annotations, read_exclusions, read_proposals
 from .frame_lists import read_frame_list
 from .label_map import read_label_map
@@ -26,6 +28,8 @@ from .register import AVAFiles, find_videos, read_dataset_json
 __all__ = ["Check", "proposal_quality", "run_checks"]
 
 _MAX_LISTED = 20
+# What a reader raises on a bad file; reported as a failed check, never a traceback.
+_READ_ERRORS = (AVAFormatError, OSError, ValueError, KeyError, UnicodeDecodeError)
 
 
 @dataclass
@@ -99,8 +103,12 @@ def proposal_quality(
 def _csv_check(name: str, reader, path: str, **kw):
     check = Check(name)
     if not path or not Path(path).is_file():
-        return check.fail(f"missing {path}", [path]), None
-    parsed = reader(path, lenient=True, **kw)
+        what = "a directory" if path and Path(path).is_dir() else "missing"
+        return check.fail(f"{what} {path}", [path]), None
+    try:
+        parsed = reader(path, lenient=True, **kw)
+    except _READ_ERRORS as e:  # not a row problem (bytes, permissions): report, keep checking
+        return check.fail(str(e), [path]), None
     if parsed.skipped:
         lines = [f"{path}:{line}: {problem}" for line, problem in parsed.skipped]
         return check.fail(f"{len(lines)} malformed rows", lines), parsed.table
@@ -108,25 +116,38 @@ def _csv_check(name: str, reader, path: str, **kw):
     return check, parsed.table
 
 
-def _check_frames(frames: dict, needed: dict, frames_dir: str, fps: float, decode_all: bool) -> Check:
-    """Every frame a keyframe's clip needs exists; keyframes and all (or only key-) frames decode."""
+def _check_frames(frames: dict, needed: dict, frames_dir: str, fps: float, decode_all: bool,
+                  frame_list: str = "<frame list>", allow_outside: bool = False) -> Check:
+    """Every frame a keyframe's clip needs exists; keyframes and all (or only key-) frames decode.
+    Frame paths leaving ``frames_dir`` are problems too (not read) unless ``allow_outside``."""
     check = Check("frames exist and decode")
-    missing, bad, short = [], [], []
+    missing, bad, short, outside = [], [], [], []
     for vid, secs_idx in tqdm(sorted(needed.items()), desc="frames", leave=False):
         rel = frames.get(vid)
         if rel is None:
             missing.append(f"{vid}: not in the frame list")
             continue
-        if max(secs_idx) >= len(rel):
+        if secs_idx and max(secs_idx) >= len(rel):
             short.append(f"{vid}: {len(rel)} frames at {fps:g} fps, keyframe needs frame {max(secs_idx)}")
-        paths = [Path(frames_dir) / p for p in rel]
-        missing += [str(p) for p in paths if not p.is_file()]
+        paths: list[Path | None] = []
+        for p in rel:
+            try:
+                paths.append(Path(resolve_under_root(
+                    str(p), frames_dir, source=frame_list, allow_outside=allow_outside,
+                    opt_in_key="AVA.ALLOW_PATHS_OUTSIDE_ROOT (--allow-paths-outside-root)")))
+            except AVAFormatError as e:
+                outside.append(f"{vid}: {e.problem}")
+                paths.append(None)
+        missing += [str(p) for p in paths if p is not None and not p.is_file()]
         to_decode = paths if decode_all else [paths[i] for i in secs_idx if i < len(paths)]
-        bad += [str(p) for p in to_decode if p.is_file() and cv2.imread(str(p)) is None]
-    problems = missing + bad + short
+        bad += [str(p) for p in to_decode
+                if p is not None and p.is_file() and cv2.imread(str(p)) is None]
+    problems = outside + missing + bad + short
     if problems:
-        return check.fail(f"{len(missing)} missing, {len(bad)} undecodable, {len(short)} too short",
-                          problems)
+        counts = f"{len(missing)} missing, {len(bad)} undecodable, {len(short)} too short"
+        if outside:
+            counts += f", {len(outside)} outside the frames folder"
+        return check.fail(counts, problems)
     check.detail = f"{len(needed)} videos"
     return check
 
@@ -167,25 +188,48 @@ def run_checks(
     fps: float | None = None,
     score_thresh: float = 0.8,
     decode_all: bool = False,
+    allow_paths_outside_root: bool = False,
 ) -> tuple[list[Check], dict]:
-    """All checks of one split and the proposal-quality figures (``recall``, ``ap50``)."""
+    """All checks of one split and the proposal-quality figures (``recall``, ``ap50``).
+
+    A file that cannot be read (dataset.json, frame list, CSVs, label map) is a failed check with
+    the reader's message, and the other checks still run.
+
+    Args:
+        files: the split's files (e.g. :func:`ava_layout`).
+        start_sec: movie second of frame 0 (None: dataset.json's, else 900).
+        fps: frame rate of the timeline (None: dataset.json's, else 30).
+        score_thresh: proposals at or above this count for recall.
+        decode_all: decode every frame, not only keyframes.
+        allow_paths_outside_root: frame-list paths may leave the frames folder.
+    """
     checks: list[Check] = []
-    info = read_dataset_json(files.dataset_json) if Path(files.dataset_json).is_file() else {}
+    info: dict = {}
+    if files.dataset_json and Path(files.dataset_json).exists():
+        described = Check("dataset.json")
+        try:
+            info = read_dataset_json(files.dataset_json)
+            described.detail = f"start_sec {info['start_sec']:g}, {info['fps']:g} fps"
+        except _READ_ERRORS as e:
+            described.fail(f"{e}; using start_sec 900, 30 fps", [files.dataset_json])
+        checks.append(described)
     start_sec = info.get("start_sec", 900) if start_sec is None else start_sec
     fps = info.get("fps", 30) if fps is None else fps
     lm = Check("label map")
     try:
         lm.detail = f"{len(read_label_map(files.label_map).ids)} evaluated classes"
-    except Exception as e:  # AVAFormatError or unreadable: report, keep checking
+    except _READ_ERRORS as e:  # AVAFormatError or unreadable: report, keep checking
         lm.fail(str(e), [files.label_map])
     checks.append(lm)
     gt_check, gt = _csv_check("ground truth CSV", read_annotations, files.annotations)
     checks.append(gt_check)
-    proposals_path = next((p for p in files.proposals if Path(p).is_file()), files.proposals[0])
+    candidates = [p for p in files.proposals if p]
+    proposals_path = next((p for p in candidates if Path(p).is_file()),
+                          candidates[0] if candidates else "")
     prop_check, proposals = _csv_check("proposals CSV", read_proposals, proposals_path)
     checks.append(prop_check)
     exc_check, _ = _csv_check("excluded timestamps CSV", read_exclusions, files.exclusions)
-    if exc_check.status != "ok" and not Path(files.exclusions).is_file():
+    if exc_check.status != "ok" and not Path(files.exclusions).exists():
         exc_check.status = "warn"
     checks.append(exc_check)
     figures: dict = {}
@@ -200,14 +244,26 @@ def run_checks(
            for v, idx in needed.items() for i in idx if i < 0]
     timeline = Check("keyframes on the timeline", detail=f"start_sec {start_sec:g}, {fps:g} fps")
     checks.append(timeline.fail(f"{len(neg)} keyframes before the video", neg) if neg else timeline)
+    # Keyframes before the video are reported above; the frame and video checks take the others.
+    on_timeline = {v: [i for i in idx if i >= 0] for v, idx in needed.items()}
+    on_timeline = {v: idx for v, idx in on_timeline.items() if idx}
     has_frames = bool(files.frame_list) and Path(files.frame_list).is_file()
     videos = find_videos(files.videos_dir)
     if has_frames:
-        frames = read_frame_list(files.frame_list)
-        checks.append(_check_frames(frames, needed, files.frames_dir, fps, decode_all))
+        try:
+            frames = read_frame_list(files.frame_list)
+        except _READ_ERRORS as e:
+            checks.append(Check("frames exist and decode").fail(
+                f"frame list unreadable: {e}", [files.frame_list]))
+        else:
+            checks.append(_check_frames(frames, on_timeline, files.frames_dir, fps, decode_all,
+                                        files.frame_list, allow_paths_outside_root))
+    elif files.frame_list and Path(files.frame_list).is_dir():
+        checks.append(Check("frames exist and decode").fail(
+            f"{files.frame_list} is a directory, expected a frame list", [files.frame_list]))
     if videos:
-        last = {v: max(i) for v, i in needed.items()}
-        checks.append(_check_videos(videos, needed, fps, last))
+        last = {v: max(i) for v, i in on_timeline.items()}
+        checks.append(_check_videos(videos, on_timeline, fps, last))
     if not has_frames and not videos:
         checks.append(Check("frames or videos").fail(
             "neither a frame list nor videos", [files.frame_list, files.videos_dir]))
