@@ -48,7 +48,8 @@ def main(args):
     setup_process(cfg, args)
     if args.eval_only:
         model = KineticsTrainer.build_model(cfg)
-        AVACheckpointer(model, cfg.OUTPUT_DIR, require_complete=True).resume_or_load(
+        complete = not cfg.MODEL.ALLOW_RANDOM_WEIGHTS  # every tensor from the file
+        AVACheckpointer(model, cfg.OUTPUT_DIR, require_complete=complete).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume)
         return KineticsTrainer.test(cfg, model)
     trainer = KineticsTrainer(cfg)

@@ -52,7 +52,8 @@ def main(args):
     setup_process(cfg, args)
     if args.eval_only:
         model = AVATrainer.build_model(cfg)
-        AVATrainingCheckpointer(model, cfg.OUTPUT_DIR, require_complete=True).resume_or_load(
+        complete = not cfg.MODEL.ALLOW_RANDOM_WEIGHTS  # every tensor from the file
+        AVATrainingCheckpointer(model, cfg.OUTPUT_DIR, require_complete=complete).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume
         )
         results = AVATrainer.test(cfg, model)

@@ -192,7 +192,7 @@ def add_ava_config(cfg: CN) -> CN:
     # What MODEL.WEIGHTS should initialise from (e.g. "a Kinetics-600 SlowFast R101"); training with
     # empty weights then warns that it starts from scratch. "" = no initialisation expected.
     _C.MODEL.EXPECTED_INIT = ""
-    # Allow --eval-only without MODEL.WEIGHTS (evaluates the random initialisation, on purpose).
+    # Allow --eval-only without MODEL.WEIGHTS, or with weights lacking tensors (random ones, on purpose).
     _C.MODEL.ALLOW_RANDOM_WEIGHTS = False
 
     # ---------------------------------------------------------------- engine (trainer, evaluation)

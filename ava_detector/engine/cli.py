@@ -160,7 +160,7 @@ def check_weights(cfg: CfgNode, args: argparse.Namespace, checkpointer_class: ty
             model = build_model(probe)
             checkpointer = checkpointer_class(
                 model, backbone_only=bool(cfg.MODEL.WEIGHTS_BACKBONE_ONLY) and not resumed,
-                require_complete=bool(args.eval_only))
+                require_complete=bool(args.eval_only) and not cfg.MODEL.ALLOW_RANDOM_WEIGHTS)
             checkpointer.load(path, checkpointables=[])
         return path
     except CheckpointError as err:
