@@ -71,7 +71,7 @@ def test_cache_and_skipping_keep_frame_identity(long_gop):
     cache.clear()
 
 
-def test_unreferenced_frames_before_the_clip_are_not_decoded(long_gop, monkeypatch):
+def test_unneeded_unreferenced_frames_are_not_decoded(long_gop, monkeypatch):
     decoded = []
     real = pv._OpenVideo.next_entry
 
@@ -84,10 +84,11 @@ def test_unreferenced_frames_before_the_clip_are_not_decoded(long_gop, monkeypat
     monkeypatch.setattr(pv._OpenVideo, "next_entry", spy)
     src = PyAVVideoSource(long_gop, cache=pv.VideoCache(0))
     assert _clip(src, 200) == clip_indices(200, 32, 2, NUM).tolist()
-    before = [i for i in decoded if i < 200 - 32 - 30]  # displayed 1 s or more before the clip
-    within = [i for i in decoded if i >= 200 - 32 - 29]
-    assert 0 in decoded and len(before) <= 0.8 * (200 - 32 - 30)  # B-frames skipped (a quarter here)
-    assert within == list(range(200 - 32 - 29, within[-1] + 1))  # everything near the clip
+    before = [i for i in decoded if i < 200 - 32 - 1]  # displayed before the clip
+    within = [i for i in decoded if i >= 200 - 32]  # the clip samples every second frame of these
+    assert 0 in decoded and len(before) <= 0.8 * (200 - 32)  # B-frames skipped (a quarter here)
+    assert set(range(200 - 32, 200 + 32, 2)) <= set(within)  # every sampled frame was decoded
+    assert len(within) < 64  # and some of the frames between them were not
 
 
 def test_long_gaps_between_frames_fall_back_to_full_decoding(tmp_path):

@@ -11,10 +11,12 @@ README's Benchmarks):
 - Decoding is single-threaded (``thread_type = "NONE"``). FFmpeg's frame threading ("AUTO" /
   "FRAME") costs ~30% more CPU per frame for a wall-time gain only when idle cores exist; DataLoader
   workers already fill the cores, so per-core throughput is what counts.
-- Between the key frame and the clip, packets of frames displayed well before the clip are decoded
-  with ``skip_frame = "NONREF"``: B-frames no other frame refers to are not decoded at all (about half
-  the frames; a third of the time). A result is checked against the skipped timestamps and the clip
-  decoded again without skipping if a skipped frame could have been on screen.
+- Packets of frames that no requested time needs (between the key frame and the clip, and between
+  the clip's sampled frames) are sent with ``skip_frame = "NONREF"``: B-frames no other frame refers
+  to are not decoded at all (a quarter to a half of the frames). A frame counts as needed when a
+  requested time falls within one frame duration (from the stream's average rate) of its start; each
+  result is checked against the skipped timestamps, and decoded again without skipping if a skipped
+  frame would have been on screen (a variable-rate video with a longer gap).
 - Frames are converted from YUV 4:2:0 to RGB by OpenCV (``COLOR_YUV2RGB_I420``: BT.601 limited
   range, what swscale does for such streams, 2-3x faster than ``to_ndarray("rgb24")``); other pixel
   formats, full-range or non-BT.601 streams go through swscale with the stream's range.
@@ -41,9 +43,6 @@ from ..errors import AVAFormatError
 from .frame_source import FrameSource, register_frame_source
 from .sampling import TIME_EPS, clip_times
 
-# Frames displayed more than this many seconds before a clip's first time are decoded with
-# skip_frame="NONREF" (not needed unless the video has a longer gap between frames; checked).
-SKIP_MARGIN_S = 1.0
 # Continue decoding forward from where the previous clip of the video ended when the next clip
 # starts at most this far ahead (seconds); farther, seek to the key frame before it.
 CONTINUE_MAX_S = 10.0
@@ -103,8 +102,8 @@ class _Entry:
 class _OpenVideo:
     """One open video positioned after its last decoded frame, with a window of recent frames.
 
-    ``window`` holds every frame decoded since the window's first entry, in display order, without
-    gaps (frames skipped as unreferenced B-frames before a clip are never put in it).
+    ``window`` holds the frames decoded since the window's first entry, in display order; frames
+    skipped as unneeded unreferenced B-frames are missing from it and listed in ``skipped``.
     """
 
     def __init__(self, path: str):
@@ -125,8 +124,10 @@ class _OpenVideo:
         self.window: list[_Entry] = []
         self.frames: Iterator[av.VideoFrame] | None = None  # the decoder's output from here on
         self.eof = False
-        self.skip_before = -math.inf  # packets displayed before this time may be skipped (NONREF)
-        self.skipped_t = -math.inf  # the latest display time of a packet sent while skipping
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.frame_duration = 1.0 / float(rate) if rate else 1.0 / 30.0  # estimate, for skipping
+        self.targets: np.ndarray | None = None  # sorted times of the read in progress (None: no skipping)
+        self.skipped: list[float] = []  # display times of the packets sent while skipping
         self._skipping = False
 
     def close(self) -> None:
@@ -141,28 +142,35 @@ class _OpenVideo:
     def _time(self, pts: int) -> float:
         return float((pts - self.start) * self.tb)
 
+    def _needed(self, t: float) -> bool:
+        """Whether a frame displayed from ``t`` may be on screen at a target time (one frame
+        duration, estimated from the stream's rate; a longer gap is caught by :meth:`read`)."""
+        if self.targets is None:
+            return True
+        k = int(np.searchsorted(self.targets, t - TIME_EPS))
+        return k < len(self.targets) and self.targets[k] < t + self.frame_duration - TIME_EPS
+
     def _decode(self) -> Iterator[av.VideoFrame]:
         """Decoded frames in display order from the current demuxer position; unreferenced frames
-        displayed before ``skip_before`` are not decoded."""
+        no target time needs (before the clip, between its sampled frames) are not decoded."""
         for packet in self.container.demux(self.stream):
             if packet.pts is not None:
                 t = self._time(packet.pts)
-                skip = (not packet.is_keyframe) and t < self.skip_before
+                skip = not packet.is_keyframe and not self._needed(t)
                 if skip != self._skipping:
                     self.codec.skip_frame = "NONREF" if skip else "DEFAULT"
                     self._skipping = skip
                 if skip:
-                    self.skipped_t = max(self.skipped_t, t)
+                    self.skipped.append(t)
             yield from packet.decode()
 
-    def seek(self, t: float, skip: bool) -> None:
+    def seek(self, t: float) -> None:
         """Position at the key frame at or before ``t`` and forget the window."""
         self.container.seek(self.start + int(math.floor(t / self.tb)), stream=self.stream, backward=True)
         self.window.clear()
         self.frames = self._decode()
         self.eof = False
-        self.skipped_t = -math.inf
-        self.skip_before = t - SKIP_MARGIN_S if skip else -math.inf
+        self.skipped.clear()
 
     def next_entry(self) -> _Entry | None:
         """The next decoded frame appended to the window, None at the end of the stream."""
@@ -193,13 +201,14 @@ class _OpenVideo:
         order = np.argsort(times, kind="stable")
         t0 = max(0.0, float(times[order[0]]))
         if not self.can_serve(t0):
-            self.seek(t0, skip)
-        else:  # continue from the window (earlier entries are dropped while scanning to t0)
-            self.skip_before = t0 - SKIP_MARGIN_S if skip else -math.inf
+            self.seek(t0)
+        elif self.window:  # continue from the window (earlier entries are dropped while scanning)
+            self.skipped = [x for x in self.skipped if x > self.window[0].t]
+        self.targets = np.sort(times) if skip else None
         if not self.window and self.next_entry() is None:
             raise AVAFormatError(self.path, None, f"no frames decoded at or after {t0:.3f} s")
         out: list[np.ndarray | None] = [None] * len(times)
-        chosen_t = math.inf
+        chosen = np.empty(len(times))
         i = 0  # the window entry on screen at the current target (the last one at or before it)
         for n, k in enumerate(order):
             target = float(times[k])
@@ -212,12 +221,18 @@ class _OpenVideo:
                 else:
                     i += 1
             entry = self.window[i]  # after the first frame if the target is before the video starts
-            chosen_t = min(chosen_t, entry.t)
+            chosen[k] = entry.t
             out[k] = entry.to_rgb()
-        if skip and chosen_t < self.skipped_t:
-            # a frame skipped as unreferenced could have been on screen at a target: decode again
-            self.frames = None
-            return self.read(times, skip=False)
+        self.targets = None
+        if self.skipped:
+            # a skipped frame displayed after the chosen one and by the target would have been on
+            # screen instead (a gap longer than the estimated frame duration): decode again in full
+            skipped = np.sort(np.asarray(self.skipped))
+            first_after = np.searchsorted(skipped, chosen + TIME_EPS, side="left")
+            if np.any((first_after < len(skipped)) & (skipped[np.minimum(first_after, len(skipped) - 1)]
+                                                      <= np.asarray(times) + TIME_EPS)):
+                self.frames = None
+                return self.read(times, skip=False)
         return np.stack(out)
 
 
