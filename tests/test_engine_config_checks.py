@@ -142,6 +142,12 @@ def test_eval_only_without_weights_refuses(tmp_path, capsys):
             "OUTPUT_DIR", str(tmp_path / "out")]
     assert train.cli(base) == 2
     assert "error: MODEL.WEIGHTS: empty" in _error_line(capsys.readouterr().err)
+    # --resume with nothing complete to resume from is no way around it either
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "last_checkpoint").write_text("")
+    assert train.cli(["--resume", *base]) == 2
+    line = _error_line(capsys.readouterr().err)
+    assert "MODEL.WEIGHTS: empty and --resume found no complete checkpoint" in line
     # asked for on purpose: the weights check passes and the run goes on to the data check
     assert train.cli([*base, "MODEL.ALLOW_RANDOM_WEIGHTS", "True"]) == 2
     assert "dataset" in _error_line(capsys.readouterr().err)

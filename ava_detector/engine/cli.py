@@ -149,6 +149,11 @@ def check_weights(cfg: CfgNode, args: argparse.Namespace, checkpointer_class: ty
             resumed = finder.find_resume_checkpoint()
         path = resumed or cfg.MODEL.WEIGHTS
         if not path:
+            if args.eval_only and not cfg.MODEL.ALLOW_RANDOM_WEIGHTS:
+                raise SetupError(
+                    f"MODEL.WEIGHTS: empty and --resume found no complete checkpoint in "
+                    f"{cfg.OUTPUT_DIR}: --eval-only would evaluate a randomly initialised model "
+                    "(set MODEL.ALLOW_RANDOM_WEIGHTS True to do so on purpose)")
             return ""
         if "://" not in path and not os.path.isfile(path):
             kind = "is a directory" if os.path.isdir(path) else "not found"
