@@ -118,6 +118,8 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    pool = pa.default_memory_pool()
+
     def parse(use_threads: bool):
         others: list[tuple[int | None, int, str]] = []
 
@@ -125,8 +127,10 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
             others.append((row.number, row.actual_columns, row.text))
             return "skip"
 
-        types = {"f0": pa.dictionary(pa.int32(), pa.string()),
-                 **{f"f{i}": pa.float64() for i in range(1, ncols)}}
+        types = {f"f{i}": pa.float64() for i in range(ncols)}
+        types["f0"] = pa.dictionary(pa.int32(), pa.string())
+        if ncols > 6:
+            types["f6"] = pa.int32()  # "1.0" is read by the slow path (as Python would)
         try:
             table = pacsv.read_csv(
                 path,
@@ -136,6 +140,7 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
                 convert_options=pacsv.ConvertOptions(
                     column_types=types, null_values=[""], strings_can_be_null=False,
                     quoted_strings_can_be_null=False),
+                memory_pool=pool,
             )
         except pa.ArrowInvalid as e:
             if "Empty CSV file" in str(e):
@@ -153,8 +158,9 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
     if others and any(o[0] is None for o in others):
         table, others = parse(use_threads=False)  # the row numbers are only known single-threaded
         others = [o for o in others if o[1] > 1 or o[2].strip()]
-    main = _arrow_to_boxes(table, path, kind, ncols)
+    columns = table.columns
     del table
+    main = _arrow_to_boxes(columns, path, kind, pool)
     if not others:
         return main
     extra = _python_boxes([next(csv.reader([o[2]])) for o in others], kind, path, main.videos)
@@ -164,52 +170,90 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
     is_extra[extra_row] = True
     rows = AVABoxes(extra.videos, main.video, main.time, main.boxes, main.label, main.score,
                     np.flatnonzero(~is_extra))
-    extra = AVABoxes(extra.videos, extra.video, extra.time, extra.boxes, extra.label, extra.score,
-                     extra_row)
+    extra = AVABoxes(extra.videos, extra.video, extra.time, extra.boxes, extra.label.astype(
+        main.label.dtype), extra.score, extra_row)
     merged = AVABoxes.concatenate([rows, extra], extra.videos)
     return merged.take(np.argsort(merged.row, kind="stable"))
 
 
-def _column(chunked, fill: float | None = None) -> np.ndarray:
-    """One float64 column as a contiguous array (nulls -> NaN, or ``fill``)."""
+def _take_column(columns: list, i: int, pool, out: np.ndarray | None = None,
+                 fill: float | None = None) -> np.ndarray:
+    """Column ``i`` as one contiguous array (into ``out`` if given; nulls -> NaN, or ``fill``),
+    dropped from ``columns`` and its memory handed back to the system (peak: the table plus one
+    column)."""
+    chunked, columns[i] = columns[i], None
+    try:
+        return _to_array(chunked, out, fill)
+    finally:
+        del chunked
+        pool.release_unused()
+
+
+def _to_array(chunked, out: np.ndarray | None, fill: float | None) -> np.ndarray:
     if fill is not None and chunked.null_count:
         chunked = chunked.fill_null(fill)
-    parts = [c.to_numpy(zero_copy_only=False) for c in chunked.chunks]
-    if not parts:
-        return np.zeros(0)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    if out is None:
+        if chunked.num_chunks == 1:
+            return _numpy(chunked.chunk(0)).copy()
+        out = np.empty(len(chunked), np.int32 if chunked.type.bit_width == 32 else np.float64)
+    at = 0
+    for chunk in chunked.chunks:
+        out[at:at + len(chunk)] = _numpy(chunk)
+        at += len(chunk)
+    return out
 
 
-def _arrow_to_boxes(table, path: Path, kind: Kind, ncols: int) -> AVABoxes:
-    n = table.num_rows
+def _numpy(array) -> np.ndarray:
+    """A pyarrow int32/float64 array's values without a copy (nulls -> NaN for floats, 0 for
+    integers), read from its buffer (pyarrow's own conversion would import pandas)."""
+    wide = array.type.bit_width == 64
+    if array.null_count:
+        array = array.fill_null(float("nan") if wide else 0)
+    dtype = np.dtype(np.float64 if wide else np.int32)
+    return np.frombuffer(array.buffers()[1], dtype, count=len(array),
+                         offset=array.offset * dtype.itemsize)
+
+
+def _all_finite(x: np.ndarray) -> bool:
+    """Whether every value is finite: one sum (NaN and infinities propagate), checked value by
+    value only if the sum is not finite (which an overflow of large values also gives)."""
+    with np.errstate(all="ignore"):
+        if math.isfinite(float(np.add.reduce(x, axis=None))):
+            return True
+    return bool(np.isfinite(x).all())
+
+
+def _arrow_to_boxes(columns: list, path: Path, kind: Kind, pool) -> AVABoxes:
+    ncols = len(columns)
+    n = len(columns[0])
     vocab: dict[str, int] = {}
-    codes = []
-    for chunk in table.column(0).chunks:
+    video = np.empty(n, np.int32)
+    at = 0
+    for chunk in columns[0].chunks:
         names = chunk.dictionary.to_pylist()
         if any(not s.strip() for s in names):
             raise _located(path, kind, None)
         remap = np.array([vocab.setdefault(s, len(vocab)) for s in names] + [0], np.int32)
-        codes.append(remap[chunk.indices.to_numpy(zero_copy_only=False)])
-    video = np.concatenate(codes) if codes else np.zeros(0, np.int32)
-    time = _column(table.column(1))
-    bad = ~np.isfinite(time)
+        np.take(remap, _numpy(chunk.indices), out=video[at:at + len(chunk)])
+        at += len(chunk)
+    columns[0] = None
+    pool.release_unused()
+    time = _take_column(columns, 1, pool)
+    ok = _all_finite(time)
     if ncols == 2:
         boxes, label, score = np.full((n, 4), np.nan), np.zeros(n, np.int64), np.ones(n)
     else:
         cols = np.empty((4, n))
         for k in range(4):
-            cols[k] = _column(table.column(2 + k))
-            bad |= ~np.isfinite(cols[k])
+            _take_column(columns, 2 + k, pool, out=cols[k])
+            ok = ok and _all_finite(cols[k])
         boxes = cols.T
-        lab = _column(table.column(6))
-        bad |= ~np.isfinite(lab) | (lab != np.round(lab))
-        label = lab.astype(np.int64)
-        if ncols == 8:
-            score = _column(table.column(7), fill=1.0)
-            bad |= ~np.isfinite(score)
-        else:
-            score = np.ones(n)
-    if bad.any():
+        if columns[6].null_count:
+            raise _located(path, kind, None)
+        label = _take_column(columns, 6, pool)
+        score = _take_column(columns, 7, pool, fill=1.0) if ncols == 8 else np.ones(n)
+        ok = ok and _all_finite(score)
+    if not ok:
         raise _located(path, kind, None)
     return AVABoxes(tuple(vocab), video, time, boxes, label, score)
 

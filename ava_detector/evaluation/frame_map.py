@@ -326,26 +326,32 @@ def _cap_keep(group: np.ndarray, score: np.ndarray, counts: np.ndarray, cap: int
         det: the detections table, for the heap entries of replayed rows.
         rows: ``det`` row of each entry (``None``: the identity).
     """
-    n = len(group)
     big = counts > cap
-    f32 = score.astype(np.float32).view(np.uint32)
-    flip = np.where(f32 >> np.uint32(31), np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
-    ordered = f32 ^ flip
-    ordered[ordered == np.uint32(0x7FFFFFFF)] = np.uint32(0x80000000)  # -0.0 == 0.0
-    comp = (group.astype(np.uint64) << np.uint64(32)) | ordered.astype(np.uint64)
-    del f32, flip, ordered
+    f32 = score.astype(np.float32)
+    f32 += np.float32(0.0)  # -0.0 -> 0.0
+    key = f32.view(np.int32)
+    key ^= (key >> 31) & np.int32(0x7FFFFFFF)  # monotone in the float's value
+    del f32
+    comp = group.astype(np.int64)
+    comp <<= 32
+    comp += key  # (keyframe, key) in lexicographic order
     srt = np.sort(comp)
-    ends = np.cumsum(counts)
-    thr = np.zeros(len(counts), np.uint64)
-    thr[big] = srt[ends[big] - cap]
-    ncand = ends - np.searchsorted(srt, thr)
-    del srt
-    keep = comp >= thr[group]
     del comp
+    ends = np.cumsum(counts)
+    thr = np.full(len(counts), np.iinfo(np.int32).min, np.int32)
+    at = srt[ends[big] - cap]
+    thr[big] = (at - (np.flatnonzero(big).astype(np.int64) << 32)).astype(np.int32)
+    ncand = np.zeros(len(counts), np.int64)
+    ncand[big] = ends[big] - np.searchsorted(srt, at)
+    del srt
+    keep = key >= thr[group]
+    del key
     amb = np.flatnonzero(big & (ncand > cap))
     if not len(amb):
         return keep
-    sel = np.flatnonzero(keep & np.isin(group, amb))
+    in_amb = np.zeros(len(counts), bool)
+    in_amb[amb] = True
+    sel = np.flatnonzero(keep & in_amb[group])
     sel = sel[np.lexsort((score[sel], group[sel]))]
     g_sel = group[sel]
     starts = np.searchsorted(g_sel, amb)
@@ -533,7 +539,9 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
 
     def keyframe_rows(kfs: np.ndarray) -> dict[int, np.ndarray]:
         """Detection rows of evaluated ids per keyframe, in file order (for heap replays)."""
-        sel = np.flatnonzero(np.isin(group_w, kfs))
+        want = np.zeros(nkf, bool)
+        want[kfs] = True
+        sel = np.flatnonzero(want[group_w])
         sel = sel[np.argsort(group_w[sel], kind="stable")]
         g = group_w[sel]
         src = sel if idx is None else idx[sel]
@@ -549,17 +557,19 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
             group, score = group[keep], score[keep]
     if rows is None:
         rows = np.arange(len(det))
-    b = det.boxes[rows]
-    valid = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    x1, y1, x2, y2 = (det.boxes[:, k][rows] for k in range(4))
+    valid = (x2 > x1) & (y2 > y1)
     if not valid.all():
-        rows, group, score, b = rows[valid], group[valid], score[valid], b[valid]
+        rows, group, score = rows[valid], group[valid], score[valid]
+        x1, y1, x2, y2 = x1[valid], y1[valid], x2[valid], y2[valid]
     cls = dcls_all[rows]
 
     # The official order: by class, keyframe, then the keyframe's own order.
-    layout = _layout(cls, group, score, rows, det, p, ncls, nkf, keyframe_rows)
-    cls, group, score, rows, b = cls[layout], group[layout], score[layout], rows[layout], b[layout]
-    boxes = tuple(np.ascontiguousarray(b[:, k]) for k in range(4))
-    del b
+    layout, d_group = _layout(cls, group, score, rows, det, p, ncls, nkf, keyframe_rows)
+    per_cls = np.bincount(cls, minlength=ncls) if ncls else np.zeros(0, np.int64)
+    score, rows = score[layout], rows[layout]
+    boxes = (x1[layout], y1[layout], x2[layout], y2[layout])
+    del x1, y1, x2, y2, cls, group
 
     # Ground-truth rows of evaluated ids on keyframes with detections.
     by_key = np.argsort(kf_key)
@@ -567,11 +577,11 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
     found = (kf_key[by_key[at]] == gkey[gsel]) if nkf else np.zeros(len(gsel), bool)
     g_rows = gsel[found]
     g_group = gcls[g_rows].astype(np.int64) * nkf + by_key[at[found]]
-    tp = _match(gt, g_rows, g_group, cls.astype(np.int64) * nkf + group, boxes, p, nkf)
+    tp = _match(gt, g_rows, g_group, d_group, boxes, p, nkf)
 
     # Per class: the layout is the official concatenation; rank it with the same sort.
-    lo = np.searchsorted(cls, np.arange(ncls), "left")
-    hi = np.searchsorted(cls, np.arange(ncls), "right")
+    hi = np.cumsum(per_cls)
+    lo = hi - per_cls
     per_class: dict[int, float] = {}
     num_det: dict[int, int] = {}
     ap = np.full(int(ids.max()) if ncls else 0, np.nan)
@@ -589,10 +599,14 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
 
 
 def _layout(cls: np.ndarray, group: np.ndarray, score: np.ndarray, rows: np.ndarray, det: AVABoxes,
-            p: EvalProtocol, ncls: int, nkf: int, keyframe_rows) -> np.ndarray:
+            p: EvalProtocol, ncls: int, nkf: int, keyframe_rows) -> tuple[np.ndarray, np.ndarray]:
     """Permutation putting the kept detections in the official script's order: by class, then
     keyframe (first appearance), then the keyframe's order (score descending with ties in heap or
-    file order, or file order alone).
+    file order, or file order alone); and each detection's group ``class * nkf + keyframe`` in
+    that order.
+
+    One sort of a 64-bit key (class, keyframe, float32 score or file position); float32 rounding
+    only merges scores, so the rows it leaves equal are ordered again exactly.
 
     Args:
         cls, group, score, rows: class index, keyframe number, score and ``det`` row per detection
@@ -604,50 +618,59 @@ def _layout(cls: np.ndarray, group: np.ndarray, score: np.ndarray, rows: np.ndar
     """
     m = len(cls)
     if m == 0:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     if p.score_order_matching:
-        o = np.argsort(score)
-        s = score[o]
-        new = np.empty(m, np.int64)
-        new[0] = 0
-        np.not_equal(s[1:], s[:-1], out=new[1:], casting="unsafe")
-        dense = np.cumsum(new)
-        top = int(dense[-1])
-        within = np.empty(m, np.int64)
-        within[o] = top - dense
-        del o, s, new, dense
+        f32 = score.astype(np.float32)
+        f32 += np.float32(0.0)  # -0.0 -> 0.0
+        key = f32.view(np.int32)
+        key ^= (key >> 31) & np.int32(0x7FFFFFFF)  # monotone in the float's value
+        within = np.int64(2**31 - 1) - key  # descending, in [0, 2**32)
+        rb = 32
+        del f32, key
     else:
-        within, top = np.arange(m, dtype=np.int64), m - 1
-    cb, gb, rb = _bits(ncls - 1), _bits(nkf - 1), _bits(top)
-    if cb + gb + rb <= 63:
-        comp = (cls.astype(np.int64) << (gb + rb)) | (group.astype(np.int64) << rb) | within
-        layout = np.argsort(comp)
-        cs = comp[layout]
-        tie = cs[1:] == cs[:-1]
-    else:
-        layout = np.lexsort((within, group, cls))
-        c, g, w = cls[layout], group[layout], within[layout]
-        tie = (c[1:] == c[:-1]) & (g[1:] == g[:-1]) & (w[1:] == w[:-1])
+        within, rb = np.arange(m, dtype=np.int64), _bits(m - 1)
+    cb, gb = _bits(ncls - 1), _bits(nkf - 1)
+    if cb + gb + rb > 63:
+        raise ValueError(f"too many keyframes ({nkf}) or detections ({m}) for one 64-bit sort key")
+    comp = cls.astype(np.int64)
+    comp <<= gb
+    comp |= group
+    comp <<= rb
+    comp |= within
+    del within
+    layout = np.argsort(comp)
+    cs = comp[layout]
+    del comp
+    tie = cs[1:] == cs[:-1]
+    cs >>= rb  # class << gb | keyframe
+    d_group = (cs >> gb) * nkf + (cs & ((1 << gb) - 1))
+    del cs
     if not tie.any():
-        return layout
-    # Equal (class, keyframe, score): heap position (official scripts) or file order.
+        return layout, d_group
+    # Rows with equal keys: exact score (descending), then heap position (official scripts) or
+    # file order.
     t = np.flatnonzero(tie)
     members = np.unique(np.concatenate([t, t + 1]))
     starts = np.ones(len(members), bool)
     starts[1:] = ~tie[members[1:] - 1]
     run = np.cumsum(starts)
-    member_rows = rows[layout[members]]
+    mrows = rows[layout[members]]
+    neg = -score[layout[members]]
+    second = mrows
     if p.heap_order:
-        kfs = np.unique(group[layout[members]])
-        place: dict[int, int] = {}
-        for src in keyframe_rows(kfs).values():
-            items = _heap_items(det, src)
-            place.update(_positions(items, src, _replay_heap(items, p.cap)))
-        second = np.array([place.get(r, -1) for r in member_rows.tolist()], np.int64)
-    else:
-        second = member_rows
-    layout[members] = layout[members][np.lexsort((second, run))]
-    return layout
+        o = np.lexsort((neg, run))
+        same = (run[o][1:] == run[o][:-1]) & (neg[o][1:] == neg[o][:-1])
+        second = np.zeros(len(members), np.int64)
+        if same.any():
+            both = np.unique(np.concatenate([o[1:][same], o[:-1][same]]))
+            kfs = np.unique(group[layout[members[both]]])
+            place: dict[int, int] = {}
+            for src in keyframe_rows(kfs).values():
+                items = _heap_items(det, src)
+                place.update(_positions(items, src, _replay_heap(items, p.cap)))
+            second[both] = [place.get(r, -1) for r in mrows[both].tolist()]
+    layout[members] = layout[members][np.lexsort((second, neg, run))]
+    return layout, d_group
 
 
 def _match(gt: AVABoxes, g_rows: np.ndarray, g_group: np.ndarray, d_group: np.ndarray,
