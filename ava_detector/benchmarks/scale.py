@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=20000, help="samples timed for the overhead")
     parser.add_argument("--epoch-fraction", type=float, default=1.0,
                         help="fraction of an epoch each worker group loads before PSS is read")
+    parser.add_argument("--pyslowfast", default="", metavar="PATH",
+                        help="a PySlowFast checkout: build its Ava datasets on the same files too")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
 
 
@@ -78,11 +80,78 @@ class _TouchEpoch(torchdata.IterableDataset):
         self.barrier.wait()  # every worker has read its PSS before any exits
 
 
+class _TouchPySlowFast(torchdata.IterableDataset):
+    """:class:`_TouchEpoch` for PySlowFast's ``Ava``: the metadata its ``__getitem__`` reads per
+    sample (keyframe entry, boxes and labels, the clip's 32 frame paths), without reading frames."""
+
+    def __init__(self, dataset, barrier):
+        self.dataset, self.barrier = dataset, barrier
+
+    def __iter__(self):
+        import psutil
+
+        from ava_detector.data.video import clip_indices
+
+        info = torchdata.get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        d = self.dataset
+        for i in range(worker, len(d._keyframe_indices), workers):
+            video, sec_idx, _, center = d._keyframe_indices[i]
+            _ = d._keyframe_boxes_and_labels[video][sec_idx]
+            paths = d._image_paths[video]
+            _ = [paths[j] for j in clip_indices(center, 32, 2, len(paths))]
+        self.barrier.wait()
+        yield psutil.Process().memory_full_info().pss / 2**20
+        self.barrier.wait()
+
+
+def _pss_after_epoch(dataset: torchdata.IterableDataset, workers: int) -> tuple[list[float], float]:
+    """PSS (MiB) of each of ``workers`` forked DataLoader workers once all have run ``dataset``."""
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    loader = torchdata.DataLoader(dataset, batch_size=None, num_workers=workers,
+                                  multiprocessing_context="fork")
+    pss = [float(v) for v in loader]
+    return pss, time.perf_counter() - t0
+
+
+def _child_pyslowfast(args: argparse.Namespace, split: str) -> dict:
+    """PySlowFast's ``Ava(cfg, split)`` on the same files: build time, peak RSS, workers' PSS."""
+    import logging
+    import multiprocessing
+
+    from ava_detector.benchmarks.data import load_pyslowfast
+
+    ava_dataset, defaults = load_pyslowfast(args.pyslowfast)
+    logging.getLogger(ava_dataset.__name__).setLevel(logging.WARNING)
+    cfg = defaults.get_cfg()
+    root = Path(args.root)
+    cfg.AVA.FRAME_DIR = str(root / "frames")
+    cfg.AVA.FRAME_LIST_DIR = str(root / "frame_lists")
+    cfg.AVA.ANNOTATION_DIR = str(root / "annotations")
+    cfg.AVA.TRAIN_PREDICT_BOX_LISTS = ["ava_detection_train_boxes_and_labels.csv"]
+    cfg.AVA.TEST_PREDICT_BOX_LISTS = ["ava_detection_val_boxes_and_labels.csv"]
+    out: dict = {"split": f"{split} (PySlowFast)", "rss_imports_mb": _rss_mb()}
+    t0 = time.perf_counter()
+    dataset = ava_dataset.Ava(cfg, "train" if split == "train" else "val")
+    out["build_s"] = time.perf_counter() - t0
+    out["peak_build_mb"] = out["peak_mb"] = _peak_mb()
+    out["keyframes"] = out["selected"] = len(dataset._keyframe_indices)
+    if split == "train":
+        out["rss_one_process_mb"] = _rss_mb()
+        barrier = multiprocessing.get_context("fork").Barrier(args.workers)
+        out["workers_pss_mb"], out["epoch_s"] = _pss_after_epoch(
+            _TouchPySlowFast(dataset, barrier), args.workers)
+        out["epoch_samples"] = out["keyframes"]
+    return out
+
+
 def _child(args: argparse.Namespace) -> dict:
     """One split in this (fresh) process: build, serialise, time samples, fork workers."""
     import multiprocessing
 
-    import torch
     from detectron2.data import DatasetCatalog, DatasetFromList
 
     import ava_detector  # noqa: F401  (registers the models and datasets)
@@ -92,6 +161,8 @@ def _child(args: argparse.Namespace) -> dict:
     from ava_detector.engine.data_loading import IterationSeededStream
 
     split = args.child
+    if split.startswith("pyslowfast-"):
+        return _child_pyslowfast(args, split.split("-", 1)[1])
     out: dict = {"split": split, "rss_imports_mb": _rss_mb()}
     register_ava(f"{_NAME}_{split}", root=args.root, split=split, start_sec=None, fps=None)
     t0 = time.perf_counter()
@@ -124,23 +195,16 @@ def _child(args: argparse.Namespace) -> dict:
 
     count = int(stream._size * args.epoch_fraction)
     barrier = multiprocessing.get_context("fork").Barrier(args.workers)
-    loader = torchdata.DataLoader(
-        _TouchEpoch(stream, count, barrier), batch_size=None, num_workers=args.workers,
-        multiprocessing_context="fork",
-    )
-    torch.set_num_threads(1)
-    t0 = time.perf_counter()
-    pss = [float(v) for v in loader]
-    out["epoch_s"] = time.perf_counter() - t0
+    out["workers_pss_mb"], out["epoch_s"] = _pss_after_epoch(
+        _TouchEpoch(stream, count, barrier), args.workers)
     out["epoch_samples"] = count
-    out["workers_pss_mb"] = pss
     return out
 
 
 def _run_child(args: argparse.Namespace, split: str) -> dict:
     cmd = [sys.executable, "-m", "ava_detector.benchmarks.scale", "--root", args.root,
            "--child", split, "--workers", str(args.workers), "--samples", str(args.samples),
-           "--epoch-fraction", str(args.epoch_fraction)]
+           "--epoch-fraction", str(args.epoch_fraction), "--pyslowfast", args.pyslowfast]
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ,
                                                                      "OMP_NUM_THREADS": "1"})
     if done.returncode != 0:
@@ -169,7 +233,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{s}: {v['videos']} videos, {v['annotation_rows']:,} annotation rows, "
                 f"{v['proposal_rows']:,} proposal rows, {v['frame_rows']:,} frame-list rows"
                 for s, v in summary.items()))
-        results = [_run_child(args, split) for split in ("train", "val")]
+        children = ["train", "val"]
+        if args.pyslowfast:  # interleaved: ours, theirs, per split
+            children = ["train", "pyslowfast-train", "val", "pyslowfast-val"]
+        results = [_run_child(args, child) for child in children]
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -178,19 +245,22 @@ def run(args: argparse.Namespace) -> int:
         rows.append([
             r["split"], f"{r['keyframes']:,}", f"{r['selected']:,}", f"{r['build_s']:.1f}",
             f"{r['peak_build_mb'] / 1024:.2f}", f"{(r['peak_build_mb'] - r['rss_imports_mb']) / 1024:.2f}",
-            f"{r['serialized_mb']:.0f}", f"{r['serialize_s']:.1f}",
+            f"{r['serialized_mb']:.0f}" if "serialized_mb" in r else "-",
+            f"{r['serialize_s']:.1f}" if "serialize_s" in r else "-",
         ])
     print(tabulate(rows, tablefmt="github", headers=[
         "split", "keyframes", "selected", "build s", "peak RSS GiB", "above imports GiB",
         "serialised MiB", "serialise s"]))
-    train = results[0]
-    pss = train["workers_pss_mb"]
-    one = train["rss_one_process_mb"]
-    print(f"training stream, stand-in mapper: {train['per_sample_us']:.0f} us per sample "
+    print(f"training stream, stand-in mapper: {results[0]['per_sample_us']:.0f} us per sample "
           "(unpickle, seeded RNGs, 32 frame paths)")
-    print(f"{len(pss)} workers after {train['epoch_samples']:,} samples ({train['epoch_s']:.1f} s): "
-          f"summed PSS {sum(pss) / 1024:.2f} GiB = {sum(pss) / one:.2f} x one process's RSS "
-          f"({one / 1024:.2f} GiB); per worker " + ", ".join(f"{p:.0f}" for p in pss) + " MiB")
+    for r in results:
+        if "workers_pss_mb" not in r:
+            continue
+        pss, one = r["workers_pss_mb"], r["rss_one_process_mb"]
+        print(f"{r['split']}: {len(pss)} workers after {r['epoch_samples']:,} samples "
+              f"({r['epoch_s']:.1f} s): summed PSS {sum(pss) / 1024:.2f} GiB = {sum(pss) / one:.2f} x "
+              f"one process's RSS ({one / 1024:.2f} GiB); per worker "
+              + ", ".join(f"{p:.0f}" for p in pss) + " MiB")
     return 0
 
 
