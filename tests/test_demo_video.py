@@ -22,6 +22,7 @@ from ava_detector.config import get_ava_cfg
 from ava_detector.data import AVADatasetMapper
 from ava_detector.data.ava.synthetic import generate_synthetic_ava
 from ava_detector.data.ava.synthetic_scene import SceneSpec
+from ava_detector.data.video.pyav_source import frame_to_rgb
 from ava_detector.demo import ActionPredictor, FrameRingBuffer, build_cfg, open_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,7 +153,7 @@ def test_demo_clip_equals_the_test_mapper_clip(setup):
     buffer = FrameRingBuffer(VID)
     with container:
         for frame in container.decode(stream):
-            buffer.push(float(frame.pts * stream.time_base), frame.to_ndarray(format="rgb24"))
+            buffer.push(float(frame.pts * stream.time_base), frame_to_rgb(frame))
     buffer.finish(4.0)
     boxes = np.array([[0.1, 0.2, 0.4, 0.9]], np.float32)
     ours = predictor.mapper({"video_id": VID, "sec": 1.0, "start_sec": 0.0, "image_id": "x",

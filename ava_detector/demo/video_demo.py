@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data.errors import AVAFormatError
+from ..data.video.pyav_source import frame_to_rgb
 from ..data.video.sampling import TIME_EPS
 from ..evaluation.csv_io import write_ava_csv
 from .box_providers import BoxProvider
@@ -157,7 +158,7 @@ def run_video_demo(
     try:
         for frame in container.decode(stream):
             t = _frame_time(frame, stream, summary.frames + len(pending), rate)
-            rgb = frame.to_ndarray(format="rgb24")
+            rgb = frame_to_rgb(frame)  # the conversion the video source uses
             if writer is None:
                 writer = AnnotatedVideoWriter(output_path, rgb.shape[1], rgb.shape[0], rate)
             buffer.push(t, rgb)
