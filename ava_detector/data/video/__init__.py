@@ -10,7 +10,7 @@ from .frame_source import (
     sample_clip,
 )
 from .jpeg_source import JpegFrameSource, read_rgb
-from .pyav_source import PyAVVideoSource
+from .pyav_source import VIDEO_CACHE, PyAVVideoSource, VideoCache, frame_to_rgb
 from .sampling import clip_indices, clip_times, frame_at_times, pathway_indices
 
 __all__ = [
@@ -18,11 +18,14 @@ __all__ = [
     "FrameSource",
     "JpegFrameSource",
     "PyAVVideoSource",
+    "VIDEO_CACHE",
+    "VideoCache",
     "build_frame_source",
     "clip_indices",
     "clip_times",
     "frame_at_times",
     "frame_source_options",
+    "frame_to_rgb",
     "keyframe_time",
     "pathway_indices",
     "read_rgb",
