@@ -2,8 +2,8 @@
 
 Pure part (:func:`build_ava_tables`): the person boxes are sampled at the keyframes, ``rate`` per
 second (default 1): keyframe ``j`` of a video is at ``t = j / rate`` seconds, on frame
-``round(t * fps)``; only keyframes inside the annotated frames are written (or, when the tool does not
-say which frames were annotated, those with a box). Each box with actions gives one row per action
+``round(t * fps)``; only keyframes inside the annotated frames are written (when the tool does not say
+which frames were annotated: from the first to the last frame with a box or a skip mark). Each box with actions gives one row per action
 ``video_id,sec,x1,y1,x2,y2,action_id,person_id`` (coordinates normalised, clipped to [0, 1], 4
 decimals; person id = track id); an annotated keyframe without any person gives ``video_id,sec``; a
 keyframe on a frame marked to skip is written to the excluded timestamps instead. Seconds: the
@@ -154,7 +154,7 @@ def build_ava_tables(
         if video.annotated is not None:
             first, last = video.annotated
         else:
-            frames = [f for t in video.tracks for f in t.frames]
+            frames = [f for t in video.tracks for f in t.frames] + list(video.skip_frames)
             first, last = (min(frames), max(frames)) if frames else (0, -1)
         rows, excluded, written = [], [], []
         for sec in keyframe_times(first, last, video.fps, rate):
