@@ -132,3 +132,23 @@ def test_forked_child_opens_its_own_files(long_gop):
     # the parent's open video is where it was: the next clip continues from it correctly
     assert _clip(PyAVVideoSource(long_gop), 120) == clip_indices(120, 32, 2, NUM).tolist()
     pv.VIDEO_CACHE.clear()
+
+
+def test_continue_forward_or_seek(long_gop, tmp_path, monkeypatch):
+    seeks = []
+    real = pv._OpenVideo.seek
+    monkeypatch.setattr(pv._OpenVideo, "seek", lambda self, t: seeks.append(round(t * 30)) or real(self, t))
+    cache = pv.VideoCache()
+    src = PyAVVideoSource(long_gop, cache=cache)
+    # key frame every 250 frames: overlapping and nearby clips continue, only the first one seeks
+    for center in (60, 90, 120, 200):
+        assert _clip(src, center) == clip_indices(center, 32, 2, NUM).tolist()
+    assert seeks == [28]
+    # key frame every 12 frames (learnt while decoding): a clip 2 s on seeks to the key frame before it
+    short = write_mp4(tmp_path / "g12.mp4", [numbered_frame(i, 96, 128) for i in range(NUM)], 30, gop=12)
+    src = PyAVVideoSource(short, cache=cache)
+    seeks.clear()
+    for center in (60, 70, 150):
+        assert _clip(src, center) == clip_indices(center, 32, 2, NUM).tolist()
+    assert seeks == [28, 118]
+    cache.clear()

@@ -44,8 +44,11 @@ from .frame_source import FrameSource, register_frame_source
 from .sampling import TIME_EPS, clip_times
 
 # Continue decoding forward from where the previous clip of the video ended when the next clip
-# starts at most this far ahead (seconds); farther, seek to the key frame before it.
+# starts at most this far ahead (seconds) and no key frame is expected in between (from the key frame
+# interval seen so far); while that interval is unknown, at most UNKNOWN_GOP_CONTINUE_S ahead.
+# Otherwise seek to the key frame before the clip.
 CONTINUE_MAX_S = 10.0
+UNKNOWN_GOP_CONTINUE_S = 2.0
 # FFmpeg colourspace codes swscale and OpenCV both convert with the BT.601 matrix.
 _BT601 = {2, 5, 6}  # unspecified, BT470BG, SMPTE170M
 _COLOR_RANGE_JPEG = 2
@@ -129,6 +132,8 @@ class _OpenVideo:
         self.targets: np.ndarray | None = None  # sorted times of the read in progress (None: no skipping)
         self.skipped: list[float] = []  # display times of the packets sent while skipping
         self._skipping = False
+        self.last_key_t: float | None = None  # the last key frame demuxed since the last seek
+        self.gop_s: float | None = None  # the longest interval between key frames seen
 
     def close(self) -> None:
         self.window.clear()
@@ -145,8 +150,8 @@ class _OpenVideo:
     def _needed(self, t: float) -> bool:
         """Whether a frame displayed from ``t`` may be on screen at a target time (one frame
         duration, estimated from the stream's rate; a longer gap is caught by :meth:`read`)."""
-        if self.targets is None:
-            return True
+        if self.targets is None or t > self.targets[-1] + TIME_EPS:
+            return True  # past the read's last time: read ahead for the next clip, which may need it
         k = int(np.searchsorted(self.targets, t - TIME_EPS))
         return k < len(self.targets) and self.targets[k] < t + self.frame_duration - TIME_EPS
 
@@ -156,6 +161,10 @@ class _OpenVideo:
         for packet in self.container.demux(self.stream):
             if packet.pts is not None:
                 t = self._time(packet.pts)
+                if packet.is_keyframe:
+                    if self.last_key_t is not None and t > self.last_key_t:
+                        self.gop_s = max(self.gop_s or 0.0, t - self.last_key_t)
+                    self.last_key_t = t
                 skip = not packet.is_keyframe and not self._needed(t)
                 if skip != self._skipping:
                     self.codec.skip_frame = "NONREF" if skip else "DEFAULT"
@@ -171,6 +180,7 @@ class _OpenVideo:
         self.frames = self._decode()
         self.eof = False
         self.skipped.clear()
+        self.last_key_t = None
 
     def next_entry(self) -> _Entry | None:
         """The next decoded frame appended to the window, None at the end of the stream."""
@@ -194,7 +204,13 @@ class _OpenVideo:
             return False
         if self.window[0].t > t0 + TIME_EPS:
             return False  # the frame on screen at t0 is before the window
-        return t0 - self.window[-1].t <= CONTINUE_MAX_S or self.eof
+        gap = t0 - self.window[-1].t
+        if gap <= TIME_EPS or self.eof:
+            return True
+        if self.gop_s is not None and self.last_key_t is not None:
+            # a key frame between here and t0 would make seeking cheaper than decoding forward
+            return gap <= CONTINUE_MAX_S and t0 < self.last_key_t + self.gop_s
+        return gap <= UNKNOWN_GOP_CONTINUE_S
 
     def read(self, times: np.ndarray, skip: bool = True) -> np.ndarray:
         """The frames displayed at ``times`` (``(T,)`` seconds) as uint8 ``(T, H, W, 3)`` RGB."""
@@ -252,7 +268,7 @@ class VideoCache:
         max_bytes: the most decoded-frame bytes kept over all open videos.
     """
 
-    def __init__(self, max_videos: int = 2, max_bytes: int = 192 << 20):
+    def __init__(self, max_videos: int = 2, max_bytes: int = 128 << 20):
         self.max_videos = max_videos
         self.max_bytes = max_bytes
         self._videos: OrderedDict[str, _OpenVideo] = OrderedDict()
