@@ -161,3 +161,22 @@ def test_skip_bad_samples_returns_none_and_counts(tmp_path, media):
     with pytest.raises(AVAFormatError):  # a third in a row: give up
         mapper(bad)
     assert mapper.num_skipped == 5
+
+
+@pytest.mark.parametrize("source", ["frames", "video"])
+def test_a_keyframe_beyond_the_video_is_an_error_or_a_counted_skip(media, source):
+    """A 4-s video (120 frames): a keyframe at 3.9 s is padded with the last frame; one at 4 s is
+    past the end, whatever the frame timeline or the file says."""
+    paths, video = media
+    near_end = _record(paths, video, sec=903)
+    near_end["keyframe_index"] = 117  # 3.9 s
+    near_end["start_sec"] = 899.1  # 903 - 899.1 = 3.9 s on the video's timeline
+    out = AVADatasetMapper(_cfg(SOURCE=source), is_train=False)(near_end)
+    assert _numbers(out["clips"]["fast"])[-1] == NUM - 1  # the clip runs over the end: padded
+    past = _record(paths, video, sec=904)  # frame 120 of 120; 4.0 s of a 4.0-s video
+    with pytest.raises(AVAFormatError, match=r"at 4\.000 s lies beyond the end of the video \(4\.000 s\)"):
+        AVADatasetMapper(_cfg(SOURCE=source), is_train=False)(past)
+    cfg = _cfg(SOURCE=source)
+    cfg.DATALOADER.SKIP_BAD_SAMPLES = True
+    mapper = AVADatasetMapper(cfg, is_train=True)
+    assert mapper(past) is None and mapper.num_skipped == 1

@@ -136,6 +136,14 @@ class AVADatasetMapper:
         else:
             source = build_frame_source(self.source, record, **self.source_options)
         center = keyframe_time(record, self.source)
+        if center >= source.duration:
+            # A clip running over the end is padded with the last frame; a keyframe past it is not
+            # a clip of this video at all (a video shorter than its annotations).
+            raise AVAFormatError(
+                source.path, None,
+                f"keyframe {record.get('image_id', '?')} at {center:.3f} s lies beyond the end of "
+                f"the video ({source.duration:.3f} s)",
+            )
         if self.arch == "slow":
             n, r = self.num_frames // self.alpha, self.sampling_rate * self.alpha
         else:
