@@ -1,15 +1,17 @@
-"""AVA frame-mAP evaluation on an AVA-val-sized input: time and peak memory of parse + metric.
+"""AVA frame-mAP evaluation on an AVA-val-sized input: whole-process time and peak memory.
 
-Generates 64 videos x 897 keyframes (~270k ground-truth rows, ~9.5M detection rows: every detected
+Generates 64 videos x 897 keyframes (~270k ground-truth rows, ~10M detection rows: every detected
 box scored for the 60 evaluated classes) with NumPy, writing the CSVs as fixed-width byte rows, then
-runs ``evaluate_files`` in a fresh subprocess per repeat and reports wall time and peak resident
-memory (``VmHWM``) of that process.
+runs ``tools/evaluate_ava.py`` as a user does, a fresh process per run, and reports its wall time
+(start-up included) and peak resident memory. ``--baseline DIR`` runs another source tree's
+evaluator interleaved with this one (this, baseline, this, ...), so that a noisy machine slows both
+alike.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,11 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--videos", type=int, default=64, help="videos (AVA val: 64)")
     parser.add_argument("--first-sec", type=int, default=902)
     parser.add_argument("--last-sec", type=int, default=1798)
-    parser.add_argument("--repeat", type=int, default=2, help="timed evaluations (fresh process each)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="timed runs of tools/evaluate_ava.py (a fresh process each)")
+    parser.add_argument("--baseline", default="",
+                        help="another source tree of this project (e.g. `git worktree add` of an "
+                             "older commit): its evaluator runs interleaved with this one")
     parser.add_argument("--protocol", default="official")
     parser.add_argument("--labelmap", default=str(DEFAULT_LABEL_MAP),
                         help="label map pbtxt (default: ../shared's AVA v2.2 map)")
-    parser.add_argument("--workdir", default="", help="keep the generated CSVs here (default: temp)")
+    parser.add_argument("--workdir", default="",
+                        help="keep the generated CSVs here, or reuse those already there "
+                             "(default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -113,32 +121,65 @@ def generate(workdir: Path, videos: int, first_sec: int, last_sec: int, seed: in
     return {"keyframes": videos * len(secs), "groundtruth_rows": gt_rows, "detection_rows": det_rows}
 
 
-_CHILD = """
-import json, os, sys, time
-os.environ["AVA_DETECTOR_NO_REGISTER"] = "1"  # as tools/evaluate_ava.py: no torch in the process
-t0 = time.perf_counter()
-from ava_detector.evaluation.evaluate_files import evaluate_files
-t1 = time.perf_counter()
-r = evaluate_files(*sys.argv[1:5], protocol=sys.argv[5]).result
-t2 = time.perf_counter()
-hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
-print(json.dumps({"import_s": t1 - t0, "eval_s": t2 - t1, "peak_mib": hwm / 1024, "mAP": r.mAP}))
-"""
+def _run_cli(checkout: Path, files: list[str], protocol: str) -> dict:
+    """One whole ``tools/evaluate_ava.py`` process of ``checkout``, as a user runs it: wall time,
+    CPU time (all threads), peak resident memory (``ru_maxrss`` of that child) and the printed
+    mAP.
+
+    Args:
+        checkout: a source tree of this project (its ``tools/`` and ``ava_detector/``).
+        files: label map, ground truth, detections, exclusions.
+        protocol: the ``--protocol`` value.
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(checkout)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
+    cmd = [sys.executable, str(checkout / "tools" / "evaluate_ava.py"), "--labelmap", files[0],
+           "--groundtruth", files[1], "--detections", files[2], "--exclusions", files[3],
+           "--protocol", protocol]
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=checkout)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{text[-2000:]}")
+    last = text.strip().splitlines()[-1]
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "peak_mib": usage.ru_maxrss / 1024, "mAP": last.split(":")[-1].strip()}
 
 
 def run(args: argparse.Namespace) -> int:
+    here = Path(__file__).resolve().parents[2]
+    checkouts = [("this", here)] + ([("baseline", Path(args.baseline).resolve())] if args.baseline else [])
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        t0 = time.perf_counter()
-        counts = generate(workdir, args.videos, args.first_sec, args.last_sec, args.seed)
-        print(f"generated {counts} in {time.perf_counter() - t0:.1f} s")
+        if args.workdir and (workdir / "detections.csv").exists():
+            print(f"using the CSVs in {workdir}")
+        else:
+            t0 = time.perf_counter()
+            counts = generate(workdir, args.videos, args.first_sec, args.last_sec, args.seed)
+            print(f"generated {counts} in {time.perf_counter() - t0:.1f} s")
         files = [args.labelmap] + [str(workdir / f) for f in
                                    ("groundtruth.csv", "detections.csv", "excluded.csv")]
-        for i in range(args.repeat):
-            out = subprocess.run([sys.executable, "-c", _CHILD, *files, args.protocol], check=True,
-                                 capture_output=True, text=True).stdout
-            m = json.loads(out.strip().splitlines()[-1])
-            print(f"run {i + 1}: parse+metric {m['eval_s']:.2f} s, peak memory {m['peak_mib']:.0f} MiB "
-                  f"(process incl. imports {m['import_s']:.1f} s), mAP {m['mAP']:.6f}")
+        results: dict[str, list[dict]] = {name: [] for name, _ in checkouts}
+        for i in range(args.repeat):  # interleaved: this, baseline, this, baseline, ...
+            for name, checkout in checkouts:
+                m = _run_cli(checkout, files, args.protocol)
+                results[name].append(m)
+                print(f"run {i + 1} {name}: {m['wall_s']:.2f} s (CPU {m['cpu_s']:.2f} s), "
+                      f"peak {m['peak_mib']:.0f} MiB, mAP {m['mAP']}", flush=True)
+        for name, runs in results.items():
+            wall = sorted(r["wall_s"] for r in runs)
+            cpu = np.median([r["cpu_s"] for r in runs])
+            peak = max(r["peak_mib"] for r in runs)
+            print(f"{name}: whole process median {np.median(wall):.2f} s (min {wall[0]:.2f}, "
+                  f"max {wall[-1]:.2f}), CPU median {cpu:.2f} s, peak {peak:.0f} MiB")
+        if args.baseline:
+            ratio = (np.median([r["wall_s"] for r in results["baseline"]])
+                     / np.median([r["wall_s"] for r in results["this"]]))
+            print(f"baseline / this (medians): {ratio:.2f}x")
     return 0

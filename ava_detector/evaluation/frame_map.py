@@ -308,6 +308,17 @@ def _positions(items: list[tuple], rows: np.ndarray, final: list[tuple]) -> dict
     return out
 
 
+def _float32_key(score: np.ndarray) -> np.ndarray:
+    """int32 keys in the order of the scores rounded to float32 (equal floats, equal keys)."""
+    f32 = score.astype(np.float32)
+    f32 += np.float32(0.0)  # -0.0 -> 0.0
+    key = f32.view(np.int32)
+    flip = key >> 31
+    flip &= np.int32(0x7FFFFFFF)
+    key ^= flip  # negative floats: reversed magnitude
+    return key
+
+
 def _cap_keep(group: np.ndarray, score: np.ndarray, counts: np.ndarray, cap: int,
               det: AVABoxes, rows: np.ndarray | None) -> np.ndarray:
     """Mask of the rows the official per-keyframe heap of ``cap`` entries keeps.
@@ -327,16 +338,11 @@ def _cap_keep(group: np.ndarray, score: np.ndarray, counts: np.ndarray, cap: int
         rows: ``det`` row of each entry (``None``: the identity).
     """
     big = counts > cap
-    f32 = score.astype(np.float32)
-    f32 += np.float32(0.0)  # -0.0 -> 0.0
-    key = f32.view(np.int32)
-    key ^= (key >> 31) & np.int32(0x7FFFFFFF)  # monotone in the float's value
-    del f32
-    comp = group.astype(np.int64)
-    comp <<= 32
-    comp += key  # (keyframe, key) in lexicographic order
-    srt = np.sort(comp)
-    del comp
+    key = _float32_key(score)
+    srt = group.astype(np.int64)
+    srt <<= 32
+    srt += key  # (keyframe, key) in lexicographic order
+    srt.sort()
     ends = np.cumsum(counts)
     thr = np.full(len(counts), np.iinfo(np.int32).min, np.int32)
     at = srt[ends[big] - cap]
@@ -550,7 +556,8 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
 
     # The per-keyframe cap, then invalid boxes.
     if p.cap > 0 and len(group):
-        counts = np.bincount(group, minlength=nkf)
+        counts = np.bincount(rank[inv], weights=druns.length, minlength=nkf).astype(np.int64)
+        counts[~kf_ok] = 0
         if counts.max() > p.cap:
             keep = np.flatnonzero(_cap_keep(group, score, counts, p.cap, det, rows))
             rows = keep if rows is None else rows[keep]
@@ -620,13 +627,8 @@ def _layout(cls: np.ndarray, group: np.ndarray, score: np.ndarray, rows: np.ndar
     if m == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     if p.score_order_matching:
-        f32 = score.astype(np.float32)
-        f32 += np.float32(0.0)  # -0.0 -> 0.0
-        key = f32.view(np.int32)
-        key ^= (key >> 31) & np.int32(0x7FFFFFFF)  # monotone in the float's value
-        within = np.int64(2**31 - 1) - key  # descending, in [0, 2**32)
+        within = np.int64(2**31 - 1) - _float32_key(score)  # descending, in [0, 2**32)
         rb = 32
-        del f32, key
     else:
         within, rb = np.arange(m, dtype=np.int64), _bits(m - 1)
     cb, gb = _bits(ncls - 1), _bits(nkf - 1)
