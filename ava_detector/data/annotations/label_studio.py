@@ -193,8 +193,8 @@ def _read_annotation(ctx, vid, ann, where, mapping, fps, width, height, result) 
                 frames_count = max(frames_count, ctx.int(value, "framesCount", f"{w}.value"))
             if "duration" in value:
                 duration = max(duration, ctx.number(value, "duration", f"{w}.value"))
-        elif rtype in ("choices", "taxonomy", "labels") and r.get("id") is not None:
-            extra_actions.setdefault(str(r["id"]), set()).update(_choice_actions(ctx, value, f"{w}.value"))
+        elif rtype in ("choices", "taxonomy", "labels"):
+            extra_actions.setdefault(str(r.get("id")), set()).update(_choice_actions(ctx, value, f"{w}.value"))
         elif rtype == "timelinelabels" and mapping.skip:
             labels = ctx.list(value.get("timelinelabels", []), f"{w}.value.timelinelabels")
             if mapping.skip in labels:
@@ -213,6 +213,10 @@ def _read_annotation(ctx, vid, ann, where, mapping, fps, width, height, result) 
         fps = frames_count / duration
         rounded = round(fps, 6)
         fps = rounded if abs(fps - rounded) < 1e-9 * fps else fps
+    region_ids = {str(r.get("id")) for r, _, _ in regions}
+    stray = sum(1 for rid in extra_actions if rid not in region_ids)
+    if stray:
+        result.ignore("choices / taxonomy results not tied to a region", stray)
     explicit: dict[int, list] = {}
     others: list = []
     for r, value, w in regions:
