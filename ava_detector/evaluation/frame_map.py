@@ -565,15 +565,16 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
     if rows is None:
         rows = np.arange(len(det))
     x1, y1, x2, y2 = (det.boxes[:, k][rows] for k in range(4))
-    valid = (x2 > x1) & (y2 > y1)
-    if not valid.all():
-        rows, group, score = rows[valid], group[valid], score[valid]
-        x1, y1, x2, y2 = x1[valid], y1[valid], x2[valid], y2[valid]
     cls = dcls_all[rows]
+    del dcls_all
+    invalid = ~((x2 > x1) & (y2 > y1))
+    if invalid.any():  # class ``ncls``: ranked last, in no class's AP, matched to nothing
+        cls[invalid] = ncls
+    del invalid
 
     # The official order: by class, keyframe, then the keyframe's own order.
     layout, d_group = _layout(cls, group, score, rows, det, p, ncls, nkf, keyframe_rows)
-    per_cls = np.bincount(cls, minlength=ncls) if ncls else np.zeros(0, np.int64)
+    per_cls = np.bincount(cls, minlength=ncls + 1)[:ncls]
     score, rows = score[layout], rows[layout]
     boxes = (x1[layout], y1[layout], x2[layout], y2[layout])
     del x1, y1, x2, y2, cls, group
@@ -616,8 +617,8 @@ def _layout(cls: np.ndarray, group: np.ndarray, score: np.ndarray, rows: np.ndar
     only merges scores, so the rows it leaves equal are ordered again exactly.
 
     Args:
-        cls, group, score, rows: class index, keyframe number, score and ``det`` row per detection
-            (rows ascending).
+        cls, group, score, rows: class index (``ncls`` for invalid boxes, put last), keyframe
+            number, score and ``det`` row per detection (rows ascending).
         det: the detections table.
         p: the protocol.
         ncls, nkf: numbers of classes and keyframes.
@@ -631,7 +632,7 @@ def _layout(cls: np.ndarray, group: np.ndarray, score: np.ndarray, rows: np.ndar
         rb = 32
     else:
         within, rb = np.arange(m, dtype=np.int64), _bits(m - 1)
-    cb, gb = _bits(ncls - 1), _bits(nkf - 1)
+    cb, gb = _bits(ncls), _bits(nkf - 1)  # classes 0..ncls (ncls: invalid boxes)
     if cb + gb + rb > 63:
         raise ValueError(f"too many keyframes ({nkf}) or detections ({m}) for one 64-bit sort key")
     comp = cls.astype(np.int64)
@@ -645,6 +646,7 @@ def _layout(cls: np.ndarray, group: np.ndarray, score: np.ndarray, rows: np.ndar
     del comp
     tie = cs[1:] == cs[:-1]
     cs >>= rb  # class << gb | keyframe
+    tie &= cs[1:] < (ncls << gb)  # invalid boxes need no order
     d_group = (cs >> gb) * nkf + (cs & ((1 << gb) - 1))
     del cs
     if not tie.any():
