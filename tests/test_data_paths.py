@@ -107,7 +107,8 @@ def test_pretrain_kinetics_stops_on_a_path_outside(tmp_path: Path, capsys):
     finally:
         register_all_kinetics()
     assert rc == 2
-    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines()
+               if ln.startswith("pretrain_kinetics.py: error: ")]
     assert f"{root / 'train.csv'}:2: path '../../../etc/passwd' points outside" in line
     assert not (tmp_path / "out").exists()
 

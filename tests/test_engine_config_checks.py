@@ -5,6 +5,7 @@ weights checks: --eval-only without weights, heads of another class count, expec
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,8 @@ def test_tool_expectation():
 
 # ---------------------------------------------------------------- through the tools
 def _error_line(err: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if "error:" in ln]
+    """The tool's one ``prog: error: ...`` line (other stderr lines are ignored)."""
+    lines = [ln for ln in err.splitlines() if re.match(r"^\S+: error: ", ln)]
     assert len(lines) == 1, err
     return lines[0]
 
