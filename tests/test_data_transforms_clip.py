@@ -193,3 +193,14 @@ def test_resized_clip_is_stored_channel_first():
                                                        interpolation=cv2.INTER_LINEAR))
     tfm = TransformList([CropTransform(2, 3, 20, 10), HFlipTransform(20)])
     np.testing.assert_array_equal(apply_transform_to_clip(tfm, out), out[:, 3:13, 2:22][:, :, ::-1])
+
+
+def test_flip_of_a_channel_first_clip_stays_channel_first():
+    clip = _clip(t=3, h=40, w=60)
+    resized = ClipResizeTransform(40, 60, 30, 45).apply_image(clip)
+    cropped = CropTransform(5, 2, 30, 20).apply_image(resized)
+    out = apply_transform_to_clip(HFlipTransform(30), cropped)
+    np.testing.assert_array_equal(out, cropped[:, :, ::-1])
+    assert out.transpose(3, 0, 1, 2).flags.c_contiguous
+    # an ordinary (T, H, W, C) array is flipped as before
+    np.testing.assert_array_equal(apply_transform_to_clip(HFlipTransform(60), clip), clip[:, :, ::-1])
