@@ -134,6 +134,9 @@ def add_ava_config(cfg: CN) -> CN:
     _C.AVA.ROOT = ""
     # Root of the generated synthetic set; "" = $AVA_SYNTHETIC_DATASETS or datasets/ava_synthetic.
     _C.AVA.SYNTHETIC_ROOT = ""
+    # Own datasets in the AVA layout with a dataset.json, as "NAME=ROOT" (or "ROOT": NAME = its folder
+    # name): each registers NAME_train and NAME_val, classes from the root's label map.
+    _C.AVA.DATASETS = ()
     # Keep detector proposals with score >= this in training (and label them from GT by IoU).
     _C.AVA.TRAIN_PROPOSAL_SCORE_THRESH = 0.8
     # Keep detector proposals with score >= this at test.

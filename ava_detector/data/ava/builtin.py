@@ -6,6 +6,9 @@
 - ``ava_synthetic_{train,val}``: the generated set (``data_prep/make_synthetic_ava.py``) under
   ``AVA.SYNTHETIC_ROOT`` > ``$AVA_SYNTHETIC_DATASETS`` > ``datasets/ava_synthetic``; its start second
   and frame rate come from its ``dataset.json``.
+- ``NAME_{train,val}`` for every ``"NAME=ROOT"`` of ``AVA.DATASETS`` (the user's own datasets in the
+  same layout, e.g. written by ``data_prep/import_annotations.py``): start second and frame rate from
+  ``ROOT/dataset.json``, the class count from the root's label map.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import AVAFormatError
 from .register import register_ava
 
 __all__ = [
+    "parse_dataset_spec",
+    "register_custom_ava",
     "resolve_ava_root",
     "resolve_synthetic_root",
     "register_all_ava",
@@ -67,13 +73,54 @@ def register_synthetic_ava(
         )
 
 
+def parse_dataset_spec(spec: str) -> tuple[str, Path]:
+    """``"NAME=ROOT"`` or ``"ROOT"`` (NAME = the folder's name) -> ``(NAME, ROOT)``.
+
+    Raises:
+        ValueError: naming ``AVA.DATASETS`` for an empty name or root.
+    """
+    name, sep, root = str(spec).partition("=")
+    if not sep:
+        name, root = Path(spec).name, spec
+    name, root = name.strip(), root.strip()
+    if not name or not root:
+        raise ValueError(f"AVA.DATASETS: expected 'NAME=ROOT' or 'ROOT', got {spec!r}")
+    return name, Path(root)
+
+
+def register_custom_ava(
+    name: str, root: str | Path, *, lenient: bool = False, gt_iou: float = 0.9
+) -> list[str]:
+    """(Re-)register ``{name}_train`` and ``{name}_val`` for a dataset in the AVA layout under
+    ``root`` with a ``dataset.json``; the class count comes from its label map. Returns the names.
+
+    Raises:
+        AVAFormatError: naming the root when it has no ``dataset.json``.
+    """
+    root = Path(root)
+    if not (root / "dataset.json").is_file():
+        raise AVAFormatError(root / "dataset.json", None,
+                             f"dataset {name!r}: no dataset.json in {root} (see docs/custom_dataset.md)")
+    names = []
+    for split in ("train", "val"):
+        register_ava(
+            f"{name}_{split}", root=root, split=split, version="v2.2", start_sec=None, fps=None,
+            lenient=lenient, gt_iou=gt_iou, num_classes=None,
+        )
+        names.append(f"{name}_{split}")
+    return names
+
+
 def register_ava_from_cfg(cfg) -> None:
-    """Re-register the built-ins with the config's roots and ``AVA.LENIENT`` / ``AVA.PROPOSAL_GT_IOU``."""
+    """Re-register the built-ins with the config's roots and ``AVA.LENIENT`` / ``AVA.PROPOSAL_GT_IOU``,
+    and the user's datasets of ``AVA.DATASETS``."""
     lenient, gt_iou = bool(cfg.AVA.LENIENT), float(cfg.AVA.PROPOSAL_GT_IOU)
     register_all_ava(resolve_ava_root(cfg.AVA.ROOT), lenient=lenient, gt_iou=gt_iou)
     register_synthetic_ava(
         resolve_synthetic_root(cfg.AVA.SYNTHETIC_ROOT), lenient=lenient, gt_iou=gt_iou
     )
+    for spec in cfg.AVA.DATASETS:
+        register_custom_ava(*parse_dataset_spec(spec), lenient=lenient, gt_iou=gt_iou)
 
 
 register_all_ava()

@@ -119,6 +119,8 @@ def _fill_load_time_metadata(name: str, files: AVAFiles) -> None:
             action_names=dict(label_map.names),
             label_types=dict(label_map.types),
         )
+    if getattr(meta, "num_classes", None) is None:  # "from the label map": its largest id
+        meta.num_classes = max(meta.evaluated_ids, default=0)
 
 
 def ava_metadata(name: str):
@@ -137,10 +139,12 @@ def load_ava_records(
     fps: float | None = 30,
     lenient: bool = False,
     gt_iou: float = 0.9,
-    num_classes: int = 80,
+    num_classes: int | None = 80,
 ) -> list[dict]:
     """Read one split's files into records (docs/interfaces.md). ``start_sec``/``fps`` ``None`` =
-    read them from ``files.dataset_json``."""
+    read them from ``files.dataset_json``; ``num_classes`` ``None`` = the label map's largest id."""
+    if num_classes is None:
+        num_classes = max(read_label_map(files.label_map).ids, default=0)
     height = width = 0
     sec_range = None
     if start_sec is None or fps is None:
@@ -191,12 +195,13 @@ def register_ava(
     fps: float | None = 30,
     lenient: bool = False,
     gt_iou: float = 0.9,
-    num_classes: int = 80,
+    num_classes: int | None = 80,
     **overrides: str,
 ) -> None:
     """Register (or re-register) ``name``: files from ``files`` or ``ava_layout(root, split, version)``,
     individual paths overridable by keyword (``annotations=...``, ``proposals=(...)``, ...).
-    ``start_sec``/``fps`` ``None`` = from the root's ``dataset.json`` at load time."""
+    ``start_sec``/``fps`` ``None`` = from the root's ``dataset.json`` at load time; ``num_classes``
+    ``None`` = the label map's largest id (in the metadata once the label map is read)."""
     if files is None:
         if root is None or split is None:
             raise ValueError("register_ava needs either files=AVAFiles(...) or root= and split=")
@@ -222,7 +227,7 @@ def register_ava(
         label_map_file=files.label_map,
         groundtruth_file=files.annotations,
         gt_boxes_mode=False,
-        num_classes=num_classes,
         proposal_gt_iou=float(gt_iou),
         ava_files=files,
+        **({} if num_classes is None else {"num_classes": int(num_classes)}),
     )

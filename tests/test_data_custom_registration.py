@@ -1,0 +1,68 @@
+"""Own datasets registered from the config (AVA.DATASETS) and one class count from their label map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from detectron2.data import DatasetCatalog
+
+from ava_detector.config import get_ava_cfg
+from ava_detector.data.ava import ava_metadata, format_frame_list
+from ava_detector.data.ava.builtin import parse_dataset_spec, register_ava_from_cfg
+from ava_detector.data.ava.classes import resolve_num_classes
+from ava_detector.data.errors import AVAFormatError
+
+LABEL_MAP = "".join(
+    f'label {{\n  name: "{n}"\n  label_id: {i}\n  label_type: PERSON_MOVEMENT\n}}\n'
+    for i, n in enumerate(["wave", "sit", "fall", "point"], start=1)
+)
+
+
+def _custom_root(root: Path) -> Path:
+    (root / "annotations").mkdir(parents=True)
+    (root / "frame_lists").mkdir()
+    for split, vid in (("train", "clipA"), ("val", "clipB")):
+        (root / "annotations" / f"ava_{split}_v2.2.csv").write_text(
+            f"{vid},0001,0.1,0.1,0.5,0.9,4,0\n{vid},0001,0.1,0.1,0.5,0.9,2,0\n{vid},0002,0.2,0.1,0.6,0.9,1,0\n")
+        (root / "frame_lists" / f"{split}.csv").write_text(
+            format_frame_list({vid: [f"{vid}/{vid}_{i:06d}.jpg" for i in range(1, 76)]}))
+    (root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt").write_text(LABEL_MAP)
+    (root / "dataset.json").write_text('{"start_sec": 0, "fps": 25, "keyframe_secs": [1, 2]}')
+    return root
+
+
+def test_dataset_spec_forms():
+    assert parse_dataset_spec("mine=/data/x") == ("mine", Path("/data/x"))
+    assert parse_dataset_spec("/data/my_set") == ("my_set", Path("/data/my_set"))
+    with pytest.raises(ValueError, match="AVA.DATASETS: expected 'NAME=ROOT'"):
+        parse_dataset_spec("=/data/x")
+
+
+def test_a_custom_dataset_registers_from_the_config_with_its_class_count(tmp_path):
+    root = _custom_root(tmp_path / "mine")
+    cfg = get_ava_cfg()
+    cfg.AVA.DATASETS = (f"mine={root}",)
+    register_ava_from_cfg(cfg)
+    records = DatasetCatalog.get("mine_train")
+    assert [r["image_id"] for r in records] == ["clipA,0001", "clipA,0002"]
+    assert records[0]["labels"].shape == (1, 4) and records[0]["labels"][0].tolist() == [0, 1, 0, 1]
+    assert records[1]["keyframe_index"] == 50  # second 2 at 25 fps (dataset.json)
+    assert ava_metadata("mine_val").action_names[3] == "fall"
+    assert resolve_num_classes(0, ["mine_train", "mine_val"]) == 4
+    assert resolve_num_classes(4, ["mine_train", "mine_val"]) == 4
+    with pytest.raises(ValueError, match=r"NUM_CLASSES is 80 but the label map of mine_train \(.*\.pbtxt\) "
+                                         r"has ids up to 4: set it to 4, or to 0"):
+        resolve_num_classes(80, ["mine_train", "mine_val"])
+
+
+def test_a_custom_root_without_dataset_json_is_named(tmp_path):
+    cfg = get_ava_cfg()
+    cfg.AVA.DATASETS = (str(tmp_path / "nothing"),)
+    with pytest.raises(AVAFormatError, match=r"nothing/dataset.json: dataset 'nothing': no dataset.json"):
+        register_ava_from_cfg(cfg)
+
+
+def test_builtin_ava_keeps_its_80_outputs():
+    assert resolve_num_classes(80, ["ava_v2.2_train", "ava_synthetic_val"]) == 80
+    assert resolve_num_classes(0, ["ava_v2.2_val"]) == 80
