@@ -25,11 +25,15 @@ from pathlib import Path
 os.environ.setdefault("AVA_DETECTOR_NO_REGISTER", "1")
 
 from ava_detector.data.annotations.ava_reader import (  # noqa: E402
-    parse_ava_rows, parse_exclusion_rows, videos_from_ava,
+    parse_ava_rows,
+    parse_exclusion_rows,
+    videos_from_ava,
 )
 from ava_detector.data.annotations.ava_writer import LABEL_MAP_NAME, parse_rate  # noqa: E402
 from ava_detector.data.annotations.export import (  # noqa: E402
-    dumps_tasks, to_cvat_xml, to_label_studio_tasks,
+    dumps_tasks,
+    to_cvat_xml,
+    to_label_studio_tasks,
 )
 from ava_detector.data.ava.label_map import read_label_map  # noqa: E402
 from ava_detector.data.ava.register import read_dataset_json  # noqa: E402

@@ -27,10 +27,15 @@ os.environ.setdefault("AVA_DETECTOR_NO_REGISTER", "1")
 from tabulate import tabulate  # noqa: E402
 
 from ava_detector.data.annotations.ava_writer import (  # noqa: E402
-    build_ava_tables, parse_rate, split_videos, write_ava_dataset,
+    build_ava_tables,
+    parse_rate,
+    split_videos,
+    write_ava_dataset,
 )
 from ava_detector.data.annotations.cvat import (  # noqa: E402
-    cvat_video_id, parse_cvat_video, safe_video_id,
+    cvat_video_id,
+    parse_cvat_video,
+    safe_video_id,
 )
 from ava_detector.data.annotations.label_studio import parse_label_studio  # noqa: E402
 from ava_detector.data.annotations.mapping import load_mapping, mapping_from_dict  # noqa: E402

@@ -9,7 +9,12 @@ from fractions import Fraction
 import pytest
 
 from ava_detector.data.annotations.ava_writer import (
-    build_ava_tables, format_sec, keyframe_times, label_map_text, parse_rate, split_videos,
+    build_ava_tables,
+    format_sec,
+    keyframe_times,
+    label_map_text,
+    parse_rate,
+    split_videos,
     write_ava_dataset,
 )
 from ava_detector.data.annotations.tracks import FrameBox, VideoAnnotations, make_track

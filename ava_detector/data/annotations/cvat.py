@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..ava.records import pairwise_iou
 from ..errors import AVAFormatError
-from .mapping import ActionMapping, is_checked
+from .mapping import DEFAULT_MAPPING, ActionMapping, is_checked
 from .tracks import FrameBox, ImportResult, VideoAnnotations, box_at, make_track
 from .xml_nodes import XmlNode, parse_xml
 
@@ -161,7 +161,7 @@ def parse_cvat_video(
     data: bytes,
     path: str | Path = "<cvat xml>",
     *,
-    mapping: ActionMapping = ActionMapping(),
+    mapping: ActionMapping = DEFAULT_MAPPING,
     fps: float | None = None,
     video_id: str | None = None,
     width: int | None = None,

@@ -28,10 +28,9 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from ..errors import AVAFormatError
 from .cvat import safe_video_id
 from .json_paths import JsonCtx, load_json
-from .mapping import ActionMapping
+from .mapping import DEFAULT_MAPPING, ActionMapping
 from .tracks import FrameBox, ImportResult, VideoAnnotations, make_track
 
 __all__ = ["parse_label_studio", "region_spans", "PERSON_ID_META"]
@@ -130,7 +129,7 @@ def parse_label_studio(
     data: bytes,
     path: str | Path = "<label studio json>",
     *,
-    mapping: ActionMapping = ActionMapping(),
+    mapping: ActionMapping = DEFAULT_MAPPING,
     fps: float | None = None,
     width: int = 0,
     height: int = 0,

@@ -26,7 +26,7 @@ import yaml
 
 from ..errors import AVAFormatError
 
-__all__ = ["ActionMapping", "mapping_from_dict", "load_mapping", "NO_ACTION_VALUES", "is_checked"]
+__all__ = ["ActionMapping", "DEFAULT_MAPPING", "mapping_from_dict", "load_mapping", "NO_ACTION_VALUES", "is_checked"]
 
 # select / radio values that mean "nothing chosen"
 NO_ACTION_VALUES = frozenset({"", "__undefined__"})
@@ -98,6 +98,9 @@ class ActionMapping:
             return {target} if is_checked(value) else set()
         mapped = target.get(value.strip())
         return {mapped} if mapped else set()
+
+
+DEFAULT_MAPPING = ActionMapping()
 
 
 def mapping_from_dict(d: dict, path: str | Path = "<mapping>") -> ActionMapping:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .cvat import safe_video_id
 from .json_paths import JsonCtx, load_json
-from .mapping import ActionMapping, is_checked
+from .mapping import DEFAULT_MAPPING, ActionMapping, is_checked
 from .tracks import FrameBox, ImportResult, VideoAnnotations, make_track
 
 __all__ = ["parse_via3", "CHECKBOX", "RADIO", "SELECT", "TEXT"]
@@ -61,7 +61,7 @@ def parse_via3(
     data: bytes,
     path: str | Path = "<via project>",
     *,
-    mapping: ActionMapping = ActionMapping(),
+    mapping: ActionMapping = DEFAULT_MAPPING,
     fps: float | None = None,
     sizes: dict[str, tuple[int, int]] | None = None,
     width: int = 0,
@@ -163,7 +163,7 @@ def parse_via3(
                     elif isinstance(target, str):
                         actions.add(target)
         video["boxes"].append((frame, float(z[0]), xy[1:], frozenset(actions), pid, w))
-    for fid, video in per_video.items():
+    for video in per_video.values():
         result.videos.append(_video(ctx, video, fps, (sizes or {}).get(video["video_id"]),
                                     width, height, path))
     return result
