@@ -7,6 +7,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from ava_detector.data import AVAFormatError
 from ava_detector.data.mapper import AVADatasetMapper
@@ -115,3 +116,24 @@ def test_reduced_decode_option_from_config(frames):
     assert frame_source_options(cfg, "video") == {}
     record = {"frames": frames, "fps": 30.0}
     assert build_frame_source("frames", record, **frame_source_options(cfg, "frames")).min_short_side == 320
+
+
+def test_mapper_with_reduced_decode_gives_the_same_clip_size_and_boxes(tmp_path):
+    from ava_detector.config import get_ava_cfg
+
+    paths = write_jpeg_frames(tmp_path / "v", "v", [numbered_frame(i, 192, 256) for i in range(12)])
+    record = {"video_id": "v", "sec": 0, "fps": 30.0, "keyframe_index": 6, "frames": paths,
+              "boxes": [[0.1, 0.2, 0.5, 0.9]], "image_id": "v,0"}
+    outs = []
+    for reduced in (False, True):
+        cfg = get_ava_cfg()
+        cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE, cfg.MODEL.SLOWFAST.ARCH = 4, 1, "fast"
+        cfg.INPUT.TEST_SHORT_SIDE, cfg.INPUT.TRAIN_JITTER_SCALES = 64, [64, 80]
+        cfg.INPUT.JPEG_REDUCED_DECODE = reduced  # decodes at 96x128 (short side >= 80)
+        outs.append(AVADatasetMapper(cfg, is_train=False)(dict(record)))
+    full, half = (o["clips"]["fast"] for o in outs)
+    assert full.shape == half.shape == (3, 4, 64, 85)
+    assert (outs[0]["height"], outs[1]["height"]) == (192, 96)  # the decoded frames' size
+    assert torch.equal(outs[0]["instances"].proposal_boxes.tensor, outs[1]["instances"].proposal_boxes.tensor)
+    assert [read_frame_number(f) for f in half.permute(1, 2, 3, 0).numpy()] == [4, 5, 6, 7]
+    assert (full.float() - half.float()).abs().mean() < 4.0
