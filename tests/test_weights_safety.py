@@ -277,3 +277,26 @@ def test_train_ava_process_exits_2_with_one_line(crafted, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert _one_line_error(proc.stderr, paths["zoo.pkl"]).startswith("train_ava.py: error:")
     assert not marker.exists()
+
+
+def test_configs_that_are_not_plain_yaml_are_refused(demo_inputs, tmp_path, capsys):
+    """A config's ``!!python`` tag would run code under Detectron2's ``yaml.unsafe_load`` fallback:
+    train_ava, demo and export refuse it (also through ``_BASE_``) in one line."""
+    marker = tmp_path / "yaml_marker"
+    base = tmp_path / "base.yaml"
+    base.write_text(f"MODEL:\n  WEIGHTS: !!python/object/apply:builtins.open ['{marker}', 'w']\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"_BASE_: {base}\n")
+    rc = _tool("train_ava").cli(["--config", str(child), "OUTPUT_DIR", str(tmp_path / "o")])
+    assert rc == 2
+    assert "python/object/apply" in _one_line_error(capsys.readouterr().err, child)
+    common = ["--weights", str(demo_inputs / "good.pth")]
+    rc = _tool("demo").main(["--config", str(base), *common, "--input",
+                             str(demo_inputs / "syn/videos/syn_val_000.mp4"), "--output",
+                             str(tmp_path / "out.mp4"), "--boxes", str(base)])
+    assert rc == 2
+    _one_line_error(capsys.readouterr().err, base)
+    rc = _tool("export").main(["--config", str(child), *common, "--output-dir", str(tmp_path / "x")])
+    assert rc == 2
+    _one_line_error(capsys.readouterr().err, child)
+    assert not marker.exists()

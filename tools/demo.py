@@ -12,7 +12,8 @@ Detectron2 detector (person class only, score >= --threshold; weights are a loca
 ground-truth boxes of a registered dataset. CSV timestamps are ``start_sec`` + seconds into the video
 (``--dataset`` takes ``start_sec`` from the dataset). Defaults: CSV ``<output>.csv``, JSONs in
 ``<output>_keyframes/``. An unreadable input, missing weights or a bad CSV give a one-line error and
-exit code 2.
+exit code 2; so do weights files that would run code when loaded (both are read with
+``torch.load(weights_only=True)`` or a restricted unpickler) and configs that are not plain YAML.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ava_detector.demo import (
     open_video,
     run_video_demo,
 )
+from ava_detector.engine.cli import check_yaml_file
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -103,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output)
     try:
         open_video(args.input)[0].close()  # fail on a bad input before loading anything
+        if Path(args.config_file).is_file():
+            check_yaml_file(args.config_file)  # no yaml.unsafe_load fallback
         cfg = build_cfg(args.config_file, args.opts)
         predictor = ActionPredictor(cfg, load_detector(cfg, args.weights))
         video_id = args.video_id or Path(args.input).stem

@@ -9,7 +9,9 @@ the backbone's size divisibility), then ``rois (R, 5) = [batch index, x1, y1, x2
 output ``scores (R, C)`` (probabilities). Every exported file is run back (TorchScript; ONNX with
 onnxruntime) and compared with the eager model: on one keyframe of ``--dataset`` (mapped exactly as at
 test time) or, without it, on random clips of ``--height`` x ``--width``. A difference above
-``--tolerance`` or a missing file is an error (exit code 2).
+``--tolerance`` or a missing file is an error (exit code 2), as are weights that would run code
+when loaded (they are read with ``torch.load(weights_only=True)`` or a restricted unpickler) and a
+config that is not plain YAML.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 
 from ava_detector.data import AVAFormatError
 from ava_detector.demo.predictor import build_cfg, load_detector
+from ava_detector.engine.cli import check_yaml_file
 from ava_detector.evaluation.csv_io import atomic_output
 from ava_detector.export import (
     ActionModel,
@@ -66,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     args = p.parse_args(argv)
     try:
+        if Path(args.config_file).is_file():
+            check_yaml_file(args.config_file)  # no yaml.unsafe_load fallback
         cfg = build_cfg(args.config_file, [*args.opts, "MODEL.DEVICE", "cpu"])
         detector = load_detector(cfg, args.weights)
         if args.dataset:

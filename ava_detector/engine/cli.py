@@ -34,7 +34,8 @@ from .launch import launch
 
 # is_main_process: Detectron2's, re-exported so the tools need no Detectron2 import of their own.
 __all__ = ["SetupError", "argument_parser", "check_config", "check_datasets", "check_weights",
-           "is_main_process", "load_cfg", "remove_stray_files", "run", "setup_process"]
+           "check_yaml_file", "is_main_process", "load_cfg", "remove_stray_files", "run",
+           "setup_process"]
 
 logger = logging.getLogger("ava_detector")
 
@@ -51,6 +52,23 @@ def argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--config", dest="config_file", metavar="FILE",
                         help="alias of --config-file")
     return parser
+
+
+def check_yaml_file(path: str) -> None:
+    """Refuse a config file (or one of its ``_BASE_`` files) that is not plain YAML: tags such as
+    ``!!python/object/apply`` would run code under Detectron2's ``yaml.unsafe_load`` fallback.
+
+    Args:
+        path: the config file.
+
+    Raises:
+        ValueError: one line naming the file.
+    """
+    try:
+        CfgNode.load_yaml_with_base(path, allow_unsafe=False)
+    except yaml.YAMLError as err:
+        detail = " ".join(str(err).split())
+        raise ValueError(f"{path}: not a plain YAML config ({detail})") from None
 
 
 def load_cfg(args: argparse.Namespace) -> CfgNode:
