@@ -226,3 +226,13 @@ def test_declared_init_missing_is_said_loudly(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "WARNING: MODEL.WEIGHTS: empty: training from scratch" in err
     assert "Kinetics-600" in err and "MODEL.EXPECTED_INIT" in err
+
+
+def test_weights_with_a_non_tensor_entry_are_one_line(tmp_path, capsys):
+    path = tmp_path / "odd.pth"
+    torch.save({"model": {"backbone.slow_stem.conv1.weight": "not a tensor"}}, path)
+    rc = _tool("train_ava").cli(["--config", str(TINY_AVA), "MODEL.WEIGHTS", str(path),
+                                 "OUTPUT_DIR", str(tmp_path / "o")])
+    assert rc == 2
+    line = _error_line(capsys.readouterr().err)
+    assert str(path) in line and "MODEL.WEIGHTS" in line

@@ -160,8 +160,8 @@ def check_weights(cfg: CfgNode, args: argparse.Namespace, checkpointer_class: ty
     """
     from detectron2.modeling import build_model
 
+    resumed = path = ""
     try:
-        resumed = ""
         if args.resume:
             finder = SafeDetectionCheckpointer(torch.nn.Module(), cfg.OUTPUT_DIR, save_to_disk=False)
             resumed = finder.find_resume_checkpoint()
@@ -189,6 +189,10 @@ def check_weights(cfg: CfgNode, args: argparse.Namespace, checkpointer_class: ty
     except CheckpointError as err:
         key = "--resume" if resumed else "MODEL.WEIGHTS"
         raise SetupError(f"{key}: {err}") from None
+    except (ValueError, KeyError, TypeError, RuntimeError) as err:  # e.g. a non-tensor entry
+        key = "--resume" if resumed else "MODEL.WEIGHTS"
+        detail = " ".join(str(err).split())
+        raise SetupError(f"{key}: {path}: not usable as weights of this model ({detail})") from None
 
 
 def remove_stray_files(output_dir: str) -> list[str]:
