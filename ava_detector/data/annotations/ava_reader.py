@@ -6,8 +6,9 @@ one box with their actions. Detections ``video_id,sec,x1,y1,x2,y2,action_id,scor
 box (same keyframe and coordinates) make one box with the actions whose score reaches the threshold
 (per class, else the global one); boxes left without an action are dropped; persons are linked from
 keyframe to keyframe greedily by IoU (>= ``link_iou``, best pair first). A person's keyframes one
-keyframe interval apart form one span. ``video_id,sec`` rows and excluded timestamps mark the
-annotated range; excluded ones are the skipped frames. Pure: text in, videos out.
+keyframe interval apart form one span. The annotated range is dataset.json's
+``annotated_frames`` of the video, else frame 0 to the last keyframe; excluded timestamps are the
+skipped frames. Pure: text in, videos out.
 """
 
 from __future__ import annotations
@@ -213,7 +214,7 @@ def videos_from_ava(
             spans.append(current)
             tracks.append(make_track(pid, spans))
         frames = sorted(frame_of(s, fps) for s in v["secs"])
-        annotated = meta.get("annotated_frames") or ([frames[0], frames[-1]] if frames else None)
+        annotated = meta.get("annotated_frames") or ([0, frames[-1]] if frames else None)
         videos.append(VideoAnnotations(
             video_id=vid, fps=float(fps), num_frames=int(meta.get("frames") or 0),
             width=int(meta.get("width") or width), height=int(meta.get("height") or height),

@@ -4,7 +4,8 @@ annotators correct boxes and actions instead of starting from nothing.
 CVAT: one XML per video (a task): a ``person`` track per person id (its listed boxes as
 ``keyframe="1"`` boxes, ``outside="1"`` on the frame after each span), a checkbox attribute per class
 (mutable, checked on the boxes that do the action), a ``<tag>`` with the skip label on every skipped
-frame, ``start_frame`` / ``stop_frame`` = the annotated frames, ``original_size`` the frame size.
+frame, ``start_frame`` / ``stop_frame`` = the annotated frames (from frame 0 when unknown),
+``original_size`` the frame size.
 Label Studio: one task per video with one prediction; a ``videorectangle`` region per person and run
 of keyframes with the same actions (its labels), the person id in the region's ``meta.text``
 (``person_id=N``), each run closed by a disabled keyframe on the frame after it; skipped frames as a
@@ -55,7 +56,8 @@ def to_cvat_xml(
         raise ValueError(f"video {video.video_id!r}: the frame size is unknown (dataset.json has no "
                          "width / height): pass --width and --height")
     frames = [f for t in video.tracks for f in t.frames] + sorted(video.skip_frames)
-    first, last = video.annotated or ((min(frames), max(frames)) if frames else (0, 0))
+    # the task's frames: the annotated range (a CVAT import's task), else the video from frame 0
+    first, last = video.annotated or (0, max(frames) if frames else 0)
     first = min([first] + frames)
     last = max([last] + frames)
     W, H = video.width, video.height
