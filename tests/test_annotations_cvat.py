@@ -213,3 +213,13 @@ def test_doctype_and_entities_are_refused_before_expansion():
             b"<annotations>&y;</annotations>")
     with pytest.raises(AVAFormatError, match=r"^h.xml:2: DOCTYPE declarations are not accepted"):
         parse_cvat_video(bomb, "h.xml", fps=10)
+
+
+def test_video_id_from_meta_source_or_task_name():
+    base = doc("").decode()
+    in_meta = base.replace("      <source>clip_a.mp4</source>\n", "").replace(
+        "  </meta>", "    <source>uploads/Game 2.MP4</source>\n  </meta>")
+    assert parse_cvat_video(in_meta.encode(), "x.xml", fps=1).videos[0].video_id == "Game_2"
+    no_source = base.replace("      <source>clip_a.mp4</source>\n", "")
+    assert parse_cvat_video(no_source.encode(), "x.xml", fps=1).videos[0].video_id == "clip_a"
+    assert parse_cvat_video(no_source.encode(), "x.xml", fps=1, video_id="v7").videos[0].video_id == "v7"

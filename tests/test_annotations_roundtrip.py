@@ -161,3 +161,34 @@ def test_export_cli_error_and_existing_output(tmp_path, capsys):
     exp = script("export_annotations")
     assert exp.main(["--root", str(tmp_path / "missing"), "--to", "cvat", "--out", str(tmp_path / "o")]) == 2
     assert "error: " in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_cli_probes_the_videos_and_writes_frame_lists(tmp_path, capsys):
+    import numpy as np
+
+    from ava_detector.data.ava.synthetic import write_mp4
+
+    (tmp_path / "videos").mkdir()
+    write_mp4(tmp_path / "videos" / "yard.mp4", [np.zeros((24, 32, 3), np.uint8)] * 20, fps=10)
+    via = {"attribute": {"1": {"aname": "act", "type": 2, "options": {"0": "walk"}}},
+           "file": {"1": {"fid": "1", "fname": "yard.mp4", "type": 4}},
+           "view": {"1": {"fid_list": ["1"]}},
+           "metadata": {"a": {"vid": "1", "z": [1.0], "xy": [2, 8, 6, 16, 12], "av": {"1": "0"}}}}
+    (tmp_path / "p.json").write_text(json.dumps(via))
+    frames = tmp_path / "frames" / "yard"
+    frames.mkdir(parents=True)
+    for i in range(20):
+        (frames / f"yard_{i + 1:06d}.jpg").write_bytes(b"")
+    imp = script("import_annotations")
+    assert imp.main([str(tmp_path / "p.json"), "--out", str(tmp_path / "ds"), "--videos-dir",
+                     str(tmp_path / "videos"), "--frames-dir", str(tmp_path / "frames")]) == 0
+    ds = tmp_path / "ds"
+    # probed: 10 fps, 32 x 24 px; the box (8, 6, 16 x 12) at 1 s is frame 10
+    assert (ds / "annotations" / "ava_train_v2.2.csv").read_text() == "yard,0001,0.2500,0.2500,0.7500,0.7500,1,0\n"
+    info = json.loads((ds / "dataset.json").read_text())
+    assert (info["fps"], info["width"], info["height"]) == (10.0, 32, 24)
+    lines = (ds / "frame_lists" / "train.csv").read_text().splitlines()
+    assert lines[0] == "original_vido_id video_id frame_id path labels" and len(lines) == 21
+    assert lines[11] == 'yard 0 10 yard/yard_000011.jpg ""'
+    assert (ds / "frames").resolve() == (tmp_path / "frames").resolve()
+    assert (ds / "videos").resolve() == (tmp_path / "videos").resolve()

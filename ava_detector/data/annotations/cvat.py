@@ -5,7 +5,8 @@ What is read (the format: ``<annotations><version>1.1</version><meta><task>…</
 - ``meta/task`` (or ``meta/job``): ``size``, ``start_frame``, ``stop_frame``, ``frame_filter``
   (``step=N``: annotation frame ``k`` is video frame ``start_frame + k * N``), ``original_size``
   (``width`` / ``height``, the pixel size the coordinates refer to), the labels' attribute definitions
-  (``input_type`` checkbox / select / radio / ...), ``source`` (the video's file name).
+  (``input_type`` checkbox / select / radio / ...), ``source`` (the video's file name, in ``task``
+  or ``meta``; it gives the video id).
 - ``<track id label>`` of ``<box frame outside occluded keyframe xtl ytl xbr ybr>``: a box with
   ``outside="0"`` is visible; ``outside="1"`` ends the span (the person is absent from that frame
   until a later visible box). CVAT lists every frame of a track (``keyframe="0"`` for the ones it
@@ -153,8 +154,14 @@ def cvat_video_id(data: bytes, path: str | Path = "<cvat xml>") -> str:
         path: the file, named in errors.
     """
     ctx = _Ctx(path)
-    task, _ = _meta(ctx, parse_xml(data, path))
-    return safe_video_id(task.child_text("source") or task.child_text("name") or Path(str(path)).stem)
+    root = parse_xml(data, path)
+    task, _ = _meta(ctx, root)
+    return _default_id(root, task, path)
+
+
+def _default_id(root: XmlNode, task: XmlNode, path) -> str:
+    source = task.child_text("source") or root.find("meta").child_text("source")
+    return safe_video_id(source or task.child_text("name") or Path(str(path)).stem)
 
 
 def parse_cvat_video(
@@ -207,8 +214,7 @@ def parse_cvat_video(
     if stop is None:
         stop = start + (size - 1) * step if size else None
     result = ImportResult()
-    vid = video_id or safe_video_id(task.child_text("source") or task.child_text("name")
-                                    or Path(str(path)).stem)
+    vid = video_id or _default_id(root, task, path)
 
     def video_frame(node: XmlNode) -> int:
         k = ctx.int_attr(node, "frame")
