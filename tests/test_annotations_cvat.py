@@ -223,3 +223,18 @@ def test_video_id_from_meta_source_or_task_name():
     no_source = base.replace("      <source>clip_a.mp4</source>\n", "")
     assert parse_cvat_video(no_source.encode(), "x.xml", fps=1).videos[0].video_id == "clip_a"
     assert parse_cvat_video(no_source.encode(), "x.xml", fps=1, video_id="v7").videos[0].video_id == "v7"
+
+
+def test_immutable_attributes_are_not_actions_unless_mapped():
+    base = doc("").decode().replace(
+        "<attribute><name>note</name><mutable>True</mutable><input_type>text</input_type>",
+        "<attribute><name>team</name><mutable>False</mutable><input_type>select</input_type>")
+    body = ('  <track id="1" label="person">\n'
+            + box(0, 0, 0, 20, 10, attrs='<attribute name="team">red</attribute><attribute name="walk">true</attribute>')
+            + "  </track>\n")
+    data = base.replace("</annotations>\n", body + "</annotations>\n").encode()
+    (v,) = parse_cvat_video(data, "i.xml", fps=1).videos
+    assert v.tracks[0].spans[0][0].actions == {"walk"}
+    mapping = ActionMapping(attributes={"team": {"red": "in red"}})
+    (v,) = parse_cvat_video(data, "i.xml", fps=1, mapping=mapping).videos
+    assert v.tracks[0].spans[0][0].actions == {"in red"}

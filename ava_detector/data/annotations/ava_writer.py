@@ -330,7 +330,7 @@ def write_ava_dataset(
             "format": "ava",
             "start_sec": 0,
             "fps": fps_values[0] if fps_values else 0,
-            "keyframe_secs": [_number(s) for s in keyframe_secs],
+            **({"keyframe_secs": [_number(s) for s in keyframe_secs]} if keyframe_secs else {}),
             "keyframe_rate": float(rate) if rate.denominator != 1 else int(rate),
             "width": width,
             "height": height,

@@ -13,9 +13,10 @@ What is read (the format: ``<annotations><version>1.1</version><meta><task>…</
   interpolated); frames between two listed boxes of a span (sparse files, or video frames between
   two annotation frames when ``step`` > 1) take the linearly interpolated box.
 - Actions: per-frame ``<attribute name>`` values of the person boxes (checkbox -> the attribute's
-  action, select / radio -> the value's action) and / or tracks of other labels whose label is an
-  action (each of their boxes adds the action to the person box it overlaps most, IoU >= ``merge_iou``;
-  a box that overlaps none is a person of its own), as the :class:`~.mapping.ActionMapping` says.
+  action, select / radio -> the value's action; immutable attributes only when the mapping names
+  them) and / or tracks of other labels whose label is an action (each of their boxes adds the action
+  to the person box it overlaps most, IoU >= ``merge_iou``; a box that overlaps none is a person of
+  its own), as the :class:`~.mapping.ActionMapping` says.
 - Skipped frames: a ``<tag frame label>`` with the skip label, or the skip checkbox on a person box.
 
 Other shapes (polygons, points, ...), tags and labels are left out and counted. Errors name the file
@@ -115,7 +116,9 @@ def _meta(ctx: _Ctx, root: XmlNode) -> tuple[XmlNode, dict[str, dict[str, str]]]
     for label in (label_nodes.findall("label") if label_nodes is not None else []):
         attrs = {}
         for a in (label.find("attributes").findall("attribute") if label.find("attributes") else []):
-            attrs[a.child_text("name")] = a.child_text("input_type").lower()
+            kind = a.child_text("input_type").lower()
+            mutable = a.child_text("mutable", "true").strip().lower() != "false"
+            attrs[a.child_text("name")] = kind if mutable else f"immutable {kind}"
         labels[label.child_text("name")] = attrs
     return task, labels
 
@@ -303,7 +306,12 @@ def _spans(ctx, track, video_frame, w, h, mapping, input_types, skip, result) ->
                 if is_checked(value):
                     skip.add(frame)
                 continue
-            actions |= mapping.actions_of_attribute(name, value, input_types.get(name, ""))
+            kind = input_types.get(name, "")
+            if kind.startswith("immutable"):
+                if mapping.attributes is None:
+                    continue  # an immutable attribute describes the person, not an action
+                kind = kind.split(" ", 1)[1]
+            actions |= mapping.actions_of_attribute(name, value, kind)
         current.append(FrameBox(frame, _box(ctx, b, w, h), frozenset(actions),
                                 keyframe=ctx.flag(b, "keyframe") if "keyframe" in b.attrib else True,
                                 occluded=ctx.flag(b, "occluded")))
