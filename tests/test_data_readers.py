@@ -21,6 +21,7 @@ from ava_detector.data.ava import (
     parse_frame_list,
     parse_label_map,
     parse_proposals,
+    read_annotations,
     read_label_map,
     records_for_cfg,
     register_ava,
@@ -290,3 +291,28 @@ def test_builtin_roots(monkeypatch, tmp_path):
     assert str(resolve_ava_root()) == "/x/ava" and str(resolve_ava_root("/cfg")) == "/cfg"
     assert {"ava_v2.2_train", "ava_v2.2_val", "ava_v2.1_train", "ava_v2.1_val", "ava_synthetic_train",
             "ava_synthetic_val"} <= set(DatasetCatalog.list())
+
+
+def test_readers_refuse_what_they_cannot_represent(tmp_path):
+    """Huge numbers, scores beyond float32, non-UTF-8 bytes, a BOM, a folder, and one very wide line."""
+    big = "vidA,99999999999999999999,0.1,0.2,0.3,0.4,12,1\n"
+    with pytest.raises(AVAFormatError, match=r"^<annotations>:1: timestamp out of range"):
+        parse_annotations(big)
+    with pytest.raises(AVAFormatError, match=r"^<annotations>:1: person_id out of range"):
+        parse_annotations("vidA,0902,0.1,0.2,0.3,0.4,12,9223372036854775808\n")
+    with pytest.raises(AVAFormatError, match=r"^<proposals>:1: score out of range"):
+        parse_proposals("vidA,0902,0.1,0.2,0.3,0.4,,1e39\n")
+    f = tmp_path / "gt.csv"
+    f.write_bytes(b"vidA,0902,0.1,0.2,0.3,0.4,12,1\nvid\xff,0903,0.1,0.2,0.3,0.4,12,1\n")
+    with pytest.raises(AVAFormatError, match=r"gt.csv:2: annotations is not UTF-8 text \(byte 34\)"):
+        read_annotations(f)
+    f.write_bytes(b"\xef\xbb\xbfvidA,0902,0.1,0.2,0.3,0.4,12,1\n")
+    assert read_annotations(f).table["video_id"].tolist() == ["vidA"]
+    with pytest.raises(AVAFormatError, match="cannot read annotations"):
+        read_annotations(tmp_path)
+    wide = "vidA,0902,0.1,0.2,0.3,0.4,12,1\n" + "vidA," * 200_000 + "x\n"
+    with pytest.raises(AVAFormatError, match=r"^<annotations>:2: expected 2, 7 or 8 comma-separated "
+                                             r"columns, got 200001"):
+        parse_annotations(wide)
+    table, skipped = parse_annotations(wide, lenient=True)
+    assert len(table) == 1 and skipped == [(2, "expected 2, 7 or 8 comma-separated columns, got 200001")]

@@ -50,6 +50,14 @@ class ParsedTable(NamedTuple):
 
 _BLANK = " \t\r\x0b\x0c"  # a line of only these characters is skipped
 
+# Whole numbers (seconds, person ids) at or beyond 2**53 are not exact as floats: out of range.
+_EXACT_INT = 2.0**53
+_F32_MAX = float(np.finfo(np.float32).max)
+
+# No AVA CSV has more columns than this; wider lines are parsed only this far (they are errors
+# anyway, reported from their comma count), so one long line cannot widen the whole table.
+_MAX_COLUMNS = 8
+
 
 def _line_table(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(keep, 1-based line numbers of non-blank lines, comma count + 1 of those) from a file's bytes.
@@ -87,6 +95,13 @@ def _split_rows(
     del data
     if not keep.any():
         return pd.DataFrame(), line_numbers, counts
+    if counts.max() > _MAX_COLUMNS:
+        lines = text.split("\n")
+        for i in line_numbers[counts > _MAX_COLUMNS] - 1:
+            lines[i] = ",".join(lines[i].split(",", _MAX_COLUMNS)[:_MAX_COLUMNS])
+        text = "\n".join(lines)
+        fields, _, _ = _split_rows(text, numeric)
+        return fields, line_numbers, counts
     fields = None
     if "\x00" not in text:
         width = int(counts.max())
@@ -169,10 +184,18 @@ def _column(fields: pd.DataFrame, i: int) -> pd.Series:
     return pd.Series([""] * len(fields), dtype=object)
 
 
+def _whole(values: np.ndarray, fill: int) -> np.ndarray:
+    """int64 of float values; NaN and out-of-range ones (rows already marked bad) become ``fill``."""
+    values = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(values) & (np.abs(values) < _EXACT_INT)
+    return np.where(ok, values, fill).astype(np.int64)
+
+
 def _check_seconds(fields, problems, sec_range) -> np.ndarray:
     sec = _numbers(_column(fields, 1))
     problems.add(np.isnan(sec), "timestamp is not a number")
     problems.add(~np.isnan(sec) & (sec != np.round(sec)), "timestamp must be a whole second")
+    problems.add(np.abs(np.nan_to_num(sec)) >= _EXACT_INT, "timestamp out of range")
     if sec_range is not None:
         lo, hi = sec_range
         outside = ~np.isnan(sec) & ((sec < lo) | (sec > hi))
@@ -248,13 +271,14 @@ def parse_annotations(
     person = _numbers(_column(fields, 7))
     bad_person = (counts == 8) & (np.isnan(person) | (person != np.round(person)))
     problems.add(bad_person, "person_id must be an integer")
+    problems.add((counts == 8) & (np.abs(np.nan_to_num(person)) >= _EXACT_INT), "person_id out of range")
     coords[~has_box] = np.nan
     columns = {
         "video_id": vid,
-        "sec": np.nan_to_num(sec).astype(np.int64),
+        "sec": _whole(sec, 0),
         **{c: coords[:, i].astype(np.float32) for i, c in enumerate(_BOX_COLS)},
-        "action_id": np.where(has_box, np.nan_to_num(action), 0).astype(np.int64),
-        "person_id": np.where(counts == 8, np.nan_to_num(person, nan=-1), -1).astype(np.int64),
+        "action_id": _whole(np.where(has_box, action, 0), 0),
+        "person_id": _whole(np.where(counts == 8, person, -1), -1),
     }
     return _finish(fields, lines, problems, path, lenient, columns)
 
@@ -286,11 +310,13 @@ def parse_proposals(
                  "label must be empty or an integer")
     score = _numbers(_column(fields, 7))
     problems.add(np.isnan(score), "score must be a number")
+    problems.add(np.abs(np.nan_to_num(score)) > _F32_MAX,
+                 "score out of range (beyond float32)")
     columns = {
         "video_id": vid,
-        "sec": np.nan_to_num(sec).astype(np.int64),
+        "sec": _whole(sec, 0),
         **{c: coords[:, i].astype(np.float32) for i, c in enumerate(_BOX_COLS)},
-        "score": np.nan_to_num(score).astype(np.float32),
+        "score": np.clip(np.nan_to_num(score), -_F32_MAX, _F32_MAX).astype(np.float32),
     }
     return _finish(fields, lines, problems, path, lenient, columns)
 
@@ -307,16 +333,22 @@ def parse_exclusions(
     )
     vid = _video_ids(fields, problems)
     sec = _check_seconds(fields, problems, None)
-    columns = {"video_id": vid, "sec": np.nan_to_num(sec).astype(np.int64)}
+    columns = {"video_id": vid, "sec": _whole(sec, 0)}
     return _finish(fields, lines, problems, path, lenient, columns)
 
 
 def read_text(path: str | Path, what: str) -> str:
-    """The text of ``path``; a missing/unreadable file raises :class:`AVAFormatError` naming it."""
+    """The UTF-8 text of ``path`` (a leading byte-order mark dropped); a missing or unreadable file,
+    a folder, or bytes that are not UTF-8 raise :class:`AVAFormatError` naming the file (and line)."""
     try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
+        data = Path(path).read_bytes()
     except OSError as e:
         raise AVAFormatError(path, None, f"cannot read {what}: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise AVAFormatError(path, line, f"{what} is not UTF-8 text (byte {e.start})") from None
 
 
 def _log_skipped(path, parsed: ParsedTable) -> ParsedTable:
