@@ -97,8 +97,8 @@ def test_frames_may_be_any_sequence_and_repeats_are_decoded_once(frames, monkeyp
     import ava_detector.data.video.jpeg_source as js
 
     calls = []
-    real = js.decode_bgr
-    monkeypatch.setattr(js, "decode_bgr", lambda p, *a, **k: calls.append(p) or real(p, *a, **k))
+    real = js.read_file_bytes
+    monkeypatch.setattr(js, "read_file_bytes", lambda p: calls.append(p) or real(p))
     clip = JpegFrameSource(_Paths(frames), 30).read_clip(0.0, 4, 2, 30)  # indices -4,-2,0,2 -> 0,0,0,2
     assert [read_frame_number(f) for f in clip] == [0, 0, 0, 2]
     assert calls == [frames[0], frames[2]]
@@ -137,3 +137,17 @@ def test_mapper_with_reduced_decode_gives_the_same_clip_size_and_boxes(tmp_path)
     assert torch.equal(outs[0]["instances"].proposal_boxes.tensor, outs[1]["instances"].proposal_boxes.tensor)
     assert [read_frame_number(f) for f in half.permute(1, 2, 3, 0).numpy()] == [4, 5, 6, 7]
     assert (full.float() - half.float()).abs().mean() < 4.0
+
+
+def test_both_decoders_give_the_same_clip(tmp_path, monkeypatch):
+    import ava_detector.data.video.jpeg_source as js
+    from ava_detector.data.video.synthetic import natural_frames
+
+    if js._simplejpeg is None:
+        pytest.skip("simplejpeg is not installed (OpenCV decodes every frame)")
+    paths = write_jpeg_frames(tmp_path / "n", "n", natural_frames(3, 90, 160), quality=90)
+    fast = JpegFrameSource(paths, 30).read_indices([0, 1, 2, 1])
+    monkeypatch.setattr(js, "_simplejpeg", None)
+    ref = JpegFrameSource(paths, 30).read_indices([0, 1, 2, 1])
+    np.testing.assert_array_equal(fast, ref)
+    np.testing.assert_array_equal(ref[1], cv2.cvtColor(cv2.imread(paths[1]), cv2.COLOR_BGR2RGB))

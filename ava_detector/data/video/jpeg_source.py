@@ -1,7 +1,9 @@
 """JPEG frame folders (PySlowFast layout: ``frames/<vid>/<vid>_%06d.jpg`` listed by a frame list).
 
-A clip is decoded straight into one preallocated ``(T, H, W, 3)`` array (OpenCV's libjpeg-turbo
-decoder; the BGR -> RGB swap writes into the clip, so there is no extra stacking copy). A JPEG that
+A clip is decoded straight into one preallocated ``(T, H, W, 3)`` array by libjpeg-turbo: through
+simplejpeg where it is installed (RGB written in place; the same pixels as OpenCV, ~12% less CPU a
+frame), else OpenCV's decoder, whose BGR -> RGB swap writes into the clip (no stacking copy). JPEGs
+with Exif data go through OpenCV (which applies their orientation). A JPEG that
 does not end with the end-of-image marker is reported as truncated instead of being decoded with a
 grey lower part, as libjpeg would.
 
@@ -23,6 +25,11 @@ import numpy as np
 from ..errors import AVAFormatError
 from .frame_source import FrameSource, register_frame_source
 from .sampling import clip_indices, frame_at_times
+
+try:  # libjpeg-turbo straight to RGB into the clip's memory: same pixels, ~12% less CPU a frame
+    import simplejpeg as _simplejpeg
+except ImportError:  # pragma: no cover - optional
+    _simplejpeg = None
 
 _JPEG_SOI = b"\xff\xd8"
 _JPEG_EOI = b"\xff\xd9"
@@ -48,25 +55,37 @@ def jpeg_is_truncated(data: bytes) -> bool:
     return not data[-4096:].rstrip(_JPEG_PADDING).endswith(_JPEG_EOI)
 
 
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """``(height, width)`` from a JPEG's frame header (SOFn marker), None if there is none.
-
-    Args:
-        data: the file's bytes (only the headers before the image data are read).
-    """
-    pos = 2
+def _jpeg_header(data: bytes) -> tuple[int, int, bool] | None:
+    """``(height, width, has_exif)`` from a JPEG's headers (SOFn marker; an APP1 Exif segment may
+    rotate the picture in OpenCV), None if there is no frame header before the image data."""
+    if not data.startswith(_JPEG_SOI):
+        return None
+    pos, exif = 2, False
     while pos + 9 <= len(data) and data[pos] == 0xFF:
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xE1 and data[pos + 4 : pos + 8] == b"Exif":
+            exif = True
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return int.from_bytes(data[pos + 5 : pos + 7], "big"), int.from_bytes(data[pos + 7 : pos + 9], "big")
+            h, w = int.from_bytes(data[pos + 5 : pos + 7], "big"), int.from_bytes(data[pos + 7 : pos + 9], "big")
+            return h, w, exif
         if marker == 0xDA:  # start of scan: no frame header before the image data
             return None
         pos += 2 + length
     return None
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """``(height, width)`` from a JPEG's frame header (SOFn marker), None if there is none.
+
+    Args:
+        data: the file's bytes (only the headers before the image data are read).
+    """
+    header = _jpeg_header(data)
+    return None if header is None else header[:2]
 
 
 def read_file_bytes(path: str) -> bytes:
@@ -98,8 +117,17 @@ def decode_bgr(path: str, reduce: int = 1, min_short_side: int | None = None) ->
     if min_short_side:
         size = jpeg_size(data)
         reduce = reduction_for(size[0], size[1], min_short_side) if size else 1
+    check_complete(path, data)
+    return _imdecode(path, data, reduce)
+
+
+def check_complete(path: str, data: bytes) -> None:
+    """:class:`AVAFormatError` naming ``path`` if ``data`` is a truncated JPEG."""
     if jpeg_is_truncated(data):
         raise AVAFormatError(path, None, "truncated JPEG (no end-of-image marker FF D9 at the end)")
+
+
+def _imdecode(path: str, data: bytes, reduce: int) -> np.ndarray:
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_FLAGS[reduce])
     if bgr is None:
         raise AVAFormatError(path, None, "frame file cannot be decoded (corrupt or not an image)")
@@ -110,6 +138,16 @@ def read_rgb(path: str, reduce: int = 1) -> np.ndarray:
     """One image file as uint8 ``(H, W, 3)`` RGB (``reduce`` as :func:`decode_bgr`);
     :class:`AVAFormatError` naming it if missing, truncated or corrupt."""
     return cv2.cvtColor(decode_bgr(path, reduce), cv2.COLOR_BGR2RGB)
+
+
+def _decode_rgb_into(data: bytes, dst: np.ndarray) -> bool:
+    """Decode a JPEG into ``dst`` (uint8 ``(H, W, 3)``, C-contiguous) as RGB with simplejpeg;
+    False when it declines (an unusual JPEG: OpenCV then decodes it)."""
+    try:
+        _simplejpeg.decode_jpeg(data, "RGB", buffer=dst, strict=False)
+    except (ValueError, RuntimeError):
+        return False
+    return True
 
 
 def reduction_for(height: int, width: int, min_short_side: int | None) -> int:
@@ -165,14 +203,24 @@ class JpegFrameSource(FrameSource):
             if not 0 <= i < len(self.frames):
                 raise IndexError(f"frame index {i} outside [0, {len(self.frames)})")
             path = str(self.frames[i])
-            bgr = decode_bgr(path, min_short_side=self.min_short_side)
-            if out is None:
-                out = np.empty((len(indices),) + bgr.shape, dtype=np.uint8)
-            elif bgr.shape != out.shape[1:]:
-                raise AVAFormatError(
-                    path, None, f"frames of one video differ in size: {bgr.shape[:2]} and "
-                    f"{out.shape[1:3]} ({self.path})")
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out[pos])
+            data = read_file_bytes(path)
+            check_complete(path, data)
+            header = _jpeg_header(data)
+            reduce = 1
+            if header is not None and self.min_short_side:
+                reduce = reduction_for(header[0], header[1], self.min_short_side)
+            direct = _simplejpeg is not None and header is not None and reduce == 1 and not header[2]
+            if out is None and direct:
+                out = np.empty((len(indices), header[0], header[1], 3), dtype=np.uint8)
+            if not (direct and header[:2] == out.shape[1:3] and _decode_rgb_into(data, out[pos])):
+                bgr = _imdecode(path, data, reduce)
+                if out is None:
+                    out = np.empty((len(indices),) + bgr.shape, dtype=np.uint8)
+                elif bgr.shape != out.shape[1:]:
+                    raise AVAFormatError(
+                        path, None, f"frames of one video differ in size: {bgr.shape[:2]} and "
+                        f"{out.shape[1:3]} ({self.path})")
+                cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out[pos])
             first[i] = pos
         if out is None:
             raise ValueError("read_indices needs at least one index")
