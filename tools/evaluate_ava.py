@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Offline AVA frame mAP of a detections CSV, identical to the official ActivityNet script
-(``--protocol official``) or to the evaluators users compare with.
+"""Offline AVA frame mAP of a detections CSV, as the official ActivityNet script computes it
+(``--protocol official``: equal to it run with the same NumPy, see the README) or as the evaluators
+users compare with do.
 
 Prints a per-class table grouped by label type and, as the last line, ``mAP@0.5IOU: <value>``.
 Malformed input: a ``<file>:<line>: <problem>`` message and exit code 2.
