@@ -38,7 +38,7 @@ from tabulate import tabulate
 
 from ava_detector.config import get_ava_cfg
 from ava_detector.data.mapper import AVADatasetMapper
-from ava_detector.data.video import pyav_source
+from ava_detector.data.video import jpeg_source, pyav_source
 from ava_detector.data.video.sampling import clip_indices
 from ava_detector.data.video.synthetic import natural_frames, write_jpeg_frames, write_mp4
 
@@ -63,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="test mode: time what one of this many DataLoader workers reads (every "
                              "W-th keyframe, as an inference loader deals them out)")
+    parser.add_argument("--opencv-jpeg", action="store_true",
+                        help="decode JPEG frames with OpenCV even where simplejpeg is installed")
     parser.add_argument("--arch", default="slowfast", help="MODEL.SLOWFAST.ARCH")
     parser.add_argument("--mode", default="both", choices=["test", "train", "both"], help="mapper mode(s)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config KEY VALUE overrides")
@@ -219,6 +221,9 @@ def _ratio_line(name: str, value: float, target: float, higher: bool = True) -> 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    if args.opencv_jpeg:
+        jpeg_source._simplejpeg = None
+    decoder = "simplejpeg" if jpeg_source._simplejpeg is not None else "OpenCV"
     cfg = get_ava_cfg()
     cfg.MODEL.SLOWFAST.ARCH = args.arch
     cfg.merge_from_list(args.opts)
@@ -273,7 +278,7 @@ def run(args: argparse.Namespace) -> int:
                                          TARGET_FRAMES_VS_PYSLOWFAST))
                 notes.append(_ratio_line("video / PySlowFast", med["video"] / med["pyslowfast"],
                                          TARGET_VIDEO_VS_PYSLOWFAST))
-    print(f"AVADatasetMapper, {what}, arch={args.arch}, 1 process (1 torch/cv2 thread), CPU time, "
+    print(f"AVADatasetMapper, {what}, JPEG decoder {decoder}, arch={args.arch}, 1 process (1 torch/cv2 thread), CPU time, "
           f"{args.rounds} rounds x {args.records} clips interleaved call by call, median of the rounds:")
     print(tabulate(rows, headers=["source", "mode", "clip", "clips/s per core", "CPU ms/clip", "vs PySlowFast"],
                    tablefmt="github"))
