@@ -192,3 +192,25 @@ def test_cli_probes_the_videos_and_writes_frame_lists(tmp_path, capsys):
     assert lines[11] == 'yard 0 10 yard/yard_000011.jpg ""'
     assert (ds / "frames").resolve() == (tmp_path / "frames").resolve()
     assert (ds / "videos").resolve() == (tmp_path / "videos").resolve()
+
+
+def test_cli_reads_cvat_zip_and_rejects_duplicate_videos_and_bad_mappings(tmp_path, capsys):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "task.zip", "w") as z:
+        z.writestr("annotations.xml", CVAT)
+    (tmp_path / "copy.xml").write_text(CVAT)
+    imp = script("import_annotations")
+    out = str(tmp_path / "ds")
+    assert imp.main([str(tmp_path / "task.zip"), "--out", out, "--fps", "10", "--val-ratio", "0"]) == 0
+    assert (tmp_path / "ds" / "annotations" / "ava_train_v2.2.csv").read_text().startswith("game,0000,")
+    capsys.readouterr()
+    assert imp.main([str(tmp_path / "task.zip"), str(tmp_path / "copy.xml"), "--out", str(tmp_path / "d2"),
+                     "--fps", "10"]) == 2
+    assert capsys.readouterr().err == "error: video id 'game' comes from two inputs\n"
+    (tmp_path / "m.yaml").write_text("person_label: person\nactions: [a]\n")
+    assert imp.main([str(tmp_path / "copy.xml"), "--out", str(tmp_path / "d3"), "--fps", "10",
+                     "--mapping", str(tmp_path / "m.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'm.yaml'}: unknown key(s) ['actions']")
+    assert not (tmp_path / "d2").exists() and not (tmp_path / "d3").exists()

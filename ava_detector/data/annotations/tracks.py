@@ -153,16 +153,14 @@ def box_at(track: Track, frame: int) -> FrameBox | None:
         track: the person.
         frame: 0-based video frame.
     """
-    starts = [span[0].frame for span in track.spans]
-    i = bisect.bisect_right(starts, frame) - 1
+    i = bisect.bisect_right(track.spans, frame, key=lambda span: span[0].frame) - 1
     if i < 0:
         return None
     span = track.spans[i]
     if frame > span[-1].frame:
         return None
-    frames = [fb.frame for fb in span]
-    j = bisect.bisect_left(frames, frame)
-    if frames[j] == frame:
+    j = bisect.bisect_left(span, frame, key=lambda fb: fb.frame)
+    if span[j].frame == frame:
         return span[j]
     a, b = span[j - 1], span[j]
     t = (frame - a.frame) / (b.frame - a.frame)
