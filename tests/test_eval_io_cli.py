@@ -83,11 +83,19 @@ def test_chunked_pruning_equals_unpruned(shared_dir):
     from ava_detector.evaluation.frame_map import frame_map
 
     ids = read_label_map(shared_dir / "ava" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt").ids
+    from ava_detector.evaluation.frame_map import DetectionPruner
+
     gt = read_ava_csv(d / "groundtruth.csv", "groundtruth")
     whole = frame_map(gt, read_ava_csv(d / "detections.csv", "detections"), ids)
-    chunked = evaluate_files(shared_dir / "ava" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
-                             d / "groundtruth.csv", d / "detections.csv").result
-    assert whole.mAP == chunked.mAP
+    files = evaluate_files(shared_dir / "ava" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
+                           d / "groundtruth.csv", d / "detections.csv").result
+    assert whole.mAP == files.mAP
+    # Pruned in chunks of 100 rows (ids not evaluated, keyframes not annotated): same result.
+    pruned = read_ava_csv(d / "detections.csv", "detections", chunk_rows=100,
+                          prune=DetectionPruner(gt.keyframes(), ids, None))
+    got = frame_map(gt, pruned, ids).per_class
+    assert got.keys() == whole.per_class.keys()
+    assert np.array_equal(list(got.values()), list(whole.per_class.values()), equal_nan=True)
 
 
 def test_cli_output_json_plot(files, tmp_path):
