@@ -206,3 +206,27 @@ def test_grouped_proposal_labels_equal_per_keyframe_labels():
         g, p = gt_group == k, p_group == k
         np.testing.assert_array_equal(got[p], label_proposals(gt_boxes[g], gt_labels[g], boxes[p], 0.5))
     assert got.any(axis=1).sum() >= len(p_group) // 3
+
+
+def test_frame_list_paths_leaving_the_frames_folder_are_refused_unless_allowed(tmp_path):
+    root = tmp_path / "ds"
+    (root / "annotations").mkdir(parents=True)
+    (root / "frame_lists").mkdir()
+    (root / "annotations" / "ava_val_v2.2.csv").write_text("v,0001,0.1,0.1,0.5,0.9,12,0\n")
+    paths = [f"v/v_{i:06d}.jpg" for i in range(1, 61)]
+    paths[40] = "../../secret/x.jpg"
+    paths[50] = "/etc/y.jpg"
+    (root / "frame_lists" / "val.csv").write_text(format_frame_list({"v": paths}))
+    (root / "dataset.json").write_text('{"start_sec": 0, "fps": 30}')
+    (root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt").write_text(
+        'label {\n  name: "stand"\n  label_id: 12\n  label_type: PERSON_MOVEMENT\n}\n')
+    register_ava("outside_val", root=root, split="val", start_sec=None, fps=None)
+    with pytest.raises(AVAFormatError, match=r"val.csv:42: path '../../secret/x.jpg' points outside the "
+                                             r"frames folder .* \(2 such rows\); set AVA.ALLOW_PATHS_OUTSIDE_ROOT"):
+        DatasetCatalog.get("outside_val")
+    register_ava("outside_val", root=root, split="val", start_sec=None, fps=None,
+                 allow_paths_outside_root=True)
+    frames = DatasetCatalog.get("outside_val")[0]["frames"]
+    assert frames[50] == "/etc/y.jpg" and frames[40] == str(root / "frames" / "../../secret/x.jpg")
+    table = ft.read_frame_table(root / "frame_lists" / "val.csv", root / "frames")
+    assert table.rows_leaving_root() == [40, 50]

@@ -49,7 +49,10 @@ def resolve_synthetic_root(cfg_root: str = "") -> Path:
     return Path(os.environ.get("AVA_SYNTHETIC_DATASETS", "datasets/ava_synthetic"))
 
 
-def register_all_ava(root: str | Path | None = None, *, lenient: bool = False, gt_iou: float = 0.9):
+def register_all_ava(
+    root: str | Path | None = None, *, lenient: bool = False, gt_iou: float = 0.9,
+    allow_paths_outside_root: bool = False,
+):
     """(Re-)register ``ava_v2.{1,2}_{train,val}`` under ``root`` (default: :func:`resolve_ava_root`)."""
     root = Path(root) if root else resolve_ava_root()
     for version in ("v2.2", "v2.1"):
@@ -57,12 +60,13 @@ def register_all_ava(root: str | Path | None = None, *, lenient: bool = False, g
             register_ava(
                 f"ava_{version}_{split}", root=root, split=split, version=version,
                 start_sec=AVA_START_SEC, fps=AVA_FPS, lenient=lenient, gt_iou=gt_iou,
+                allow_paths_outside_root=allow_paths_outside_root,
             )
 
 
 def register_synthetic_ava(
     root: str | Path | None = None, *, prefix: str = "ava_synthetic", lenient: bool = False,
-    gt_iou: float = 0.9,
+    gt_iou: float = 0.9, allow_paths_outside_root: bool = False,
 ):
     """(Re-)register ``{prefix}_{train,val}`` for a generated dataset under ``root``."""
     root = Path(root) if root else resolve_synthetic_root()
@@ -70,6 +74,7 @@ def register_synthetic_ava(
         register_ava(
             f"{prefix}_{split}", root=root, split=split, version="v2.2",
             start_sec=None, fps=None, lenient=lenient, gt_iou=gt_iou,
+            allow_paths_outside_root=allow_paths_outside_root,
         )
 
 
@@ -89,7 +94,8 @@ def parse_dataset_spec(spec: str) -> tuple[str, Path]:
 
 
 def register_custom_ava(
-    name: str, root: str | Path, *, lenient: bool = False, gt_iou: float = 0.9
+    name: str, root: str | Path, *, lenient: bool = False, gt_iou: float = 0.9,
+    allow_paths_outside_root: bool = False,
 ) -> list[str]:
     """(Re-)register ``{name}_train`` and ``{name}_val`` for a dataset in the AVA layout under
     ``root`` with a ``dataset.json``; the class count comes from its label map. Returns the names.
@@ -106,21 +112,21 @@ def register_custom_ava(
         register_ava(
             f"{name}_{split}", root=root, split=split, version="v2.2", start_sec=None, fps=None,
             lenient=lenient, gt_iou=gt_iou, num_classes=None,
+            allow_paths_outside_root=allow_paths_outside_root,
         )
         names.append(f"{name}_{split}")
     return names
 
 
 def register_ava_from_cfg(cfg) -> None:
-    """Re-register the built-ins with the config's roots and ``AVA.LENIENT`` / ``AVA.PROPOSAL_GT_IOU``,
-    and the user's datasets of ``AVA.DATASETS``."""
-    lenient, gt_iou = bool(cfg.AVA.LENIENT), float(cfg.AVA.PROPOSAL_GT_IOU)
-    register_all_ava(resolve_ava_root(cfg.AVA.ROOT), lenient=lenient, gt_iou=gt_iou)
-    register_synthetic_ava(
-        resolve_synthetic_root(cfg.AVA.SYNTHETIC_ROOT), lenient=lenient, gt_iou=gt_iou
-    )
+    """Re-register the built-ins with the config's roots and ``AVA.LENIENT`` / ``AVA.PROPOSAL_GT_IOU`` /
+    ``AVA.ALLOW_PATHS_OUTSIDE_ROOT``, and the user's datasets of ``AVA.DATASETS``."""
+    options = dict(lenient=bool(cfg.AVA.LENIENT), gt_iou=float(cfg.AVA.PROPOSAL_GT_IOU),
+                   allow_paths_outside_root=bool(cfg.AVA.ALLOW_PATHS_OUTSIDE_ROOT))
+    register_all_ava(resolve_ava_root(cfg.AVA.ROOT), **options)
+    register_synthetic_ava(resolve_synthetic_root(cfg.AVA.SYNTHETIC_ROOT), **options)
     for spec in cfg.AVA.DATASETS:
-        register_custom_ava(*parse_dataset_spec(spec), lenient=lenient, gt_iou=gt_iou)
+        register_custom_ava(*parse_dataset_spec(spec), **options)
 
 
 register_all_ava()

@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 from ..errors import AVAFormatError
 from .frame_lists import FRAME_LIST_HEADER, parse_frame_list
 
-__all__ = ["FrameTable", "VideoFrames", "frame_table", "read_frame_table"]
+__all__ = ["FrameTable", "VideoFrames", "check_inside_root", "frame_table", "read_frame_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class FrameTable(Mapping):
         self.frames_dir = str(frames_dir)
         self.key = key
         self._index = {v: i for i, v in enumerate(self.video_ids)}
+        self.checked_inside = False  # whether no path leaves frames_dir (see frame_table)
         if len(self.video_starts) != len(self.video_ids) + 1:
             raise ValueError("video_starts needs one entry per video plus one")
 
@@ -86,6 +87,24 @@ class FrameTable(Mapping):
         """The absolute path of frame-list row ``row`` (0-based over all videos)."""
         rel = self.data[self.offsets[row] : self.offsets[row + 1]].tobytes().decode("utf-8")
         return os.path.join(self.frames_dir, rel)
+
+    def rows_leaving_root(self) -> list[int]:
+        """Rows whose relative path is absolute or climbs out of ``frames_dir`` (see
+        :func:`~ava_detector.data.paths.leaves_root`). Vectorised: only rows that start with ``/`` or
+        ``\\``, have a drive letter, or hold ``..`` are looked at one by one."""
+        from ..paths import leaves_root
+
+        data, starts = self.data, self.offsets[:-1]
+        n = len(starts)
+        if n == 0:
+            return []
+        first = data[np.minimum(starts, max(len(data) - 1, 0))] if len(data) else np.zeros(n, np.uint8)
+        second = data[np.minimum(starts + 1, max(len(data) - 1, 0))] if len(data) else first
+        candidate = (first == ord("/")) | (first == ord("\\")) | (second == ord(":"))
+        dots = np.flatnonzero((data[:-1] == ord(".")) & (data[1:] == ord(".")))
+        candidate[np.searchsorted(self.offsets, dots, side="right") - 1] = True
+        return [int(r) for r in np.flatnonzero(candidate)
+                if leaves_root(self.data[self.offsets[r] : self.offsets[r + 1]].tobytes().decode())]
 
     def __getitem__(self, video_id: str) -> VideoFrames:
         v = self._index[video_id]
@@ -279,9 +298,38 @@ _TABLES: dict[tuple[str, str], tuple[tuple[int, int], FrameTable]] = {}
 _LOCK = threading.Lock()
 
 
-def frame_table(frame_list: str | Path, frames_dir: str | Path) -> FrameTable:
+def _line_of(frame_list: str | Path, rel_path: str) -> int | None:
+    """1-based line of the first row of ``frame_list`` whose path field is ``rel_path``."""
+    data = Path(frame_list).read_bytes()
+    needle = rel_path.encode("utf-8")
+    for sep in (b" ", b"\t"):
+        at = data.find(sep + needle + sep)
+        if at >= 0:
+            return data.count(b"\n", 0, at) + 1
+    return None
+
+
+def check_inside_root(table: FrameTable, frame_list: str | Path, allow_outside: bool = False) -> None:
+    """Refuse a frame list with a path that leaves its frames folder, naming the file and the line,
+    unless ``allow_outside`` (``AVA.ALLOW_PATHS_OUTSIDE_ROOT``)."""
+    if allow_outside:
+        return
+    bad = table.rows_leaving_root()
+    if bad:
+        rel = table.data[table.offsets[bad[0]] : table.offsets[bad[0] + 1]].tobytes().decode()
+        raise AVAFormatError(
+            frame_list, _line_of(frame_list, rel),
+            f"path {rel!r} points outside the frames folder {table.frames_dir!r} "
+            f"({len(bad)} such rows); set AVA.ALLOW_PATHS_OUTSIDE_ROOT True to allow it",
+        )
+
+
+def frame_table(
+    frame_list: str | Path, frames_dir: str | Path, allow_outside: bool = True
+) -> FrameTable:
     """The :class:`FrameTable` of ``frame_list`` in this process: read once, read again only when the
-    file changed (size or modification time)."""
+    file changed (size or modification time). With ``allow_outside`` False, a path leaving
+    ``frames_dir`` is an :class:`AVAFormatError` (checked once per table)."""
     key = (str(frame_list), str(frames_dir))
     try:
         st = os.stat(frame_list)
@@ -291,8 +339,12 @@ def frame_table(frame_list: str | Path, frames_dir: str | Path) -> FrameTable:
     with _LOCK:
         cached = _TABLES.get(key)
         if cached is not None and cached[0] == stamp:
-            return cached[1]
-        table = read_frame_table(frame_list, frames_dir)
-        _TABLES[key] = (stamp, table)
-        logger.debug("Frame list %s: %d videos, %d frames", frame_list, len(table), table.num_frames)
+            table = cached[1]
+        else:
+            table = read_frame_table(frame_list, frames_dir)
+            _TABLES[key] = (stamp, table)
+            logger.debug("Frame list %s: %d videos, %d frames", frame_list, len(table), table.num_frames)
+        if not allow_outside and not table.checked_inside:
+            check_inside_root(table, frame_list)
+            table.checked_inside = True
         return table

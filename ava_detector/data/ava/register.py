@@ -99,11 +99,12 @@ def find_videos(videos_dir: str) -> dict[str, str]:
     return {p.stem: str(p) for p in sorted(d.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES}
 
 
-def _frames(files: AVAFiles) -> FrameTable | dict:
-    """The split's frame table (``{video_id: VideoFrames}``), empty without a frame list."""
+def _frames(files: AVAFiles, allow_outside: bool = False) -> FrameTable | dict:
+    """The split's frame table (``{video_id: VideoFrames}``), empty without a frame list; a path that
+    leaves the frames folder is an error unless ``allow_outside``."""
     if not files.frame_list or not Path(files.frame_list).is_file():
         return {}
-    return frame_table(files.frame_list, files.frames_dir)
+    return frame_table(files.frame_list, files.frames_dir, allow_outside=allow_outside)
 
 
 def _fill_load_time_metadata(name: str, files: AVAFiles) -> None:
@@ -140,6 +141,7 @@ def load_ava_records(
     lenient: bool = False,
     gt_iou: float = 0.9,
     num_classes: int | None = 80,
+    allow_paths_outside_root: bool = False,
 ) -> list[dict]:
     """Read one split's files into records (docs/interfaces.md). ``start_sec``/``fps`` ``None`` =
     read them from ``files.dataset_json``; ``num_classes`` ``None`` = the label map's largest id."""
@@ -154,7 +156,7 @@ def load_ava_records(
         height, width = int(info.get("height", 0)), int(info.get("width", 0))
         if "keyframe_secs" in info:
             sec_range = tuple(info["keyframe_secs"])
-    frames = _frames(files)
+    frames = _frames(files, allow_paths_outside_root)
     videos = find_videos(files.videos_dir)
     if not frames and not videos:
         raise AVAFormatError(
@@ -196,6 +198,7 @@ def register_ava(
     lenient: bool = False,
     gt_iou: float = 0.9,
     num_classes: int | None = 80,
+    allow_paths_outside_root: bool = False,
     **overrides: str,
 ) -> None:
     """Register (or re-register) ``name``: files from ``files`` or ``ava_layout(root, split, version)``,
@@ -213,7 +216,7 @@ def register_ava(
     def load() -> list[dict]:
         records = load_ava_records(
             files, start_sec=start_sec, fps=fps, lenient=lenient, gt_iou=gt_iou,
-            num_classes=num_classes,
+            num_classes=num_classes, allow_paths_outside_root=allow_paths_outside_root,
         )
         _fill_load_time_metadata(name, files)
         return records
