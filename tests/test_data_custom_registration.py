@@ -66,3 +66,28 @@ def test_a_custom_root_without_dataset_json_is_named(tmp_path):
 def test_builtin_ava_keeps_its_80_outputs():
     assert resolve_num_classes(80, ["ava_v2.2_train", "ava_synthetic_val"]) == 80
     assert resolve_num_classes(0, ["ava_v2.2_val"]) == 80
+
+
+def test_train_tool_takes_the_class_count_from_the_label_map_or_names_the_mismatch(tmp_path, repo_root):
+    import subprocess
+    import sys
+
+    from ava_detector.engine.trainer import resolve_classes
+
+    root = _custom_root(tmp_path / "mine")
+    cfg = get_ava_cfg()
+    cfg.AVA.DATASETS = (f"mine={root}",)
+    cfg.DATASETS.TRAIN, cfg.DATASETS.TEST = ("mine_train",), ("mine_val",)
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 0
+    resolve_classes(cfg)
+    assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 4
+    done = subprocess.run(
+        [sys.executable, str(repo_root / "tools/train_ava.py"), "--config",
+         str(repo_root / "configs/synthetic/tiny_slowfast.yaml"), "AVA.DATASETS", f"('mine={root}',)",
+         "DATASETS.TRAIN", "('mine_train',)", "DATASETS.TEST", "('mine_val',)",
+         "OUTPUT_DIR", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=repo_root)
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "error: MODEL.ROI_HEADS.NUM_CLASSES is 80 but the label map of mine_train" in last
+    assert not (tmp_path / "out").exists()

@@ -26,14 +26,16 @@ from ava_detector.engine.cli import (
     setup_process,
 )
 from ava_detector.engine.reporting import format_ava_results, save_results
-from ava_detector.engine.trainer import load_records
+from ava_detector.engine.trainer import load_records, resolve_classes
 
 
 def build_cfg(args):
-    """The frozen config of ``args`` (file + opts + ``--gt-boxes``); bad keys raise ``SetupError``."""
+    """The frozen config of ``args`` (file + opts + ``--gt-boxes``), with the class count resolved
+    from the datasets' label maps; bad keys or a class-count mismatch raise ``SetupError``."""
     cfg = load_cfg(args)
     if args.gt_boxes:
         cfg.AVA.GT_BOXES = True
+    resolve_classes(cfg)
     cfg.freeze()
     return cfg
 

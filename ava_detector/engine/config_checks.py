@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from detectron2.config import CfgNode
 
+from ava_detector.data.transforms.device_clip import decode_device_problems
 from ava_detector.evaluation.frame_map import PROTOCOLS
 
 __all__ = ["ConfigProblem", "config_problems", "PROTOCOL_NAMES", "ENSEMBLES", "AMP_DTYPES"]
@@ -165,4 +166,7 @@ def config_problems(
             warnings.append(_warning(
                 "MODEL.WEIGHTS", "empty while MODEL.WEIGHTS_BACKBONE_ONLY is True: the backbone "
                 "initialisation the config asks for is missing; training from scratch"))
+    for level, key, message in decode_device_problems(cfg):
+        (errors if level == "error" else warnings).append(
+            ConfigProblem(level, key, message if message.startswith(key) else f"{key}: {message}"))
     return errors + warnings

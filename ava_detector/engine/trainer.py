@@ -14,6 +14,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from ..checkpoint import AVACheckpointer, checkpoint_problem
+from ..data.errors import AVAFormatError
 from .checkpoint import AVATrainingCheckpointer
 from .data_loading import ResumableLoader, build_ava_test_loader
 from .train_loop import AVATrainLoop, amp_dtype
@@ -38,6 +39,23 @@ def require_registered(names, kind: str, keywords: tuple[str, ...]) -> None:
     if unknown:
         known = ", ".join(sorted(n for n in registered if any(k in n for k in keywords)))
         raise KeyError(f"unknown dataset name(s) {unknown}; registered {kind} datasets: {known}")
+
+
+def resolve_classes(cfg) -> None:
+    """Set ``MODEL.ROI_HEADS.NUM_CLASSES`` (0 = from the label maps) from the datasets of
+    ``DATASETS.TRAIN`` / ``DATASETS.TEST`` (registered from ``AVA.*`` first); a disagreement raises
+    :class:`~ava_detector.engine.cli.SetupError` naming the key and the label map."""
+    from ava_detector.data.ava import register_ava_from_cfg
+    from ava_detector.data.ava.classes import resolve_num_classes
+
+    from .cli import SetupError
+
+    try:
+        register_ava_from_cfg(cfg)
+        names = [n for n in (*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST) if n in DatasetCatalog.list()]
+        cfg.MODEL.ROI_HEADS.NUM_CLASSES = resolve_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, names)
+    except (ValueError, AVAFormatError) as err:
+        raise SetupError(str(err)) from None
 
 
 def load_records(cfg, names: tuple[str, ...] | list[str], is_train: bool) -> list[dict]:
