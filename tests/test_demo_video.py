@@ -23,7 +23,7 @@ from ava_detector.data import AVADatasetMapper
 from ava_detector.data.ava.synthetic import generate_synthetic_ava
 from ava_detector.data.ava.synthetic_scene import SceneSpec
 from ava_detector.data.video.pyav_source import frame_to_rgb
-from ava_detector.demo import ActionPredictor, FrameRingBuffer, build_cfg, open_video
+from ava_detector.demo import ActionPredictor, FrameRingBuffer, build_cfg, open_video, track_colour
 
 REPO = Path(__file__).resolve().parents[1]
 VID = "syn_val_000"
@@ -84,35 +84,39 @@ def demo_run(setup):
     return out
 
 
-def _is_green(rgb: np.ndarray) -> np.ndarray:
-    rgb = rgb.astype(int)
-    return (rgb[..., 1] > 170) & (rgb[..., 0] < 110) & (rgb[..., 2] < 110)
+def _is_colour(rgb: np.ndarray, colour) -> np.ndarray:
+    return (np.abs(rgb.astype(int) - np.array(colour)) < 60).all(axis=-1)
 
 
-def test_boxes_are_drawn_where_the_persons_are(setup, demo_run):
+def test_boxes_are_drawn_where_the_persons_are_in_their_track_colours(setup, demo_run):
     frame = _decoded_frame(demo_run, 30)  # video time 1.0 s = keyframe 0101
     assert frame.shape == (120, 160, 3)
-    green = _is_green(frame)
+    payload = json.loads((demo_run.parent / "demo_keyframes" / f"{VID}_0101.json").read_text())
+    ids = [p["track_id"] for p in payload["persons"]]
+    assert len(ids) >= 2 and len(set(ids)) == len(ids)
+    colours = [track_colour(i) for i in ids]
+    assert len(set(colours)) == len(colours)  # one colour per person
     boxes = _gt_boxes(setup).query("sec == 101")
-    assert len(boxes) >= 2
-    inside = np.zeros_like(green)
-    for b in boxes.itertuples():
-        x1, y1, x2, y2 = (int(round(v)) for v in (b.x1 * 160, b.y1 * 120, b.x2 * 160, b.y2 * 120))
-        # the left and right edges of the box: green along most of their height
-        for x in (x1, x2):
-            column = green[y1 + 2:y2 - 2, max(0, x - 1):x + 2].any(axis=1)
-            assert column.mean() > 0.8, (b, column.mean())
-        assert green[(y1 + y2) // 2, (x1 + x2) // 2] == 0  # the person itself is not painted over
-        inside[max(0, y1 - 40):y2 + 3, max(0, x1 - 3):max(x2, x1 + 70) + 3] = True  # + labels
-    # nothing green away from the boxes and their labels; the input frame has no such green
-    assert green[~inside].mean() < 0.01
+    assert len(boxes) == len(ids)
     original = _decoded_frame(setup / f"syn/videos/{VID}.mp4", 30)
-    assert _is_green(original).mean() < 0.01
+    for person, colour in zip(payload["persons"], colours):
+        painted = _is_colour(frame, colour)
+        x1, y1, x2, y2 = (int(round(v)) for v in np.array(person["box"]) * [160, 120, 160, 120])
+        # the left and right edges of the box: its colour along most of their height
+        for x in (x1, x2):
+            column = painted[y1 + 2:y2 - 2, max(0, x - 1):x + 2].any(axis=1)
+            assert column.mean() > 0.8, (person, column.mean())
+        assert not painted[(y1 + y2) // 2, (x1 + x2) // 2]  # the person itself is not painted over
+        # the colour is not elsewhere (labels may sit above, inside or below the box)
+        near = np.zeros_like(painted)
+        near[max(0, y1 - 40):min(120, y2 + 40), max(0, x1 - 3):min(160, max(x2, x1 + 70) + 3)] = True
+        assert painted[~near].mean() < 0.01
+        assert (_is_colour(original, colour) & painted).mean() < 0.01
 
 
 def test_csv_and_json_have_the_right_keyframes(setup, demo_run):
     det = pd.read_csv(demo_run.with_suffix(".csv"), header=None, dtype={1: str},
-                      names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score"])
+                      names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score", "person_id"])
     gt = _gt_boxes(setup)
     # GT keyframes of this video (the generator leaves 0102 unannotated and excluded)
     assert sorted(set(det["sec"])) == [f"{s:04d}" for s in sorted(set(gt["sec"]))] == ["0101"]
@@ -128,6 +132,11 @@ def test_csv_and_json_have_the_right_keyframes(setup, demo_run):
     assert len(payload["persons"][0]["actions"]) == 3
     empty = json.loads((demo_run.parent / "demo_keyframes" / f"{VID}_0100.json").read_text())
     assert empty["persons"] == []
+    # the CSV's person id of each box is that person's track id in the JSON
+    for person in payload["persons"]:
+        rows = one[np.isclose(one["x1"], person["box"][0], atol=2e-6)
+                   & np.isclose(one["y1"], person["box"][1], atol=2e-6)]
+        assert len(rows) == 80 and set(rows["person_id"]) == {person["track_id"]}
 
 
 def test_snapshot_is_the_first_keyframe_with_persons(setup, demo_run):

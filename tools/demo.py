@@ -4,14 +4,20 @@
     python tools/demo.py --config CFG --weights CKPT --input video.mp4 --output out.mp4
         (--boxes boxes.csv | --detector-config D2_YAML_OR_ZOO_NAME --detector-weights PKL | --dataset NAME)
         [--every 1 | 2s | 15f] [--threshold 0.8] [--start-sec S] [--video-id ID] [--top-k 3]
-        [--action-threshold 0.1] [--label-map PBTXT] [--csv out.csv] [--json-dir DIR]
-        [--snapshot frame.png] [opts ...]
+        [--action-threshold 0.1 | --thresholds thresholds.json] [--label-map PBTXT] [--csv out.csv]
+        [--json-dir DIR] [--snapshot frame.png] [--tracker bytetrack|ocsort|sort|none]
+        [--tracks-dir DIR] [--smooth 3] [opts ...]
 
 Person boxes per keyframe come from an AVA-format CSV (proposals with scores, or ground truth), a
 Detectron2 detector (person class only, score >= --threshold; weights are a local file), or the
 ground-truth boxes of a registered dataset. CSV timestamps are ``start_sec`` + seconds into the video
 (``--dataset`` takes ``start_sec`` from the dataset). Defaults: CSV ``<output>.csv``, JSONs in
-``<output>_keyframes/``. An unreadable input, missing weights or a bad CSV give a one-line error and
+``<output>_keyframes/``. Persons are tracked across keyframes (``--tracker``): each box's track id
+is its colour and label, the CSV's 9th column (``person_id``) and the key of ``tracks.json`` /
+``tracks.csv`` (per person: first/last second, per-keyframe box and top actions, action segments).
+Action scores are shown against per-action thresholds from ``--thresholds`` (or a
+``thresholds.json`` next to the weights, from ``tools/calibrate_thresholds.py``), else
+``--action-threshold``. An unreadable input, missing weights or a bad CSV give a one-line error and
 exit code 2; so do weights files that would run code when loaded (both are read with
 ``torch.load(weights_only=True)`` or a restricted unpickler) and configs that are not plain YAML.
 """
@@ -25,16 +31,23 @@ from pathlib import Path
 
 from ava_detector.data import AVAFormatError
 from ava_detector.demo import (
+    TRACKER_METHODS,
     ActionPredictor,
     CSVBoxProvider,
     DatasetBoxProvider,
     PersonDetector,
+    PersonTracker,
     build_cfg,
     build_person_detector_cfg,
+    check_timestamps_match,
+    keyframe_times,
     load_detector,
     open_video,
+    parse_every,
     run_video_demo,
 )
+from ava_detector.demo.thresholds import THRESHOLDS_FILE, load_thresholds
+from ava_detector.demo.video_demo import stream_info
 from ava_detector.engine.cli import check_yaml_file
 
 
@@ -61,22 +74,38 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-dir", default=None, help="per-keyframe JSONs (default <output>_keyframes)")
     p.add_argument("--snapshot", default=None,
                    help="PNG of the annotated frame of the first keyframe with persons")
+    p.add_argument("--thresholds", default=None, metavar="JSON",
+                   help=f"per-action score thresholds (default: {THRESHOLDS_FILE} next to --weights "
+                        "when there is one, else --action-threshold for all)")
+    p.add_argument("--tracker", default="bytetrack", choices=[*TRACKER_METHODS, "none"],
+                   help="person tracking across keyframes")
+    p.add_argument("--track-lost-seconds", type=float, default=3.0,
+                   help="a person unseen this long gets a new track id when seen again")
+    p.add_argument("--tracks-dir", default=None, help="tracks.json / tracks.csv (default: the output's folder)")
+    p.add_argument("--smooth", type=int, default=1,
+                   help="moving average over N keyframes of a track's scores for its action segments")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     return p
 
 
 def action_names(cfg, dataset: str | None, label_map: str | None) -> dict[int, str]:
-    """Action names: --label-map, else the metadata of --dataset / the config's test set, else ids."""
+    """Action names: --label-map, else the label map of --dataset / the config's test set, else ids."""
     if label_map:
         from ava_detector.data.ava import read_label_map
 
         return dict(read_label_map(label_map).names)
     from detectron2.data import MetadataCatalog
 
+    from ava_detector.data.ava import ava_metadata
+
     for name in [dataset, *cfg.DATASETS.TEST]:
         if name and name in MetadataCatalog.list():
-            names = MetadataCatalog.get(name).get("action_names", None)
+            try:  # reads the label map without loading the dataset
+                names = ava_metadata(name).get("action_names", None)
+            except (AVAFormatError, OSError) as err:
+                logging.getLogger("demo").warning(f"no action names from {name}: {err}")
+                continue
             if names:
                 return {int(k): str(v) for k, v in names.items()}
     return {}
@@ -89,7 +118,15 @@ def build_provider(args, cfg, video_id: str):
     if args.dataset:
         from detectron2.data import DatasetCatalog
 
+        if args.dataset not in DatasetCatalog.list():
+            raise KeyError(f"no dataset named {args.dataset!r} (registered: "
+                           f"{', '.join(sorted(DatasetCatalog.list())[:20])})")
         provider = DatasetBoxProvider(DatasetCatalog.get(args.dataset), video_id, args.dataset)
+        others = [p for p in provider.video_paths if not _same_file(p, args.input)]
+        if provider.video_paths and len(others) == len(provider.video_paths):
+            raise ValueError(f"dataset {args.dataset!r} has video {provider.video_id!r} at "
+                             f"{others[0]}, not the input {args.input} (set AVA.ROOT / "
+                             f"AVA.SYNTHETIC_ROOT, or pass --boxes)")
         start = provider.start_sec if args.start_sec is None else args.start_sec
         return provider, start
     if not args.detector_weights:
@@ -99,26 +136,59 @@ def build_provider(args, cfg, video_id: str):
     return PersonDetector(det_cfg), args.start_sec or 0.0
 
 
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return Path(a).samefile(b)
+    except OSError:
+        return False
+
+
+def action_thresholds(args, num_classes: int):
+    """Per-action thresholds (array) from --thresholds / thresholds.json next to the weights, else
+    the global --action-threshold."""
+    path = args.thresholds
+    if path is None and (Path(args.weights).parent / THRESHOLDS_FILE).is_file():
+        path = Path(args.weights).parent / THRESHOLDS_FILE
+        logging.getLogger("demo").warning(f"per-action thresholds from {path}")
+    if path is None:
+        return args.action_threshold
+    return load_thresholds(path, num_classes, default=args.action_threshold)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argument_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     out = Path(args.output)
     try:
-        open_video(args.input)[0].close()  # fail on a bad input before loading anything
+        container, stream = open_video(args.input)  # fail on a bad input before loading anything
+        with container:
+            rate, duration, _ = stream_info(container, stream)
         if Path(args.config_file).is_file():
             check_yaml_file(args.config_file)  # no yaml.unsafe_load fallback
         cfg = build_cfg(args.config_file, args.opts)
+        from ava_detector.data.ava import register_ava_from_cfg
+
+        register_ava_from_cfg(cfg)  # the datasets under the config's AVA.ROOT / AVA.SYNTHETIC_ROOT
         predictor = ActionPredictor(cfg, load_detector(cfg, args.weights))
         video_id = args.video_id or Path(args.input).stem
         provider, start_sec = build_provider(args, cfg, video_id)
+        if hasattr(provider, "seconds"):
+            stamps = [start_sec + t for t in keyframe_times(parse_every(args.every, rate), duration)]
+            check_timestamps_match(provider.seconds, stamps,
+                                   getattr(provider, "path", None) or f"dataset {args.dataset}")
+        tracker = None
+        if args.tracker != "none":
+            tracker = PersonTracker(args.tracker, rate=1.0 / parse_every(args.every, rate),
+                                    lost_seconds=args.track_lost_seconds)
         summary = run_video_demo(
             args.input, out, predictor, provider,
             action_names=action_names(cfg, args.dataset, args.label_map), every=args.every,
             start_sec=start_sec, video_id=getattr(provider, "video_id", video_id),
-            top_k=args.top_k, action_threshold=args.action_threshold,
+            top_k=args.top_k, action_threshold=action_thresholds(args, cfg.MODEL.ROI_HEADS.NUM_CLASSES),
             csv_path=args.csv or out.with_suffix(".csv"),
             json_dir=args.json_dir or out.with_name(out.stem + "_keyframes"),
-            snapshot=args.snapshot, progress=not args.no_progress,
+            snapshot=args.snapshot, progress=not args.no_progress, tracker=tracker,
+            tracks_dir=args.tracks_dir or out.parent, smooth=args.smooth,
         )
     except (AVAFormatError, FileNotFoundError, KeyError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -128,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{persons} person boxes, {summary.seconds:.1f} s "
           f"(at most {summary.peak_buffered_frames} frames buffered)")
     print(f"detections: {summary.csv}  keyframe JSONs: {summary.json_dir}")
+    if summary.tracks_json is not None:
+        print(f"tracks: {summary.tracks_json}  {summary.tracks_csv}")
     return 0
 
 

@@ -3,17 +3,30 @@
 Importing registers the ``"demo_buffer"`` frame source (the streaming frame buffer).
 """
 
-from .box_providers import BoxProvider, CSVBoxProvider, DatasetBoxProvider
-from .drawing import DrawStyle, draw_persons, top_actions
+from .box_providers import BoxProvider, CSVBoxProvider, DatasetBoxProvider, check_timestamps_match
+from .drawing import DrawStyle, draw_persons, place_labels, top_actions, track_colour
 from .frame_buffer import BUFFER_SOURCE, FrameRingBuffer
-from .outputs import AnnotatedVideoWriter, KeyframeResult, detections_table
+from .outputs import AnnotatedVideoWriter, KeyframeResult, detections_table, write_detections_csv
 from .person_detector import PersonDetector, build_person_detector_cfg, person_boxes
 from .predictor import ActionPredictor, build_cfg, load_detector
 from .schedule import clip_extent, keyframe_times, parse_every
-from .video_demo import DemoSummary, open_video, run_video_demo
+from .tracking import TRACKER_METHODS, PersonTracker
+from .tracks_output import Track, action_segments, build_tracks, tracks_payload
+from .video_demo import DemoSummary, iter_keyframes, open_video, run_video_demo
 
 __all__ = [
     "BUFFER_SOURCE",
+    "TRACKER_METHODS",
+    "PersonTracker",
+    "Track",
+    "action_segments",
+    "build_tracks",
+    "check_timestamps_match",
+    "iter_keyframes",
+    "place_labels",
+    "track_colour",
+    "tracks_payload",
+    "write_detections_csv",
     "ActionPredictor",
     "AnnotatedVideoWriter",
     "BoxProvider",

@@ -18,7 +18,7 @@ import pandas as pd
 from ..data.ava.csv_formats import parse_annotations, parse_proposals, read_text
 from ..data.errors import AVAFormatError
 
-__all__ = ["BoxProvider", "CSVBoxProvider", "DatasetBoxProvider", "no_boxes"]
+__all__ = ["BoxProvider", "CSVBoxProvider", "DatasetBoxProvider", "check_timestamps_match", "no_boxes"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,34 @@ def _group(table: pd.DataFrame, scores: np.ndarray) -> dict[int, tuple[np.ndarra
     }
 
 
+def _stamp_range(seconds: list[float]) -> str:
+    if not seconds:
+        return "none"
+    text = [f"{int(s):04d}" if float(s).is_integer() else f"{s:.3f}" for s in (seconds[0], seconds[-1])]
+    return f"{text[0]}..{text[1]} ({len(seconds)} seconds)"
+
+
+def check_timestamps_match(provider_seconds: list[int], keyframes: list[float], source: str | Path) -> None:
+    """Refuse boxes none of whose timestamps is a keyframe's: say which the file has and which the
+    video's keyframes are (a missing ``--start-sec`` is the usual cause).
+
+    Args:
+        provider_seconds: the seconds the boxes file annotates.
+        keyframes: the keyframe timestamps (``start_sec`` + seconds into the video).
+        source: the boxes file or dataset, named in the error.
+
+    Raises:
+        AVAFormatError: when no keyframe has boxes.
+    """
+    wanted = {s for s in (_whole_second(t) for t in keyframes) if s is not None}
+    if not provider_seconds or wanted & set(provider_seconds):
+        return
+    raise AVAFormatError(source, None, f"no box timestamp is a keyframe's: the file has "
+                                       f"{_stamp_range(sorted(provider_seconds))}, the video's "
+                                       f"keyframes are {_stamp_range(sorted(keyframes))} (set "
+                                       f"--start-sec to the timestamp of video time 0)")
+
+
 class CSVBoxProvider:
     """Boxes of one video from an AVA-format CSV: a proposals file (``...,label,score``; boxes with
     score >= ``threshold``) or a ground-truth file (score 1). The kind is read off the first row."""
@@ -78,7 +106,13 @@ class CSVBoxProvider:
             video_id = videos[0]
         keep = (table["video_id"] == video_id).to_numpy() & (scores >= threshold)
         self.video_id = video_id
+        self.path = Path(path)
         self.boxes = _group(table[keep], scores[keep])
+
+    @property
+    def seconds(self) -> list[int]:
+        """The seconds with boxes."""
+        return sorted(self.boxes)
 
     def __call__(self, timestamp: float, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sec = _whole_second(timestamp)
@@ -103,6 +137,12 @@ class DatasetBoxProvider:
             is_gt = np.asarray(r.get("is_gt", np.ones(len(boxes), bool)), bool).reshape(-1)
             scores = np.ones(int(is_gt.sum()), np.float32)
             self.boxes[int(r["sec"])] = (boxes[is_gt], scores)
+        self.video_paths = sorted({str(r["video_path"]) for r in mine if r.get("video_path")})
+
+    @property
+    def seconds(self) -> list[int]:
+        """The seconds with boxes."""
+        return sorted(self.boxes)
 
     def __call__(self, timestamp: float, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         sec = _whole_second(timestamp)

@@ -15,11 +15,11 @@ import av
 import cv2
 import numpy as np
 
-from ..evaluation.csv_io import atomic_output
+from ..evaluation.csv_io import atomic_output, write_ava_csv
 from ..evaluation.frame_map import AVABoxes
 
 __all__ = ["AnnotatedVideoWriter", "KeyframeResult", "detections_table", "format_timestamp",
-           "save_png", "write_keyframe_json"]
+           "save_png", "write_detections_csv", "write_keyframe_json"]
 
 
 def format_timestamp(timestamp: float) -> str:
@@ -37,15 +37,23 @@ class KeyframeResult:
     boxes: np.ndarray  # (K, 4) normalised XYXY
     person_scores: np.ndarray  # (K,)
     action_scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 80), np.float32))
+    track_ids: np.ndarray | None = None  # (K,) int64 person track ids, None without tracking
 
     def to_json(self, actions: list[list[tuple[int, str, float]]]) -> dict:
+        """The keyframe's JSON: video, times and per person box, score, track id and top actions.
+
+        Args:
+            actions: the ``(id, name, score)`` actions to list per person.
+        """
+        ids = [None] * len(self.boxes) if self.track_ids is None else np.asarray(self.track_ids).tolist()
         return {
             "video_id": self.video_id, "time": round(self.time, 6),
             "timestamp": format_timestamp(self.timestamp),
             "persons": [
                 {"box": [round(float(v), 6) for v in box], "score": round(float(s), 6),
+                 **({"track_id": int(tid)} if tid is not None else {}),
                  "actions": [{"id": i, "name": n, "score": round(p, 6)} for i, n, p in acts]}
-                for box, s, acts in zip(self.boxes, self.person_scores, actions)
+                for box, s, tid, acts in zip(self.boxes, self.person_scores, ids, actions)
             ],
         }
 
@@ -84,6 +92,34 @@ def detections_table(results: list[KeyframeResult]) -> AVABoxes:
         label.append(np.tile(np.arange(1, c + 1, dtype=np.int64), k))
         score.append(np.asarray(r.action_scores, np.float64).reshape(-1))
     return AVABoxes(videos, *(np.concatenate(x) for x in (video, time, boxes, label, score)))
+
+
+def write_detections_csv(path: str | Path, results: list[KeyframeResult]) -> Path:
+    """The AVA detections CSV ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` of ``results``;
+    with track ids a 9th column ``person_id`` holds each box's track id. Atomic.
+
+    Args:
+        path: the output file.
+        results: keyframe results in order.
+    """
+    table = detections_table(results)
+    tracked = [r for r in results if len(r.boxes)]
+    if not tracked or any(r.track_ids is None for r in tracked):
+        write_ava_csv(path, table)
+        return Path(path)
+    import pandas as pd
+
+    person = np.concatenate([np.repeat(np.asarray(r.track_ids, np.int64), r.action_scores.shape[1])
+                             for r in tracked])
+    frame = pd.DataFrame({
+        "video": np.asarray(table.videos, dtype=object)[table.video],
+        "time": [format_timestamp(t) for t in table.time.tolist()],
+        "x1": table.boxes[:, 0], "y1": table.boxes[:, 1], "x2": table.boxes[:, 2], "y2": table.boxes[:, 3],
+        "label": table.label, "score": table.score, "person": person,
+    })
+    with atomic_output(path) as tmp:
+        frame.to_csv(tmp, header=False, index=False, float_format="%.6f")
+    return Path(path)
 
 
 class AnnotatedVideoWriter:

@@ -1,5 +1,8 @@
 """The streaming demo: decode a video once, predict actions at keyframes, write everything as it goes.
 
+:func:`iter_keyframes` is the engine (frames in, keyframe results out, annotated frames handed
+to a callback); :func:`run_video_demo` wires it to a video file and the output files.
+
 Frames are decoded in order into a :class:`FrameRingBuffer`. Keyframe ``t`` is processed as soon as a
 frame after its clip's last sample time has been decoded (or the stream ended): person boxes from the
 provider, the action model on the clip the test-time mapper builds, a JSON for the keyframe. Each
@@ -13,7 +16,7 @@ from __future__ import annotations
 import math
 import time as _time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,21 +27,22 @@ from tqdm import tqdm
 from ..data.errors import AVAFormatError
 from ..data.video.pyav_source import frame_to_rgb
 from ..data.video.sampling import TIME_EPS
-from ..evaluation.csv_io import write_ava_csv
 from .box_providers import BoxProvider
 from .drawing import draw_persons, top_actions
 from .frame_buffer import FrameRingBuffer
 from .outputs import (
     AnnotatedVideoWriter,
     KeyframeResult,
-    detections_table,
     save_png,
+    write_detections_csv,
     write_keyframe_json,
 )
 from .predictor import ActionPredictor
 from .schedule import keyframe_times, parse_every
+from .tracking import PersonTracker
+from .tracks_output import build_tracks, tracks_payload, write_tracks_csv, write_tracks_json
 
-__all__ = ["DemoSummary", "open_video", "run_video_demo"]
+__all__ = ["DemoSummary", "decode_frames", "iter_keyframes", "open_video", "run_video_demo", "stream_info"]
 
 
 @dataclass
@@ -52,6 +56,8 @@ class DemoSummary:
     keyframes: list[KeyframeResult] = field(default_factory=list)
     peak_buffered_frames: int = 0
     seconds: float = 0.0
+    tracks_json: Path | None = None
+    tracks_csv: Path | None = None
 
 
 def open_video(path: str | Path):
@@ -69,7 +75,7 @@ def open_video(path: str | Path):
     return container, container.streams.video[0]
 
 
-def _stream_info(container, stream) -> tuple[float, float, int | None]:
+def stream_info(container, stream) -> tuple[float, float, int | None]:
     """(frame rate, duration in seconds or inf, frame count or None) from the headers."""
     rate = float(stream.average_rate or stream.guessed_rate or 30)
     if stream.duration is not None and stream.time_base is not None:
@@ -80,6 +86,129 @@ def _stream_info(container, stream) -> tuple[float, float, int | None]:
         duration = math.inf
     frames = stream.frames or (round(duration * rate) if math.isfinite(duration) else None)
     return rate, duration, frames
+
+
+def decode_frames(container, stream, rate: float) -> Iterator[tuple[float, np.ndarray]]:
+    """``(seconds, RGB frame)`` of ``stream`` in display order (the video source's conversion).
+
+    Args:
+        container: the open PyAV container.
+        stream: its video stream.
+        rate: the frame rate (times of frames without timestamps).
+    """
+    for index, frame in enumerate(container.decode(stream)):
+        yield _frame_time(frame, stream, index, rate), frame_to_rgb(frame)
+
+
+FrameCallback = Callable[[float, np.ndarray, "KeyframeResult | None"], None]
+
+
+def iter_keyframes(
+    frames: Iterable[tuple[float, np.ndarray]],
+    predictor: ActionPredictor,
+    boxes: BoxProvider,
+    *,
+    rate: float,
+    duration: float = math.inf,
+    every: str | float = "1",
+    start_sec: float = 0.0,
+    video_id: str = "video",
+    tracker: PersonTracker | None = None,
+    action_names: Mapping[int, str] | None = None,
+    top_k: int = 3,
+    action_threshold: float | np.ndarray = 0.0,
+    on_frame: FrameCallback | None = None,
+    buffer: FrameRingBuffer | None = None,
+) -> Iterator[KeyframeResult]:
+    """Keyframe results of a stream of decoded frames, each as soon as its clip is complete.
+
+    Keyframes are every ``every`` (seconds, or ``"15f"`` frames) from time 0; results are stamped
+    ``start_sec + t`` under ``video_id``. With ``on_frame``, every frame is handed over once the
+    keyframe that governs it (the latest at or before it) is done: ``on_frame(time, rgb with the
+    keyframe's boxes and top actions drawn, that keyframe's result or None)``.
+
+    Args:
+        frames: ``(seconds, RGB uint8 (H, W, 3))`` in display order, times increasing.
+        predictor: the action model (:class:`ActionPredictor` or the same interface).
+        boxes: person boxes per keyframe.
+        rate: the frame rate (for ``"15f"`` and the end of the last frame).
+        duration: the stream's length in seconds if known (``inf`` otherwise).
+        every: keyframe spacing.
+        start_sec: the timestamp of video time 0.
+        video_id: the video id of the results.
+        tracker: gives each box a track id (``KeyframeResult.track_ids``); None: no tracking.
+        action_names: names of the actions (drawn labels).
+        top_k: actions drawn per person.
+        action_threshold: minimum drawn score, one value or ``(C,)`` per action.
+        on_frame: called with every annotated frame, in order.
+        buffer: the frame buffer to fill (a new one by default; its ``peak`` is the memory bound).
+    """
+    names = dict(action_names or {})
+    schedule = keyframe_times(parse_every(every, rate), duration)
+    before, after = predictor.extent
+    buffer = buffer if buffer is not None else FrameRingBuffer(video_id)
+    pending: deque[tuple[float, np.ndarray]] = deque()
+    state: dict = {"drawn": None, "result": None, "next": next(schedule, None), "count": 0}
+    spare_ids = iter(range(10**9, 2 * 10**9))  # ids for boxes the tracker left unmatched
+
+    def set_next(kf):
+        state["next"] = kf
+        buffer.keep_from = kf - before if kf is not None else math.inf
+
+    set_next(state["next"])
+
+    def emit(limit: float) -> None:
+        while pending and pending[0][0] < limit - TIME_EPS:
+            t, rgb = pending.popleft()
+            if state["drawn"]:
+                rgb = draw_persons(rgb, *state["drawn"])
+            on_frame(t, rgb, state["result"])
+
+    def process(kt: float) -> KeyframeResult:
+        if on_frame is not None:
+            emit(kt)
+        timestamp = start_sec + kt
+        keyframe = buffer.read_times([kt])[0]
+        person, person_scores = boxes(timestamp, keyframe)
+        person = np.asarray(person, np.float32).reshape(-1, 4)
+        result = KeyframeResult(video_id, kt, timestamp, person, np.asarray(person_scores, np.float32))
+        pixels = np.zeros((0, 4), np.float32)
+        if len(person):
+            inst = predictor(buffer, kt, person)
+            result.action_scores = np.asarray(inst.scores, np.float32)
+            pixels = np.asarray(inst.pred_boxes.tensor, np.float32)
+        if tracker is not None:
+            ids = tracker.update(kt, person, result.person_scores, size=(keyframe.shape[1], keyframe.shape[0]))
+            result.track_ids = np.array([i if i >= 0 else next(spare_ids) for i in ids.tolist()], np.int64)
+        if on_frame is not None:
+            acts = [top_actions(s, names, top_k, action_threshold) for s in result.action_scores]
+            labels = [[f"{n} {p:.2f}" for _, n, p in a] for a in acts]
+            if result.track_ids is not None:
+                labels = [[f"#{tid}", *lines] for tid, lines in zip(result.track_ids.tolist(), labels)]
+            state["drawn"] = (pixels, labels, None, result.track_ids)
+            state["result"] = result
+        return result
+
+    last = -math.inf
+    for t, rgb in frames:
+        buffer.push(t, rgb)
+        last = t
+        if on_frame is not None:
+            pending.append((t, rgb))
+        while state["next"] is not None and t > state["next"] + after + TIME_EPS:
+            yield process(state["next"])
+            set_next(next(schedule, None))
+        if on_frame is not None:
+            emit(state["next"] if state["next"] is not None else math.inf)
+    if not math.isfinite(last):
+        return
+    end = min(duration, buffer.last_time + 1.0 / rate)
+    buffer.finish(end)
+    while state["next"] is not None and state["next"] < end - TIME_EPS:
+        yield process(state["next"])
+        set_next(next(schedule, None))
+    if on_frame is not None:
+        emit(math.inf)
 
 
 def run_video_demo(
@@ -93,92 +222,79 @@ def run_video_demo(
     start_sec: float = 0.0,
     video_id: str | None = None,
     top_k: int = 3,
-    action_threshold: float = 0.0,
+    action_threshold: float | np.ndarray = 0.0,
     csv_path: str | Path | None = None,
     json_dir: str | Path | None = None,
     snapshot: str | Path | None = None,
     progress: bool = True,
+    tracker: PersonTracker | None = None,
+    tracks_dir: str | Path | None = None,
+    smooth: int = 1,
 ) -> DemoSummary:
-    """Annotate ``input_path`` into ``output_path``; write the detections CSV and per-keyframe JSONs.
+    """Annotate ``input_path`` into ``output_path``; write the detections CSV, per-keyframe JSONs
+    and, with a ``tracker``, the per-person ``tracks.json`` / ``tracks.csv``.
 
     Keyframes are every ``every`` (seconds, or ``"15f"`` frames) from the first frame; the CSV and the
     JSONs stamp them ``start_sec + t`` (the movie second of an AVA-style clip) under ``video_id``
-    (default: the input's file name without extension). ``snapshot``: a PNG of the annotated frame
-    of the first keyframe with persons.
+    (default: the input's file name without extension).
+
+    Args:
+        input_path: the video file.
+        output_path: the annotated mp4.
+        predictor: the action model.
+        boxes: person boxes per keyframe.
+        action_names: action names by id.
+        every: keyframe spacing.
+        start_sec: the CSV timestamp of video time 0.
+        video_id: the id in the outputs.
+        top_k: actions drawn and listed per person.
+        action_threshold: minimum shown score: one value or ``(C,)`` per action.
+        csv_path: the detections CSV (a ``person_id`` 9th column when tracking).
+        json_dir: folder of the per-keyframe JSONs.
+        snapshot: a PNG of the first annotated frame of the first keyframe with persons.
+        progress: show a progress bar.
+        tracker: gives persons track ids across keyframes.
+        tracks_dir: where ``tracks.json`` and ``tracks.csv`` go (with a tracker).
+        smooth: moving-average window (keyframes) of the track segments' scores.
     """
     began = _time.perf_counter()
     video_id = video_id or Path(input_path).stem
     container, stream = open_video(input_path)
     stream.thread_type = "AUTO"
-    rate, duration, total = _stream_info(container, stream)
-    schedule = keyframe_times(parse_every(every, rate), duration)
-    before, after = predictor.extent
+    rate, duration, total = stream_info(container, stream)
     buffer = FrameRingBuffer(video_id)
-    pending: deque[tuple[float, np.ndarray]] = deque()
     summary = DemoSummary(Path(output_path), Path(csv_path) if csv_path else None,
                           Path(json_dir) if json_dir else None, 0)
-    state = {"drawn": None, "next": next(schedule, None), "snap": None}
-    writer: AnnotatedVideoWriter | None = None
+    state = {"writer": None, "snapped": not snapshot}
     bar = tqdm(total=total, unit="frame", desc=f"demo {video_id}", disable=not progress)
 
-    def set_next(kf):
-        state["next"] = kf
-        buffer.keep_from = kf - before if kf is not None else math.inf
+    def on_frame(t: float, rgb: np.ndarray, result: KeyframeResult | None) -> None:
+        if state["writer"] is None:
+            state["writer"] = AnnotatedVideoWriter(output_path, rgb.shape[1], rgb.shape[0], rate)
+        if not state["snapped"] and result is not None and len(result.boxes):
+            save_png(snapshot, rgb)  # the first frame drawn with the first keyframe with persons
+            state["snapped"] = True
+        state["writer"].write(rgb)
+        summary.frames += 1
+        bar.update(1)
 
-    def emit(limit: float) -> None:
-        while pending and pending[0][0] < limit - TIME_EPS:
-            t, rgb = pending.popleft()
-            if state["drawn"]:
-                rgb = draw_persons(rgb, *state["drawn"])
-            if snapshot and state["snap"] is not None and abs(t - state["snap"]) < TIME_EPS:
-                save_png(snapshot, rgb)
-                state["snap"] = math.nan
-            writer.write(rgb)
-            summary.frames += 1
-            bar.update(1)
-
-    def process(kt: float) -> None:
-        emit(kt)
-        timestamp = start_sec + kt
-        person, person_scores = boxes(timestamp, buffer.read_times([kt])[0])
-        result = KeyframeResult(video_id, kt, timestamp, person, person_scores)
-        pixels = np.zeros((0, 4), np.float32)
-        if len(person):
-            inst = predictor(buffer, kt, person)
-            result.action_scores = inst.scores.numpy()
-            pixels = inst.pred_boxes.tensor.numpy()
-        acts = [top_actions(s, action_names, top_k, action_threshold) for s in result.action_scores]
-        state["drawn"] = (pixels, [[f"{n} {p:.2f}" for _, n, p in a] for a in acts])
-        if len(person) and state["snap"] is None:
-            state["snap"] = buffer.read_time_of(kt)
-        if summary.json_dir is not None:
-            write_keyframe_json(summary.json_dir, result, result.to_json(acts))
-        summary.keyframes.append(result)
-
+    names = dict(action_names)
     try:
-        for frame in container.decode(stream):
-            t = _frame_time(frame, stream, summary.frames + len(pending), rate)
-            rgb = frame_to_rgb(frame)  # the conversion the video source uses
-            if writer is None:
-                writer = AnnotatedVideoWriter(output_path, rgb.shape[1], rgb.shape[0], rate)
-            buffer.push(t, rgb)
-            pending.append((t, rgb))
-            while state["next"] is not None and t > state["next"] + after + TIME_EPS:
-                process(state["next"])
-                set_next(next(schedule, None))
-            emit(state["next"] if state["next"] is not None else math.inf)
-        if writer is None:
+        for result in iter_keyframes(
+                decode_frames(container, stream, rate), predictor, boxes, rate=rate,
+                duration=duration, every=every, start_sec=start_sec, video_id=video_id,
+                tracker=tracker, action_names=names, top_k=top_k,
+                action_threshold=action_threshold, on_frame=on_frame, buffer=buffer):
+            if summary.json_dir is not None:
+                acts = [top_actions(s, names, top_k, action_threshold) for s in result.action_scores]
+                write_keyframe_json(summary.json_dir, result, result.to_json(acts))
+            summary.keyframes.append(result)
+        if state["writer"] is None:
             raise AVAFormatError(input_path, None, "no frames could be decoded")
-        end = min(duration, buffer.last_time + 1.0 / rate)
-        buffer.finish(end)
-        while state["next"] is not None and state["next"] < end - TIME_EPS:
-            process(state["next"])
-            set_next(next(schedule, None))
-        emit(math.inf)
-        writer.close()
+        state["writer"].close()
     except BaseException as err:
-        if writer is not None:
-            writer.abort()
+        if state["writer"] is not None:
+            state["writer"].abort()
         if isinstance(err, av.FFmpegError):
             raise AVAFormatError(input_path, None, f"cannot decode video: {err}") from err
         raise
@@ -186,7 +302,11 @@ def run_video_demo(
         container.close()
         bar.close()
     if summary.csv is not None:
-        write_ava_csv(summary.csv, detections_table(summary.keyframes))
+        write_detections_csv(summary.csv, summary.keyframes)
+    if tracker is not None and tracks_dir is not None:
+        payload = tracks_payload(build_tracks(summary.keyframes), names, action_threshold, top_k, smooth)
+        summary.tracks_json = write_tracks_json(Path(tracks_dir) / "tracks.json", payload)
+        summary.tracks_csv = write_tracks_csv(Path(tracks_dir) / "tracks.csv", payload)
     summary.peak_buffered_frames = buffer.peak
     summary.seconds = _time.perf_counter() - began
     return summary

@@ -1,0 +1,206 @@
+"""Per-action score thresholds: calibrated on a validation split (best F1 per action), saved as JSON.
+
+Detections are matched to ground-truth boxes of the same keyframe (greedy by IoU, >= ``min_iou``,
+each ground-truth box at most once per detection box); a matched detection box is a positive of
+every action its ground-truth box has. Per action, the threshold is the score that maximises F1 =
+2PR / (P + R) with recall over all ground-truth (box, action) pairs, so missed boxes count
+against every threshold. Actions without ground truth keep ``default``. The JSON (``thresholds.json``
+next to the model by default) maps action ids to thresholds; :func:`load_thresholds` reads it as a
+``(C,)`` array for the demo and the tracks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..data.errors import AVAFormatError
+from ..evaluation.csv_io import atomic_output, read_ava_csv
+from ..evaluation.frame_map import AVABoxes
+
+__all__ = ["THRESHOLDS_FILE", "best_f1_threshold", "calibrate_from_csv", "calibrate_thresholds",
+           "load_thresholds", "match_detections", "save_thresholds"]
+
+#: The file name next to the model weights.
+THRESHOLDS_FILE = "thresholds.json"
+
+
+def best_f1_threshold(scores: np.ndarray, positive: np.ndarray, total_positives: int) -> tuple[float, float]:
+    """``(threshold, F1)`` maximising F1 when every score >= threshold is predicted positive.
+
+    Args:
+        scores: ``(N,)`` detection scores of one action.
+        positive: ``(N,)`` bool, whether each detection is a true positive.
+        total_positives: ground-truth positives (recall's denominator, >= positive.sum()).
+    """
+    if total_positives <= 0 or len(scores) == 0:
+        return float("nan"), 0.0
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    s, tp = np.asarray(scores, np.float64)[order], np.cumsum(np.asarray(positive, bool)[order])
+    last = np.r_[s[1:] != s[:-1], True]  # a threshold keeps every detection of equal score
+    k = np.arange(1, len(s) + 1)[last]
+    tp = tp[last]
+    f1 = 2 * tp / (k + total_positives)
+    best = int(np.argmax(f1))
+    return float(s[last][best]), float(f1[best])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lt, rb = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
+    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-12)
+
+
+def match_detections(det: AVABoxes, gt: AVABoxes, num_classes: int, min_iou: float = 0.5
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(scores (M, C), labels (M, C) bool, positives per action (C,))`` over the M distinct
+    detection boxes: each box's score per action and whether its matched ground-truth box has it.
+
+    Args:
+        det: detections (one row per box and action).
+        gt: ground truth (one row per box and action).
+        num_classes: C (action ids 1..C).
+        min_iou: the least IoU of a match.
+    """
+    def boxes_of(t: AVABoxes) -> dict:
+        keep = t.label > 0
+        names = np.asarray(t.videos, dtype=object)[t.video[keep]]
+        out: dict = {}
+        for v, ts, box, lab, sc in zip(names, t.time[keep], t.boxes[keep], t.label[keep], t.score[keep]):
+            entry = out.setdefault((v, float(ts)), {}).setdefault(tuple(np.round(box, 6)), {})
+            entry[int(lab)] = float(sc)
+        return out
+
+    dets, gts = boxes_of(det), boxes_of(gt)
+    positives = np.zeros(num_classes, np.int64)
+    for frame in gts.values():
+        for acts in frame.values():
+            for a in acts:
+                if 1 <= a <= num_classes:
+                    positives[a - 1] += 1
+    scores, labels = [], []
+    for key, frame in dets.items():
+        dboxes = list(frame)
+        gframe = gts.get(key, {})
+        gboxes = list(gframe)
+        matched = [None] * len(dboxes)
+        if gboxes:
+            iou = _iou(np.array(dboxes), np.array(gboxes))
+            used = set()
+            for flat in np.argsort(-iou, axis=None, kind="stable"):
+                i, j = divmod(int(flat), len(gboxes))
+                if iou[i, j] < min_iou:
+                    break
+                if matched[i] is None and j not in used:
+                    matched[i] = j
+                    used.add(j)
+        for i, box in enumerate(dboxes):
+            row = np.zeros(num_classes)
+            for a, sc in frame[box].items():
+                if 1 <= a <= num_classes:
+                    row[a - 1] = sc
+            lab = np.zeros(num_classes, bool)
+            if matched[i] is not None:
+                for a in gframe[gboxes[matched[i]]]:
+                    if 1 <= a <= num_classes:
+                        lab[a - 1] = True
+            scores.append(row)
+            labels.append(lab)
+    shape = (0, num_classes)
+    return (np.array(scores).reshape(shape if not scores else (-1, num_classes)),
+            np.array(labels, bool).reshape(shape if not labels else (-1, num_classes)), positives)
+
+
+def calibrate_thresholds(scores: np.ndarray, labels: np.ndarray, positives: np.ndarray,
+                         default: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """``(thresholds (C,), best F1 (C,))``; actions without ground truth get ``default`` (F1 nan).
+
+    Args:
+        scores: ``(M, C)`` detection box scores.
+        labels: ``(M, C)`` whether each is a true positive.
+        positives: ``(C,)`` ground-truth positives per action.
+        default: the threshold of actions that cannot be calibrated.
+    """
+    C = len(positives)
+    thr, f1 = np.full(C, float(default)), np.full(C, np.nan)
+    for c in range(C):
+        if positives[c] > 0:
+            t, f = best_f1_threshold(scores[:, c], labels[:, c], int(positives[c]))
+            f1[c] = f
+            if np.isfinite(t):
+                thr[c] = t
+    return thr, f1
+
+
+def calibrate_from_csv(detections: str | Path, groundtruth: str | Path, num_classes: int = 80,
+                       default: float = 0.5, min_iou: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`calibrate_thresholds` of a detections CSV against a ground-truth CSV.
+
+    Args:
+        detections: AVA detections CSV (e.g. the demo's or the evaluation's on the validation split).
+        groundtruth: the split's AVA ground-truth CSV.
+        num_classes: C.
+        default: the threshold of actions without ground truth.
+        min_iou: the least IoU of a match.
+    """
+    det = read_ava_csv(detections, "detections")
+    gt = read_ava_csv(groundtruth, "groundtruth")
+    if not len(det):
+        raise AVAFormatError(detections, None, "no detections to calibrate on")
+    return calibrate_thresholds(*match_detections(det, gt, num_classes, min_iou), default=default)
+
+
+def save_thresholds(path: str | Path, thresholds: np.ndarray, f1: np.ndarray | None = None,
+                    names: Mapping[int, str] | None = None, source: str = "") -> Path:
+    """``{"thresholds": {id: t}, "f1": {id: f}, "names": {...}, "source": ...}``, atomically.
+
+    Args:
+        path: the JSON file.
+        thresholds: ``(C,)`` per-action thresholds (ids 1..C).
+        f1: ``(C,)`` the validation F1 at each threshold (nan: not calibrated).
+        names: action names to include.
+        source: how they were calibrated (files).
+    """
+    payload = {"thresholds": {str(i + 1): round(float(t), 6) for i, t in enumerate(thresholds)},
+               "f1": {str(i + 1): (None if f is None or not np.isfinite(f) else round(float(f), 6))
+                      for i, f in enumerate(f1 if f1 is not None else [None] * len(thresholds))},
+               "source": source}
+    if names:
+        payload["names"] = {str(k): v for k, v in sorted(names.items())}
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1) + "\n")
+    return Path(path)
+
+
+def load_thresholds(path: str | Path, num_classes: int = 80, default: float = 0.0) -> np.ndarray:
+    """``(num_classes,)`` thresholds from a :func:`save_thresholds` JSON (missing ids: ``default``).
+
+    Args:
+        path: the JSON file.
+        num_classes: C.
+        default: the threshold of ids the file does not list.
+
+    Raises:
+        AVAFormatError: an unreadable file or bad values, naming the file.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        items = data["thresholds"].items()
+        out = np.full(num_classes, float(default))
+        for k, v in items:
+            i = int(k)
+            if not 1 <= i <= num_classes:
+                raise ValueError(f"action id {k} outside 1..{num_classes}")
+            out[i - 1] = float(v)
+    except FileNotFoundError:
+        raise AVAFormatError(path, None, "thresholds file not found") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise AVAFormatError(path, None, f"not a thresholds JSON ({err})") from None
+    if not np.isfinite(out).all():
+        raise AVAFormatError(path, None, "thresholds must be finite numbers")
+    return out
