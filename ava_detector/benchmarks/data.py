@@ -173,7 +173,7 @@ def pyslowfast_dataset(path: str, cfg, records: list[dict], split: str):
     class Ava(ava_dataset.Ava):
         def _load_data(self, _cfg):
             self._video_idx_to_name = videos
-            self._image_paths = [[str(p) for p in frames[v]] for v in videos]
+            self._image_paths = [[str(frames[v][k]) for k in range(len(frames[v]))] for v in videos]
             per_video: list[list] = [[] for _ in videos]
             self._keyframe_indices = []
             for r in records:
