@@ -54,12 +54,13 @@ class PersonTracker:
             self._tracker = trackers.ByteTrackTracker(track_activation_threshold=0.0,
                                                       high_conf_det_threshold=0.0, **common)
         elif method == "ocsort":
-            self._tracker = trackers.OCSORTTracker(**common)
+            self._tracker = trackers.OCSORTTracker(high_conf_det_threshold=0.0, **common)
         else:
             self._tracker = trackers.SORTTracker(track_activation_threshold=0.0, **common)
         self.method = method
         self._sv = __import__("supervision")
         self._last_time = -np.inf
+        self._next_id = 0
 
     def update(self, time: float, boxes: np.ndarray, scores: np.ndarray | None = None,
                size: tuple[int, int] = (1, 1)) -> np.ndarray:
@@ -82,10 +83,32 @@ class PersonTracker:
                                    confidence=scores.astype(np.float64),
                                    class_id=np.zeros(len(boxes), int),
                                    data={"index": np.arange(len(boxes))})
+        before = {id(t) for t in self._tracker.tracks}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = self._tracker.update(dets, timestamp=float(time))
         ids = np.full(len(boxes), -1, np.int64)
         if len(out):
             ids[np.asarray(out.data["index"], int)] = np.asarray(out.tracker_id, np.int64)
+        self._confirm_new_tracks(before, ids, boxes * scale)
         return ids
+
+    def _confirm_new_tracks(self, before: set[int], ids: np.ndarray, boxes: np.ndarray) -> None:
+        """Give the tracks spawned by this update their id now, in place in ``ids``.
+
+        The library reports a new track as -1 until it is matched again (its id is allocated on
+        confirmation). Every box here is a person, so each new track is confirmed at once: it gets
+        the next id of this tracker's own counter (the library's is then never used, so they
+        cannot collide), set on the track, and the box it was spawned from reports it.
+        """
+        new = [t for t in self._tracker.tracks if id(t) not in before and t.tracker_id == -1]
+        free = list(np.flatnonzero(ids < 0))
+        for track in new:
+            if not free:
+                break
+            state = np.asarray(track.get_state_bbox(), np.float64).reshape(4)
+            k = min(free, key=lambda i: float(np.abs(boxes[i] - state).sum()))
+            free.remove(k)
+            track.tracker_id = self._next_id
+            ids[k] = self._next_id
+            self._next_id += 1
