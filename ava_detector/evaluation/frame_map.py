@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -113,11 +113,12 @@ class AVABoxes:
     boxes: np.ndarray  # (N, 4) float64 x1, y1, x2, y2 (NaN for label-0 rows)
     label: np.ndarray  # (N,) int64 action id, 0 = keyframe without box
     score: np.ndarray  # (N,) float64 column 8 (ground truth: the person id), 1.0 when absent
-    row: np.ndarray = field(default=None)  # (N,) int64 original row index (file order)
+    row_index: np.ndarray | None = None  # (N,) int64 original row index; None: 0..N-1
 
-    def __post_init__(self):
-        if self.row is None:
-            object.__setattr__(self, "row", np.arange(len(self.video), dtype=np.int64))
+    @property
+    def row(self) -> np.ndarray:
+        """(N,) int64 original row index (file order)."""
+        return np.arange(len(self.video)) if self.row_index is None else self.row_index
 
     def __len__(self) -> int:
         return len(self.video)
@@ -128,8 +129,15 @@ class AVABoxes:
         Args:
             index: anything NumPy accepts as a first-axis index.
         """
+        if self.row_index is not None:
+            row = self.row_index[index]
+        elif isinstance(index, slice):
+            row = np.arange(*index.indices(len(self)))
+        else:
+            index = np.asarray(index)
+            row = np.flatnonzero(index) if index.dtype == bool else index.astype(np.int64)
         return AVABoxes(self.videos, self.video[index], self.time[index], self.boxes[index],
-                        self.label[index], self.score[index], self.row[index])
+                        self.label[index], self.score[index], row)
 
     def keyframes(self) -> AVABoxes:
         """One label-0 row per distinct (video, second), in first-appearance order."""
@@ -177,8 +185,8 @@ class AVABoxes:
             return AVABoxes(videos, np.zeros(0, np.int32), np.zeros(0), np.zeros((0, 4)),
                             np.zeros(0, np.int64), np.zeros(0))
         if len(parts) == 1:
-            return AVABoxes(videos, *(getattr(parts[0], f)
-                                      for f in ("video", "time", "boxes", "label", "score", "row")))
+            return AVABoxes(videos, *(getattr(parts[0], f) for f in
+                                      ("video", "time", "boxes", "label", "score", "row_index")))
         return AVABoxes(videos, *(np.concatenate([getattr(p, f) for p in parts])
                                   for f in ("video", "time", "boxes", "label", "score", "row")))
 
@@ -478,8 +486,9 @@ def _average_precision(tp: np.ndarray, num_gt: int) -> float:
 
 
 def _in_file_order(t: AVABoxes) -> AVABoxes:
-    if len(t) > 1 and not np.all(t.row[1:] >= t.row[:-1]):
-        return t.take(np.argsort(t.row, kind="stable"))
+    row = t.row_index
+    if row is not None and len(t) > 1 and not np.all(row[1:] >= row[:-1]):
+        return t.take(np.argsort(row, kind="stable"))
     return t
 
 
