@@ -519,6 +519,7 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
     dcls_all = _class_index(det.label, ids)
     wl = dcls_all >= 0
     idx = None if wl.all() else np.flatnonzero(wl)
+    del wl
     dcols = (det.videos, det.video, det.time) if idx is None else \
         (det.videos, det.video[idx], det.time[idx])
     gruns, druns, xruns = _runs_of([_columns(gt), dcols, _columns(excluded_keys)],
@@ -583,6 +584,7 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
 
     # The official order: by class, keyframe, then the keyframe's own order.
     layout, d_group = _layout(cls, group, score, rows, det, p, ncls, nkf, keyframe_rows)
+    del keyframe_rows, group_w
     per_cls = np.bincount(cls, minlength=ncls + 1)[:ncls]
     score, rows = score[layout], rows[layout]
     boxes = (x1[layout], y1[layout], x2[layout], y2[layout])
