@@ -61,6 +61,8 @@ def _stamp_range(seconds: list[float]) -> str:
     if not seconds:
         return "none"
     text = [f"{int(s):04d}" if float(s).is_integer() else f"{s:.3f}" for s in (seconds[0], seconds[-1])]
+    if len(seconds) == 1:
+        return f"{text[0]} (1 second)"
     return f"{text[0]}..{text[1]} ({len(seconds)} seconds)"
 
 
