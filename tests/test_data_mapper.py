@@ -115,15 +115,16 @@ def test_training_output(media):
 
 def test_training_boxes_follow_scale_crop_flip(media, monkeypatch):
     # short side 320 (draw 1/320), crop at the right edge, flip: computed by hand
-    draws = {"uniform": iter([1 / 320]), "randint": iter([0, 203]), "flip": iter([0.0])}
+    draws = {"uniform": iter([1 / 320]), "randint": iter([0, 202]), "flip": iter([0.0])}
     monkeypatch.setattr(np.random, "uniform", lambda lo, hi: next(draws["uniform"]))
     monkeypatch.setattr(np.random, "randint", lambda n: next(draws["randint"]))
     from detectron2.data.transforms import RandomFlip
     monkeypatch.setattr(RandomFlip, "_rand_range", lambda self: next(draws["flip"]))
     out = AVADatasetMapper(_cfg(), is_train=True)(_record(*media))
-    # 96x128 -> 320x427 (x * 427/128, y * 320/96); crop x0=203 (427 - 224), y0=0; flip in width 224
-    b0 = np.array([32, 48, 64, 96]) * np.array([427 / 128, 320 / 96] * 2)  # [106.75, 160, 213.5, 320]
-    x1, x2 = b0[0] - 203, b0[2] - 203  # [-96.25, 10.5] -> clipped [0, 10.5]
+    # 96x128 -> 320x426 (long side floor(128 / 96 * 320), PySlowFast's rule; x * 426/128, y * 320/96);
+    # crop x0=202 (426 - 224), y0=0; flip in width 224
+    b0 = np.array([32, 48, 64, 96]) * np.array([426 / 128, 320 / 96] * 2)  # [106.5, 160, 213, 320]
+    x1, x2 = b0[0] - 202, b0[2] - 202  # [-95.5, 11] -> clipped [0, 11]
     expected0 = [224 - min(x2, 224), min(b0[1], 224), 224 - max(x1, 0), min(b0[3], 224)]
     got = out["instances"].proposal_boxes.tensor.numpy()
     np.testing.assert_allclose(got[0], expected0, atol=1e-3)

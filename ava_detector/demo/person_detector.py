@@ -97,8 +97,32 @@ class PersonDetector:
         self.person_class = person_class
 
     def __call__(self, timestamp: float, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.detect_batch([frame_rgb])[0]
+
+    def detect_batch(self, frames_rgb: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Persons on each of several frames in one forward pass (the predictor's test-time resize
+        and input format, as ``DefaultPredictor`` prepares one image).
+
+        Args:
+            frames_rgb: uint8 ``(H, W, 3)`` RGB frames.
+
+        Returns:
+            per frame, normalised XYXY boxes (K, 4) and scores (K,), highest score first.
+        """
+        p = self.predictor
+        inputs = []
+        for rgb in frames_rgb:
+            image = rgb if p.input_format == "RGB" else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+            height, width = image.shape[:2]
+            resized = p.aug.get_transform(image).apply_image(image)
+            tensor = torch.as_tensor(resized.astype("float32").transpose(2, 0, 1))
+            inputs.append({"image": tensor.to(p.cfg.MODEL.DEVICE), "height": height, "width": width})
         with torch.no_grad():
-            inst = self.predictor(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))["instances"].to("cpu")
-        height, width = frame_rgb.shape[:2]
-        return person_boxes(inst.pred_boxes.tensor.numpy(), inst.scores.numpy(),
-                            inst.pred_classes.numpy(), height, width, self.threshold, self.person_class)
+            outputs = p.model(inputs) if inputs else []
+        results = []
+        for rgb, out in zip(frames_rgb, outputs):
+            inst = out["instances"].to("cpu")
+            results.append(person_boxes(
+                inst.pred_boxes.tensor.numpy(), inst.scores.numpy(), inst.pred_classes.numpy(),
+                rgb.shape[0], rgb.shape[1], self.threshold, self.person_class))
+        return results
