@@ -3,6 +3,7 @@
 Importing registers the ``"demo_buffer"`` frame source (the streaming frame buffer).
 """
 
+from .api import VideoActionPredictor, config_action_names
 from .box_providers import BoxProvider, CSVBoxProvider, DatasetBoxProvider, check_timestamps_match
 from .drawing import DrawStyle, draw_persons, place_labels, top_actions, track_colour
 from .frame_buffer import BUFFER_SOURCE, FrameRingBuffer
@@ -17,6 +18,8 @@ from .video_demo import DemoSummary, iter_keyframes, open_video, run_video_demo
 __all__ = [
     "BUFFER_SOURCE",
     "TRACKER_METHODS",
+    "VideoActionPredictor",
+    "config_action_names",
     "PersonTracker",
     "Track",
     "action_segments",
