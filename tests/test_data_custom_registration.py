@@ -91,3 +91,34 @@ def test_train_tool_takes_the_class_count_from_the_label_map_or_names_the_mismat
     last = done.stderr.strip().splitlines()[-1]
     assert "error: MODEL.ROI_HEADS.NUM_CLASSES is 80 but the label map of mine_train" in last
     assert not (tmp_path / "out").exists()
+
+
+def test_two_keyframes_a_second_through_records_and_evaluation(tmp_path):
+    """keyframe_rate 2: timestamps 1, 1.5, 2 (written 0001, 0001.5, 0002) are three keyframes; 1.25 is
+    off the grid; the evaluator keys them as decimals, so perfect detections give AP 1."""
+    from ava_detector.evaluation.evaluate_files import evaluate_files
+
+    root = _custom_root(tmp_path / "half")
+    gt = ("clipA,0001,0.1,0.1,0.5,0.9,4,0\nclipA,0001.5,0.2,0.1,0.6,0.9,4,0\n"
+          "clipA,0002,0.3,0.1,0.7,0.9,1,0\n")
+    (root / "annotations" / "ava_train_v2.2.csv").write_text(gt)
+    (root / "dataset.json").write_text('{"start_sec": 0, "fps": 25, "keyframe_rate": 2}')
+    cfg = get_ava_cfg()
+    cfg.AVA.DATASETS = (f"half={root}",)
+    register_ava_from_cfg(cfg)
+    records = DatasetCatalog.get("half_train")
+    assert [r["image_id"] for r in records] == ["clipA,0001", "clipA,0001.5", "clipA,0002"]
+    assert [r["sec"] for r in records] == [1, 1.5, 2] and type(records[0]["sec"]) is int
+    assert [r["keyframe_index"] for r in records] == [25, 38, 50]  # round(1.5 * 25) = 38
+    (root / "annotations" / "ava_train_v2.2.csv").write_text(gt + "clipA,0001.25,0.3,0.1,0.7,0.9,1,0\n")
+    with pytest.raises(AVAFormatError, match=r"ava_train_v2.2.csv:4: timestamp is not on the keyframe "
+                                             r"grid of 2 per second"):
+        DatasetCatalog.get("half_train")
+    (root / "annotations" / "ava_train_v2.2.csv").write_text(gt)
+    detections = tmp_path / "det.csv"
+    detections.write_text("clipA,1.0,0.1,0.1,0.5,0.9,4,0.9\nclipA,1.5,0.2,0.1,0.6,0.9,4,0.8\n"
+                          "clipA,2,0.3,0.1,0.7,0.9,1,0.7\nclipA,1.5,0.3,0.1,0.7,0.9,1,0.95\n")
+    label_map = root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+    result = evaluate_files(label_map, root / "annotations" / "ava_train_v2.2.csv", detections)
+    # class 4: two true positives; class 1: the 1.5 s box is a false positive ranked first (AP 0.5)
+    assert result.result.per_class[4] == 1.0 and result.result.per_class[1] == 0.5

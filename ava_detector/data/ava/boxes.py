@@ -53,10 +53,11 @@ def select_boxes(
 
 
 def subsample_seconds(records: list[dict], every_k: int) -> list[dict]:
-    """Keep the keyframes whose second is a multiple of ``every_k`` (the "mini-val"; 1 keeps all)."""
+    """Keep the keyframes whose second, rounded as the evaluator rounds it (half to even), is a
+    multiple of ``every_k`` (the "mini-val"; 1 keeps all)."""
     if every_k <= 1:
         return list(records)
-    return [r for r in records if r["sec"] % every_k == 0]
+    return [r for r in records if int(np.round(r["sec"])) % every_k == 0]
 
 
 def records_for_cfg(dataset_name: str, cfg, is_train: bool) -> list[dict]:

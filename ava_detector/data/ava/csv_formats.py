@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AVAFormatError
+from .timestamps import on_keyframe_grid
 
 __all__ = [
     "COORD_TOLERANCE",
@@ -184,6 +185,13 @@ def _column(fields: pd.DataFrame, i: int) -> pd.Series:
     return pd.Series([""] * len(fields), dtype=object)
 
 
+def _seconds_column(sec: np.ndarray, keyframe_rate: float) -> np.ndarray:
+    """int64 seconds (AVA, or every k-th second), float64 when keyframes fall between seconds."""
+    if (1.0 / keyframe_rate).is_integer():
+        return _whole(sec, 0)
+    return np.where(np.isfinite(sec) & (np.abs(sec) < _EXACT_INT), sec, 0.0)
+
+
 def _whole(values: np.ndarray, fill: int) -> np.ndarray:
     """int64 of float values; NaN and out-of-range ones (rows already marked bad) become ``fill``."""
     values = np.asarray(values, dtype=np.float64)
@@ -191,10 +199,15 @@ def _whole(values: np.ndarray, fill: int) -> np.ndarray:
     return np.where(ok, values, fill).astype(np.int64)
 
 
-def _check_seconds(fields, problems, sec_range) -> np.ndarray:
+def _check_seconds(fields, problems, sec_range, keyframe_rate: float = 1.0) -> np.ndarray:
     sec = _numbers(_column(fields, 1))
     problems.add(np.isnan(sec), "timestamp is not a number")
-    problems.add(~np.isnan(sec) & (sec != np.round(sec)), "timestamp must be a whole second")
+    if keyframe_rate == 1:
+        problems.add(~np.isnan(sec) & (sec != np.round(sec)), "timestamp must be a whole second")
+    else:
+        off = ~np.isnan(sec) & ~on_keyframe_grid(sec, keyframe_rate)
+        problems.add(off, f"timestamp is not on the keyframe grid of {keyframe_rate:g} per second")
+        sec = np.round(sec * keyframe_rate) / keyframe_rate  # exactly on the grid
     problems.add(np.abs(np.nan_to_num(sec)) >= _EXACT_INT, "timestamp out of range")
     if sec_range is not None:
         lo, hi = sec_range
@@ -239,6 +252,7 @@ def parse_annotations(
     *,
     num_classes: int = 80,
     sec_range: tuple[float, float] | None = None,
+    keyframe_rate: float = 1.0,
     lenient: bool = False,
 ) -> ParsedTable:
     """Parse a ground-truth CSV: ``video_id,sec,x1,y1,x2,y2,action_id[,person_id]`` or ``video_id,sec``
@@ -246,7 +260,9 @@ def parse_annotations(
 
     Columns of the table: ``video_id`` (str), ``sec`` (int64), ``x1..y2`` (float32, clipped to [0, 1];
     NaN on 2-column rows), ``action_id`` (int64, 0 on 2-column rows), ``person_id`` (int64, -1 if
-    absent), ``line`` (1-based). Action ids must lie in ``1..num_classes``; ``sec_range`` (inclusive)
+    absent), ``line`` (1-based). ``sec`` is float64 when ``keyframe_rate`` (keyframes per second,
+    1 for AVA) puts keyframes between whole seconds; a timestamp off that grid is a bad row.
+    Action ids must lie in ``1..num_classes``; ``sec_range`` (inclusive)
     bounds the keyframe seconds when known.
     """
     fields, lines, counts = _split_rows(text, numeric=(1, 2, 3, 4, 5, 6, 7))
@@ -257,7 +273,7 @@ def parse_annotations(
         lambda i: f"expected 2, 7 or 8 comma-separated columns, got {counts[i]}",
     )
     vid = _video_ids(fields, problems)
-    sec = _check_seconds(fields, problems, sec_range)
+    sec = _check_seconds(fields, problems, sec_range, keyframe_rate)
     has_box = counts >= 7
     coords = _check_boxes(fields, problems, has_box)
     action = _numbers(_column(fields, 6))
@@ -275,7 +291,7 @@ def parse_annotations(
     coords[~has_box] = np.nan
     columns = {
         "video_id": vid,
-        "sec": _whole(sec, 0),
+        "sec": _seconds_column(sec, keyframe_rate),
         **{c: coords[:, i].astype(np.float32) for i, c in enumerate(_BOX_COLS)},
         "action_id": _whole(np.where(has_box, action, 0), 0),
         "person_id": _whole(np.where(counts == 8, person, -1), -1),
@@ -288,11 +304,13 @@ def parse_proposals(
     path: str | Path = "<proposals>",
     *,
     sec_range: tuple[float, float] | None = None,
+    keyframe_rate: float = 1.0,
     lenient: bool = False,
 ) -> ParsedTable:
     """Parse a person-proposal CSV: ``video_id,sec,x1,y1,x2,y2,label,score`` (label empty or -1 = none).
 
-    Columns: ``video_id``, ``sec`` (int64), ``x1..y2`` (float32), ``score`` (float32), ``line``.
+    Columns: ``video_id``, ``sec`` (int64; float64 when ``keyframe_rate`` puts keyframes between
+    seconds), ``x1..y2`` (float32), ``score`` (float32), ``line``.
     The label column is accepted but not used: proposals are labelled from ground truth by IoU.
     """
     fields, lines, counts = _split_rows(text, numeric=(1, 2, 3, 4, 5, 7))
@@ -302,7 +320,7 @@ def parse_proposals(
         lambda i: f"expected 8 comma-separated columns, got {counts[i]}",
     )
     vid = _video_ids(fields, problems)
-    sec = _check_seconds(fields, problems, sec_range)
+    sec = _check_seconds(fields, problems, sec_range, keyframe_rate)
     coords = _check_boxes(fields, problems, np.ones(len(lines), dtype=bool))
     label = _column(fields, 6)
     label_num = _numbers(label)
@@ -314,7 +332,7 @@ def parse_proposals(
                  "score out of range (beyond float32)")
     columns = {
         "video_id": vid,
-        "sec": _whole(sec, 0),
+        "sec": _seconds_column(sec, keyframe_rate),
         **{c: coords[:, i].astype(np.float32) for i, c in enumerate(_BOX_COLS)},
         "score": np.clip(np.nan_to_num(score), -_F32_MAX, _F32_MAX).astype(np.float32),
     }
@@ -322,7 +340,8 @@ def parse_proposals(
 
 
 def parse_exclusions(
-    text: str, path: str | Path = "<exclusions>", *, lenient: bool = False
+    text: str, path: str | Path = "<exclusions>", *, keyframe_rate: float = 1.0,
+    lenient: bool = False,
 ) -> ParsedTable:
     """Parse an excluded-timestamps CSV: ``video_id,sec``. Columns: ``video_id``, ``sec``, ``line``."""
     fields, lines, counts = _split_rows(text)
@@ -332,8 +351,8 @@ def parse_exclusions(
         lambda i: f"expected 2 comma-separated columns, got {counts[i]}",
     )
     vid = _video_ids(fields, problems)
-    sec = _check_seconds(fields, problems, None)
-    columns = {"video_id": vid, "sec": _whole(sec, 0)}
+    sec = _check_seconds(fields, problems, None, keyframe_rate)
+    columns = {"video_id": vid, "sec": _seconds_column(sec, keyframe_rate)}
     return _finish(fields, lines, problems, path, lenient, columns)
 
 

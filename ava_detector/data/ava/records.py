@@ -15,12 +15,18 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AVAFormatError
+from .timestamps import format_second, second_value
 
 __all__ = [
     "pairwise_iou", "label_proposals", "label_proposals_grouped", "merge_gt_boxes", "build_records",
 ]
 
 _BOX_COLS = ["x1", "y1", "x2", "y2"]
+_MS = 1000  # key units per second
+
+
+def _milliseconds(sec: np.ndarray) -> np.ndarray:
+    return np.round(np.asarray(sec, dtype=np.float64) * _MS).astype(np.int64)
 
 
 def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -149,7 +155,8 @@ def build_records(
     )
     n_gt_rows = len(gt)
     video_col = pd.concat([gt["video_id"], proposals["video_id"]], ignore_index=True).astype(str)
-    sec_col = np.concatenate([gt["sec"].to_numpy(), proposals["sec"].to_numpy()]).astype(np.int64)
+    # Keyframes are keyed in milliseconds (whole seconds for AVA; 902.5 for 2 keyframes a second).
+    sec_col = _milliseconds(np.concatenate([gt["sec"].to_numpy(), proposals["sec"].to_numpy()]))
     line_col = np.concatenate([gt["line"].to_numpy(), proposals["line"].to_numpy()]).astype(np.int64)
     vid_code, vid_names = pd.factorize(video_col, sort=True)
     sec_base = int(sec_col.min()) if len(sec_col) else 0
@@ -161,7 +168,7 @@ def build_records(
     kf_sec = kf_keys % sec_span + sec_base
     kf_line = line_col[kf_first]
     kf_in_gt = kf_first < n_gt_rows
-    kf_index = np.round((kf_sec - start_sec) * fps).astype(np.int64)
+    kf_index = np.round((kf_sec / _MS - start_sec) * fps).astype(np.int64)
 
     # Which keyframes can be read (vectorised over videos, then keyframes).
     names = [str(v) for v in vid_names]
@@ -173,13 +180,13 @@ def build_records(
     bad = no_media[kf_vid] | (kf_index < 0) | ((kf_nf >= 0) & (kf_index >= kf_nf))
     skipped: list[str] = []
     for k in np.flatnonzero(bad):
-        vid, sec = names[kf_vid[k]], int(kf_sec[k])
+        vid, sec = names[kf_vid[k]], second_value(kf_sec[k] / _MS)
         file = str(gt_path) if kf_in_gt[k] else str(proposals_path)
         if no_media[kf_vid[k]]:
             problem = f"video {vid!r} has neither frames in the frame list nor a video file"
         else:
             n = "?" if kf_nf[k] < 0 else int(kf_nf[k])
-            problem = (f"second {sec} of video {vid!r} is frame {int(kf_index[k])}, outside its {n} "
+            problem = (f"second {sec:g} of video {vid!r} is frame {int(kf_index[k])}, outside its {n} "
                        f"frames (start_sec={start_sec:g}, fps={fps:g})")
         if not lenient:
             raise AVAFormatError(file, int(kf_line[k]), problem)
@@ -188,7 +195,7 @@ def build_records(
     # Every box of every keyframe in one table: a keyframe's GT boxes first, then its proposals.
     def kf_of(table: pd.DataFrame) -> np.ndarray:
         codes = pd.Index(vid_names).get_indexer(table["video_id"].astype(str))
-        key = codes.astype(np.int64) * sec_span + (table["sec"].to_numpy().astype(np.int64) - sec_base)
+        key = codes.astype(np.int64) * sec_span + (_milliseconds(table["sec"].to_numpy()) - sec_base)
         return np.searchsorted(kf_keys, key)
 
     g_kf, p_kf = kf_of(boxes), row_kf[n_gt_rows:]
@@ -210,12 +217,12 @@ def build_records(
     records: list[dict] = []
     for k in np.flatnonzero(~bad).tolist():
         v = int(kf_vid[k])
-        vid, sec = names[v], int(kf_sec[k])
+        vid, sec = names[v], second_value(kf_sec[k] / _MS)
         s, e = bounds[k], bounds[k + 1]
         record = {
             "video_id": vid,
             "sec": sec,
-            "image_id": f"{vid},{sec:04d}",
+            "image_id": f"{vid},{format_second(sec)}",
             "fps": fps,
             "start_sec": start_sec,
             "keyframe_index": int(kf_index[k]),

@@ -12,7 +12,8 @@ Layout under a root (PySlowFast's, plus ``videos/`` and an optional ``dataset.js
     annotations/ava_detection_{split}_boxes_and_labels.csv   (or ava_{split}_predicted_boxes.csv)
     annotations/ava_{split}_excluded_timestamps_{version}.csv
     annotations/ava_action_list_{version}_for_activitynet_{2019|2018}.pbtxt
-    dataset.json   {"start_sec", "fps", "keyframe_secs": [first, last], "width", "height"} (optional)
+    dataset.json   {"start_sec", "fps", "keyframe_secs": [first, last], "keyframe_rate", "width", "height"}
+                   (optional; keyframe_rate: keyframes per second, 1 = AVA)
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ def read_dataset_json(path: str | Path) -> dict:
     for key in ("start_sec", "fps"):
         if not isinstance(info.get(key), (int, float)):
             raise AVAFormatError(path, None, f"needs a number {key!r}")
+    rate = info.get("keyframe_rate", 1)
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not rate > 0:
+        raise AVAFormatError(path, None, f"'keyframe_rate' must be a positive number, got {rate!r}")
     return info
 
 
@@ -149,6 +153,7 @@ def load_ava_records(
         num_classes = max(read_label_map(files.label_map).ids, default=0)
     height = width = 0
     sec_range = None
+    keyframe_rate = 1.0
     if start_sec is None or fps is None:
         info = read_dataset_json(files.dataset_json)
         start_sec = info["start_sec"] if start_sec is None else start_sec
@@ -156,6 +161,7 @@ def load_ava_records(
         height, width = int(info.get("height", 0)), int(info.get("width", 0))
         if "keyframe_secs" in info:
             sec_range = tuple(info["keyframe_secs"])
+        keyframe_rate = float(info.get("keyframe_rate", 1.0))
     frames = _frames(files, allow_paths_outside_root)
     videos = find_videos(files.videos_dir)
     if not frames and not videos:
@@ -167,14 +173,16 @@ def load_ava_records(
     if not Path(files.annotations).is_file():
         raise AVAFormatError(files.annotations, None, "annotation file not found")
     gt = read_annotations(
-        files.annotations, num_classes=num_classes, sec_range=sec_range, lenient=lenient
+        files.annotations, num_classes=num_classes, sec_range=sec_range,
+        keyframe_rate=keyframe_rate, lenient=lenient,
     )
     proposals_path = next((p for p in files.proposals if p and Path(p).is_file()), None)
     proposals = None
     if proposals_path is None:
         logger.warning("No proposals file among %s: only ground-truth boxes.", list(files.proposals))
     else:
-        proposals = read_proposals(proposals_path, sec_range=sec_range, lenient=lenient).table
+        proposals = read_proposals(proposals_path, sec_range=sec_range,
+                                   keyframe_rate=keyframe_rate, lenient=lenient).table
     records, skipped = build_records(
         gt.table, proposals, fps=fps, start_sec=start_sec, frames=frames, video_paths=videos,
         gt_path=files.annotations, proposals_path=proposals_path or "<proposals>",
