@@ -46,6 +46,7 @@ from ava_detector.demo import (
     parse_every,
     run_video_demo,
 )
+from ava_detector.demo.live import is_live_input
 from ava_detector.demo.thresholds import THRESHOLDS_FILE, load_thresholds
 from ava_detector.demo.video_demo import stream_info
 from ava_detector.engine.cli import check_yaml_file
@@ -56,8 +57,11 @@ def argument_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", "--config", dest="config_file", required=True, metavar="FILE")
     p.add_argument("--weights", required=True, help="checkpoint of the trained action detector")
-    p.add_argument("--input", required=True, help="input video (anything FFmpeg decodes)")
-    p.add_argument("--output", required=True, help="annotated video (.mp4)")
+    p.add_argument("--input", required=True,
+                   help="input video (anything FFmpeg decodes), or live: '-' (standard input), a FIFO, "
+                        "an rtsp:// / http:// URL, /dev/videoN or a camera number")
+    p.add_argument("--output", required=True,
+                   help="annotated video (.mp4); live input: the base name of the CSV and JSONs")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--boxes", help="AVA-format boxes CSV (proposals or ground truth)")
     src.add_argument("--detector-config", help="Detectron2 detector YAML or model-zoo name")
@@ -84,6 +88,8 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracks-dir", default=None, help="tracks.json / tracks.csv (default: the output's folder)")
     p.add_argument("--smooth", type=int, default=1,
                    help="moving average over N keyframes of a track's scores for its action segments")
+    p.add_argument("--live-csv-keyframes", type=int, default=60,
+                   help="live input: detections CSV written in parts of this many keyframes")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     return p
@@ -155,14 +161,55 @@ def action_thresholds(args, num_classes: int):
     return load_thresholds(path, num_classes, default=args.action_threshold)
 
 
+def run_live_mode(args, cfg, predictor, provider, start_sec: float, tracker) -> int:
+    """Live input: keyframe JSONs and CSV parts as results come; counts and latency logged."""
+    from ava_detector.demo import top_actions
+    from ava_detector.demo.live import run_live_input
+    from ava_detector.demo.outputs import write_detections_csv, write_keyframe_json
+
+    out = Path(args.output)
+    json_dir = Path(args.json_dir or out.with_name(out.stem + "_keyframes"))
+    csv_base = Path(args.csv or out.with_suffix(".csv"))
+    names = action_names(cfg, args.dataset, args.label_map)
+    thresholds = action_thresholds(args, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+    part: list = []
+    parts = [0]
+
+    def flush() -> None:
+        if part:
+            parts[0] += 1
+            write_detections_csv(csv_base.with_name(f"{csv_base.stem}_{parts[0]:05d}{csv_base.suffix}"), part)
+            part.clear()
+
+    def on_result(result) -> None:
+        acts = [top_actions(s, names, args.top_k, thresholds) for s in result.action_scores]
+        write_keyframe_json(json_dir, result, result.to_json(acts))
+        part.append(result)
+        if len(part) >= args.live_csv_keyframes:
+            flush()
+
+    logging.getLogger("ava_detector.demo.live").setLevel(logging.INFO)
+    stats = run_live_input(args.input, predictor, provider, on_result, every=args.every,
+                           start_sec=start_sec, video_id=args.video_id or "live", tracker=tracker,
+                           report_every=0 if args.no_progress else 5.0)
+    flush()
+    print(stats.line())
+    print(f"keyframe JSONs: {json_dir}  detections: {parts[0]} CSV parts {csv_base.stem}_NNNNN{csv_base.suffix}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = argument_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     out = Path(args.output)
+    live = is_live_input(args.input)
     try:
-        container, stream = open_video(args.input)  # fail on a bad input before loading anything
-        with container:
-            rate, duration, _ = stream_info(container, stream)
+        if live:
+            rate, duration = 30.0, float("inf")  # the stream's own rate is read when it opens
+        else:
+            container, stream = open_video(args.input)  # fail on a bad input before loading anything
+            with container:
+                rate, duration, _ = stream_info(container, stream)
         if Path(args.config_file).is_file():
             check_yaml_file(args.config_file)  # no yaml.unsafe_load fallback
         cfg = build_cfg(args.config_file, args.opts)
@@ -172,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor = ActionPredictor(cfg, load_detector(cfg, args.weights))
         video_id = args.video_id or Path(args.input).stem
         provider, start_sec = build_provider(args, cfg, video_id)
-        if hasattr(provider, "seconds"):
+        if hasattr(provider, "seconds") and not live:
             stamps = [start_sec + t for t in keyframe_times(parse_every(args.every, rate), duration)]
             check_timestamps_match(provider.seconds, stamps,
                                    getattr(provider, "path", None) or f"dataset {args.dataset}")
@@ -180,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.tracker != "none":
             tracker = PersonTracker(args.tracker, rate=1.0 / parse_every(args.every, rate),
                                     lost_seconds=args.track_lost_seconds)
+        if live:
+            return run_live_mode(args, cfg, predictor, provider, start_sec, tracker)
         summary = run_video_demo(
             args.input, out, predictor, provider,
             action_names=action_names(cfg, args.dataset, args.label_map), every=args.every,

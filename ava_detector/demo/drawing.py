@@ -72,7 +72,7 @@ def place_labels(
             out.append((x1, y1, x1, y1))
             continue
 
-        def rect(left: int, top: int) -> tuple[int, int, int, int]:
+        def rect(left: int, top: int, w: int = w, h: int = h) -> tuple[int, int, int, int]:
             left = min(max(0, left), max(0, width - w))
             top = min(max(0, top), max(0, height - h))
             return (left, top, left + w, top + h)

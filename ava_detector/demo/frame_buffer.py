@@ -69,6 +69,18 @@ class FrameRingBuffer(FrameSource):
         stamps = np.fromiter(self._times, dtype=np.float64, count=len(self._times))
         return float(stamps[max(0, np.searchsorted(stamps, time + TIME_EPS, side="right") - 1)])
 
+    def span(self, start: float, end: float) -> list[tuple[float, np.ndarray]]:
+        """The frames shown between ``start`` and ``end`` seconds (the one shown at ``start`` first).
+
+        Args:
+            start: first time.
+            end: last time.
+        """
+        stamps = np.fromiter(self._times, dtype=np.float64, count=len(self._times))
+        lo = max(0, int(np.searchsorted(stamps, start + TIME_EPS, side="right")) - 1)
+        hi = int(np.searchsorted(stamps, end + TIME_EPS, side="right"))
+        return [(float(stamps[i]), self._frames[i]) for i in range(lo, hi)]
+
     def read_times(self, times: Sequence[float] | np.ndarray) -> np.ndarray:
         times = np.asarray(times, dtype=np.float64)
         if not self._frames:
