@@ -207,7 +207,6 @@ def _check_seconds(fields, problems, sec_range, keyframe_rate: float = 1.0) -> n
     else:
         off = ~np.isnan(sec) & ~on_keyframe_grid(sec, keyframe_rate)
         problems.add(off, f"timestamp is not on the keyframe grid of {keyframe_rate:g} per second")
-        sec = np.round(sec * keyframe_rate) / keyframe_rate  # exactly on the grid
     problems.add(np.abs(np.nan_to_num(sec)) >= _EXACT_INT, "timestamp out of range")
     if sec_range is not None:
         lo, hi = sec_range

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import av
@@ -24,6 +25,7 @@ from .frame_lists import read_frame_list
 from .label_map import read_label_map
 from .records import pairwise_iou
 from .register import AVAFiles, find_videos, read_dataset_json
+from .timestamps import format_second
 
 __all__ = ["Check", "proposal_quality", "run_checks"]
 
@@ -215,20 +217,24 @@ def run_checks(
         checks.append(described)
     start_sec = info.get("start_sec", 900) if start_sec is None else start_sec
     fps = info.get("fps", 30) if fps is None else fps
+    rate = float(info.get("keyframe_rate", 1))
     lm = Check("label map")
     try:
         lm.detail = f"{len(read_label_map(files.label_map).ids)} evaluated classes"
     except _READ_ERRORS as e:  # AVAFormatError or unreadable: report, keep checking
         lm.fail(str(e), [files.label_map])
     checks.append(lm)
-    gt_check, gt = _csv_check("ground truth CSV", read_annotations, files.annotations)
+    gt_check, gt = _csv_check("ground truth CSV", partial(read_annotations, keyframe_rate=rate),
+                              files.annotations)
     checks.append(gt_check)
     candidates = [p for p in files.proposals if p]
     proposals_path = next((p for p in candidates if Path(p).is_file()),
                           candidates[0] if candidates else "")
-    prop_check, proposals = _csv_check("proposals CSV", read_proposals, proposals_path)
+    prop_check, proposals = _csv_check("proposals CSV", partial(read_proposals, keyframe_rate=rate),
+                                       proposals_path)
     checks.append(prop_check)
-    exc_check, _ = _csv_check("excluded timestamps CSV", read_exclusions, files.exclusions)
+    exc_check, _ = _csv_check("excluded timestamps CSV", partial(read_exclusions, keyframe_rate=rate),
+                              files.exclusions)
     if exc_check.status != "ok" and not Path(files.exclusions).exists():
         exc_check.status = "warn"
     checks.append(exc_check)
@@ -272,7 +278,7 @@ def run_checks(
         covered = gt_keys & set(zip(proposals["video_id"], proposals["sec"]))
         cover = Check("proposals cover the GT keyframes", detail=f"{len(covered)}/{len(gt_keys)}")
         if len(covered) < len(gt_keys):
-            uncovered = [f"{files.annotations}: {v},{s:04d} has no proposal"
+            uncovered = [f"{files.annotations}: {v},{format_second(s)} has no proposal"
                          for v, s in sorted(gt_keys - covered)]
             status = "FAIL" if len(covered) < 0.95 * len(gt_keys) else "warn"
             cover.fail(f"{len(covered)}/{len(gt_keys)} keyframes", uncovered, status)

@@ -22,10 +22,10 @@ __all__ = [
 ]
 
 _BOX_COLS = ["x1", "y1", "x2", "y2"]
-_MS = 1000  # key units per second
+_MS = 1_000_000  # key units per second: microseconds, exact for timestamps written with 6 decimals
 
 
-def _milliseconds(sec: np.ndarray) -> np.ndarray:
+def _key_units(sec: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(sec, dtype=np.float64) * _MS).astype(np.int64)
 
 
@@ -155,8 +155,8 @@ def build_records(
     )
     n_gt_rows = len(gt)
     video_col = pd.concat([gt["video_id"], proposals["video_id"]], ignore_index=True).astype(str)
-    # Keyframes are keyed in milliseconds (whole seconds for AVA; 902.5 for 2 keyframes a second).
-    sec_col = _milliseconds(np.concatenate([gt["sec"].to_numpy(), proposals["sec"].to_numpy()]))
+    # Keyframes are keyed in microseconds (whole seconds for AVA; 902.5 for 2 keyframes a second).
+    sec_col = _key_units(np.concatenate([gt["sec"].to_numpy(), proposals["sec"].to_numpy()]))
     line_col = np.concatenate([gt["line"].to_numpy(), proposals["line"].to_numpy()]).astype(np.int64)
     vid_code, vid_names = pd.factorize(video_col, sort=True)
     sec_base = int(sec_col.min()) if len(sec_col) else 0
@@ -195,7 +195,7 @@ def build_records(
     # Every box of every keyframe in one table: a keyframe's GT boxes first, then its proposals.
     def kf_of(table: pd.DataFrame) -> np.ndarray:
         codes = pd.Index(vid_names).get_indexer(table["video_id"].astype(str))
-        key = codes.astype(np.int64) * sec_span + (_milliseconds(table["sec"].to_numpy()) - sec_base)
+        key = codes.astype(np.int64) * sec_span + (_key_units(table["sec"].to_numpy()) - sec_base)
         return np.searchsorted(kf_keys, key)
 
     g_kf, p_kf = kf_of(boxes), row_kf[n_gt_rows:]
