@@ -198,3 +198,36 @@ def test_calibrate_save_and_load(tmp_path):
     (tmp_path / "bad.json").write_text('{"thresholds": {"99": 0.5}}')
     with pytest.raises(AVAFormatError, match="bad.json.*outside 1..80"):
         load_thresholds(tmp_path / "bad.json", 80)
+
+
+def test_calibrate_tool_writes_next_to_the_weights_and_the_demo_uses_it(env, tmp_path, capsys):
+    """Thresholds 1.0 for every action but 12 (at 0): the demo's JSON and tracks list only 12."""
+    weights_dir = tmp_path / "model"
+    weights_dir.mkdir()
+    (weights_dir / "model.pth").write_bytes((env / "model.pth").read_bytes())
+    gt = tmp_path / "gt.csv"
+    gt.write_text("v,0001,0.1,0.1,0.4,0.9,12,0\n")
+    det = tmp_path / "det.csv"
+    det.write_text("".join(f"v,0001,0.1,0.1,0.4,0.9,{a},{0.9 if a == 12 else 0.5}\n" for a in (12, 14)))
+    assert _load_tool("calibrate_thresholds").main(["--detections", str(det), "--groundtruth", str(gt),
+                                                    "--weights", str(weights_dir / "model.pth"),
+                                                    "--default", "1.0"]) == 0
+    saved = json.loads((weights_dir / "thresholds.json").read_text())
+    assert saved["thresholds"]["12"] == 0.9 and saved["thresholds"]["14"] == 1.0
+    saved["thresholds"]["12"] = 0.0
+    (weights_dir / "thresholds.json").write_text(json.dumps(saved))
+    out = tmp_path / "t.mp4"
+    rc = _load_tool("demo").main(["--config", str(env / "tiny.yaml"), "--weights", str(weights_dir / "model.pth"),
+                                  "--output", str(out), "--no-progress", "--input", str(env / f"a/videos/{VID}.mp4"),
+                                  "--boxes", str(env / "a/annotations/ava_val_v2.2.csv"), "--start-sec", "100"])
+    assert rc == 0 and "per-action thresholds from" in capsys.readouterr().err
+    payload = json.loads((tmp_path / "t_keyframes" / f"{VID}_0101.json").read_text())
+    assert payload["persons"] and all([a["id"] for a in p["actions"]] == [12] for p in payload["persons"])
+    tracks = json.loads((tmp_path / "tracks.json").read_text())["tracks"]
+    assert {s["id"] for t in tracks for s in t["segments"]} == {12}
+    (tmp_path / "bad.json").write_text("{")
+    rc = _load_tool("demo").main(["--config", str(env / "tiny.yaml"), "--weights", str(env / "model.pth"),
+                                  "--output", str(out), "--no-progress", "--input", str(env / f"a/videos/{VID}.mp4"),
+                                  "--boxes", str(env / "a/annotations/ava_val_v2.2.csv"), "--start-sec", "100",
+                                  "--thresholds", str(tmp_path / "bad.json")])
+    assert rc == 2 and "bad.json: not a thresholds JSON" in capsys.readouterr().err

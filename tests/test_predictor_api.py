@@ -58,6 +58,9 @@ def test_api_on_a_video_equals_the_demo_csv(env, predictor):
             for r in results for box, s, tid in zip(r.boxes, r.action_scores, r.track_ids)
             for a in range(len(s))]
     ours = pd.DataFrame(rows, columns=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score", "person_id"])
+    tracks = predictor.tracks(results)
+    assert sorted(t.track_id for t in tracks) == sorted({int(i) for r in results for i in r.track_ids})
+    assert all(t.timestamps == [101.0] for t in tracks)  # the file annotates 0101 only
     demo = _demo_csv(env)
     assert len(ours) == len(demo) == 2 * 80
     assert (ours[["vid", "sec", "action", "person_id"]].to_numpy() == demo[["vid", "sec", "action", "person_id"]]

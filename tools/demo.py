@@ -155,7 +155,7 @@ def action_thresholds(args, num_classes: int):
     path = args.thresholds
     if path is None and (Path(args.weights).parent / THRESHOLDS_FILE).is_file():
         path = Path(args.weights).parent / THRESHOLDS_FILE
-        logging.getLogger("demo").warning(f"per-action thresholds from {path}")
+        print(f"note: per-action thresholds from {path}", file=sys.stderr)
     if path is None:
         return args.action_threshold
     return load_thresholds(path, num_classes, default=args.action_threshold)

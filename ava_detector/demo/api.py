@@ -162,6 +162,17 @@ class VideoActionPredictor:
                                   every=self.every, start_sec=start_sec, video_id=video_id,
                                   tracker=tracker, action_names=self.action_names, on_frame=on_frame)
 
+    @staticmethod
+    def tracks(results: Sequence[KeyframeResult]) -> list:
+        """The per-person timelines (:class:`~.tracks_output.Track`) of a call's results.
+
+        Args:
+            results: the keyframe results of one call, in order.
+        """
+        from .tracks_output import build_tracks
+
+        return build_tracks(results)
+
     def predict_clip(self, clip: np.ndarray | Sequence[np.ndarray], boxes: np.ndarray,
                      fps: float | None = None) -> dict[str, np.ndarray]:
         """Actions of ``boxes`` on the clip's middle frame (index ``T // 2``).
