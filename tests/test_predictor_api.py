@@ -102,3 +102,19 @@ def test_api_needs_boxes_and_refuses_unsafe_weights(env, predictor, tmp_path):
     bad.write_bytes(pickle.dumps({"model": Payload()}))
     with pytest.raises(UnsafeCheckpointError, match="bad.pkl"):
         VideoActionPredictor(env / "tiny.yaml", bad)
+
+
+def test_readme_example_runs(env, capsys):
+    """The README's Python API example, with its paths pointed at this test's files."""
+    text = (REPO / "README.md").read_text()
+    code = text.split("**Python API**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    for old, new in [("configs/synthetic/tiny_slowfast.yaml", env / "tiny.yaml"),
+                     ("output/demo/tiny_slowfast/model_final.pth", env / "model.pth"),
+                     ("datasets/ava_synthetic/", f"{env / 'syn'}/")]:
+        assert old in code
+        code = code.replace(old, str(new))
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert [r.timestamp for r in scope["results"]] == [100.0, 101.0, 102.0, 103.0]
+    assert scope["out"]["scores"].shape == (1, 80) and len(scope["tracks"]) == 2
+    assert "101.0 [0 1]" in capsys.readouterr().out
