@@ -13,8 +13,9 @@ Detectron2 detector (person class only, score >= --threshold; weights are a loca
 ground-truth boxes of a registered dataset. CSV timestamps are ``start_sec`` + seconds into the video
 (``--dataset`` takes ``start_sec`` from the dataset). Defaults: CSV ``<output>.csv``, JSONs in
 ``<output>_keyframes/``. Persons are tracked across keyframes (``--tracker``): each box's track id
-is its colour and label, the CSV's 9th column (``person_id``) and the key of ``tracks.json`` /
-``tracks.csv`` (per person: first/last second, per-keyframe box and top actions, action segments).
+is its colour and label, the CSV's 9th column (``person_id``; ``--official-csv`` leaves it out)
+and the key of ``tracks.json`` / ``tracks.csv`` (per person: first/last second, per-keyframe box
+and top actions, action segments).
 Action scores are shown against per-action thresholds from ``--thresholds`` (or a
 ``thresholds.json`` next to the weights, from ``tools/calibrate_thresholds.py``), else
 ``--action-threshold``. An unreadable input, missing weights or a bad CSV give a one-line error and
@@ -88,6 +89,8 @@ def argument_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracks-dir", default=None, help="tracks.json / tracks.csv (default: the output's folder)")
     p.add_argument("--smooth", type=int, default=1,
                    help="moving average over N keyframes of a track's scores for its action segments")
+    p.add_argument("--official-csv", action="store_true",
+                   help="the CSV without the person_id column (the 8 columns the evaluator reads)")
     p.add_argument("--live-csv-keyframes", type=int, default=60,
                    help="live input: detections CSV written in parts of this many keyframes")
     p.add_argument("--no-progress", action="store_true")
@@ -178,7 +181,8 @@ def run_live_mode(args, cfg, predictor, provider, start_sec: float, tracker) -> 
     def flush() -> None:
         if part:
             parts[0] += 1
-            write_detections_csv(csv_base.with_name(f"{csv_base.stem}_{parts[0]:05d}{csv_base.suffix}"), part)
+            write_detections_csv(csv_base.with_name(f"{csv_base.stem}_{parts[0]:05d}{csv_base.suffix}"), part,
+                                 person_id=not args.official_csv)
             part.clear()
 
     def on_result(result) -> None:
@@ -189,8 +193,9 @@ def run_live_mode(args, cfg, predictor, provider, start_sec: float, tracker) -> 
             flush()
 
     logging.getLogger("ava_detector.demo.live").setLevel(logging.INFO)
+    video_id = getattr(provider, "video_id", None) or args.video_id or "live"
     stats = run_live_input(args.input, predictor, provider, on_result, every=args.every,
-                           start_sec=start_sec, video_id=args.video_id or "live", tracker=tracker,
+                           start_sec=start_sec, video_id=video_id, tracker=tracker,
                            report_every=0 if args.no_progress else 5.0)
     flush()
     print(stats.line())
@@ -238,8 +243,9 @@ def main(argv: list[str] | None = None) -> int:
             json_dir=args.json_dir or out.with_name(out.stem + "_keyframes"),
             snapshot=args.snapshot, progress=not args.no_progress, tracker=tracker,
             tracks_dir=args.tracks_dir or out.parent, smooth=args.smooth,
+            csv_person_id=not args.official_csv,
         )
-    except (AVAFormatError, FileNotFoundError, KeyError, ValueError) as err:
+    except (AVAFormatError, FileNotFoundError, KeyError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     persons = sum(len(k.boxes) for k in summary.keyframes)

@@ -94,17 +94,18 @@ def detections_table(results: list[KeyframeResult]) -> AVABoxes:
     return AVABoxes(videos, *(np.concatenate(x) for x in (video, time, boxes, label, score)))
 
 
-def write_detections_csv(path: str | Path, results: list[KeyframeResult]) -> Path:
+def write_detections_csv(path: str | Path, results: list[KeyframeResult], person_id: bool = True) -> Path:
     """The AVA detections CSV ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` of ``results``;
-    with track ids a 9th column ``person_id`` holds each box's track id. Atomic.
+    with track ids (and ``person_id``) a 9th column ``person_id`` holds each box's track id. Atomic.
 
     Args:
         path: the output file.
         results: keyframe results in order.
+        person_id: write the track ids as a 9th column (the evaluator reads 8 columns only).
     """
     table = detections_table(results)
     tracked = [r for r in results if len(r.boxes)]
-    if not tracked or any(r.track_ids is None for r in tracked):
+    if not person_id or not tracked or any(r.track_ids is None for r in tracked):
         write_ava_csv(path, table)
         return Path(path)
     import pandas as pd
