@@ -153,6 +153,9 @@ def add_ava_config(cfg: CN) -> CN:
     _C.AVA.EVAL_EVERY_K_SECONDS = 1
     # Frame-mAP protocol: "official", "activitynet-2019", "pyslowfast" or "mmaction2".
     _C.AVA.EVAL_PROTOCOL = "official"
+    # Train and evaluate on these action ids only (e.g. (12, 14, 17)); the head has one output per id
+    # in this order, and detections are written with the ids themselves. () = every class.
+    _C.AVA.CLASS_SUBSET = ()
     # Accept frame-list paths that leave the frames folder (absolute or with ".."); off = an error.
     _C.AVA.ALLOW_PATHS_OUTSIDE_ROOT = False
 

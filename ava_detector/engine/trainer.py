@@ -53,7 +53,8 @@ def resolve_classes(cfg) -> None:
     try:
         register_ava_from_cfg(cfg)
         names = [n for n in (*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST) if n in DatasetCatalog.list()]
-        cfg.MODEL.ROI_HEADS.NUM_CLASSES = resolve_num_classes(cfg.MODEL.ROI_HEADS.NUM_CLASSES, names)
+        cfg.MODEL.ROI_HEADS.NUM_CLASSES = resolve_num_classes(
+            cfg.MODEL.ROI_HEADS.NUM_CLASSES, names, cfg.AVA.CLASS_SUBSET)
     except (ValueError, AVAFormatError) as err:
         raise SetupError(str(err)) from None
 
@@ -193,7 +194,8 @@ class AVATrainer(DefaultTrainer):
             os.makedirs(output_folder, exist_ok=True)
         return AVAEvaluator(dataset_name, output_dir=output_folder, protocol=cfg.AVA.EVAL_PROTOCOL,
                             gt_boxes=cfg.AVA.GT_BOXES,
-                            every_k_seconds=cfg.AVA.EVAL_EVERY_K_SECONDS)
+                            every_k_seconds=cfg.AVA.EVAL_EVERY_K_SECONDS,
+                            class_ids=cfg.AVA.CLASS_SUBSET or None)
 
     @classmethod
     def build_optimizer(cls, cfg, model):

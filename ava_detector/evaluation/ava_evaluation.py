@@ -30,10 +30,12 @@ __all__ = ["AVAEvaluator", "merge_keyframe_predictions"]
 logger = logging.getLogger(__name__)
 
 
-def merge_keyframe_predictions(per_process: list[list[tuple]], evaluated_ids: list[int]) -> AVABoxes:
-    """One table from gathered ``(video_id, sec, boxes (K,4) normalised, scores (K,80))`` items,
+def merge_keyframe_predictions(per_process: list[list[tuple]], evaluated_ids: list[int],
+                               class_ids: list[int] | None = None) -> AVABoxes:
+    """One table from gathered ``(video_id, sec, boxes (K,4) normalised, scores (K,C))`` items,
     each keyframe once (the first occurrence; padded samplers may repeat keyframes), sorted by
-    keyframe; one row per box and evaluated id."""
+    keyframe; one row per box and evaluated id. ``class_ids``: the action id of each score column
+    (default ``1..C``: column ``id - 1``); evaluated ids without a column are left out."""
     seen: dict[tuple[str, float], tuple] = {}
     for items in per_process:
         for item in items:
@@ -41,7 +43,13 @@ def merge_keyframe_predictions(per_process: list[list[tuple]], evaluated_ids: li
     keys = sorted(seen)
     videos = tuple(dict.fromkeys(k[0] for k in keys))
     code = {v: i for i, v in enumerate(videos)}
-    cols = np.asarray(evaluated_ids, np.int64) - 1
+    if class_ids is None:
+        ids = np.asarray(evaluated_ids, np.int64)
+        cols = ids - 1
+    else:
+        column = {int(c): k for k, c in enumerate(class_ids)}
+        ids = np.asarray([i for i in evaluated_ids if int(i) in column], np.int64)
+        cols = np.asarray([column[int(i)] for i in ids], np.int64)
     parts = []
     for key in keys:
         _, _, boxes, scores = seen[key]
@@ -50,7 +58,7 @@ def merge_keyframe_predictions(per_process: list[list[tuple]], evaluated_ids: li
             continue
         parts.append((np.full(k * len(cols), code[key[0]], np.int32), np.full(k * len(cols), key[1]),
                       np.repeat(np.asarray(boxes, np.float64), len(cols), axis=0),
-                      np.tile(cols + 1, k), np.asarray(scores, np.float64)[:, cols].reshape(-1)))
+                      np.tile(ids, k), np.asarray(scores, np.float64)[:, cols].reshape(-1)))
     if not parts:
         return AVABoxes(videos, np.zeros(0, np.int32), np.zeros(0), np.zeros((0, 4)),
                         np.zeros(0, np.int64), np.zeros(0))
@@ -66,10 +74,13 @@ class AVAEvaluator(DatasetEvaluator):
     """
 
     def __init__(self, dataset_name: str, output_dir: str | None = None, distributed: bool = True,
-                 protocol: str = "official", gt_boxes: bool | None = None, every_k_seconds: int = 1):
+                 protocol: str = "official", gt_boxes: bool | None = None, every_k_seconds: int = 1,
+                 class_ids: list[int] | tuple[int, ...] | None = None):
         """``gt_boxes``: whether the predictions are on ground-truth boxes (the report says so;
         default: the dataset metadata's ``gt_boxes_mode``). ``every_k_seconds``: the mini-val's
-        second subsampling, applied to the ground truth too."""
+        second subsampling, applied to the ground truth too. ``class_ids``: the action id of each
+        output of the model (``AVA.CLASS_SUBSET``; None: outputs are ids 1..C); only those are
+        evaluated."""
         meta = MetadataCatalog.get(dataset_name)
         self._dataset_name = dataset_name
         self._output_dir = output_dir
@@ -83,6 +94,9 @@ class AVAEvaluator(DatasetEvaluator):
         self._every_k_seconds = int(every_k_seconds)
         self._label_map = read_label_map(self._label_map_file)
         self._ids = list(getattr(meta, "evaluated_ids", None) or self._label_map.ids)
+        self._class_ids = None if class_ids is None else [int(c) for c in class_ids]
+        if self._class_ids is not None:
+            self._ids = [i for i in self._ids if i in set(self._class_ids)]
         self._predictions: list[tuple] = []
 
     def reset(self) -> None:
@@ -104,7 +118,7 @@ class AVAEvaluator(DatasetEvaluator):
                 return {}
         else:
             gathered = [self._predictions]
-        table = merge_keyframe_predictions(gathered, self._ids)
+        table = merge_keyframe_predictions(gathered, self._ids, self._class_ids)
         with tempfile.TemporaryDirectory() as tmp:
             out_dir = self._output_dir or tmp
             csv_path = os.path.join(out_dir, "detections.csv")

@@ -16,7 +16,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .records import label_proposals
 
-__all__ = ["select_boxes", "subsample_seconds", "records_for_cfg"]
+__all__ = ["select_boxes", "select_classes", "subsample_seconds", "records_for_cfg"]
 
 
 def select_boxes(
@@ -52,6 +52,19 @@ def select_boxes(
     return out
 
 
+def select_classes(records: list[dict], class_ids) -> list[dict]:
+    """Records whose labels keep only the columns of ``class_ids`` (action ids, in that order): the
+    targets of a head with one output per id. Boxes are kept (a box of other classes becomes a
+    negative), so the detections stay comparable with the full model's."""
+    cols = np.asarray(class_ids, dtype=np.int64) - 1
+    out = []
+    for r in records:
+        r = dict(r)
+        r["labels"] = r["labels"][:, cols]
+        out.append(r)
+    return out
+
+
 def subsample_seconds(records: list[dict], every_k: int) -> list[dict]:
     """Keep the keyframes whose second, rounded as the evaluator rounds it (half to even), is a
     multiple of ``every_k`` (the "mini-val"; 1 keeps all)."""
@@ -81,6 +94,8 @@ def records_for_cfg(dataset_name: str, cfg, is_train: bool) -> list[dict]:
         for r in records
     )
     kept = [r for r in selected if r is not None]
+    if cfg.AVA.CLASS_SUBSET:
+        kept = select_classes(kept, cfg.AVA.CLASS_SUBSET)
     if records and not kept:
         raise ValueError(
             f"{dataset_name}: none of {len(records)} keyframes has a box for "

@@ -8,7 +8,7 @@ from detectron2.data import MetadataCatalog
 
 from .register import ava_metadata
 
-__all__ = ["dataset_num_classes", "resolve_num_classes"]
+__all__ = ["check_class_subset", "dataset_num_classes", "resolve_num_classes"]
 
 
 def dataset_num_classes(names: Sequence[str]) -> dict[str, int]:
@@ -25,14 +25,36 @@ def dataset_num_classes(names: Sequence[str]) -> dict[str, int]:
     return out
 
 
-def resolve_num_classes(configured: int, names: Sequence[str]) -> int:
+def check_class_subset(class_ids: Sequence[int], names: Sequence[str]) -> None:
+    """``AVA.CLASS_SUBSET``: distinct ids within every dataset's class count; one ``ValueError``
+    naming the key otherwise."""
+    ids = [int(i) for i in class_ids]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"AVA.CLASS_SUBSET lists an id twice: {ids}")
+    for name, count in dataset_num_classes(names).items():
+        outside = [i for i in ids if not 1 <= i <= count]
+        if outside:
+            raise ValueError(f"AVA.CLASS_SUBSET: ids {outside} are not classes of {name} (1..{count})")
+
+
+def resolve_num_classes(
+    configured: int, names: Sequence[str], class_subset: Sequence[int] = ()
+) -> int:
     """The class count the action head needs: ``configured`` (``MODEL.ROI_HEADS.NUM_CLASSES``), or the
     datasets' when it is 0; one ``ValueError`` naming the key and the label maps when they disagree.
 
     Args:
         configured: the config's value; 0 = from the datasets' label maps.
         names: the training and test datasets.
+        class_subset: ``AVA.CLASS_SUBSET``: when given, the head has one output per listed id.
     """
+    if class_subset:
+        check_class_subset(class_subset, names)
+        if configured not in (0, len(class_subset)):
+            raise ValueError(
+                f"MODEL.ROI_HEADS.NUM_CLASSES is {configured} but AVA.CLASS_SUBSET lists "
+                f"{len(class_subset)} classes: set it to {len(class_subset)}, or to 0")
+        return len(class_subset)
     counts = dataset_num_classes(names)
     found = sorted(set(counts.values()))
     if len(found) > 1:
