@@ -124,6 +124,11 @@ class DropOldestQueue:
         self.peak = 0
 
     def put(self, item: Any) -> None:
+        """Append ``item``, dropping the oldest one first when the queue is full.
+
+        Args:
+            item: anything but the end marker.
+        """
         with self._cond:
             if len(self._items) >= self.maxsize:
                 dropped = self._items.popleft()

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from ..data.errors import AVAFormatError
 from ..evaluation.csv_io import atomic_output, read_ava_csv
@@ -55,8 +56,23 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-12)
 
 
-def match_detections(det: AVABoxes, gt: AVABoxes, num_classes: int, min_iou: float = 0.5
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _distinct_boxes(t: AVABoxes, num_classes: int, videos: dict[str, int]):
+    """``(frame keys (B, 2) [video, time], boxes (B, 4), values (B, C))`` of the distinct boxes of a
+    table (rows with a box and an action id in 1..C); values: the rows' scores per action."""
+    keep = (t.label >= 1) & (t.label <= num_classes) & np.isfinite(t.boxes).all(axis=1)
+    codes = np.array([videos.setdefault(v, len(videos)) for v in t.videos], np.float64)
+    rows = np.column_stack([codes[t.video[keep]] if len(t.videos) else np.zeros(keep.sum()),
+                            t.time[keep], np.round(t.boxes[keep], 6)])
+    if not len(rows):
+        return np.zeros((0, 2)), np.zeros((0, 4)), np.zeros((0, num_classes))
+    keys, inverse = np.unique(rows, axis=0, return_inverse=True)
+    values = np.zeros((len(keys), num_classes))
+    values[inverse.reshape(-1), t.label[keep] - 1] = t.score[keep]
+    return keys[:, :2], keys[:, 2:], values
+
+
+def match_detections(det: AVABoxes, gt: AVABoxes, num_classes: int, min_iou: float = 0.5,
+                     progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(scores (M, C), labels (M, C) bool, positives per action (C,))`` over the M distinct
     detection boxes: each box's score per action and whether its matched ground-truth box has it.
 
@@ -65,54 +81,36 @@ def match_detections(det: AVABoxes, gt: AVABoxes, num_classes: int, min_iou: flo
         gt: ground truth (one row per box and action).
         num_classes: C (action ids 1..C).
         min_iou: the least IoU of a match.
+        progress: show a progress bar over keyframes.
     """
-    def boxes_of(t: AVABoxes) -> dict:
-        keep = t.label > 0
-        names = np.asarray(t.videos, dtype=object)[t.video[keep]]
-        out: dict = {}
-        for v, ts, box, lab, sc in zip(names, t.time[keep], t.boxes[keep], t.label[keep], t.score[keep]):
-            entry = out.setdefault((v, float(ts)), {}).setdefault(tuple(np.round(box, 6)), {})
-            entry[int(lab)] = float(sc)
-        return out
-
-    dets, gts = boxes_of(det), boxes_of(gt)
-    positives = np.zeros(num_classes, np.int64)
-    for frame in gts.values():
-        for acts in frame.values():
-            for a in acts:
-                if 1 <= a <= num_classes:
-                    positives[a - 1] += 1
-    scores, labels = [], []
-    for key, frame in dets.items():
-        dboxes = list(frame)
-        gframe = gts.get(key, {})
-        gboxes = list(gframe)
-        matched = [None] * len(dboxes)
-        if gboxes:
-            iou = _iou(np.array(dboxes), np.array(gboxes))
-            used = set()
-            for flat in np.argsort(-iou, axis=None, kind="stable"):
-                i, j = divmod(int(flat), len(gboxes))
-                if iou[i, j] < min_iou:
-                    break
-                if matched[i] is None and j not in used:
-                    matched[i] = j
-                    used.add(j)
-        for i, box in enumerate(dboxes):
-            row = np.zeros(num_classes)
-            for a, sc in frame[box].items():
-                if 1 <= a <= num_classes:
-                    row[a - 1] = sc
-            lab = np.zeros(num_classes, bool)
-            if matched[i] is not None:
-                for a in gframe[gboxes[matched[i]]]:
-                    if 1 <= a <= num_classes:
-                        lab[a - 1] = True
-            scores.append(row)
-            labels.append(lab)
-    shape = (0, num_classes)
-    return (np.array(scores).reshape(shape if not scores else (-1, num_classes)),
-            np.array(labels, bool).reshape(shape if not labels else (-1, num_classes)), positives)
+    videos: dict[str, int] = {}
+    dkeys, dboxes, scores = _distinct_boxes(det, num_classes, videos)
+    # ground truth's column 8 is the person id (maybe 0): an action's presence is what counts
+    ones = AVABoxes(gt.videos, gt.video, gt.time, gt.boxes, gt.label, np.ones(len(gt)))
+    gkeys, gboxes, present = _distinct_boxes(ones, num_classes, videos)
+    glabels = present > 0
+    positives = glabels.sum(axis=0).astype(np.int64)
+    labels = np.zeros(scores.shape, bool)
+    gt_frames: dict[tuple[float, float], np.ndarray] = {}
+    for i, key in enumerate(map(tuple, gkeys)):
+        gt_frames.setdefault(key, []).append(i)
+    starts = np.flatnonzero(np.r_[True, (np.diff(dkeys, axis=0) != 0).any(axis=1)]) if len(dkeys) else []
+    bounds = list(zip(starts, list(starts[1:]) + [len(dkeys)]))
+    for a, b in tqdm(bounds, desc="matching keyframes", unit="keyframe", disable=not progress):
+        g = gt_frames.get(tuple(dkeys[a]))
+        if not g:
+            continue
+        iou = _iou(dboxes[a:b], gboxes[g])
+        used_d, used_g = set(), set()
+        for flat in np.argsort(-iou, axis=None, kind="stable"):
+            i, j = divmod(int(flat), len(g))
+            if iou[i, j] < min_iou:
+                break
+            if i not in used_d and j not in used_g:
+                used_d.add(i)
+                used_g.add(j)
+                labels[a + i] = glabels[g[j]]
+    return scores, labels, positives
 
 
 def calibrate_thresholds(scores: np.ndarray, labels: np.ndarray, positives: np.ndarray,
@@ -151,7 +149,8 @@ def calibrate_from_csv(detections: str | Path, groundtruth: str | Path, num_clas
     gt = read_ava_csv(groundtruth, "groundtruth")
     if not len(det):
         raise AVAFormatError(detections, None, "no detections to calibrate on")
-    return calibrate_thresholds(*match_detections(det, gt, num_classes, min_iou), default=default)
+    return calibrate_thresholds(*match_detections(det, gt, num_classes, min_iou, progress=True),
+                                default=default)
 
 
 def save_thresholds(path: str | Path, thresholds: np.ndarray, f1: np.ndarray | None = None,

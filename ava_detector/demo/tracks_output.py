@@ -161,9 +161,10 @@ def write_tracks_json(path: str | Path, payload: list[dict]) -> Path:
 
 
 def write_tracks_csv(path: str | Path, payload: list[dict]) -> Path:
-    """One row per track keyframe: ``track_id, video_id, first, last, timestamp, x1, y1, x2, y2,
-    person_score, actions`` (``name:score`` joined by ``;``), then one row per segment with
-    ``segment`` in the ``timestamp`` column: ``..., segment, start, end, action, mean_score``.
+    """Header ``track_id, video_id, first, last, kind, timestamp, x1, y1, x2, y2, score, actions``;
+    per track one ``keyframe`` row per keyframe (box, person score, top actions as ``name:score``
+    joined by ``;``), then one ``segment`` row per action segment (timestamp ``start-end``, no box,
+    the segment's mean score, the action's name).
 
     Args:
         path: the output file.
