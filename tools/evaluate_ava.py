@@ -10,6 +10,7 @@ Malformed input: a ``<file>:<line>: <problem>`` message and exit code 2.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -17,12 +18,27 @@ import sys
 
 # The metric is pure NumPy: skip registering the torch/Detectron2 components (saves ~700 MB).
 os.environ.setdefault("AVA_DETECTOR_NO_REGISTER", "1")
+# Arrays of millions of rows come and go. Without huge pages (NumPy asks for them on large arrays)
+# and with glibc keeping freed blocks for reuse instead of handing each back to the system, the
+# kernel zero-fills far less memory: on a 10M-row file the process's system time halves.
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 from ava_detector.data import AVAFormatError
 from ava_detector.evaluation.csv_io import atomic_output
 from ava_detector.evaluation.evaluate_files import evaluate_files
 from ava_detector.evaluation.frame_map import PROTOCOLS
 from ava_detector.evaluation.report import format_table, save_bar_chart
+
+
+def _keep_freed_memory() -> None:
+    """glibc ``mallopt``: serve large blocks from the heap (M_MMAP_THRESHOLD) and keep freed ones
+    there (M_TRIM_THRESHOLD) for the next arrays; a no-op where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)
+        libc.mallopt(-1, 1 << 31)
+    except (OSError, AttributeError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help='write {"mAP": ..., "per_class": {"<id>": AP}}')
     parser.add_argument("--plot", default=None, help="write a per-class AP bar chart (PNG)")
     args = parser.parse_args(argv)
+    _keep_freed_memory()
     try:
         ev = evaluate_files(args.labelmap, args.groundtruth, args.detections, args.exclusions,
                             args.protocol)

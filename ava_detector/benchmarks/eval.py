@@ -147,7 +147,7 @@ def _run_cli(checkout: Path, files: list[str], protocol: str) -> dict:
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{text[-2000:]}")
     last = text.strip().splitlines()[-1]
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "sys_s": usage.ru_stime,
             "peak_mib": usage.ru_maxrss / 1024, "mAP": last.split(":")[-1].strip()}
 
 
@@ -170,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
             for name, checkout in checkouts:
                 m = _run_cli(checkout, files, args.protocol)
                 results[name].append(m)
-                print(f"run {i + 1} {name}: {m['wall_s']:.2f} s (CPU {m['cpu_s']:.2f} s), "
+                print(f"run {i + 1} {name}: {m['wall_s']:.2f} s (CPU {m['cpu_s']:.2f} s, of "
+                      f"which system {m['sys_s']:.2f} s), "
                       f"peak {m['peak_mib']:.0f} MiB, mAP {m['mAP']}", flush=True)
         for name, runs in results.items():
             wall = sorted(r["wall_s"] for r in runs)

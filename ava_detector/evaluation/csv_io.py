@@ -118,7 +118,13 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    pool = pa.default_memory_pool()
+    # jemalloc (where pyarrow has it) hands freed columns back at once and without huge pages,
+    # whose first touch costs the kernel more than the 4 KiB ones.
+    if "jemalloc" in pa.supported_memory_backends():
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(0)  # freed pages go back at once
+    else:
+        pool = pa.default_memory_pool()
 
     def parse(use_threads: bool):
         others: list[tuple[int | None, int, str]] = []

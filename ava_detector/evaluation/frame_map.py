@@ -584,7 +584,8 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
 
     # The official order: by class, keyframe, then the keyframe's own order.
     layout, d_group = _layout(cls, group, score, rows, det, p, ncls, nkf, keyframe_rows)
-    del keyframe_rows, group_w
+    del keyframe_rows
+    group_w = None  # (its memory; the replays are done)
     per_cls = np.bincount(cls, minlength=ncls + 1)[:ncls]
     score, rows = score[layout], rows[layout]
     boxes = (x1[layout], y1[layout], x2[layout], y2[layout])
