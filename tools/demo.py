@@ -255,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"detections: {summary.csv}  keyframe JSONs: {summary.json_dir}")
     if summary.tracks_json is not None:
         print(f"tracks: {summary.tracks_json}  {summary.tracks_csv}")
+    if args.snapshot and not Path(args.snapshot).is_file():
+        print(f"note: no keyframe had persons, so no snapshot {args.snapshot}", file=sys.stderr)
     return 0
 
 
