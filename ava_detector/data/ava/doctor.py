@@ -232,6 +232,11 @@ def run_checks(
                           candidates[0] if candidates else "")
     prop_check, proposals = _csv_check("proposals CSV", partial(read_proposals, keyframe_rate=rate),
                                        proposals_path)
+    if prop_check.status != "ok" and not any(Path(p).exists() for p in candidates):
+        # Optional: training uses the ground-truth boxes, evaluation --gt-boxes; say how to get them.
+        prop_check.status = "warn"
+        prop_check.detail += (" (training uses ground-truth boxes only; evaluate with --gt-boxes, or "
+                              "write proposals with data_prep/make_proposals.py)")
     checks.append(prop_check)
     exc_check, _ = _csv_check("excluded timestamps CSV", partial(read_exclusions, keyframe_rate=rate),
                               files.exclusions)
