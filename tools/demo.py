@@ -198,7 +198,8 @@ def run_live_mode(args, cfg, predictor, provider, start_sec: float, tracker) -> 
                            start_sec=start_sec, video_id=video_id, tracker=tracker,
                            report_every=0 if args.no_progress else 5.0)
     flush()
-    print(stats.line())
+    if args.no_progress:  # otherwise the last progress line said it
+        print(stats.line())
     print(f"keyframe JSONs: {json_dir}  detections: {parts[0]} CSV parts {csv_base.stem}_NNNNN{csv_base.suffix}")
     return 0
 
