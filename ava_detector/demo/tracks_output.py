@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ import numpy as np
 from ..evaluation.csv_io import atomic_output
 from .drawing import top_actions
 from .outputs import KeyframeResult, format_timestamp
+
+#: a JSON list of numbers spread over lines by ``indent`` (boxes): written on one line
+_NUMBER_LIST = re.compile(r"\[\s*((?:-?[0-9.eE+-]+,\s*)*-?[0-9.eE+-]+)\s*\]")
 
 __all__ = ["Track", "action_segments", "build_tracks", "write_tracks_csv", "write_tracks_json"]
 
@@ -155,8 +159,10 @@ def write_tracks_json(path: str | Path, payload: list[dict]) -> Path:
         path: the output file.
         payload: from :func:`tracks_payload`.
     """
+    text = json.dumps({"tracks": payload}, indent=1)
+    text = _NUMBER_LIST.sub(lambda m: "[" + re.sub(r",\s*", ", ", m.group(1)) + "]", text)
     with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps({"tracks": payload}, indent=1) + "\n")
+        tmp.write_text(text + "\n")
     return Path(path)
 
 
