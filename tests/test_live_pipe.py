@@ -153,3 +153,5 @@ def test_demo_cli_reads_a_fifo(tmp_path):
     assert jsons and all(json.loads(p.read_text())["persons"][0]["track_id"] == 0 for p in jsons)
     det = pd.read_csv(tmp_path / "live_00001.csv", header=None)
     assert det.shape[1] == 9 and set(det[8]) == {0} and len(det) == 80 * len(jsons)
+    tracks = json.loads((tmp_path / "tracks_00001.json").read_text())["tracks"]
+    assert [t["track_id"] for t in tracks] == [0] and len(tracks[0]["keyframes"]) == len(jsons)

@@ -169,6 +169,12 @@ def run_live_mode(args, cfg, predictor, provider, start_sec: float, tracker) -> 
     from ava_detector.demo import top_actions
     from ava_detector.demo.live import run_live_input
     from ava_detector.demo.outputs import write_detections_csv, write_keyframe_json
+    from ava_detector.demo.tracks_output import (
+        build_tracks,
+        tracks_payload,
+        write_tracks_csv,
+        write_tracks_json,
+    )
 
     out = Path(args.output)
     json_dir = Path(args.json_dir or out.with_name(out.stem + "_keyframes"))
@@ -178,11 +184,17 @@ def run_live_mode(args, cfg, predictor, provider, start_sec: float, tracker) -> 
     part: list = []
     parts = [0]
 
+    tracks_dir = Path(args.tracks_dir or out.parent)
+
     def flush() -> None:
         if part:
             parts[0] += 1
             write_detections_csv(csv_base.with_name(f"{csv_base.stem}_{parts[0]:05d}{csv_base.suffix}"), part,
                                  person_id=not args.official_csv)
+            if tracker is not None:  # the part's stretch of each track (ids go on across parts)
+                payload = tracks_payload(build_tracks(part), names, thresholds, args.top_k, args.smooth)
+                write_tracks_json(tracks_dir / f"tracks_{parts[0]:05d}.json", payload)
+                write_tracks_csv(tracks_dir / f"tracks_{parts[0]:05d}.csv", payload)
             part.clear()
 
     def on_result(result) -> None:
@@ -200,7 +212,8 @@ def run_live_mode(args, cfg, predictor, provider, start_sec: float, tracker) -> 
     flush()
     if args.no_progress:  # otherwise the last progress line said it
         print(stats.line())
-    print(f"keyframe JSONs: {json_dir}  detections: {parts[0]} CSV parts {csv_base.stem}_NNNNN{csv_base.suffix}")
+    print(f"keyframe JSONs: {json_dir}  detections: {parts[0]} CSV parts {csv_base.stem}_NNNNN{csv_base.suffix}"
+          + (f"  tracks: {tracks_dir}/tracks_NNNNN.json" if tracker is not None else ""))
     return 0
 
 
