@@ -118,3 +118,22 @@ def test_readme_example_runs(env, capsys):
     assert [r.timestamp for r in scope["results"]] == [100.0, 101.0, 102.0, 103.0]
     assert scope["out"]["scores"].shape == (1, 80) and len(scope["tracks"]) == 2
     assert "101.0 [0 1]" in capsys.readouterr().out
+
+
+def test_api_takes_a_config_node(env):
+    """A CfgNode asking for CUDA runs on the CPU here, with the same results as from the file."""
+    import torch
+
+    from ava_detector.demo import build_cfg
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU fallback of a machine without CUDA")
+    cfg = build_cfg(str(env / "tiny.yaml")).clone()
+    cfg.defrost()
+    cfg.MODEL.DEVICE = "cuda"
+    cfg.MODEL.WEIGHTS = str(env / "model.pth")
+    boxes = np.array([[0.1, 0.2, 0.4, 0.9]], np.float32)
+    clip = np.stack(_decoded(env)[:61])
+    a = VideoActionPredictor(cfg).predict_clip(clip, boxes, fps=30)
+    b = VideoActionPredictor(env / "tiny.yaml", env / "model.pth").predict_clip(clip, boxes, fps=30)
+    np.testing.assert_array_equal(a["scores"], b["scores"])

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from detectron2.config import CfgNode
 
 from .box_providers import BoxProvider, CSVBoxProvider, no_boxes
@@ -88,6 +89,11 @@ class VideoActionPredictor:
             if Path(cfg).is_file():
                 check_yaml_file(str(cfg))
             cfg = build_cfg(str(cfg), list(opts or []))
+        elif str(cfg.MODEL.DEVICE).startswith("cuda") and not torch.cuda.is_available():
+            cfg = cfg.clone()
+            cfg.defrost()
+            cfg.MODEL.DEVICE = "cpu"  # as build_cfg does for files
+            cfg.freeze()
         self.cfg = cfg
         weights = str(weights) if weights else str(cfg.MODEL.WEIGHTS)
         self.model = load_detector(cfg, weights)
