@@ -6,7 +6,7 @@
         [--every 1 | 2s | 15f] [--threshold 0.8] [--start-sec S] [--video-id ID] [--top-k 3]
         [--action-threshold 0.1 | --thresholds thresholds.json] [--label-map PBTXT] [--csv out.csv]
         [--json-dir DIR] [--snapshot frame.png] [--tracker bytetrack|ocsort|sort|none]
-        [--tracks-dir DIR] [--smooth 3] [opts ...]
+        [--tracks-dir DIR] [--smooth 3] [--official-csv] [opts ...]
 
 Person boxes per keyframe come from an AVA-format CSV (proposals with scores, or ground truth), a
 Detectron2 detector (person class only, score >= --threshold; weights are a local file), or the
@@ -18,7 +18,10 @@ and the key of ``tracks.json`` / ``tracks.csv`` (per person: first/last second, 
 and top actions, action segments).
 Action scores are shown against per-action thresholds from ``--thresholds`` (or a
 ``thresholds.json`` next to the weights, from ``tools/calibrate_thresholds.py``), else
-``--action-threshold``. An unreadable input, missing weights or a bad CSV give a one-line error and
+``--action-threshold``. Live input (``--input -``, a FIFO, an RTSP/HTTP URL, ``/dev/videoN`` or a
+camera number) runs decode, detect, track and action stages in threads that drop the oldest
+keyframe when the model falls behind; it writes the JSONs as results come and the CSV and tracks
+in parts of ``--live-csv-keyframes`` keyframes. An unreadable input, missing weights or a bad CSV give a one-line error and
 exit code 2; so do weights files that would run code when loaded (both are read with
 ``torch.load(weights_only=True)`` or a restricted unpickler) and configs that are not plain YAML.
 """
