@@ -98,7 +98,12 @@ class _SlowPath(Exception):
 
 def _sniff_columns(path: Path, kind: Kind) -> int | None:
     """The most common allowed column count among the first lines (the types pyarrow reads with);
-    ``None`` for a file without rows."""
+    ``None`` for a file without rows.
+
+    Args:
+        path: the CSV file.
+        kind: what it holds.
+    """
     with open(path, newline="") as f:
         head = f.read(_SNIFF_BYTES)
     lines = head.splitlines()
@@ -115,6 +120,14 @@ def _sniff_columns(path: Path, kind: Kind) -> int | None:
 
 
 def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
+    """The file through pyarrow, typed for ``ncols`` columns; rows of other allowed counts parsed
+    apart and merged back in file order.
+
+    Args:
+        path: the CSV file.
+        kind: what it holds.
+        ncols: the column count to type the columns for.
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -186,7 +199,15 @@ def _take_column(columns: list, i: int, pool, out: np.ndarray | None = None,
                  fill: float | None = None) -> np.ndarray:
     """Column ``i`` as one contiguous array (into ``out`` if given; nulls -> NaN, or ``fill``),
     dropped from ``columns`` and its memory handed back to the system (peak: the table plus one
-    column)."""
+    column).
+
+    Args:
+        columns: the table's columns (entry ``i`` is set to ``None``).
+        i: which column.
+        pool: the pyarrow memory pool they live in.
+        out: where to write (a contiguous array of the column's length), or ``None``.
+        fill: the value for empty cells, or ``None`` for NaN.
+    """
     chunked, columns[i] = columns[i], None
     try:
         return _to_array(chunked, out, fill)
@@ -196,6 +217,13 @@ def _take_column(columns: list, i: int, pool, out: np.ndarray | None = None,
 
 
 def _to_array(chunked, out: np.ndarray | None, fill: float | None) -> np.ndarray:
+    """See ``_take_column``.
+
+    Args:
+        chunked: a pyarrow chunked int32/float64 column.
+        out: destination or ``None``.
+        fill: value for nulls or ``None``.
+    """
     if fill is not None and chunked.null_count:
         chunked = chunked.fill_null(fill)
     if out is None:
@@ -211,7 +239,11 @@ def _to_array(chunked, out: np.ndarray | None, fill: float | None) -> np.ndarray
 
 def _numpy(array) -> np.ndarray:
     """A pyarrow int32/float64 array's values without a copy (nulls -> NaN for floats, 0 for
-    integers), read from its buffer (pyarrow's own conversion would import pandas)."""
+    integers), read from its buffer (pyarrow's own conversion would import pandas).
+
+    Args:
+        array: a pyarrow int32 or float64 array.
+    """
     wide = array.type.bit_width == 64
     if array.null_count:
         array = array.fill_null(float("nan") if wide else 0)
@@ -222,7 +254,11 @@ def _numpy(array) -> np.ndarray:
 
 def _all_finite(x: np.ndarray) -> bool:
     """Whether every value is finite: one sum (NaN and infinities propagate), checked value by
-    value only if the sum is not finite (which an overflow of large values also gives)."""
+    value only if the sum is not finite (which an overflow of large values also gives).
+
+    Args:
+        x: a float array.
+    """
     with np.errstate(all="ignore"):
         if math.isfinite(float(np.add.reduce(x, axis=None))):
             return True
@@ -230,6 +266,14 @@ def _all_finite(x: np.ndarray) -> bool:
 
 
 def _arrow_to_boxes(columns: list, path: Path, kind: Kind, pool) -> AVABoxes:
+    """The parsed columns as ``AVABoxes`` (each column released once converted).
+
+    Args:
+        columns: the table's columns.
+        path: the file, for errors.
+        kind: what it holds.
+        pool: the pyarrow memory pool of the columns.
+    """
     ncols = len(columns)
     n = len(columns[0])
     vocab: dict[str, int] = {}
@@ -266,7 +310,14 @@ def _arrow_to_boxes(columns: list, path: Path, kind: Kind, pool) -> AVABoxes:
 
 def _python_boxes(rows: list[list[str]], kind: Kind, path: Path,
                   videos: tuple[str, ...] = ()) -> AVABoxes:
-    """Rows already split by ``csv`` as ``AVABoxes`` (vocabulary ``videos`` extended)."""
+    """Rows already split by ``csv`` as ``AVABoxes`` (vocabulary ``videos`` extended).
+
+    Args:
+        rows: the split rows.
+        kind: what they hold.
+        path: the file, for errors.
+        videos: the vocabulary to extend.
+    """
     allowed = _COLUMNS[kind]
     vocab = {v: i for i, v in enumerate(videos)}
     n = len(rows)
@@ -289,14 +340,25 @@ def _python_boxes(rows: list[list[str]], kind: Kind, path: Path,
 
 
 def _read_python(path: Path, kind: Kind) -> AVABoxes:
-    """The slow, permissive path: every line through ``csv`` and ``float()``."""
+    """The slow, permissive path: every line through ``csv`` and ``float()``.
+
+    Args:
+        path: the CSV file.
+        kind: what it holds.
+    """
     with open(path, newline="") as f:
         rows = [r for r in csv.reader(f) if r and (len(r) > 1 or r[0].strip())]
     return _python_boxes(rows, kind, path)
 
 
 def _located(path: Path, kind: Kind, cause: Exception | None) -> Exception:
-    """The error for the first offending line, or ``_SlowPath`` if Python reads every line."""
+    """The error for the first offending line, or ``_SlowPath`` if Python reads every line.
+
+    Args:
+        path: the CSV file.
+        kind: what it holds.
+        cause: pyarrow's error, or ``None`` when the values were read but are not valid.
+    """
     allowed = _COLUMNS[kind]
     with open(path, newline="") as f:
         for lineno, row in enumerate(csv.reader(f), start=1):
@@ -311,6 +373,12 @@ def _located(path: Path, kind: Kind, cause: Exception | None) -> Exception:
 
 
 def _row_problem(row: list[str], allowed: tuple[int, ...]) -> str | None:
+    """What is wrong with one split row, or ``None``.
+
+    Args:
+        row: the fields.
+        allowed: the allowed column counts.
+    """
     if len(row) not in allowed:
         want = " or ".join(str(a) for a in allowed)
         return f"expected {want} comma-separated columns, got {len(row)}: {','.join(row)!r}"

@@ -18,7 +18,7 @@ Common to all: keys are (video id, second); ``decimal`` keys compare the second 
 are dropped from both sides; rows whose action id is not evaluated are dropped from both sides (a
 ground-truth keyframe still counts as annotated). The cap keeps, per keyframe, the 50 largest rows
 by ``(score, action_id, y1, x1, y2, x2)`` as the official streaming heap does (its file-order
-behaviour on score ties at the 50th place included). Detection boxes with ``x2 <= x1`` or
+ties at the 50th place settled by replaying that heap). Detection boxes with ``x2 <= x1`` or
 ``y2 <= y1`` are dropped after the cap. Each detection takes the ground-truth box of its class and
 keyframe with the highest IoU; IoU >= 0.5 and that box not yet taken -> true positive, otherwise
 false positive. AP is VOC "all points" over each class's detections sorted by score; a class with
@@ -220,6 +220,12 @@ class _Runs:
 
 
 def _seconds(time: np.ndarray, integer_seconds: bool) -> np.ndarray:
+    """The second a key compares.
+
+    Args:
+        time: seconds as written.
+        integer_seconds: truncate to an integer (``%04d`` keys).
+    """
     return np.trunc(time) if integer_seconds else time
 
 
@@ -260,6 +266,11 @@ def _runs_of(tables: Sequence[tuple[tuple[str, ...], np.ndarray, np.ndarray] | N
 
 
 def _columns(t: AVABoxes | None) -> tuple[tuple[str, ...], np.ndarray, np.ndarray] | None:
+    """The key columns of a table, for ``_runs_of``.
+
+    Args:
+        t: a table or ``None``.
+    """
     return None if t is None else (t.videos, t.video, t.time)
 
 
@@ -284,7 +295,12 @@ def _class_index(label: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 def _heap_items(t: AVABoxes, rows: np.ndarray) -> list[tuple]:
-    """The official heap entries ``(score, action_id, y1, x1, y2, x2)`` of ``rows``."""
+    """The official heap entries ``(score, action_id, y1, x1, y2, x2)`` of ``rows``.
+
+    Args:
+        t: a table.
+        rows: its rows, in file order.
+    """
     b = t.boxes[rows]
     return list(zip(t.score[rows].tolist(), t.label[rows].tolist(), b[:, 1].tolist(),
                     b[:, 0].tolist(), b[:, 3].tolist(), b[:, 2].tolist()))
@@ -293,7 +309,15 @@ def _heap_items(t: AVABoxes, rows: np.ndarray) -> list[tuple]:
 def _replay_heap(items: list[tuple], cap: int) -> list[tuple]:
     """The official streaming heap over ``items`` (file order): push while below ``cap`` (0 = no
     cap), else replace the minimum if the new score is strictly larger; then its stable sort by
-    descending score. Returns the entries in that final order."""
+    descending score.
+
+    Args:
+        items: heap entries in file order.
+        cap: entries kept (0 = all).
+
+    Returns:
+        The kept entries in that final order.
+    """
     heap: list[tuple] = []
     for item in items:
         if cap < 1 or len(heap) < cap:
@@ -304,7 +328,14 @@ def _replay_heap(items: list[tuple], cap: int) -> list[tuple]:
 
 
 def _positions(items: list[tuple], rows: np.ndarray, final: list[tuple]) -> dict[int, int]:
-    """Row -> position in ``final`` (rows of identical entries are interchangeable: given in order)."""
+    """Row -> position in ``final``; rows of identical entries are interchangeable and get their
+    positions in order.
+
+    Args:
+        items: the entries of ``rows``.
+        rows: table rows.
+        final: entries in their final order (a subset of ``items``).
+    """
     where: dict[tuple, list[int]] = {}
     for pos, it in enumerate(final):
         where.setdefault(it, []).append(pos)
@@ -317,7 +348,11 @@ def _positions(items: list[tuple], rows: np.ndarray, final: list[tuple]) -> dict
 
 
 def _float32_key(score: np.ndarray) -> np.ndarray:
-    """int32 keys in the order of the scores rounded to float32 (equal floats, equal keys)."""
+    """int32 keys in the order of the scores rounded to float32 (equal floats, equal keys).
+
+    Args:
+        score: float64 scores.
+    """
     f32 = score.astype(np.float32)
     f32 += np.float32(0.0)  # -0.0 -> 0.0
     key = f32.view(np.int32)
@@ -453,7 +488,11 @@ class DetectionPruner:
 
 def _iou(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> np.ndarray:
     """Row-wise IoU of XYXY boxes given as (x1, y1, x2, y2) columns, in the official script's
-    operation order (no +1 term)."""
+    operation order (no +1 term).
+
+    Args:
+        a, b: the two sets of box columns, same length.
+    """
     ax1, ay1, ax2, ay2 = a
     bx1, by1, bx2, by2 = b
     h = np.maximum(0.0, np.minimum(ay2, by2) - np.maximum(ay1, by1))
@@ -486,6 +525,11 @@ def _average_precision(tp: np.ndarray, num_gt: int) -> float:
 
 
 def _in_file_order(t: AVABoxes) -> AVABoxes:
+    """``t`` sorted by its row index (as it is when read from a file).
+
+    Args:
+        t: a table.
+    """
     row = t.row_index
     if row is not None and len(t) > 1 and not np.all(row[1:] >= row[:-1]):
         return t.take(np.argsort(row, kind="stable"))
@@ -493,6 +537,11 @@ def _in_file_order(t: AVABoxes) -> AVABoxes:
 
 
 def _bits(n: int) -> int:
+    """Bits that hold 0..n (at least one).
+
+    Args:
+        n: the largest value.
+    """
     return max(int(n).bit_length(), 1)
 
 
@@ -742,7 +791,20 @@ def _heap_first_best(gt: AVABoxes, gs: np.ndarray, grow: np.ndarray, gb: tuple[n
                      boxes: tuple[np.ndarray, ...], best_iou: np.ndarray, nkf: int) -> np.ndarray:
     """For detections with several ground-truth boxes at the best IoU: the one first in the
     official ground-truth order of its keyframe (heap of ``(column 8, action_id, y1, x1, y2, x2)``
-    over the keyframe's evaluated rows, then a stable sort by descending column 8)."""
+    over the keyframe's evaluated rows, then a stable sort by descending column 8).
+
+    Args:
+        gt: the ground-truth table.
+        gs, grow, gb: ground-truth groups (sorted), their ``gt`` rows and box columns.
+        start, count: each detection's slice of ``gs``.
+        redo: the detections to settle.
+        boxes: the detections' box columns.
+        best_iou: each detection's best IoU.
+        nkf: number of keyframes.
+
+    Returns:
+        The chosen index into ``gs`` per detection of ``redo``.
+    """
     kf = gs % nkf
     place: dict[int, int] = {}
     for k in np.unique(kf[start[redo]]).tolist():
