@@ -109,3 +109,23 @@ def test_frame_paths_outside_the_frames_folder(root, check_ava, capsys):
     assert "1 outside the frames folder" in out
     assert "'../frames/syn_val_000/syn_val_000_000031.jpg' points outside" in out
     assert check_ava(["--root", str(root), "--split", "val", "--allow-paths-outside-root"]) == 0
+
+
+def test_truncated_frames_and_a_garbled_video_are_found(root, check_ava, capsys):
+    """A JPEG cut at 90% decodes (grey fill) but has no end marker: found on any frame, not only
+    keyframes; a video garbled in its middle is found by decoding across its length."""
+    frames = root / "frames" / "syn_val_000"
+    not_key = frames / "syn_val_000_000017.jpg"
+    data = not_key.read_bytes()
+    not_key.write_bytes(data[: int(len(data) * 0.9)])
+    for p in (root / "videos").iterdir():
+        if p.stem == "syn_val_001":
+            video = p
+    raw = bytearray(video.read_bytes())
+    raw[len(raw) * 4 // 10 : len(raw) * 7 // 10] = bytes(len(raw) * 7 // 10 - len(raw) * 4 // 10)
+    video.write_bytes(bytes(raw))  # zeros over 30% of the file: some key frame is hit
+    assert check_ava(["--root", str(root), "--split", "val"]) == 1
+    out = capsys.readouterr().out
+    assert f"{not_key}: truncated JPEG (no end-of-image marker FF D9 at the end)" in out
+    assert "1 unreadable or truncated" in out
+    assert f"{video}: cannot decode after" in out

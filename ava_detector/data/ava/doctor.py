@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from ..errors import AVAFormatError
 from ..paths import resolve_under_root
+from ..video.jpeg_source import jpeg_is_truncated, read_rgb
 from .csv_formats import read_annotations, read_exclusions, read_proposals
 from .frame_lists import read_frame_list
 from .label_map import read_label_map
@@ -31,6 +33,11 @@ __all__ = ["Check", "proposal_quality", "run_checks"]
 
 _MAX_LISTED = 20
 # What a reader raises on a bad file; reported as a failed check, never a traceback.
+# The frame check reads this many bytes at the end of a frame file (its JPEG end marker).
+_TAIL_BYTES = 4096
+# Threads of the frame and video checks.
+_THREADS = min(8, 2 * (os.cpu_count() or 1))
+
 _READ_ERRORS = (AVAFormatError, OSError, ValueError, KeyError, UnicodeDecodeError)
 
 
@@ -118,65 +125,127 @@ def _csv_check(name: str, reader, path: str, **kw):
     return check, parsed.table
 
 
+def _frame_problem(path: Path, decode: bool) -> str | None:
+    """What is wrong with one frame file: missing, empty, a truncated JPEG (its last bytes, cheap), or
+    with ``decode`` not decodable; None when fine."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return "missing"
+    if size == 0:
+        return "empty file"
+    if decode:
+        try:
+            read_rgb(str(path))
+        except AVAFormatError as e:
+            return e.problem
+        return None
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+            if size > _TAIL_BYTES:
+                f.seek(-_TAIL_BYTES, os.SEEK_END)
+            tail = f.read()
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    # head + tail: the whole file when it is small, else its first 2 and last _TAIL_BYTES bytes
+    truncated = jpeg_is_truncated(head + tail)
+    return "truncated JPEG (no end-of-image marker FF D9 at the end)" if truncated else None
+
+
+def _parallel(fn, items: list, desc: str) -> list:
+    """``fn`` over ``items`` in threads (file reads and decoders release the GIL), in order, with a
+    progress bar."""
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+        return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, leave=False))
+
+
 def _check_frames(frames: dict, needed: dict, frames_dir: str, fps: float, decode_all: bool,
                   frame_list: str = "<frame list>", allow_outside: bool = False) -> Check:
-    """Every frame a keyframe's clip needs exists; keyframes and all (or only key-) frames decode.
-    Frame paths leaving ``frames_dir`` are problems too (not read) unless ``allow_outside``."""
+    """Every frame a keyframe's clip needs exists, is not empty and, for JPEGs, ends with its end
+    marker (a few bytes each); keyframes (every frame with ``decode_all``) decode. Frame paths leaving
+    ``frames_dir`` are problems too (not read) unless ``allow_outside``. Videos in parallel."""
     check = Check("frames exist and decode")
-    missing, bad, short, outside = [], [], [], []
-    for vid, secs_idx in tqdm(sorted(needed.items()), desc="frames", leave=False):
+
+    def one_video(item) -> tuple[list, list, list, list]:
+        vid, secs_idx = item
+        missing, bad, short, outside = [], [], [], []
         rel = frames.get(vid)
         if rel is None:
-            missing.append(f"{vid}: not in the frame list")
-            continue
+            return [f"{vid}: not in the frame list"], [], [], []
         if secs_idx and max(secs_idx) >= len(rel):
             short.append(f"{vid}: {len(rel)} frames at {fps:g} fps, keyframe needs frame {max(secs_idx)}")
-        paths: list[Path | None] = []
-        for p in rel:
+        keyframes = set(secs_idx)
+        for i, p in enumerate(rel):
             try:
-                paths.append(Path(resolve_under_root(
+                path = Path(resolve_under_root(
                     str(p), frames_dir, source=frame_list, allow_outside=allow_outside,
-                    opt_in_key="AVA.ALLOW_PATHS_OUTSIDE_ROOT (--allow-paths-outside-root)")))
+                    opt_in_key="AVA.ALLOW_PATHS_OUTSIDE_ROOT (--allow-paths-outside-root)"))
             except AVAFormatError as e:
                 outside.append(f"{vid}: {e.problem}")
-                paths.append(None)
-        missing += [str(p) for p in paths if p is not None and not p.is_file()]
-        to_decode = paths if decode_all else [paths[i] for i in secs_idx if i < len(paths)]
-        bad += [str(p) for p in to_decode
-                if p is not None and p.is_file() and cv2.imread(str(p)) is None]
+                continue
+            problem = _frame_problem(path, decode_all or i in keyframes)
+            if problem == "missing":
+                missing.append(str(path))
+            elif problem is not None:
+                bad.append(f"{path}: {problem}")
+        return missing, bad, short, outside
+
+    results = _parallel(one_video, sorted(needed.items()), "frames")
+    missing, bad, short, outside = ([x for r in results for x in r[k]] for k in range(4))
     problems = outside + missing + bad + short
     if problems:
-        counts = f"{len(missing)} missing, {len(bad)} undecodable, {len(short)} too short"
+        counts = f"{len(missing)} missing, {len(bad)} unreadable or truncated, {len(short)} too short"
         if outside:
             counts += f", {len(outside)} outside the frames folder"
         return check.fail(counts, problems)
-    check.detail = f"{len(needed)} videos"
+    check.detail = f"{len(needed)} videos, {sum(len(frames.get(v) or ()) for v in needed)} frames"
     return check
 
 
-def _check_videos(videos: dict, needed: dict, fps: float, last_index: dict) -> Check:
-    """Each needed video opens, has the expected frame rate, lasts long enough and decodes."""
+def _decode_across(path: str, decode_all: bool) -> tuple[float, float, list[str]]:
+    """(frame rate, duration, problems) of a video read from start to end: every packet demuxed and
+    every key frame decoded (every frame with ``decode_all``), so damage anywhere in the file that
+    hits a key frame or the container is found without decoding the whole video."""
+    with av.open(path) as c:
+        s = c.streams.video[0]
+        rate = float(s.average_rate or 0)
+        duration = (float(s.duration * s.time_base) if s.duration else (c.duration or 0) / av.time_base)
+        if not decode_all:
+            s.codec_context.skip_frame = "NONKEY"
+        decoded, last = 0, 0.0
+        try:
+            for frame in c.decode(s):
+                decoded += 1
+                last = float(frame.time or 0.0)
+        except av.FFmpegError as e:
+            return rate, duration, [f"{path}: cannot decode after {last:.1f} s ({e})"]
+        if decoded == 0:
+            return rate, duration, [f"{path}: no frame decodes"]
+        return rate, duration, []
+
+
+def _check_videos(videos: dict, needed: dict, fps: float, last_index: dict,
+                  decode_all: bool = False) -> Check:
+    """Each needed video opens, has the expected frame rate, lasts long enough and decodes across its
+    length (its key frames; every frame with ``decode_all``). Videos in parallel."""
     check = Check("videos open, fps and duration fit")
-    problems = []
-    for vid in tqdm(sorted(needed), desc="videos", leave=False):
+
+    def one_video(vid: str) -> list[str]:
         path = videos.get(vid)
         if path is None:
-            problems.append(f"{vid}: no video file")
-            continue
+            return [f"{vid}: no video file"]
         try:
-            with av.open(path) as c:
-                s = c.streams.video[0]
-                rate = float(s.average_rate or 0)
-                duration = (float(s.duration * s.time_base) if s.duration else
-                            (c.duration or 0) / av.time_base)
-                next(c.decode(s))
-        except (av.FFmpegError, StopIteration, IndexError, OSError) as e:
-            problems.append(f"{path}: cannot decode ({e})")
-            continue
+            rate, duration, problems = _decode_across(path, decode_all)
+        except (av.FFmpegError, IndexError, OSError) as e:
+            return [f"{path}: cannot decode ({e})"]
         if abs(rate - fps) > 0.01 * fps:
             problems.append(f"{path}: {rate:g} fps, the dataset's timeline is {fps:g} fps")
         if duration * fps < last_index[vid] + 1:
             problems.append(f"{path}: {duration:.2f} s, a keyframe needs frame {last_index[vid]}")
+        return problems
+
+    problems = [p for r in _parallel(one_video, sorted(needed), "videos") for p in r]
     if problems:
         return check.fail(f"{len(problems)} problems", problems)
     check.detail = f"{len(needed)} videos"
@@ -274,7 +343,7 @@ def run_checks(
             f"{files.frame_list} is a directory, expected a frame list", [files.frame_list]))
     if videos:
         last = {v: max(i) for v, i in on_timeline.items()}
-        checks.append(_check_videos(videos, on_timeline, fps, last))
+        checks.append(_check_videos(videos, on_timeline, fps, last, decode_all))
     if not has_frames and not videos:
         checks.append(Check("frames or videos").fail(
             "neither a frame list nor videos", [files.frame_list, files.videos_dir]))
