@@ -42,6 +42,14 @@ def test_class_count_follows_the_subset():
         resolve_num_classes(0, names, (12, 12))
 
 
+def test_subset_scores_go_to_their_action_ids():
+    from ava_detector.demo.predictor import scores_by_action_id
+
+    out = scores_by_action_id(torch.tensor([[0.7, 0.2]]), list(SUBSET)).numpy()
+    assert out.shape == (1, 69) and out[0, 68] == np.float32(0.7) and out[0, 11] == np.float32(0.2)
+    assert np.isnan(out[0, [0, 13, 67]]).all()
+
+
 def test_detections_carry_the_ids_of_the_outputs():
     boxes = np.array([[0.1, 0.1, 0.5, 0.9]])
     scores = np.array([[0.7, 0.2]])  # output 0 = id 69, output 1 = id 12
@@ -81,3 +89,19 @@ def test_a_subset_run_trains_a_two_output_head_and_writes_only_its_ids(synthetic
     assert len(head) == 1 and head[0].shape[0] == 2
     det = pd.read_csv(tmp_path / "inference" / "ava_synthetic_val" / "detections.csv", header=None)
     assert set(det[6]) == set(SUBSET)
+
+    # The demo's predictor puts the two outputs at their ids; the others are never written.
+    from ava_detector.config import get_ava_cfg
+    from ava_detector.demo import VideoActionPredictor
+    from ava_detector.demo.outputs import detections_table
+
+    cfg = get_ava_cfg()
+    cfg.merge_from_file(str(REPO / "configs/synthetic/tiny_slowfast.yaml"))
+    cfg.merge_from_list(["AVA.CLASS_SUBSET", str(SUBSET), "MODEL.ROI_HEADS.NUM_CLASSES", "2",
+                         "INPUT.TEST_SHORT_SIDE", "64", "MODEL.DEVICE", "cpu"])
+    predictor = VideoActionPredictor(cfg, tmp_path / "model_final.pth", tracker=None)
+    boxes = {1.0: np.array([[0.1, 0.2, 0.4, 0.9]], np.float32)}
+    results = list(predictor(synthetic_root / "videos" / "syn_val_000.mp4", boxes=boxes))
+    scores = next(r.action_scores for r in results if len(r.boxes))
+    assert scores.shape == (1, 69) and np.isfinite(scores[0]).nonzero()[0].tolist() == [11, 68]
+    assert sorted(set(detections_table(results).label.tolist())) == [12, 69]

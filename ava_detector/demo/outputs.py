@@ -91,7 +91,9 @@ def detections_table(results: list[KeyframeResult]) -> AVABoxes:
         boxes.append(np.repeat(np.asarray(r.boxes, np.float64), c, axis=0))
         label.append(np.tile(np.arange(1, c + 1, dtype=np.int64), k))
         score.append(np.asarray(r.action_scores, np.float64).reshape(-1))
-    return AVABoxes(videos, *(np.concatenate(x) for x in (video, time, boxes, label, score)))
+    columns = [np.concatenate(x) for x in (video, time, boxes, label, score)]
+    keep = np.isfinite(columns[-1])  # NaN: an action a class-subset model does not predict
+    return AVABoxes(videos, *(c[keep] for c in columns))
 
 
 def write_detections_csv(path: str | Path, results: list[KeyframeResult], person_id: bool = True) -> Path:

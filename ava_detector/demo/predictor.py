@@ -21,7 +21,7 @@ from ..data import AVADatasetMapper
 from .frame_buffer import BUFFER_SOURCE, FrameRingBuffer
 from .schedule import clip_extent
 
-__all__ = ["ActionPredictor", "build_cfg", "load_detector"]
+__all__ = ["ActionPredictor", "build_cfg", "load_detector", "scores_by_action_id"]
 
 
 def build_cfg(config_file: str, opts: list[str] | None = None) -> CfgNode:
@@ -47,9 +47,18 @@ def load_detector(cfg: CfgNode, weights: str) -> torch.nn.Module:
     return model.eval()
 
 
+def scores_by_action_id(scores: torch.Tensor, class_ids: list[int]) -> torch.Tensor:
+    """``(K, len(class_ids))`` scores of a class-subset model -> ``(K, max id)`` with column
+    ``id - 1`` per listed id and NaN for ids the model does not predict (never drawn or written)."""
+    out = torch.full((scores.shape[0], max(class_ids)), float("nan"), dtype=scores.dtype)
+    out[:, torch.as_tensor(class_ids) - 1] = scores
+    return out
+
+
 class ActionPredictor:
     """``predictor(buffer, time, boxes) -> Instances`` with ``pred_boxes`` (original pixels) and
-    ``scores (K, C)``; ``boxes`` are normalised XYXY on the keyframe at ``time`` seconds."""
+    ``scores (K, C)`` (column ``id - 1`` for action ``id``, also for a class-subset model); ``boxes``
+    are normalised XYXY on the keyframe at ``time`` seconds."""
 
     def __init__(self, cfg: CfgNode, model: torch.nn.Module):
         self.model = model.eval()
@@ -61,6 +70,8 @@ class ActionPredictor:
             n, r = self.mapper.num_frames, self.mapper.sampling_rate
         #: seconds before / after a keyframe that its clip reaches
         self.extent = clip_extent(n, r, self.mapper.target_fps)
+        #: action id of each model output (AVA.CLASS_SUBSET), None: outputs are ids 1..C
+        self.class_ids = [int(c) for c in cfg.AVA.CLASS_SUBSET] or None
 
     def __call__(self, buffer: FrameRingBuffer, time: float, boxes: np.ndarray) -> Instances:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
@@ -69,4 +80,7 @@ class ActionPredictor:
             "image_id": f"{buffer.path},{time:.3f}", "frame_source": buffer, "boxes": boxes,
         }
         with torch.no_grad():
-            return self.model([self.mapper(record)])[0]["instances"].to("cpu")
+            inst = self.model([self.mapper(record)])[0]["instances"].to("cpu")
+        if self.class_ids is not None:
+            inst.scores = scores_by_action_id(inst.scores, self.class_ids)
+        return inst
