@@ -71,3 +71,18 @@ def test_empty_and_missing_files(tmp_path):
     assert len(read_ava_csv(_write(tmp_path, "\n\n"), "detections")) == 0
     with pytest.raises(AVAFormatError, match="detections file not found"):
         read_ava_csv(tmp_path / "absent.csv", "detections")
+
+
+def test_detections_with_a_person_id_column_read_as_without(tmp_path):
+    """The demo's out.csv puts the track id after the score; the evaluator ignores it."""
+    eight = "v,0902,0.1,0.2,0.3,0.4,12,0.9\nv,0902.5,0.1,0.2,0.3,0.4,14,0.25\n"
+    nine = "v,0902,0.1,0.2,0.3,0.4,12,0.9,3\nv,0902.5,0.1,0.2,0.3,0.4,14,0.25,7\n"
+    (tmp_path / "8.csv").write_text(eight)
+    (tmp_path / "9.csv").write_text(nine)
+    (tmp_path / "mixed.csv").write_text(eight.splitlines()[0] + "\n" + nine.splitlines()[1] + "\n")
+    a = read_ava_csv(tmp_path / "8.csv", "detections")
+    for name in ("9.csv", "mixed.csv"):
+        b = read_ava_csv(tmp_path / name, "detections")
+        assert b.videos == a.videos and b.time.tolist() == a.time.tolist() == [902.0, 902.5]
+        assert b.label.tolist() == a.label.tolist() and b.score.tolist() == a.score.tolist()
+        np.testing.assert_array_equal(b.boxes, a.boxes)

@@ -29,7 +29,8 @@ from .frame_map import AVABoxes
 __all__ = ["atomic_output", "read_ava_csv", "write_ava_csv"]
 
 Kind = Literal["groundtruth", "detections", "exclusions"]
-_COLUMNS = {"groundtruth": (2, 7, 8), "detections": (2, 7, 8), "exclusions": (2,)}
+# Detections may carry a 9th column after the score: the person (track) id the demo writes; ignored.
+_COLUMNS = {"groundtruth": (2, 7, 8), "detections": (2, 7, 8, 9), "exclusions": (2,)}
 _NAMES = ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score")
 _CHUNK_ROWS = 250_000
 _SNIFF_BYTES = 1 << 16
@@ -301,7 +302,7 @@ def _arrow_to_boxes(columns: list, path: Path, kind: Kind, pool) -> AVABoxes:
         if columns[6].null_count:
             raise _located(path, kind, None)
         label = _take_column(columns, 6, pool)
-        score = _take_column(columns, 7, pool, fill=1.0) if ncols == 8 else np.ones(n)
+        score = _take_column(columns, 7, pool, fill=1.0) if ncols >= 8 else np.ones(n)
         ok = ok and _all_finite(score)
     if not ok:
         raise _located(path, kind, None)
@@ -334,7 +335,7 @@ def _python_boxes(rows: list[list[str]], kind: Kind, path: Path,
         if len(row) >= 7:
             boxes[i] = [float(x) for x in row[2:6]]
             label[i] = int(float(row[6]))
-        if len(row) == 8 and row[7].strip():
+        if len(row) >= 8 and row[7].strip():
             score[i] = float(row[7])
     return AVABoxes(tuple(vocab), video, time, boxes, label, score)
 
