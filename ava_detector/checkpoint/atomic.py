@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from ..utils.temp_files import temp_beside
 
 __all__ = ["TEMPORARY_NAME", "atomic_open", "atomic_write_text", "remove_stray_temporaries"]
 
@@ -45,7 +46,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = temp_beside(target)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f

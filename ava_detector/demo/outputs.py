@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from ..evaluation.csv_io import atomic_output, write_ava_csv
 from ..evaluation.frame_map import AVABoxes
+from ..utils.temp_files import temp_beside
 
 __all__ = ["AnnotatedVideoWriter", "KeyframeResult", "detections_table", "format_timestamp",
            "save_png", "write_detections_csv", "write_keyframe_json"]
@@ -135,7 +135,7 @@ class AnnotatedVideoWriter:
                  codec: str = "libx264", crf: int = 20):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, tmp = temp_beside(self.path)
         os.close(fd)
         self._tmp = Path(tmp)
         self._pad = (height % 2, width % 2)

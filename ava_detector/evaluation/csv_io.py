@@ -16,7 +16,6 @@ import contextlib
 import csv
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -24,6 +23,7 @@ from typing import Literal
 import numpy as np
 
 from ..data.errors import AVAFormatError
+from ..utils.temp_files import temp_beside
 from .frame_map import AVABoxes
 
 __all__ = ["atomic_output", "read_ava_csv", "write_ava_csv"]
@@ -46,7 +46,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path)
     os.close(fd)
     try:
         yield Path(tmp)
