@@ -136,3 +136,19 @@ def test_top_actions_and_style():
     small, large = DrawStyle.for_frame(120, 160), DrawStyle.for_frame(2160, 3840)
     assert small.thickness == 2 and large.thickness == 12
     assert small.font_scale == 0.3 and large.font_scale == pytest.approx(2.4)
+
+
+def test_csv_boxes_at_half_seconds_match_keyframes_every_half_second(tmp_path):
+    """A dataset with 2 keyframes a second writes 0902.5: the demo's keyframe at 902.5 gets its boxes."""
+    from ava_detector.demo.box_providers import CSVBoxProvider, check_timestamps_match
+
+    f = tmp_path / "boxes.csv"
+    f.write_text("v,0902,0.1,0.1,0.5,0.9,,0.9\nv,0902.5,0.2,0.1,0.6,0.9,,0.8\n")
+    provider = CSVBoxProvider(f, "v")
+    assert provider.seconds == [902, 902.5] and type(provider.seconds[0]) is int
+    frame = np.zeros((4, 4, 3), np.uint8)
+    np.testing.assert_allclose(provider(902.5, frame)[0], [[0.2, 0.1, 0.6, 0.9]])
+    assert len(provider(902.0004, frame)[0]) == 1 and len(provider(902.25, frame)[0]) == 0
+    check_timestamps_match(provider.seconds, [902.0, 902.5, 903.0], f)
+    with pytest.raises(AVAFormatError, match=r"the file has 0902\.\.0902\.5 \(2 seconds\)"):
+        check_timestamps_match(provider.seconds, [2.0, 2.5], f)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.ava.csv_formats import parse_annotations, parse_proposals, read_text
+from ..data.ava.timestamps import format_second, second_value
 from ..data.errors import AVAFormatError
 
 __all__ = ["BoxProvider", "CSVBoxProvider", "DatasetBoxProvider", "check_timestamps_match", "no_boxes"]
@@ -24,17 +25,24 @@ logger = logging.getLogger(__name__)
 
 BoxProvider = Callable[[float, np.ndarray], tuple[np.ndarray, np.ndarray]]
 _COORDS = ["x1", "y1", "x2", "y2"]
-# A keyframe time matches a CSV second when it is this close to it.
+# A keyframe time matches a CSV timestamp when it is this close to it (seconds).
 _SECOND_TOLERANCE = 1e-3
+_PER_SECOND = round(1 / _SECOND_TOLERANCE)
 
 
 def no_boxes() -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
 
 
-def _whole_second(timestamp: float) -> int | None:
-    sec = round(timestamp)
-    return int(sec) if abs(timestamp - sec) < _SECOND_TOLERANCE else None
+def _key(timestamp: float) -> int:
+    """A timestamp as whole milliseconds: keyframes match within ``_SECOND_TOLERANCE`` (also those of
+    datasets with several keyframes a second, 902.5)."""
+    return int(round(float(timestamp) / _SECOND_TOLERANCE))
+
+
+def _seconds_of(keys) -> list[int | float]:
+    """Timestamps of :func:`_key` keys, ints for whole seconds."""
+    return [second_value(k / _PER_SECOND) for k in sorted(keys)]
 
 
 def _is_proposal_file(text: str) -> bool:
@@ -47,12 +55,13 @@ def _is_proposal_file(text: str) -> bool:
 
 
 def _group(table: pd.DataFrame, scores: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Unique boxes (annotation files repeat a box per action) per second, highest score kept."""
+    """Unique boxes (annotation files repeat a box per action) per timestamp (key: :func:`_key`),
+    highest score kept."""
     table = table.assign(score=scores).dropna(subset=_COORDS)
     table = table.sort_values("score", ascending=False, kind="stable")
     table = table.drop_duplicates(["sec", *_COORDS]).sort_values(["sec", "line"], kind="stable")
     return {
-        int(sec): (g[_COORDS].to_numpy(np.float32), g["score"].to_numpy(np.float32))
+        _key(sec): (g[_COORDS].to_numpy(np.float32), g["score"].to_numpy(np.float32))
         for sec, g in table.groupby("sec", sort=True)
     }
 
@@ -60,13 +69,13 @@ def _group(table: pd.DataFrame, scores: np.ndarray) -> dict[int, tuple[np.ndarra
 def _stamp_range(seconds: list[float]) -> str:
     if not seconds:
         return "none"
-    text = [f"{int(s):04d}" if float(s).is_integer() else f"{s:.3f}" for s in (seconds[0], seconds[-1])]
+    text = [format_second(s) for s in (seconds[0], seconds[-1])]
     if len(seconds) == 1:
         return f"{text[0]} (1 second)"
     return f"{text[0]}..{text[1]} ({len(seconds)} seconds)"
 
 
-def check_timestamps_match(provider_seconds: list[int], keyframes: list[float], source: str | Path) -> None:
+def check_timestamps_match(provider_seconds: list[float], keyframes: list[float], source: str | Path) -> None:
     """Refuse boxes none of whose timestamps is a keyframe's: say which the file has and which the
     video's keyframes are (a missing ``--start-sec`` is the usual cause).
 
@@ -78,8 +87,8 @@ def check_timestamps_match(provider_seconds: list[int], keyframes: list[float], 
     Raises:
         AVAFormatError: when no keyframe has boxes.
     """
-    wanted = {s for s in (_whole_second(t) for t in keyframes) if s is not None}
-    if not provider_seconds or wanted & set(provider_seconds):
+    wanted = {_key(t) for t in keyframes}
+    if not provider_seconds or wanted & {_key(s) for s in provider_seconds}:
         return
     raise AVAFormatError(source, None, f"no box timestamp is a keyframe's: the file has "
                                        f"{_stamp_range(sorted(provider_seconds))}, the video's "
@@ -93,11 +102,12 @@ class CSVBoxProvider:
 
     def __init__(self, path: str | Path, video_id: str, threshold: float = 0.0):
         text = read_text(path, "boxes")
+        # Any millisecond is a possible keyframe (datasets with several keyframes a second).
         if _is_proposal_file(text):
-            table = parse_proposals(text, path).table
+            table = parse_proposals(text, path, keyframe_rate=_PER_SECOND).table
             scores = table["score"].to_numpy(np.float32)
         else:
-            table = parse_annotations(text, path).table
+            table = parse_annotations(text, path, keyframe_rate=_PER_SECOND).table
             scores = np.ones(len(table), np.float32)
         videos = sorted(set(table["video_id"]))
         if video_id not in videos:
@@ -112,13 +122,12 @@ class CSVBoxProvider:
         self.boxes = _group(table[keep], scores[keep])
 
     @property
-    def seconds(self) -> list[int]:
-        """The seconds with boxes."""
-        return sorted(self.boxes)
+    def seconds(self) -> list[int | float]:
+        """The timestamps with boxes."""
+        return _seconds_of(self.boxes)
 
     def __call__(self, timestamp: float, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sec = _whole_second(timestamp)
-        return self.boxes.get(sec, no_boxes()) if sec is not None else no_boxes()
+        return self.boxes.get(_key(timestamp), no_boxes())
 
 
 class DatasetBoxProvider:
@@ -138,14 +147,13 @@ class DatasetBoxProvider:
             boxes = np.asarray(r["boxes"], np.float32).reshape(-1, 4)
             is_gt = np.asarray(r.get("is_gt", np.ones(len(boxes), bool)), bool).reshape(-1)
             scores = np.ones(int(is_gt.sum()), np.float32)
-            self.boxes[int(r["sec"])] = (boxes[is_gt], scores)
+            self.boxes[_key(r["sec"])] = (boxes[is_gt], scores)
         self.video_paths = sorted({str(r["video_path"]) for r in mine if r.get("video_path")})
 
     @property
-    def seconds(self) -> list[int]:
-        """The seconds with boxes."""
-        return sorted(self.boxes)
+    def seconds(self) -> list[int | float]:
+        """The timestamps with boxes."""
+        return _seconds_of(self.boxes)
 
     def __call__(self, timestamp: float, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sec = _whole_second(timestamp)
-        return self.boxes.get(sec, no_boxes()) if sec is not None else no_boxes()
+        return self.boxes.get(_key(timestamp), no_boxes())
