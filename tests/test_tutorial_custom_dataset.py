@@ -1,6 +1,6 @@
 """docs/custom_dataset.md's end-to-end steps, run as the document writes them: generated videos and
 their CVAT exports -> import -> data doctor -> train (and the error without --gt-boxes) -> evaluate
--> export back to CVAT."""
+-> demo -> export back to CVAT."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_the_documented_steps_run_end_to_end(tmp_path):
     assert [shlex.split(c)[1] for c in commands] == [
         "data_prep/make_synthetic_ava.py", "data_prep/export_annotations.py",
         "data_prep/import_annotations.py", "data_prep/check_ava.py", "tools/train_ava.py",
-        "tools/train_ava.py", "data_prep/export_annotations.py",
+        "tools/train_ava.py", "tools/demo.py", "data_prep/export_annotations.py",
     ]
     outputs = []
     for i, command in enumerate(commands):
@@ -60,5 +60,8 @@ def test_the_documented_steps_run_end_to_end(tmp_path):
     assert re.search(r"kitchen_val: GT-box mAP@0\.5IOU = [01]\.\d{4}", outputs[5])
     detections = tmp_path / "out" / "eval" / "inference" / "kitchen_val" / "detections.csv"
     assert {line.split(",")[6] for line in detections.read_text().splitlines()} == {str(i) for i in range(1, 7)}
+    rows = [line.split(",") for line in (tmp_path / "demo" / "out.csv").read_text().splitlines()]
+    assert rows and {len(r) for r in rows} == {9}  # the 8 official columns, then the track id
+    assert (tmp_path / "demo" / "out.mp4").is_file() and (tmp_path / "demo" / "tracks.json").is_file()
     back = ET.parse(tmp_path / "back" / "syn_val_000.xml").getroot()
     assert back.find("version").text == "1.1" and back.findall("track")

@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 rate, duration, _ = stream_info(container, stream)
         if Path(args.config_file).is_file():
             check_yaml_file(args.config_file)  # no yaml.unsafe_load fallback
-        cfg = build_cfg(args.config_file, args.opts)
+        cfg = build_cfg(args.config_file, args.opts, dataset=args.dataset)
         from ava_detector.data.ava import register_ava_from_cfg
 
         register_ava_from_cfg(cfg)  # the datasets under the config's AVA.ROOT / AVA.SYNTHETIC_ROOT

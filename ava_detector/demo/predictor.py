@@ -18,19 +18,24 @@ from detectron2.structures import Instances
 from ..checkpoint import AVACheckpointer
 from ..config import get_ava_cfg
 from ..data import AVADatasetMapper
+from ..data.ava.classes import resolve_cfg_num_classes
 from .frame_buffer import BUFFER_SOURCE, FrameRingBuffer
 from .schedule import clip_extent
 
 __all__ = ["ActionPredictor", "build_cfg", "load_detector", "scores_by_action_id"]
 
 
-def build_cfg(config_file: str, opts: list[str] | None = None) -> CfgNode:
-    """A frozen config from ``config_file`` + ``KEY VALUE`` overrides (CPU when CUDA is absent)."""
+def build_cfg(config_file: str, opts: list[str] | None = None, dataset: str | None = None) -> CfgNode:
+    """A frozen config from ``config_file`` + ``KEY VALUE`` overrides (CPU when CUDA is absent), the
+    class count resolved as training resolves it (``NUM_CLASSES`` 0, ``AVA.CLASS_SUBSET``), from
+    ``dataset`` (the demo's ``--dataset``) when given, else the config's datasets."""
     if not Path(config_file).is_file():
         raise FileNotFoundError(f"config file not found: {config_file}")
     cfg = get_ava_cfg()
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts or []))
+    if cfg.MODEL.ROI_HEADS.NUM_CLASSES == 0 or cfg.AVA.CLASS_SUBSET:
+        resolve_cfg_num_classes(cfg, (dataset,) if dataset else None)
     if str(cfg.MODEL.DEVICE).startswith("cuda") and not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"
     cfg.freeze()

@@ -45,16 +45,12 @@ def resolve_classes(cfg) -> None:
     """Set ``MODEL.ROI_HEADS.NUM_CLASSES`` (0 = from the label maps) from the datasets of
     ``DATASETS.TRAIN`` / ``DATASETS.TEST`` (registered from ``AVA.*`` first); a disagreement raises
     :class:`~ava_detector.engine.cli.SetupError` naming the key and the label map."""
-    from ava_detector.data.ava import register_ava_from_cfg
-    from ava_detector.data.ava.classes import resolve_num_classes
+    from ava_detector.data.ava.classes import resolve_cfg_num_classes
 
     from .cli import SetupError
 
     try:
-        register_ava_from_cfg(cfg)
-        names = [n for n in (*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST) if n in DatasetCatalog.list()]
-        cfg.MODEL.ROI_HEADS.NUM_CLASSES = resolve_num_classes(
-            cfg.MODEL.ROI_HEADS.NUM_CLASSES, names, cfg.AVA.CLASS_SUBSET)
+        resolve_cfg_num_classes(cfg)
     except (ValueError, AVAFormatError) as err:
         raise SetupError(str(err)) from None
 

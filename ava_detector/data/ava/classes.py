@@ -8,7 +8,7 @@ from detectron2.data import MetadataCatalog
 
 from .register import ava_metadata
 
-__all__ = ["check_class_subset", "dataset_num_classes", "resolve_num_classes"]
+__all__ = ["check_class_subset", "dataset_num_classes", "resolve_cfg_num_classes", "resolve_num_classes"]
 
 
 def dataset_num_classes(names: Sequence[str]) -> dict[str, int]:
@@ -73,3 +73,23 @@ def resolve_num_classes(
             f"ids up to {found[0]}: set it to {found[0]}, or to 0 to take it from the label map"
         )
     return int(configured)
+
+
+def resolve_cfg_num_classes(cfg, datasets: Sequence[str] | None = None) -> int:
+    """Set ``cfg.MODEL.ROI_HEADS.NUM_CLASSES`` (0 = from the label maps) from ``datasets`` (default:
+    ``DATASETS.TRAIN`` + ``DATASETS.TEST``) that are registered (built-ins and ``AVA.DATASETS``, which
+    this registers first) and ``AVA.CLASS_SUBSET``; returns it. ``cfg`` must not be frozen.
+
+    Raises:
+        ValueError / AVAFormatError: the class counts disagree, or a label map cannot be read.
+    """
+    from detectron2.data import DatasetCatalog
+
+    from .builtin import register_ava_from_cfg
+
+    register_ava_from_cfg(cfg)
+    wanted = datasets if datasets is not None else (*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST)
+    names = [n for n in wanted if n in DatasetCatalog.list()]
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = resolve_num_classes(
+        cfg.MODEL.ROI_HEADS.NUM_CLASSES, names, cfg.AVA.CLASS_SUBSET)
+    return int(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
