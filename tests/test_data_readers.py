@@ -316,3 +316,10 @@ def test_readers_refuse_what_they_cannot_represent(tmp_path):
         parse_annotations(wide)
     table, skipped = parse_annotations(wide, lenient=True)
     assert len(table) == 1 and skipped == [(2, "expected 2, 7 or 8 comma-separated columns, got 200001")]
+
+
+def test_label_map_ids_out_of_range_name_the_entry():
+    for value in ("-69", "0", "99999999999999999999"):
+        text = f'label {{\n  name: "a"\n  label_id: {value}\n  label_type: PERSON_MOVEMENT\n}}\n'
+        with pytest.raises(AVAFormatError, match=rf"^m.pbtxt:\d: label_id must lie in 1\.\.100000, got {value}"):
+            parse_label_map(text, "m.pbtxt")

@@ -86,3 +86,14 @@ def test_detections_with_a_person_id_column_read_as_without(tmp_path):
         assert b.videos == a.videos and b.time.tolist() == a.time.tolist() == [902.0, 902.5]
         assert b.label.tolist() == a.label.tolist() and b.score.tolist() == a.score.tolist()
         np.testing.assert_array_equal(b.boxes, a.boxes)
+
+
+def test_unreadable_text_is_an_error_naming_the_line(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"v,0902,0.1,0.2,0.3,0.4,12,0.9\nv\xff,0902,0.1,0.2,0.3,0.4,12,0.9\n")
+    with pytest.raises(AVAFormatError, match=r"bad.csv:2: detections file is not UTF-8 text \(byte 31\)"):
+        read_ava_csv(bad, "detections")
+    huge = tmp_path / "huge.csv"
+    huge.write_text("v,0902,0.1,0.2,0.3,0.4,12,0.9\nv,0902,0.1,0.2,0.3,0.4,12," + "x" * 200_000 + "\n")
+    with pytest.raises(AVAFormatError, match=r"huge.csv:2: a field longer than 131072 characters"):
+        read_ava_csv(huge, "detections")

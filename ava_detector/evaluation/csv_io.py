@@ -80,13 +80,16 @@ def read_ava_csv(path: str | Path, kind: Kind,
     path = Path(path)
     if not path.is_file():
         raise AVAFormatError(path, None, f"{kind} file not found")
-    ncols = _sniff_columns(path, kind)
-    if ncols is None:  # an empty file (e.g. no excluded timestamps) holds no rows
-        return AVABoxes.concatenate([], ())
     try:
-        table = _read_arrow(path, kind, ncols)
-    except _SlowPath:
-        table = _read_python(path, kind)
+        ncols = _sniff_columns(path, kind)
+        if ncols is None:  # an empty file (e.g. no excluded timestamps) holds no rows
+            return AVABoxes.concatenate([], ())
+        try:
+            table = _read_arrow(path, kind, ncols)
+        except _SlowPath:
+            table = _read_python(path, kind)
+    except (UnicodeDecodeError, csv.Error):  # text Python's csv module cannot read: say where
+        raise _unreadable(path, kind) from None
     if prune is None:
         return table
     parts = [prune(table.take(slice(i, i + chunk_rows))) for i in range(0, len(table), chunk_rows)]
@@ -350,6 +353,22 @@ def _read_python(path: Path, kind: Kind) -> AVABoxes:
     with open(path, newline="") as f:
         rows = [r for r in csv.reader(f) if r and (len(r) > 1 or r[0].strip())]
     return _python_boxes(rows, kind, path)
+
+
+def _unreadable(path: Path, kind: Kind) -> AVAFormatError:
+    """The error for a file that is not UTF-8 text, or has a field beyond the ``csv`` module's
+    limit: the first such line, named."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return AVAFormatError(path, line, f"{kind} file is not UTF-8 text (byte {e.start})")
+    limit = csv.field_size_limit()
+    for lineno, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        if len(line) > limit:
+            return AVAFormatError(path, lineno, f"a field longer than {limit} characters")
+    return AVAFormatError(path, None, f"{kind} file cannot be read as CSV")
 
 
 def _located(path: Path, kind: Kind, cause: Exception | None) -> Exception:

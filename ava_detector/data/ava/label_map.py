@@ -12,6 +12,8 @@ from ..errors import AVAFormatError
 _BLOCK_START = re.compile(r"^\s*(item|label)\s*\{\s*$")
 _FIELD = re.compile(r'^\s*(\w+)\s*:\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))\s*$')
 _ID_KEYS = {"id", "label_id"}
+# Action ids index the model's outputs and the metric's tables: positive, and not absurdly large.
+MAX_ACTION_ID = 100_000
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ def _finish_block(block, names, types, path, line) -> None:
         action_id = int(block[id_key])
     except ValueError:
         raise AVAFormatError(path, line, f"{id_key} must be an integer, got {block[id_key]!r}") from None
+    if not 1 <= action_id <= MAX_ACTION_ID:
+        raise AVAFormatError(path, line, f"{id_key} must lie in 1..{MAX_ACTION_ID}, got {action_id}")
     if action_id in names:
         raise AVAFormatError(path, line, f"action id {action_id} is defined twice")
     names[action_id] = block["name"]
