@@ -1,4 +1,4 @@
-"""Clip sampling conventions (AVA_FACTS §2) against hand-computed indices."""
+"""Clip sampling conventions (PySlowFast's) against hand-computed indices."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import torch
 from ava_detector.config.defaults import get_ava_cfg
 from ava_detector.modeling.complexity import count_flops
 
-# config -> paper GFLOPs (AVA_FACTS section 3)
+# config -> GFLOPs of the SlowFast paper's Table 2
 FAST_SUBSET = {"SLOW_4x16_R50": 20.9, "SLOWFAST_4x16_R50": 27.6, "SLOWFAST_2x32_R50": 13.9}
 FULL_TABLE = {
     **FAST_SUBSET,

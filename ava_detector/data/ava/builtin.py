@@ -29,7 +29,7 @@ __all__ = [
     "register_ava_from_cfg",
 ]
 
-AVA_START_SEC = 900  # the AVA cuts start at movie second 900 (AVA_FACTS §1)
+AVA_START_SEC = 900  # the AVA cuts start at movie second 900
 AVA_FPS = 30
 
 

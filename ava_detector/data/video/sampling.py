@@ -1,7 +1,7 @@
 """Clip sampling on a frame timeline or in time: pure functions, the PySlowFast conventions.
 
 A clip of ``N`` frames at stride ``r`` around a centre frame ``c`` takes ``c - N*r/2, ..., c + N*r/2 - r``
-(AVA_FACTS §2), clamped to the video. The Slow pathway picks ``linspace(0, N-1, N // alpha)`` (rounded
+(PySlowFast's convention), clamped to the video. The Slow pathway picks ``linspace(0, N-1, N // alpha)`` (rounded
 down) of those frames. The published checkpoints were trained on exactly these frames.
 """
 
