@@ -101,8 +101,13 @@ class FrameTable(Mapping):
         first = data[np.minimum(starts, max(len(data) - 1, 0))] if len(data) else np.zeros(n, np.uint8)
         second = data[np.minimum(starts + 1, max(len(data) - 1, 0))] if len(data) else first
         candidate = (first == ord("/")) | (first == ord("\\")) | (second == ord(":"))
-        dots = np.flatnonzero((data[:-1] == ord(".")) & (data[1:] == ord(".")))
-        candidate[np.searchsorted(self.offsets, dots, side="right") - 1] = True
+        buf = data.tobytes()  # bytes.find scans at memchr speed (elementwise compares do not)
+        dots = []
+        at = buf.find(b"..")
+        while at >= 0:
+            dots.append(at)
+            at = buf.find(b"..", at + 1)
+        candidate[np.searchsorted(self.offsets, np.asarray(dots, np.int64), side="right") - 1] = True
         return [int(r) for r in np.flatnonzero(candidate)
                 if leaves_root(self.data[self.offsets[r] : self.offsets[r + 1]].tobytes().decode())]
 
