@@ -16,6 +16,7 @@ import contextlib
 import csv
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -154,6 +155,15 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
         types["f0"] = pa.dictionary(pa.int32(), pa.string())
         if ncols > 6:
             types["f6"] = pa.int32()  # "1.0" is read by the slow path (as Python would)
+        undecodable: list[BaseException] = []  # rows pyarrow could not hand over as text
+
+        def unraisable(event) -> None:
+            if isinstance(event.exc_value, UnicodeDecodeError):
+                undecodable.append(event.exc_value)
+            else:
+                previous_hook(event)
+
+        previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
         try:
             table = pacsv.read_csv(
                 path,
@@ -169,6 +179,10 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
             if "Empty CSV file" in str(e):
                 return None, []
             raise _located(path, kind, e) from None
+        finally:
+            sys.unraisablehook = previous_hook
+        if undecodable:
+            raise undecodable[0]  # read_ava_csv names the line
         return table, others
 
     table, others = parse(use_threads=kind == "detections")
