@@ -97,3 +97,10 @@ def test_unreadable_text_is_an_error_naming_the_line(tmp_path):
     huge.write_text("v,0902,0.1,0.2,0.3,0.4,12,0.9\nv,0902,0.1,0.2,0.3,0.4,12," + "x" * 200_000 + "\n")
     with pytest.raises(AVAFormatError, match=r"huge.csv:2: a field longer than 131072 characters"):
         read_ava_csv(huge, "detections")
+
+
+def test_an_action_id_beyond_int32_names_its_line(tmp_path):
+    f = tmp_path / "det.csv"
+    f.write_text("v,0902,0.1,0.2,0.3,0.4,12,0.9\nv,0902,0.1,0.2,0.3,0.4,192233720368547758080.25\n")
+    with pytest.raises(AVAFormatError, match=r"det.csv:2: action_id out of range"):
+        read_ava_csv(f, "detections")

@@ -34,6 +34,7 @@ Kind = Literal["groundtruth", "detections", "exclusions"]
 _COLUMNS = {"groundtruth": (2, 7, 8), "detections": (2, 7, 8, 9), "exclusions": (2,)}
 _NAMES = ("video_id", "timestamp", "x1", "y1", "x2", "y2", "action_id", "score")
 _CHUNK_ROWS = 250_000
+_MAX_LABEL = 2**31 - 1  # action ids are stored as int32
 _SNIFF_BYTES = 1 << 16
 _BLOCK_BYTES = 1 << 24  # pyarrow parses blocks of this size in parallel
 
@@ -429,6 +430,8 @@ def _row_problem(row: list[str], allowed: tuple[int, ...]) -> str | None:
             return f"{name} must be finite, got {text!r}"
         if name == "action_id" and value != int(value):
             return f"action_id must be an integer, got {text!r}"
+        if name == "action_id" and not -_MAX_LABEL <= value <= _MAX_LABEL:
+            return f"action_id out of range, got {text!r}"
     return None
 
 
