@@ -22,8 +22,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ava_detector.data.ava import ava_layout
-from ava_detector.data.ava.doctor import run_checks
+from ava_detector.ava.data.doctor import run_checks
+from ava_detector.ava.data.register import ava_layout
 
 
 def report(split: str, checks: list, figures: dict) -> list:

@@ -10,7 +10,7 @@ annotators correct them instead of starting from nothing.
 CVAT: ``OUT/<video_id>.xml`` (CVAT for video 1.1, one task per video; upload it to the video's task).
 Label Studio: ``OUT/tasks.json`` (tasks with predictions; import it into the project). Frame rate,
 keyframe rate and sizes come from ``DIR/dataset.json`` unless given. Formats:
-``ava_detector.data.annotations.export``. Errors: one line naming the file (exit 2); nothing written.
+``ava_detector.ava.annotations.export``. Errors: one line naming the file (exit 2); nothing written.
 """
 
 from __future__ import annotations
@@ -22,29 +22,30 @@ import shutil
 import sys
 from pathlib import Path
 
-os.environ.setdefault("AVA_DETECTOR_NO_REGISTER", "1")
-
-from ava_detector.data.annotations.ava_reader import (  # noqa: E402
+from ava_detector.ava.annotations.ava_reader import (
     parse_ava_rows,
     parse_exclusion_rows,
     videos_from_ava,
 )
-from ava_detector.data.annotations.ava_writer import LABEL_MAP_NAME, parse_rate  # noqa: E402
-from ava_detector.data.annotations.export import (  # noqa: E402
+from ava_detector.ava.annotations.ava_writer import (
+    LABEL_MAP_NAME,
+    parse_rate,
+)
+from ava_detector.ava.annotations.export import (
     dumps_tasks,
     to_cvat_xml,
     to_label_studio_tasks,
 )
-from ava_detector.data.ava.label_map import read_label_map  # noqa: E402
-from ava_detector.data.ava.register import read_dataset_json  # noqa: E402
-from ava_detector.data.errors import AVAFormatError  # noqa: E402
+from ava_detector.ava.data.label_map import read_label_map
+from ava_detector.ava.data.register import read_dataset_json
+from ava_detector.data.errors import InputFileError
 
 
 def _read(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as e:
-        raise AVAFormatError(path, None, f"cannot read {what}: {e.strerror}") from None
+        raise InputFileError(path, None, f"cannot read {what}: {e.strerror}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,7 +77,7 @@ def load_videos(args):
     info = read_dataset_json(root / "dataset.json") if (root / "dataset.json").is_file() else {}
     fps = args.fps or info.get("fps")
     if not fps:
-        raise AVAFormatError(root / "dataset.json", None, "no frame rate: pass --fps")
+        raise InputFileError(root / "dataset.json", None, "no frame rate: pass --fps")
     rate = parse_rate(args.keyframe_rate or info.get("keyframe_rate", 1))
     label_map = read_label_map(root / "annotations" / LABEL_MAP_NAME)
     splits = ["train", "val"] if args.split == "both" else [args.split]
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
-    except (AVAFormatError, ValueError, FileExistsError, OSError) as e:
+    except (InputFileError, ValueError, FileExistsError, OSError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"error: {e}", file=sys.stderr)
         return 2

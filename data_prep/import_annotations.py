@@ -9,7 +9,7 @@
 Writes ``DIR/annotations/ava_{train,val}_v2.2.csv`` (+ excluded timestamps, label map of the user's
 classes), ``DIR/dataset.json``, and links ``DIR/frames`` (with ``frame_lists/``) or ``DIR/videos``.
 The formats, the mapping file and the keyframe times: docs/custom_dataset.md and
-``ava_detector.data.annotations``. A bad input stops with one line naming the file and the element
+``ava_detector.ava.annotations``. A bad input stops with one line naming the file and the element
 (exit 2); nothing is written then.
 """
 
@@ -17,31 +17,31 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-os.environ.setdefault("AVA_DETECTOR_NO_REGISTER", "1")
+from tabulate import tabulate
 
-from tabulate import tabulate  # noqa: E402
-
-from ava_detector.data.annotations.ava_writer import (  # noqa: E402
+from ava_detector.ava.annotations.ava_writer import (
     build_ava_tables,
     parse_rate,
     split_videos,
     write_ava_dataset,
 )
-from ava_detector.data.annotations.cvat import (  # noqa: E402
+from ava_detector.ava.annotations.cvat import (
     cvat_video_id,
     parse_cvat_video,
     safe_video_id,
 )
-from ava_detector.data.annotations.label_studio import parse_label_studio  # noqa: E402
-from ava_detector.data.annotations.mapping import load_mapping, mapping_from_dict  # noqa: E402
-from ava_detector.data.annotations.tracks import ImportResult  # noqa: E402
-from ava_detector.data.annotations.via import parse_via3  # noqa: E402
-from ava_detector.data.errors import AVAFormatError  # noqa: E402
+from ava_detector.ava.annotations.label_studio import parse_label_studio
+from ava_detector.ava.annotations.mapping import (
+    load_mapping,
+    mapping_from_dict,
+)
+from ava_detector.ava.annotations.tracks import ImportResult
+from ava_detector.ava.annotations.via import parse_via3
+from ava_detector.data.errors import InputFileError
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
 
@@ -60,7 +60,7 @@ def detect_format(path: Path, data: bytes) -> str:
         return "label-studio"
     if head == b"{":
         return "via" if b'"metadata"' in data and b'"attribute"' in data else "label-studio"
-    raise AVAFormatError(path, None, "not an XML or JSON export (pass --format)")
+    raise InputFileError(path, None, "not an XML or JSON export (pass --format)")
 
 
 def read_input(path: Path) -> bytes:
@@ -76,11 +76,11 @@ def read_input(path: Path) -> bytes:
             with zipfile.ZipFile(path) as z:
                 names = [n for n in z.namelist() if n.endswith("annotations.xml")]
                 if not names:
-                    raise AVAFormatError(path, None, "the archive holds no annotations.xml")
+                    raise InputFileError(path, None, "the archive holds no annotations.xml")
                 return z.read(names[0])
         return path.read_bytes()
     except OSError as e:
-        raise AVAFormatError(path, None, f"cannot read: {e.strerror or e}") from None
+        raise InputFileError(path, None, f"cannot read: {e.strerror or e}") from None
 
 
 def probe_video(videos_dir: str | None, video_id: str) -> dict:
@@ -106,7 +106,7 @@ def probe_video(videos_dir: str | None, video_id: str) -> dict:
             return {"fps": float(rate), "frames": int(frames), "width": s.codec_context.width,
                     "height": s.codec_context.height}
     except (av.error.FFmpegError, IndexError) as e:
-        raise AVAFormatError(path, None, f"cannot read the video: {e}") from None
+        raise InputFileError(path, None, f"cannot read the video: {e}") from None
 
 
 def read_classes(path: str) -> list[str]:
@@ -118,13 +118,13 @@ def read_classes(path: str) -> list[str]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
-        raise AVAFormatError(path, None, f"cannot read classes: {e.strerror}") from None
+        raise InputFileError(path, None, f"cannot read classes: {e.strerror}") from None
     names = [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
     for i, n in enumerate(names):
         if n in names[:i]:
-            raise AVAFormatError(path, None, f"class {n!r} is listed twice")
+            raise InputFileError(path, None, f"class {n!r} is listed twice")
     if not names:
-        raise AVAFormatError(path, None, "no class names")
+        raise InputFileError(path, None, "no class names")
     return names
 
 
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out, result.videos, tables, splits, rate=rate, frames_dir=args.frames_dir,
             videos_dir=args.videos_dir, force=args.force,
             info={"imported_from": [str(Path(p)) for p in args.inputs]})
-    except (AVAFormatError, ValueError, FileExistsError) as e:
+    except (InputFileError, ValueError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     rows = [[s, d["videos"], d["keyframes"], d["rows"], d["excluded"]] for s, d in summary["splits"].items()]

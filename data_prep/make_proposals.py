@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 # Imported before Detectron2: the package's import filters Detectron2's import-time warnings.
-from ava_detector.data.errors import AVAFormatError
+from ava_detector.data.errors import InputFileError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,9 +47,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from detectron2.data import DatasetCatalog
 
-    from ava_detector.data.ava import ava_layout, register_ava
-    from ava_detector.data.ava.proposals import make_proposals
-    from ava_detector.demo.person_detector import PersonDetector, build_person_detector_cfg
+    from ava_detector.ava.data.proposals import make_proposals
+    from ava_detector.ava.data.register import (
+        ava_layout,
+        register_ava,
+    )
+    from ava_detector.demo.person_detector import (
+        PersonDetector,
+        build_person_detector_cfg,
+    )
 
     out = Path(args.out) if args.out else Path(ava_layout(args.root, args.split).proposals[0])
     if out.exists() and not args.force:
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         detector = PersonDetector(cfg, person_class=args.person_class)
         summary = make_proposals(records, detector.detect_batch, out, source=args.source,
                                  batch_size=args.batch_size)
-    except (AVAFormatError, FileNotFoundError, ValueError, KeyError) as err:
+    except (InputFileError, FileNotFoundError, ValueError, KeyError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {out}: {summary['boxes']} person boxes on {summary['keyframes']} keyframes of "

@@ -4,7 +4,7 @@
         [--val-videos 6] [--duration 10] [--width 160 --height 120] [--persons 2 3] [--seed 0] [--force]
     python data_prep/make_synthetic_ava.py --kinetics [--out datasets/kinetics_synthetic]
 
-Layout and content: ``ava_detector.data.ava.synthetic`` (frames, frame lists, CSVs, label map, mp4
+Layout and content: ``ava_detector.ava.data.synthetic`` (frames, frame lists, CSVs, label map, mp4
 videos, ``dataset.json``). Registered as ``ava_synthetic_{train,val}`` when written to
 ``$AVA_SYNTHETIC_DATASETS`` or ``datasets/ava_synthetic``.
 """
@@ -16,8 +16,11 @@ import sys
 
 from tabulate import tabulate
 
-from ava_detector.data.ava.synthetic import generate_synthetic_ava, generate_synthetic_kinetics
-from ava_detector.data.ava.synthetic_scene import SceneSpec
+from ava_detector.ava.data.synthetic import (
+    generate_synthetic_ava,
+    generate_synthetic_kinetics,
+)
+from ava_detector.ava.data.synthetic_scene import SceneSpec
 
 
 def main(argv: list[str] | None = None) -> int:

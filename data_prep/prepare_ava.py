@@ -6,7 +6,7 @@
     python data_prep/prepare_ava.py all     --movies DIR --root datasets/ava
 
 Exact commands (used when ffmpeg is on the PATH; otherwise a deterministic PyAV fallback, see
-``ava_detector.data.ava.prep``)::
+``ava_detector.ava.data.prep``)::
 
     ffmpeg -ss 900 -t 901 -i <movie> <root>/videos/<vid>.mp4
     ffmpeg -i <root>/videos/<vid>.mp4 -r 30 -q:v 1 <root>/frames/<vid>/<vid>_%06d.jpg
@@ -24,8 +24,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from ava_detector.data.ava.prep import cut_video, extract_frames, write_frame_lists
-from ava_detector.data.ava.register import VIDEO_SUFFIXES
+from ava_detector.ava.data.prep import (
+    cut_video,
+    extract_frames,
+    write_frame_lists,
+)
+from ava_detector.ava.data.register import VIDEO_SUFFIXES
 
 
 def split_videos(root: Path, version: str) -> dict[str, list[str]]:

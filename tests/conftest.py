@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# The tests build models and load datasets by their registered names, as the tools do.
+import ava_detector.builtin_datasets  # noqa: F401
+import ava_detector.builtin_models  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 

@@ -7,11 +7,11 @@ from fractions import Fraction
 
 import pytest
 
-from ava_detector.data.annotations.ava_writer import build_ava_tables
-from ava_detector.data.annotations.cvat import parse_cvat_video
-from ava_detector.data.annotations.mapping import ActionMapping
-from ava_detector.data.annotations.tracks import box_at
-from ava_detector.data.errors import AVAFormatError
+from ava_detector.ava.annotations.ava_writer import build_ava_tables
+from ava_detector.ava.annotations.cvat import parse_cvat_video
+from ava_detector.ava.annotations.mapping import ActionMapping
+from ava_detector.ava.annotations.tracks import box_at
+from ava_detector.data.errors import InputFileError
 
 META = """<?xml version="1.0" encoding="utf-8"?>
 <annotations>
@@ -192,26 +192,26 @@ def test_actions_as_labels_of_their_own_tracks():
     ('  <track id="1" label="person">\n  <box frame="0"\n', 31, "malformed XML"),
 ])
 def test_errors_name_the_file_and_the_line(body, line, message):
-    with pytest.raises(AVAFormatError) as e:
+    with pytest.raises(InputFileError) as e:
         parse_cvat_video(doc(body), "/data/task.xml", fps=10)
     assert str(e.value).startswith(f"/data/task.xml:{line}: ")
     assert message in str(e.value)
 
 
 def test_frame_filter_and_meta_errors():
-    with pytest.raises(AVAFormatError, match=r"^f.xml:12: <frame_filter> frame_filter 'every=2'"):
+    with pytest.raises(InputFileError, match=r"^f.xml:12: <frame_filter> frame_filter 'every=2'"):
         parse_cvat_video(doc("", filt="every=2"), "f.xml", fps=10)
-    with pytest.raises(AVAFormatError, match=r"^f.xml: CVAT exports do not record the frame rate"):
+    with pytest.raises(InputFileError, match=r"^f.xml: CVAT exports do not record the frame rate"):
         parse_cvat_video(doc(""), "f.xml", fps=None)
     images = b'<annotations><version>1.1</version><meta><task></task></meta>\n<image id="0"/></annotations>'
-    with pytest.raises(AVAFormatError, match=r"^g.xml:2: <image> belongs to a 'CVAT for images' export"):
+    with pytest.raises(InputFileError, match=r"^g.xml:2: <image> belongs to a 'CVAT for images' export"):
         parse_cvat_video(images, "g.xml", fps=10)
 
 
 def test_doctype_and_entities_are_refused_before_expansion():
     bomb = (b'<?xml version="1.0"?>\n<!DOCTYPE a [<!ENTITY x "xxxxxxxxxx"><!ENTITY y "&x;&x;&x;">]>\n'
             b"<annotations>&y;</annotations>")
-    with pytest.raises(AVAFormatError, match=r"^h.xml:2: DOCTYPE declarations are not accepted"):
+    with pytest.raises(InputFileError, match=r"^h.xml:2: DOCTYPE declarations are not accepted"):
         parse_cvat_video(bomb, "h.xml", fps=10)
 
 

@@ -9,11 +9,11 @@ from fractions import Fraction
 
 import pytest
 
-from ava_detector.data.annotations.ava_writer import build_ava_tables
-from ava_detector.data.annotations.label_studio import parse_label_studio
-from ava_detector.data.annotations.mapping import ActionMapping
-from ava_detector.data.annotations.tracks import box_at
-from ava_detector.data.errors import AVAFormatError
+from ava_detector.ava.annotations.ava_writer import build_ava_tables
+from ava_detector.ava.annotations.label_studio import parse_label_studio
+from ava_detector.ava.annotations.mapping import ActionMapping
+from ava_detector.ava.annotations.tracks import box_at
+from ava_detector.data.errors import InputFileError
 
 
 def kf(frame, x, y, w, h, enabled=True):
@@ -104,7 +104,7 @@ def test_regions_of_one_person_merge_and_overlaps_are_errors():
     (t,) = v.tracks
     assert [[fb.frame for fb in s] for s in t.spans] == [[0, 2], [4, 5]]
     c = region("c", [kf(2, 0, 0, 10, 10)], ["run"], ["person_id=1"])
-    with pytest.raises(AVAFormatError, match=r"^ls.json: at \[0\].annotations\[0\].result\[0\], "
+    with pytest.raises(InputFileError, match=r"^ls.json: at \[0\].annotations\[0\].result\[0\], "
                        r"\[0\].annotations\[0\].result\[1\]: regions of person_id=1 overlap in time"):
         parse_label_studio(export([a, c]), "ls.json")
 
@@ -124,15 +124,15 @@ def test_regions_of_one_person_merge_and_overlaps_are_errors():
 def test_errors_name_the_json_path(mutate, where, problem):
     bad = json.loads(json.dumps(A))
     mutate(bad)
-    with pytest.raises(AVAFormatError) as e:
+    with pytest.raises(InputFileError) as e:
         parse_label_studio(export([bad]), "/x/ls.json")
     assert str(e.value) == f"/x/ls.json: at {where}: {problem}"
 
 
 def test_malformed_json_names_the_line_and_missing_fps_is_explained():
-    with pytest.raises(AVAFormatError, match=r"^ls.json:3: invalid JSON"):
+    with pytest.raises(InputFileError, match=r"^ls.json:3: invalid JSON"):
         parse_label_studio(b'[\n {"id": 1,\n  "data": }\n]', "ls.json")
     no_rate = json.loads(json.dumps(A))
     del no_rate["value"]["framesCount"], no_rate["value"]["duration"]
-    with pytest.raises(AVAFormatError, match=r"no framesCount and duration: pass --fps"):
+    with pytest.raises(InputFileError, match=r"no framesCount and duration: pass --fps"):
         parse_label_studio(export([no_rate]), "ls.json")

@@ -11,11 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from ava_detector.data.annotations.ava_reader import parse_ava_rows, videos_from_ava
-from ava_detector.data.annotations.cvat import parse_cvat_video
-from ava_detector.data.annotations.export import to_cvat_xml, to_label_studio_tasks
-from ava_detector.data.annotations.label_studio import parse_label_studio
-from ava_detector.data.annotations.tracks import box_at
+from ava_detector.ava.annotations.ava_reader import (
+    parse_ava_rows,
+    videos_from_ava,
+)
+from ava_detector.ava.annotations.cvat import parse_cvat_video
+from ava_detector.ava.annotations.export import (
+    to_cvat_xml,
+    to_label_studio_tasks,
+)
+from ava_detector.ava.annotations.label_studio import parse_label_studio
+from ava_detector.ava.annotations.tracks import box_at
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -166,7 +172,7 @@ def test_export_cli_error_and_existing_output(tmp_path, capsys):
 def test_cli_probes_the_videos_and_writes_frame_lists(tmp_path, capsys):
     import numpy as np
 
-    from ava_detector.data.ava.synthetic import write_mp4
+    from ava_detector.ava.data.synthetic import write_mp4
 
     (tmp_path / "videos").mkdir()
     write_mp4(tmp_path / "videos" / "yard.mp4", [np.zeros((24, 32, 3), np.uint8)] * 20, fps=10)

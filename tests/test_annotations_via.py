@@ -8,10 +8,10 @@ from fractions import Fraction
 
 import pytest
 
-from ava_detector.data.annotations.ava_writer import build_ava_tables
-from ava_detector.data.annotations.mapping import ActionMapping
-from ava_detector.data.annotations.via import parse_via3
-from ava_detector.data.errors import AVAFormatError
+from ava_detector.ava.annotations.ava_writer import build_ava_tables
+from ava_detector.ava.annotations.mapping import ActionMapping
+from ava_detector.ava.annotations.via import parse_via3
+from ava_detector.data.errors import InputFileError
 
 ATTRS = {
     "1": {"aname": "action", "anchor_id": "FILE1_Z1_XY1", "type": 2, "desc": "",
@@ -85,13 +85,13 @@ def test_attribute_mapping_selects_and_renames_options():
      "width and height must be positive, got 0 x 10"),
 ])
 def test_errors_name_the_json_path(entry, where, problem):
-    with pytest.raises(AVAFormatError) as e:
+    with pytest.raises(InputFileError) as e:
         parse_via3(project({"m": entry}), "/v/p.json", fps=10, width=200, height=100)
     assert str(e.value) == f"/v/p.json: at {where}: {problem}"
 
 
 def test_missing_rate_and_size_are_explained():
-    with pytest.raises(AVAFormatError, match=r"^p.json: at \$: VIA projects do not record the frame rate"):
+    with pytest.raises(InputFileError, match=r"^p.json: at \$: VIA projects do not record the frame rate"):
         parse_via3(project(META), "p.json")
-    with pytest.raises(AVAFormatError, match=r"'clip_v': VIA projects do not record the frame size"):
+    with pytest.raises(InputFileError, match=r"'clip_v': VIA projects do not record the frame size"):
         parse_via3(project(META), "p.json", fps=10)

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from ava_detector.data.annotations.ava_writer import (
+from ava_detector.ava.annotations.ava_writer import (
     build_ava_tables,
     format_sec,
     keyframe_times,
@@ -17,9 +17,13 @@ from ava_detector.data.annotations.ava_writer import (
     split_videos,
     write_ava_dataset,
 )
-from ava_detector.data.annotations.tracks import FrameBox, VideoAnnotations, make_track
-from ava_detector.data.ava.label_map import parse_label_map
-from ava_detector.data.errors import AVAFormatError
+from ava_detector.ava.annotations.tracks import (
+    FrameBox,
+    VideoAnnotations,
+    make_track,
+)
+from ava_detector.ava.data.label_map import parse_label_map
+from ava_detector.data.errors import InputFileError
 
 
 @pytest.mark.parametrize("t, text", [
@@ -108,7 +112,7 @@ def test_nothing_is_written_on_error(tmp_path):
     v = video()
     tables = build_ava_tables([v], Fraction(1))
     out = tmp_path / "ds"
-    with pytest.raises(AVAFormatError, match="no extracted frames for video 'v'"):
+    with pytest.raises(InputFileError, match="no extracted frames for video 'v'"):
         write_ava_dataset(out, [v], tables, {"v": "train"}, rate=Fraction(1), frames_dir=tmp_path / "none")
     assert not out.exists() and not (tmp_path / "ds.tmp").exists()
     out.mkdir()
@@ -123,7 +127,10 @@ def test_nothing_is_written_on_error(tmp_path):
 
 
 def test_the_project_loader_reads_the_result(tmp_path):
-    from ava_detector.data.ava.register import ava_layout, load_ava_records
+    from ava_detector.ava.data.register import (
+        ava_layout,
+        load_ava_records,
+    )
 
     frames = tmp_path / "frames_src" / "v"
     frames.mkdir(parents=True)

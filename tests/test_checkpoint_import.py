@@ -13,15 +13,21 @@ import pytest
 import torch
 import yaml
 
-from ava_detector.checkpoint import (
-    AVACheckpointer,
+from ava_detector.checkpoint.checkpointer import VideoCheckpointer
+from ava_detector.checkpoint.names import (
     caffe2_to_pyslowfast,
-    load_checkpoint_file,
     pyslowfast_to_ours,
-    safe_unpickle,
-    translate_pyslowfast_cfg,
 )
-from ava_detector.checkpoint.verify import ReferenceModel, build_reference_cfg, verify_reference
+from ava_detector.checkpoint.pyslowfast_config import translate_pyslowfast_cfg
+from ava_detector.checkpoint.safe_load import (
+    load_checkpoint_file,
+    safe_unpickle,
+)
+from ava_detector.checkpoint.verify import (
+    ReferenceModel,
+    build_reference_cfg,
+    verify_reference,
+)
 from ava_detector.config.defaults import get_ava_cfg
 
 REFS = ["ava_slowfast_r50_w8", "ava_slowfast_r50_c2_w8", "kinetics_slowfast_r50_8x8_w8"]
@@ -146,7 +152,7 @@ def test_kinetics_into_ava_skips_classifier(shared_dir, caplog):
     head_before = model.roi_heads.predictor.weight.detach().clone()
     kinetics = load_checkpoint_file(str(ref / "kinetics_slowfast_r50_8x8_w8.pyth"))["model_state"]
     with caplog.at_level("INFO"):
-        extra = AVACheckpointer(model, backbone_only=True).load(
+        extra = VideoCheckpointer(model, backbone_only=True).load(
             str(ref / "kinetics_slowfast_r50_8x8_w8.pyth")
         )
     assert "iteration" not in extra
@@ -174,6 +180,6 @@ def test_cli_convert_writes_loadable_checkpoint_and_config(shared_dir, tmp_path,
     assert cfg.MODEL.WEIGHTS == str(out) and cfg.MODEL.CLS_HEAD.NUM_CLASSES == 400
     assert cfg.MODEL.SLOWFAST.SPATIAL_STRIDES == [1, 2, 2, 2]
     model = ReferenceModel(cfg, detection=False)
-    AVACheckpointer(model).load(cfg.MODEL.WEIGHTS)
+    VideoCheckpointer(model).load(cfg.MODEL.WEIGHTS)
     state = load_checkpoint_file(str(ref / "kinetics_slowfast_r50_8x8_w8.pyth"))["model_state"]
     assert torch.equal(model.cls_head.predictor.weight, state["head.projection.weight"])

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from ava_detector.data.ava.boxes import select_classes
-from ava_detector.data.ava.classes import resolve_num_classes
-from ava_detector.data.ava.synthetic import generate_synthetic_ava
-from ava_detector.data.ava.synthetic_scene import SceneSpec
-from ava_detector.evaluation.ava_evaluation import merge_keyframe_predictions
+from ava_detector.ava.data.classes import resolve_num_classes
+from ava_detector.ava.data.split_records import select_classes
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.ava.evaluation.evaluator import merge_keyframe_predictions
 
 REPO = Path(__file__).resolve().parents[1]
 SUBSET = (69, 12)  # hand wave, stand: the head's outputs 0 and 1
@@ -91,8 +91,8 @@ def test_a_subset_run_trains_a_two_output_head_and_writes_only_its_ids(synthetic
     assert set(det[6]) == set(SUBSET)
 
     # The demo's predictor puts the two outputs at their ids; the others are never written.
-    from ava_detector.config import get_ava_cfg
-    from ava_detector.demo import VideoActionPredictor
+    from ava_detector.config.defaults import get_ava_cfg
+    from ava_detector.demo.api import VideoActionPredictor
     from ava_detector.demo.outputs import detections_table
 
     cfg = get_ava_cfg()

@@ -7,11 +7,15 @@ from pathlib import Path
 import pytest
 from detectron2.data import DatasetCatalog
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data.ava import ava_metadata, format_frame_list
-from ava_detector.data.ava.builtin import parse_dataset_spec, register_ava_from_cfg
-from ava_detector.data.ava.classes import resolve_num_classes
-from ava_detector.data.errors import AVAFormatError
+from ava_detector.ava.data.builtin import (
+    parse_dataset_spec,
+    register_ava_from_cfg,
+)
+from ava_detector.ava.data.classes import resolve_num_classes
+from ava_detector.ava.data.frame_lists import format_frame_list
+from ava_detector.ava.data.register import ava_metadata
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.errors import InputFileError
 
 LABEL_MAP = "".join(
     f'label {{\n  name: "{n}"\n  label_id: {i}\n  label_type: PERSON_MOVEMENT\n}}\n'
@@ -59,7 +63,7 @@ def test_a_custom_dataset_registers_from_the_config_with_its_class_count(tmp_pat
 def test_a_custom_root_without_dataset_json_is_named(tmp_path):
     cfg = get_ava_cfg()
     cfg.AVA.DATASETS = (str(tmp_path / "nothing"),)
-    with pytest.raises(AVAFormatError, match=r"nothing/dataset.json: dataset 'nothing': no dataset.json"):
+    with pytest.raises(InputFileError, match=r"nothing/dataset.json: dataset 'nothing': no dataset.json"):
         register_ava_from_cfg(cfg)
 
 
@@ -72,7 +76,7 @@ def test_train_tool_takes_the_class_count_from_the_label_map_or_names_the_mismat
     import subprocess
     import sys
 
-    from ava_detector.engine.trainer import resolve_classes
+    from ava_detector.ava.trainer import resolve_classes
 
     root = _custom_root(tmp_path / "mine")
     cfg = get_ava_cfg()
@@ -96,7 +100,7 @@ def test_train_tool_takes_the_class_count_from_the_label_map_or_names_the_mismat
 def test_two_keyframes_a_second_through_records_and_evaluation(tmp_path):
     """keyframe_rate 2: timestamps 1, 1.5, 2 (written 0001, 0001.5, 0002) are three keyframes; 1.25 is
     off the grid; the evaluator keys them as decimals, so perfect detections give AP 1."""
-    from ava_detector.evaluation.evaluate_files import evaluate_files
+    from ava_detector.ava.evaluation.evaluate_files import evaluate_files
 
     root = _custom_root(tmp_path / "half")
     gt = ("clipA,0001,0.1,0.1,0.5,0.9,4,0\nclipA,0001.5,0.2,0.1,0.6,0.9,4,0\n"
@@ -111,7 +115,7 @@ def test_two_keyframes_a_second_through_records_and_evaluation(tmp_path):
     assert [r["sec"] for r in records] == [1, 1.5, 2] and type(records[0]["sec"]) is int
     assert [r["keyframe_index"] for r in records] == [25, 38, 50]  # round(1.5 * 25) = 38
     (root / "annotations" / "ava_train_v2.2.csv").write_text(gt + "clipA,0001.25,0.3,0.1,0.7,0.9,1,0\n")
-    with pytest.raises(AVAFormatError, match=r"ava_train_v2.2.csv:4: timestamp is not on the keyframe "
+    with pytest.raises(InputFileError, match=r"ava_train_v2.2.csv:4: timestamp is not on the keyframe "
                                              r"grid of 2 per second"):
         DatasetCatalog.get("half_train")
     (root / "annotations" / "ava_train_v2.2.csv").write_text(gt)

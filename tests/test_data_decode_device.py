@@ -21,13 +21,11 @@ from detectron2.data.transforms import (
     TransformList,
 )
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data import AVADatasetMapper, AVAFormatError
-from ava_detector.data.transforms import (
-    ClipResizeTransform,
-    RandomClipColorJitter,
-    apply_transform_to_clip,
-)
+from ava_detector.ava.mapper import AVADatasetMapper
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.errors import InputFileError
+from ava_detector.data.transforms.augmentation import RandomClipColorJitter
+from ava_detector.data.transforms.clip_input import apply_transform_to_clip
 from ava_detector.data.transforms.device_clip import (
     ColorJitter,
     Crop,
@@ -43,8 +41,17 @@ from ava_detector.data.transforms.device_clip import (
     parse_decode_device,
     resize_frames,
 )
-from ava_detector.data.video import clip_indices, pathway_indices, read_rgb
-from ava_detector.data.video.jpeg_bytes import EncodedFrames, decode_encoded_frames, read_jpeg_bytes
+from ava_detector.data.transforms.resize import ClipResizeTransform
+from ava_detector.data.video.jpeg_bytes import (
+    EncodedFrames,
+    decode_encoded_frames,
+    read_jpeg_bytes,
+)
+from ava_detector.data.video.jpeg_source import read_rgb
+from ava_detector.data.video.sampling import (
+    clip_indices,
+    pathway_indices,
+)
 from ava_detector.data.video.synthetic import (
     numbered_frame,
     read_frame_number,
@@ -158,24 +165,24 @@ def test_encoded_frames_layout_and_batched_decode(media):
 
 def test_bad_frames_raise_in_the_worker_naming_the_file(tmp_path, media):
     paths, _ = media
-    with pytest.raises(AVAFormatError, match="gone.jpg.*missing"):
+    with pytest.raises(InputFileError, match="gone.jpg.*missing"):
         read_jpeg_bytes([paths[0], str(tmp_path / "gone.jpg")])
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(b"not an image at all")
-    with pytest.raises(AVAFormatError, match="garbage.jpg"):
+    with pytest.raises(InputFileError, match="garbage.jpg"):
         read_jpeg_bytes([str(garbage)])
     png = tmp_path / "frame.jpg"
     cv2.imwrite(str(tmp_path / "frame.png"), numbered_frame(1, 48, 64))
     png.write_bytes((tmp_path / "frame.png").read_bytes())
-    with pytest.raises(AVAFormatError, match="frame.jpg.*JPEG frames only, this is PNG"):
+    with pytest.raises(InputFileError, match="frame.jpg.*JPEG frames only, this is PNG"):
         read_jpeg_bytes([str(png)])
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(open(paths[0], "rb").read()[:-100])
-    with pytest.raises(AVAFormatError, match="cut.jpg.*truncated"):
+    with pytest.raises(InputFileError, match="cut.jpg.*truncated"):
         read_jpeg_bytes([str(cut)])
     big = tmp_path / "big.jpg"
     cv2.imwrite(str(big), numbered_frame(1, 48, 64))
-    with pytest.raises(AVAFormatError, match="differ in size"):
+    with pytest.raises(InputFileError, match="differ in size"):
         read_jpeg_bytes([paths[0], str(big)])
 
 
@@ -310,7 +317,7 @@ def test_bytes_mapper_skips_a_missing_frame_in_the_worker(tmp_path, media):
     paths, video = media
     rec = _record(list(paths), video)
     rec["frames"][60] = str(tmp_path / "gone_000061.jpg")
-    with pytest.raises(AVAFormatError, match="gone_000061.jpg"):
+    with pytest.raises(InputFileError, match="gone_000061.jpg"):
         AVADatasetMapper(_cfg("cpu:bytes"), is_train=True)(rec)
     cfg = _cfg("cpu:bytes")
     cfg.DATALOADER.SKIP_BAD_SAMPLES = True
@@ -319,7 +326,7 @@ def test_bytes_mapper_skips_a_missing_frame_in_the_worker(tmp_path, media):
 
 
 def test_video_source_stays_on_the_workers_with_a_warning(media, caplog):
-    with caplog.at_level(logging.WARNING, logger="ava_detector.data.mapper"):
+    with caplog.at_level(logging.WARNING, logger="ava_detector.ava.mapper"):
         mapper = AVADatasetMapper(_cfg("cpu:bytes", SOURCE="video"), is_train=False)
     assert "applies to INPUT.SOURCE 'frames' only" in caplog.text
     out = mapper(_record(*media))

@@ -8,10 +8,13 @@ import importlib.util
 import pandas as pd
 import pytest
 
-from ava_detector.data.ava import parse_annotations, parse_proposals
-from ava_detector.data.ava.doctor import proposal_quality
-from ava_detector.data.ava.synthetic import generate_synthetic_ava
-from ava_detector.data.ava.synthetic_scene import SceneSpec
+from ava_detector.ava.data.csv_formats import (
+    parse_annotations,
+    parse_proposals,
+)
+from ava_detector.ava.data.doctor import proposal_quality
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.ava.data.synthetic_scene import SceneSpec
 
 
 @pytest.fixture(scope="module")

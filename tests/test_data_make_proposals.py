@@ -10,10 +10,14 @@ import pytest
 import torch
 from detectron2.data import DatasetCatalog
 
-from ava_detector.data.ava import parse_proposals, register_ava
-from ava_detector.data.ava.proposals import format_proposal_rows, make_proposals
-from ava_detector.data.ava.synthetic import generate_synthetic_ava
-from ava_detector.data.ava.synthetic_scene import SceneSpec
+from ava_detector.ava.data.csv_formats import parse_proposals
+from ava_detector.ava.data.proposals import (
+    format_proposal_rows,
+    make_proposals,
+)
+from ava_detector.ava.data.register import register_ava
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.ava.data.synthetic_scene import SceneSpec
 
 SPEC = SceneSpec(duration=4, start_sec=0, width=96, height=80)
 DETECTOR = "COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml"
@@ -134,7 +138,10 @@ def test_cli_with_a_detectron2_detector_of_random_weights(root, tmp_path, repo_r
 
 
 def test_batched_detection_equals_one_frame_at_a_time(tmp_path):
-    from ava_detector.demo.person_detector import PersonDetector, build_person_detector_cfg
+    from ava_detector.demo.person_detector import (
+        PersonDetector,
+        build_person_detector_cfg,
+    )
 
     weights = tmp_path / "random_detector.pth"
     _random_detector_weights(weights)

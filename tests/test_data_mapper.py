@@ -8,9 +8,13 @@ import pytest
 import torch
 from detectron2.structures import Boxes, Instances
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data import AVADatasetMapper, AVAFormatError
-from ava_detector.data.video import clip_indices, pathway_indices
+from ava_detector.ava.mapper import AVADatasetMapper
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.errors import InputFileError
+from ava_detector.data.video.sampling import (
+    clip_indices,
+    pathway_indices,
+)
 from ava_detector.data.video.synthetic import (
     numbered_frame,
     read_frame_number,
@@ -141,11 +145,11 @@ def _broken_record(tmp_path, media):
 
 def test_bad_sample_raises_naming_the_file(tmp_path, media):
     rec = _broken_record(tmp_path, media)
-    with pytest.raises(AVAFormatError, match="gone_000061.jpg"):
+    with pytest.raises(InputFileError, match="gone_000061.jpg"):
         AVADatasetMapper(_cfg(), is_train=True)(rec)
     cfg = _cfg()
     cfg.DATALOADER.SKIP_BAD_SAMPLES = True
-    with pytest.raises(AVAFormatError):  # never skipped at test time
+    with pytest.raises(InputFileError):  # never skipped at test time
         AVADatasetMapper(cfg, is_train=False)(rec)
 
 
@@ -159,7 +163,7 @@ def test_skip_bad_samples_returns_none_and_counts(tmp_path, media):
     assert mapper.num_skipped == 2
     assert mapper(good) is not None  # resets the run of bad samples
     assert mapper(bad) is None and mapper(bad) is None
-    with pytest.raises(AVAFormatError):  # a third in a row: give up
+    with pytest.raises(InputFileError):  # a third in a row: give up
         mapper(bad)
     assert mapper.num_skipped == 5
 
@@ -175,7 +179,7 @@ def test_a_keyframe_beyond_the_video_is_an_error_or_a_counted_skip(media, source
     out = AVADatasetMapper(_cfg(SOURCE=source), is_train=False)(near_end)
     assert _numbers(out["clips"]["fast"])[-1] == NUM - 1  # the clip runs over the end: padded
     past = _record(paths, video, sec=904)  # frame 120 of 120; 4.0 s of a 4.0-s video
-    with pytest.raises(AVAFormatError, match=r"at 4\.000 s lies beyond the end of the video \(4\.000 s\)"):
+    with pytest.raises(InputFileError, match=r"at 4\.000 s lies beyond the end of the video \(4\.000 s\)"):
         AVADatasetMapper(_cfg(SOURCE=source), is_train=False)(past)
     cfg = _cfg(SOURCE=source)
     cfg.DATALOADER.SKIP_BAD_SAMPLES = True

@@ -9,16 +9,21 @@ from pathlib import Path
 import pytest
 from detectron2.data import DatasetCatalog
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data import AVAFormatError
-from ava_detector.data.ava.label_map import read_label_map
-from ava_detector.data.kinetics import (
+from ava_detector.ava.data.label_map import read_label_map
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.errors import InputFileError
+from ava_detector.data.paths import (
+    leaves_root,
+    resolve_under_root,
+)
+from ava_detector.kinetics.data.lists import (
     parse_kinetics_list,
     read_kinetics_list,
+)
+from ava_detector.kinetics.data.register import (
     register_all_kinetics,
     register_kinetics_from_cfg,
 )
-from ava_detector.data.paths import leaves_root, resolve_under_root
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,7 +40,7 @@ def test_leaves_root(entry, outside):
 
 def test_resolve_under_root_names_file_line_and_key():
     assert resolve_under_root("v/a.mp4", "/data/k") == "/data/k/v/a.mp4"
-    with pytest.raises(AVAFormatError) as info:
+    with pytest.raises(InputFileError) as info:
         resolve_under_root("../../../etc/passwd", "/data/k", source="train.csv", line=7,
                            opt_in_key="AVA.ALLOW_PATHS_OUTSIDE_ROOT")
     message = str(info.value)
@@ -44,14 +49,14 @@ def test_resolve_under_root_names_file_line_and_key():
     assert resolve_under_root("/abs/v.mp4", "/data/k", allow_outside=True) == "/abs/v.mp4"
     assert resolve_under_root("../v.mp4", "/data/k", allow_outside=True) == "/data/k/../v.mp4"
     for bad in ("", "   ", "a\x00b"):
-        with pytest.raises(AVAFormatError, match="l.csv:2: "):
+        with pytest.raises(InputFileError, match="l.csv:2: "):
             resolve_under_root(bad, "/r", source="l.csv", line=2)
 
 
 @pytest.mark.parametrize("entry", ["../../../etc/passwd", "/etc/passwd", "a/../../b.mp4"])
 def test_kinetics_list_refuses_paths_outside_the_prefix(entry):
     lines = ["ok.mp4 1", f"{entry} 2"]
-    with pytest.raises(AVAFormatError, match=r"l\.csv:2: path .* points outside .*"
+    with pytest.raises(InputFileError, match=r"l\.csv:2: path .* points outside .*"
                                              r"KINETICS\.ALLOW_PATHS_OUTSIDE_ROOT"):
         parse_kinetics_list(lines, "l.csv", prefix="/root")
     recs = parse_kinetics_list(lines, "l.csv", prefix="/root", allow_outside_root=True)
@@ -60,16 +65,16 @@ def test_kinetics_list_refuses_paths_outside_the_prefix(entry):
 
 @pytest.mark.parametrize("line", [" ,5", ",5", "\t,3", ' , 5'])
 def test_kinetics_line_without_a_path_is_an_error(line):
-    with pytest.raises(AVAFormatError, match=r"l\.csv:2: empty video path"):
+    with pytest.raises(InputFileError, match=r"l\.csv:2: empty video path"):
         parse_kinetics_list(["ok.mp4 1", line], "l.csv", prefix="/root")
 
 
 def test_kinetics_reader_bad_bytes_directory_and_bom(tmp_path: Path):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"a.mp4 0\nb.mp4 1\nc\xff\xfe.mp4 2\n")
-    with pytest.raises(AVAFormatError, match=r"bad\.csv:3: not UTF-8 text \(byte 0xff at column 2\)"):
+    with pytest.raises(InputFileError, match=r"bad\.csv:3: not UTF-8 text \(byte 0xff at column 2\)"):
         read_kinetics_list(bad)
-    with pytest.raises(AVAFormatError, match="is a directory"):
+    with pytest.raises(InputFileError, match="is a directory"):
         read_kinetics_list(tmp_path)
     bom = tmp_path / "bom.csv"
     bom.write_bytes("\ufeffé/a.mp4 0\n".encode())
@@ -83,7 +88,7 @@ def test_config_key_reaches_the_registered_lists(tmp_path: Path):
     cfg.KINETICS.ROOT = str(tmp_path)
     try:
         register_kinetics_from_cfg(cfg)
-        with pytest.raises(AVAFormatError, match=r"train\.csv:1: .*KINETICS\.ALLOW_PATHS_OUTSIDE_ROOT"):
+        with pytest.raises(InputFileError, match=r"train\.csv:1: .*KINETICS\.ALLOW_PATHS_OUTSIDE_ROOT"):
             DatasetCatalog.get("kinetics400_train")
         cfg.KINETICS.ALLOW_PATHS_OUTSIDE_ROOT = True
         register_kinetics_from_cfg(cfg)
@@ -116,9 +121,9 @@ def test_pretrain_kinetics_stops_on_a_path_outside(tmp_path: Path, capsys):
 def test_label_map_bad_bytes_and_directory(tmp_path: Path):
     lm = tmp_path / "lm.pbtxt"
     lm.write_bytes(b'label {\n  name: "st\xe9nd"\n  label_id: 1\n}\n')
-    with pytest.raises(AVAFormatError, match=r"lm\.pbtxt:2: not UTF-8 text \(byte 0xe9 at column 12\)"):
+    with pytest.raises(InputFileError, match=r"lm\.pbtxt:2: not UTF-8 text \(byte 0xe9 at column 12\)"):
         read_label_map(lm)
-    with pytest.raises(AVAFormatError, match="is a directory"):
+    with pytest.raises(InputFileError, match="is a directory"):
         read_label_map(tmp_path)
     lm.write_bytes('\ufefflabel {\n  name: "ständ"\n  label_id: 1\n}\n'.encode())
     assert read_label_map(lm).names == {1: "ständ"}

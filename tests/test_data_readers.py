@@ -9,24 +9,32 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data import AVAFormatError
-from ava_detector.data.ava import (
-    build_records,
-    format_frame_list,
-    label_proposals,
-    pairwise_iou,
+from ava_detector.ava.data.csv_formats import (
     parse_annotations,
     parse_exclusions,
-    parse_frame_list,
-    parse_label_map,
     parse_proposals,
     read_annotations,
+)
+from ava_detector.ava.data.frame_lists import (
+    format_frame_list,
+    parse_frame_list,
+)
+from ava_detector.ava.data.label_map import (
+    parse_label_map,
     read_label_map,
+)
+from ava_detector.ava.data.records import (
+    build_records,
+    label_proposals,
+    pairwise_iou,
+)
+from ava_detector.ava.data.register import register_ava
+from ava_detector.ava.data.split_records import (
     records_for_cfg,
-    register_ava,
     select_boxes,
 )
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.errors import InputFileError
 
 GT = """\
 vidA,0902,0.1,0.2,0.3,0.4,12,1
@@ -71,7 +79,7 @@ def test_annotations_parse_types_and_values():
 )
 def test_annotations_malformed_rows_name_file_line_problem(row, problem):
     text = "good,0902,0.1,0.2,0.3,0.4,12,1\n\n" + row + "\n"
-    with pytest.raises(AVAFormatError) as err:
+    with pytest.raises(InputFileError) as err:
         parse_annotations(text, "ann.csv", sec_range=(902, 1798))
     assert str(err.value) == f"ann.csv:3: {problem}"
     assert (err.value.path, err.value.line, err.value.problem) == ("ann.csv", 3, problem)
@@ -87,15 +95,15 @@ def test_annotations_lenient_skips_and_reports():
 def test_proposals_and_exclusions():
     t = parse_proposals("v,0902,0.1,0.2,0.3,0.4,,0.95\nv,902,0.1,0.2,0.3,0.4,-1,0.5\n").table
     assert t["score"].tolist() == pytest.approx([0.95, 0.5])
-    with pytest.raises(AVAFormatError, match=r"p.csv:1: expected 8 comma-separated columns, got 7"):
+    with pytest.raises(InputFileError, match=r"p.csv:1: expected 8 comma-separated columns, got 7"):
         parse_proposals("v,0902,0.1,0.2,0.3,0.4,0.9\n", "p.csv")
-    with pytest.raises(AVAFormatError, match=r"p.csv:1: score must be a number"):
+    with pytest.raises(InputFileError, match=r"p.csv:1: score must be a number"):
         parse_proposals("v,0902,0.1,0.2,0.3,0.4,,nan\n", "p.csv")
-    with pytest.raises(AVAFormatError, match=r"p.csv:1: label must be empty or an integer"):
+    with pytest.raises(InputFileError, match=r"p.csv:1: label must be empty or an integer"):
         parse_proposals("v,0902,0.1,0.2,0.3,0.4,person,0.9\n", "p.csv")
     e = parse_exclusions("v,0902\nw,1000\n").table
     assert list(zip(e["video_id"], e["sec"])) == [("v", 902), ("w", 1000)]
-    with pytest.raises(AVAFormatError, match=r"e.csv:2: expected 2 comma-separated columns, got 3"):
+    with pytest.raises(InputFileError, match=r"e.csv:2: expected 2 comma-separated columns, got 3"):
         parse_exclusions("v,0902\nv,903,1\n", "e.csv")
 
 
@@ -109,11 +117,11 @@ def test_label_maps_both_layouts(shared_dir):
     never = {2, 16, 18, 19, 21, 23, 25, 31, 32, 33, 35, 39, 40, 42, 44, 50, 53, 55, 71, 75}
     assert len(real.ids) == 60 and set(real.ids) == set(range(1, 81)) - never
     assert real.names[12] == "stand"
-    with pytest.raises(AVAFormatError, match=r"m:1: expected 'item \{' or 'label \{'"):
+    with pytest.raises(InputFileError, match=r"m:1: expected 'item \{' or 'label \{'"):
         parse_label_map("nonsense\n", "m")
-    with pytest.raises(AVAFormatError, match=r"m:1: block opened here is never closed"):
+    with pytest.raises(InputFileError, match=r"m:1: block opened here is never closed"):
         parse_label_map("item {\n name: \"a\"\n id: 1\n", "m")
-    with pytest.raises(AVAFormatError, match=r"m:5: action id 1 is defined twice"):
+    with pytest.raises(InputFileError, match=r"m:5: action id 1 is defined twice"):
         parse_label_map('item {\nname: "a"\nid: 1\n}\nitem {\nname: "b"\nid: 1\n}\n', "m")
 
 
@@ -123,11 +131,11 @@ def test_frame_list_parse_and_roundtrip():
     assert text.splitlines()[0] == "original_vido_id video_id frame_id path labels"
     assert text.splitlines()[2] == 'vidA 0 1 vidA/vidA_000002.jpg ""'
     assert parse_frame_list(text) == videos
-    with pytest.raises(AVAFormatError, match=r"fl.csv:1: expected the header"):
+    with pytest.raises(InputFileError, match=r"fl.csv:1: expected the header"):
         parse_frame_list("video_id path\n", "fl.csv")
-    with pytest.raises(AVAFormatError, match=r"fl.csv:3: expected .* got 2 fields"):
+    with pytest.raises(InputFileError, match=r"fl.csv:3: expected .* got 2 fields"):
         parse_frame_list(text.splitlines()[0] + "\n\nvidA 0\n", "fl.csv")
-    with pytest.raises(AVAFormatError, match=r"fl.csv:2: frame_id must be an integer"):
+    with pytest.raises(InputFileError, match=r"fl.csv:2: frame_id must be an integer"):
         parse_frame_list(text.splitlines()[0] + "\nvidA 0 x a.jpg \"\"\n", "fl.csv")
 
 
@@ -175,9 +183,9 @@ def test_build_records_merge_and_keyframes():
 
 
 def test_build_records_missing_video_and_out_of_range_frames():
-    with pytest.raises(AVAFormatError, match=r"^gt.csv:6: video 'vidB' has neither frames"):
+    with pytest.raises(InputFileError, match=r"^gt.csv:6: video 'vidB' has neither frames"):
         _records(frames={"vidA": ["a"] * 200})
-    with pytest.raises(AVAFormatError, match=r"^gt.csv:1: second 902 of video 'vidA' is frame 60, outside"):
+    with pytest.raises(InputFileError, match=r"^gt.csv:1: second 902 of video 'vidA' is frame 60, outside"):
         _records(frames={"vidA": ["a"] * 60, "vidB": ["b"] * 200})
     records, skipped = _records(frames={"vidA": ["a"] * 60, "vidB": ["b"] * 200}, lenient=True)
     assert [r["image_id"] for r in records] == ["vidB,0904", "vidB,0905"] and len(skipped) == 2
@@ -243,7 +251,7 @@ def test_register_ava_lazy_load_metadata_and_cfg(tmp_path, shared_dir):
     with pytest.raises(ValueError, match="none of 2 keyframes has a box for testing"):
         records_for_cfg(name, cfg, False)
     (ann / "ava_val_v2.2.csv").unlink()
-    with pytest.raises(AVAFormatError, match=r"ava_val_v2.2.csv: annotation file not found"):
+    with pytest.raises(InputFileError, match=r"ava_val_v2.2.csv: annotation file not found"):
         DatasetCatalog.get(name)
     DatasetCatalog.remove(name)
     MetadataCatalog.remove(name)
@@ -258,7 +266,7 @@ def test_fuzz_parsers_raise_only_format_errors(text):
     for parse in (parse_annotations, parse_proposals, parse_exclusions, parse_frame_list, parse_label_map):
         try:
             parse(text)
-        except AVAFormatError:
+        except InputFileError:
             pass
     for parse in (parse_annotations, parse_proposals, parse_exclusions):
         parse(text, lenient=True)  # lenient mode never raises on rows
@@ -267,7 +275,10 @@ def test_fuzz_parsers_raise_only_format_errors(text):
 @settings(max_examples=150, deadline=None)
 @given(text=st.lists(_CSV_CHARS, max_size=80).map("".join))
 def test_fast_and_reference_splitting_agree(text):
-    from ava_detector.data.ava.csv_formats import _split_rows, _split_rows_python
+    from ava_detector.ava.data.csv_formats import (
+        _split_rows,
+        _split_rows_python,
+    )
 
     fast, ref = _split_rows(text), _split_rows_python(text)
     assert fast[1].tolist() == ref[1].tolist() and fast[2].tolist() == ref[2].tolist()
@@ -278,7 +289,10 @@ def test_fast_and_reference_splitting_agree(text):
 
 
 def test_builtin_roots(monkeypatch, tmp_path):
-    from ava_detector.data.ava import resolve_ava_root, resolve_synthetic_root
+    from ava_detector.ava.data.builtin import (
+        resolve_ava_root,
+        resolve_synthetic_root,
+    )
 
     monkeypatch.delenv("AVA_DATASETS", raising=False)
     monkeypatch.delenv("DETECTRON2_DATASETS", raising=False)
@@ -296,22 +310,22 @@ def test_builtin_roots(monkeypatch, tmp_path):
 def test_readers_refuse_what_they_cannot_represent(tmp_path):
     """Huge numbers, scores beyond float32, non-UTF-8 bytes, a BOM, a folder, and one very wide line."""
     big = "vidA,99999999999999999999,0.1,0.2,0.3,0.4,12,1\n"
-    with pytest.raises(AVAFormatError, match=r"^<annotations>:1: timestamp out of range"):
+    with pytest.raises(InputFileError, match=r"^<annotations>:1: timestamp out of range"):
         parse_annotations(big)
-    with pytest.raises(AVAFormatError, match=r"^<annotations>:1: person_id out of range"):
+    with pytest.raises(InputFileError, match=r"^<annotations>:1: person_id out of range"):
         parse_annotations("vidA,0902,0.1,0.2,0.3,0.4,12,9223372036854775808\n")
-    with pytest.raises(AVAFormatError, match=r"^<proposals>:1: score out of range"):
+    with pytest.raises(InputFileError, match=r"^<proposals>:1: score out of range"):
         parse_proposals("vidA,0902,0.1,0.2,0.3,0.4,,1e39\n")
     f = tmp_path / "gt.csv"
     f.write_bytes(b"vidA,0902,0.1,0.2,0.3,0.4,12,1\nvid\xff,0903,0.1,0.2,0.3,0.4,12,1\n")
-    with pytest.raises(AVAFormatError, match=r"gt.csv:2: annotations is not UTF-8 text \(byte 34\)"):
+    with pytest.raises(InputFileError, match=r"gt.csv:2: annotations is not UTF-8 text \(byte 34\)"):
         read_annotations(f)
     f.write_bytes(b"\xef\xbb\xbfvidA,0902,0.1,0.2,0.3,0.4,12,1\n")
     assert read_annotations(f).table["video_id"].tolist() == ["vidA"]
-    with pytest.raises(AVAFormatError, match="cannot read annotations"):
+    with pytest.raises(InputFileError, match="cannot read annotations"):
         read_annotations(tmp_path)
     wide = "vidA,0902,0.1,0.2,0.3,0.4,12,1\n" + "vidA," * 200_000 + "x\n"
-    with pytest.raises(AVAFormatError, match=r"^<annotations>:2: expected 2, 7 or 8 comma-separated "
+    with pytest.raises(InputFileError, match=r"^<annotations>:2: expected 2, 7 or 8 comma-separated "
                                              r"columns, got 200001"):
         parse_annotations(wide)
     table, skipped = parse_annotations(wide, lenient=True)
@@ -321,5 +335,5 @@ def test_readers_refuse_what_they_cannot_represent(tmp_path):
 def test_label_map_ids_out_of_range_name_the_entry():
     for value in ("-69", "0", "99999999999999999999"):
         text = f'label {{\n  name: "a"\n  label_id: {value}\n  label_type: PERSON_MOVEMENT\n}}\n'
-        with pytest.raises(AVAFormatError, match=rf"^m.pbtxt:\d: label_id must lie in 1\.\.100000, got {value}"):
+        with pytest.raises(InputFileError, match=rf"^m.pbtxt:\d: label_id must lie in 1\.\.100000, got {value}"):
             parse_label_map(text, "m.pbtxt")

@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from ava_detector.data import AVAFormatError
-from ava_detector.data.ava import read_frame_list
-from ava_detector.data.ava.prep import (
+from ava_detector.ava.data.frame_lists import read_frame_list
+from ava_detector.ava.data.prep import (
     cut_video,
     extract_frames,
     ffmpeg_frames_command,
     output_frame_sources,
     write_frame_lists,
 )
+from ava_detector.data.errors import InputFileError
 
 
 def _grey_video(path, n, fps):
@@ -61,5 +61,5 @@ def test_cut_then_frame_lists(tmp_path):
     assert _levels(sorted((root / "frames" / "a").glob("*.jpg"))[:2]) == [10, 11]  # starts at 1 s
     assert write_frame_lists(root, {"val": ["a"]}) == {"val": 20}
     assert read_frame_list(root / "frame_lists" / "val.csv")["a"][:2] == ["a/a_000001.jpg", "a/a_000002.jpg"]
-    with pytest.raises(AVAFormatError, match=r"frames/b: no frames for 1 video\(s\) of split 'train'"):
+    with pytest.raises(InputFileError, match=r"frames/b: no frames for 1 video\(s\) of split 'train'"):
         write_frame_lists(root, {"train": ["a", "b"]})

@@ -14,23 +14,30 @@ import pandas as pd
 import pytest
 from detectron2.data import DatasetCatalog, DatasetFromList
 
-from ava_detector.data.ava import (
-    format_frame_list,
-    label_proposals,
-    merge_gt_boxes,
-    parse_frame_list,
+from ava_detector.ava.data import frame_table as ft
+from ava_detector.ava.data.builtin import register_synthetic_ava
+from ava_detector.ava.data.csv_formats import (
     read_annotations,
-    read_frame_list,
     read_proposals,
-    register_ava,
-    register_synthetic_ava,
 )
-from ava_detector.data.ava import frame_table as ft
-from ava_detector.data.ava.metadata_generator import MetadataSpec, write_ava_metadata
-from ava_detector.data.ava.records import label_proposals_grouped
-from ava_detector.data.ava.synthetic import generate_synthetic_ava
-from ava_detector.data.ava.synthetic_scene import SceneSpec
-from ava_detector.data.errors import AVAFormatError
+from ava_detector.ava.data.frame_lists import (
+    format_frame_list,
+    parse_frame_list,
+    read_frame_list,
+)
+from ava_detector.ava.data.metadata_generator import (
+    MetadataSpec,
+    write_ava_metadata,
+)
+from ava_detector.ava.data.records import (
+    label_proposals,
+    label_proposals_grouped,
+    merge_gt_boxes,
+)
+from ava_detector.ava.data.register import register_ava
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.data.errors import InputFileError
 
 # Three videos of AVA's real length (27,030 frames, 897 keyframes each): about 2,700 records.
 LARGE = MetadataSpec(videos=3)
@@ -126,7 +133,7 @@ def test_a_changed_frame_list_is_an_error_not_other_frames(tmp_path):
     fl.write_text(format_frame_list({"a": [f"a/{i}.jpg" for i in range(10)]}))
     handle = pickle.loads(pickle.dumps(ft.frame_table(fl, tmp_path)["a"]))
     fl.write_text(format_frame_list({"a": [f"a/{i}.jpg" for i in range(4)]}))
-    with pytest.raises(AVAFormatError, match="no longer has the 10 frames"):
+    with pytest.raises(InputFileError, match="no longer has the 10 frames"):
         handle[0]
 
 
@@ -161,12 +168,12 @@ def test_interleaved_rows_are_grouped_by_video_in_row_order(tmp_path):
 def test_malformed_frame_lists_name_the_line(tmp_path):
     fl = tmp_path / "list.csv"
     fl.write_text("original_vido_id video_id frame_id path labels\nv 0 0 v/0.jpg \"\"\nv 0 x v/1.jpg \"\"\n")
-    with pytest.raises(AVAFormatError, match=r"list.csv:3: frame_id must be an integer"):
+    with pytest.raises(InputFileError, match=r"list.csv:3: frame_id must be an integer"):
         ft.read_frame_table(fl, "")
     fl.write_text("video path\n")
-    with pytest.raises(AVAFormatError, match=r"list.csv:1: expected the header"):
+    with pytest.raises(InputFileError, match=r"list.csv:1: expected the header"):
         ft.read_frame_table(fl, "")
-    with pytest.raises(AVAFormatError, match="cannot read frame list"):
+    with pytest.raises(InputFileError, match="cannot read frame list"):
         ft.frame_table(tmp_path / "missing.csv", "")
 
 
@@ -221,7 +228,7 @@ def test_frame_list_paths_leaving_the_frames_folder_are_refused_unless_allowed(t
     (root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt").write_text(
         'label {\n  name: "stand"\n  label_id: 12\n  label_type: PERSON_MOVEMENT\n}\n')
     register_ava("outside_val", root=root, split="val", start_sec=None, fps=None)
-    with pytest.raises(AVAFormatError, match=r"val.csv:42: path '../../secret/x.jpg' points outside the "
+    with pytest.raises(InputFileError, match=r"val.csv:42: path '../../secret/x.jpg' points outside the "
                                              r"frames folder .* \(2 such rows\); set AVA.ALLOW_PATHS_OUTSIDE_ROOT"):
         DatasetCatalog.get("outside_val")
     register_ava("outside_val", root=root, split="val", start_sec=None, fps=None,

@@ -15,15 +15,19 @@ from detectron2.data.transforms import (
     TransformList,
 )
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data.transforms import (
-    ClipAugInput,
-    ClipResizeTransform,
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.transforms.augmentation import (
     RandomClipColorJitter,
     RandomShortSideScale,
     ShortSideScale,
-    apply_transform_to_clip,
     build_clip_augmentation,
+)
+from ava_detector.data.transforms.clip_input import (
+    ClipAugInput,
+    apply_transform_to_clip,
+)
+from ava_detector.data.transforms.resize import (
+    ClipResizeTransform,
     short_side_output_shape,
 )
 

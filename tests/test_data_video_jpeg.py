@@ -9,11 +9,20 @@ import numpy as np
 import pytest
 import torch
 
-from ava_detector.data import AVAFormatError
-from ava_detector.data.mapper import AVADatasetMapper
-from ava_detector.data.video import JpegFrameSource, read_rgb
-from ava_detector.data.video.jpeg_source import jpeg_is_truncated, jpeg_size, reduction_for
-from ava_detector.data.video.synthetic import numbered_frame, read_frame_number, write_jpeg_frames
+from ava_detector.ava.mapper import AVADatasetMapper
+from ava_detector.data.errors import InputFileError
+from ava_detector.data.video.jpeg_source import (
+    JpegFrameSource,
+    jpeg_is_truncated,
+    jpeg_size,
+    read_rgb,
+    reduction_for,
+)
+from ava_detector.data.video.synthetic import (
+    numbered_frame,
+    read_frame_number,
+    write_jpeg_frames,
+)
 
 
 @pytest.fixture()
@@ -28,10 +37,10 @@ def test_truncated_jpeg_raises_naming_the_file(frames, fraction):
     with open(frames[3], "wb") as f:
         f.write(data[: int(len(data) * fraction)])
     assert cv2.imread(frames[3]) is not None  # libjpeg alone would decode it (grey lower part)
-    with pytest.raises(AVAFormatError, match="truncated JPEG") as err:
+    with pytest.raises(InputFileError, match="truncated JPEG") as err:
         read_rgb(frames[3])
     assert err.value.path == frames[3]
-    with pytest.raises(AVAFormatError, match="truncated JPEG"):
+    with pytest.raises(InputFileError, match="truncated JPEG"):
         JpegFrameSource(frames, 30).read_indices([2, 3, 4])
 
 
@@ -52,7 +61,7 @@ def test_mapper_skips_a_truncated_frame_and_counts_it(frames):
     mapper = AVADatasetMapper(True, augmentations=[], arch="fast", num_frames=4, sampling_rate=1,
                               skip_bad_samples=True)
     assert mapper(record) is None and mapper.num_skipped == 1
-    with pytest.raises(AVAFormatError, match="truncated JPEG"):
+    with pytest.raises(InputFileError, match="truncated JPEG"):
         AVADatasetMapper(True, augmentations=[], arch="fast", num_frames=4, sampling_rate=1)(record)
 
 
@@ -106,8 +115,11 @@ def test_frames_may_be_any_sequence_and_repeats_are_decoded_once(frames, monkeyp
 
 
 def test_reduced_decode_option_from_config(frames):
-    from ava_detector.config import get_ava_cfg
-    from ava_detector.data.video import build_frame_source, frame_source_options
+    from ava_detector.config.defaults import get_ava_cfg
+    from ava_detector.data.video.frame_source import (
+        build_frame_source,
+        frame_source_options,
+    )
 
     cfg = get_ava_cfg()
     assert frame_source_options(cfg, "frames") == {}
@@ -119,7 +131,7 @@ def test_reduced_decode_option_from_config(frames):
 
 
 def test_mapper_with_reduced_decode_gives_the_same_clip_size_and_boxes(tmp_path):
-    from ava_detector.config import get_ava_cfg
+    from ava_detector.config.defaults import get_ava_cfg
 
     paths = write_jpeg_frames(tmp_path / "v", "v", [numbered_frame(i, 192, 256) for i in range(12)])
     record = {"video_id": "v", "sec": 0, "fps": 30.0, "keyframe_index": 6, "frames": paths,

@@ -11,9 +11,15 @@ import av
 import numpy as np
 import pytest
 
-from ava_detector.data.video import PyAVVideoSource, clip_indices, sample_clip
 from ava_detector.data.video import pyav_source as pv
-from ava_detector.data.video.synthetic import numbered_frame, read_frame_number, write_mp4
+from ava_detector.data.video.frame_source import sample_clip
+from ava_detector.data.video.pyav_source import PyAVVideoSource
+from ava_detector.data.video.sampling import clip_indices
+from ava_detector.data.video.synthetic import (
+    numbered_frame,
+    read_frame_number,
+    write_mp4,
+)
 
 NUM = 300  # 10 s at 30 fps
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ava_detector.data.video import (
-    JpegFrameSource,
+from ava_detector.data.video.jpeg_source import JpegFrameSource
+from ava_detector.data.video.sampling import (
     clip_indices,
     clip_times,
     frame_at_times,

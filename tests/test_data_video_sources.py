@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ava_detector.data import AVAFormatError
-from ava_detector.data.video import (
-    JpegFrameSource,
-    PyAVVideoSource,
+from ava_detector.data.errors import InputFileError
+from ava_detector.data.video.frame_source import (
     build_frame_source,
-    clip_indices,
     keyframe_time,
     sample_clip,
 )
+from ava_detector.data.video.jpeg_source import JpegFrameSource
+from ava_detector.data.video.pyav_source import PyAVVideoSource
+from ava_detector.data.video.sampling import clip_indices
 from ava_detector.data.video.synthetic import (
     numbered_frame,
     read_frame_number,
@@ -89,7 +89,7 @@ def test_records_choose_the_source_and_the_keyframe_time(numbered):
     assert keyframe_time(record, "video") == pytest.approx(2.0)
     assert isinstance(build_frame_source("frames", record), JpegFrameSource)
     assert isinstance(build_frame_source("video", record), PyAVVideoSource)
-    with pytest.raises(AVAFormatError, match="no video_path"):
+    with pytest.raises(InputFileError, match="no video_path"):
         build_frame_source("video", {"video_id": "vid", "frames": paths})
 
 
@@ -99,7 +99,7 @@ def test_missing_frame_raises_naming_the_file(tmp_path):
     (tmp_path / "v" / "v_000005.jpg").unlink()
     src = JpegFrameSource(paths, 30)
     assert _numbers(src.read_indices([0, 1, 2, 3])) == [0, 1, 2, 3]
-    with pytest.raises(AVAFormatError, match="missing") as err:
+    with pytest.raises(InputFileError, match="missing") as err:
         src.read_clip(5 / 30, 4, 1, 30)
     assert err.value.path == missing
 
@@ -108,17 +108,17 @@ def test_corrupt_frame_raises_naming_the_file(tmp_path):
     paths = write_jpeg_frames(tmp_path / "v", "v", [numbered_frame(i) for i in range(4)])
     with open(paths[2], "wb") as f:
         f.write(b"not a jpeg")
-    with pytest.raises(AVAFormatError, match="cannot be decoded") as err:
+    with pytest.raises(InputFileError, match="cannot be decoded") as err:
         JpegFrameSource(paths, 30).read_indices([1, 2])
     assert err.value.path == paths[2]
 
 
 def test_missing_and_undecodable_video_raise_naming_the_file(tmp_path):
-    with pytest.raises(AVAFormatError, match="missing") as err:
+    with pytest.raises(InputFileError, match="missing") as err:
         PyAVVideoSource(str(tmp_path / "nope.mp4")).read_times([0.0])
     assert err.value.path.endswith("nope.mp4")
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
-    with pytest.raises(AVAFormatError) as err:
+    with pytest.raises(InputFileError) as err:
         PyAVVideoSource(str(bad)).read_clip(1.0, 4, 2, 30)
     assert err.value.path == str(bad)

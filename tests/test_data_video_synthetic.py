@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from detectron2.data import DatasetCatalog
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data import AVADatasetMapper
-from ava_detector.data.ava.builtin import register_synthetic_ava
-from ava_detector.data.ava.synthetic import generate_synthetic_ava
-from ava_detector.data.ava.synthetic_scene import SceneSpec
+from ava_detector.ava.data.builtin import register_synthetic_ava
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.ava.mapper import AVADatasetMapper
+from ava_detector.config.defaults import get_ava_cfg
 
 
 @pytest.fixture(scope="module")

@@ -14,17 +14,21 @@ import cv2
 import numpy as np
 import pytest
 
-from ava_detector.data import AVAFormatError
-from ava_detector.data.ava.synthetic import generate_synthetic_ava
-from ava_detector.data.ava.synthetic_scene import SceneSpec
-from ava_detector.demo import action_segments, place_labels, top_actions, track_colour
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.data.errors import InputFileError
+from ava_detector.demo.drawing import (
+    place_labels,
+    top_actions,
+    track_colour,
+)
 from ava_detector.demo.thresholds import (
     best_f1_threshold,
     calibrate_from_csv,
     load_thresholds,
     save_thresholds,
 )
-from ava_detector.demo.tracks_output import smooth_scores
+from ava_detector.demo.tracks_output import action_segments, smooth_scores
 from tests.test_tracking_video import tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,7 +200,7 @@ def test_calibrate_save_and_load(tmp_path):
     path = save_thresholds(tmp_path / "thresholds.json", thr, f1, {12: "stand"}, source="det.csv")
     np.testing.assert_allclose(load_thresholds(path, 80), thr)
     (tmp_path / "bad.json").write_text('{"thresholds": {"99": 0.5}}')
-    with pytest.raises(AVAFormatError, match="bad.json.*outside 1..80"):
+    with pytest.raises(InputFileError, match="bad.json.*outside 1..80"):
         load_thresholds(tmp_path / "bad.json", 80)
 
 

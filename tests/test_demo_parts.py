@@ -7,19 +7,25 @@ import pytest
 import torch
 from detectron2.structures import Boxes, Instances
 
-from ava_detector.data import AVAFormatError
-from ava_detector.demo import (
+from ava_detector.data.errors import InputFileError
+from ava_detector.demo.box_providers import (
     CSVBoxProvider,
     DatasetBoxProvider,
+)
+from ava_detector.demo.drawing import (
     DrawStyle,
-    FrameRingBuffer,
+    top_actions,
+)
+from ava_detector.demo.frame_buffer import FrameRingBuffer
+from ava_detector.demo.person_detector import (
     PersonDetector,
     build_person_detector_cfg,
+    person_boxes,
+)
+from ava_detector.demo.schedule import (
     clip_extent,
     keyframe_times,
     parse_every,
-    person_boxes,
-    top_actions,
 )
 
 
@@ -72,7 +78,7 @@ def test_csv_provider_proposals_threshold_and_gt_dedup(tmp_path):
     boxes, scores = CSVBoxProvider(gt, "other_name_single_video")(902, None)
     np.testing.assert_allclose(boxes, [[0.1, 0.1, 0.3, 0.5], [0.5, 0.1, 0.7, 0.5]])
     assert scores.tolist() == [1.0, 1.0]
-    with pytest.raises(AVAFormatError, match="no rows for video"):
+    with pytest.raises(InputFileError, match="no rows for video"):
         CSVBoxProvider(prop, "v3")
 
 
@@ -140,7 +146,10 @@ def test_top_actions_and_style():
 
 def test_csv_boxes_at_half_seconds_match_keyframes_every_half_second(tmp_path):
     """A dataset with 2 keyframes a second writes 0902.5: the demo's keyframe at 902.5 gets its boxes."""
-    from ava_detector.demo.box_providers import CSVBoxProvider, check_timestamps_match
+    from ava_detector.demo.box_providers import (
+        CSVBoxProvider,
+        check_timestamps_match,
+    )
 
     f = tmp_path / "boxes.csv"
     f.write_text("v,0902,0.1,0.1,0.5,0.9,,0.9\nv,0902.5,0.2,0.1,0.6,0.9,,0.8\n")
@@ -150,5 +159,5 @@ def test_csv_boxes_at_half_seconds_match_keyframes_every_half_second(tmp_path):
     np.testing.assert_allclose(provider(902.5, frame)[0], [[0.2, 0.1, 0.6, 0.9]])
     assert len(provider(902.0004, frame)[0]) == 1 and len(provider(902.25, frame)[0]) == 0
     check_timestamps_match(provider.seconds, [902.0, 902.5, 903.0], f)
-    with pytest.raises(AVAFormatError, match=r"the file has 0902\.\.0902\.5 \(2 seconds\)"):
+    with pytest.raises(InputFileError, match=r"the file has 0902\.\.0902\.5 \(2 seconds\)"):
         check_timestamps_match(provider.seconds, [2.0, 2.5], f)

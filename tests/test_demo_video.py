@@ -18,12 +18,18 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data import AVADatasetMapper
-from ava_detector.data.ava.synthetic import generate_synthetic_ava
-from ava_detector.data.ava.synthetic_scene import SceneSpec
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.ava.mapper import AVADatasetMapper
+from ava_detector.config.defaults import get_ava_cfg
 from ava_detector.data.video.pyav_source import frame_to_rgb
-from ava_detector.demo import ActionPredictor, FrameRingBuffer, build_cfg, open_video, track_colour
+from ava_detector.demo.drawing import track_colour
+from ava_detector.demo.frame_buffer import FrameRingBuffer
+from ava_detector.demo.predictor import (
+    ActionPredictor,
+    build_cfg,
+)
+from ava_detector.demo.video_demo import open_video
 
 REPO = Path(__file__).resolve().parents[1]
 VID = "syn_val_000"
@@ -178,8 +184,8 @@ def test_demo_clip_equals_the_test_mapper_clip(setup):
 
 def test_buffer_stays_bounded(setup):
     """Frames are dropped once no clip needs them: the peak is one clip span + look-ahead."""
-    from ava_detector.demo import run_video_demo
     from ava_detector.demo.box_providers import no_boxes
+    from ava_detector.demo.video_demo import run_video_demo
 
     cfg = build_cfg(str(setup / "tiny.yaml"))
     predictor = ActionPredictor(cfg, build_model(cfg))

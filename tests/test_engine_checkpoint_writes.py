@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from ava_detector.checkpoint import (
+from ava_detector.checkpoint.checkpointer import (
     SafeDetectionCheckpointer,
-    atomic_write_text,
     checkpoint_problem,
-    remove_stray_temporaries,
 )
 from ava_detector.engine.cli import remove_stray_files
+from ava_detector.utils.atomic_files import (
+    atomic_write_text,
+    remove_stray_temporaries,
+)
 
 # Saves model_0000000 (weights = seed 0), adds 1 to the weights, then saves model_0000001 and is
 # killed: "checkpoint" half-way through writing its bytes, "tag" after the checkpoint and the

@@ -12,8 +12,10 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.engine.config_checks import PROTOCOL_NAMES, config_problems
+from ava_detector.ava.config_checks import PROTOCOL_NAMES, ava_config_problems
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.engine.config_checks import config_problems
+from ava_detector.kinetics.config_checks import kinetics_config_problems
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_AVA = REPO / "configs/synthetic/tiny_slowfast.yaml"
@@ -35,6 +37,7 @@ def _problems(overrides: dict, **kw) -> list:
         for p in parents:
             node = node[p]
         node[leaf] = value
+    kw.setdefault("task_checks", [ava_config_problems, kinetics_config_problems])
     return config_problems(cfg, meta_architectures=ARCHS, **kw)
 
 
@@ -158,7 +161,7 @@ def test_eval_only_without_weights_refuses(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def other_head(tmp_path_factory) -> tuple[Path, dict]:
     """A checkpoint of the tiny config with a 60-class head (the model has 80)."""
-    from ava_detector.config import get_ava_cfg as fresh
+    from ava_detector.config.defaults import get_ava_cfg as fresh
 
     cfg = fresh()
     cfg.merge_from_file(str(TINY_AVA))
@@ -186,8 +189,11 @@ def test_head_of_another_class_count_is_an_error(other_head, tmp_path, capsys, e
 def test_backbone_only_init_takes_the_other_head(other_head, tmp_path, capsys):
     """With MODEL.WEIGHTS_BACKBONE_ONLY the head is skipped and the backbone loads; the run then
     reaches the data check (the data root does not exist)."""
-    from ava_detector.checkpoint import AVACheckpointer
-    from ava_detector.engine.cli import check_weights, load_cfg
+    from ava_detector.checkpoint.checkpointer import VideoCheckpointer
+    from ava_detector.engine.cli import (
+        check_weights,
+        load_cfg,
+    )
 
     path, state = other_head
     train = _tool("train_ava")
@@ -198,10 +204,10 @@ def test_backbone_only_init_takes_the_other_head(other_head, tmp_path, capsys):
     args = train.argument_parser().parse_args(["--config", str(TINY_AVA), "MODEL.WEIGHTS", str(path),
                                                "MODEL.WEIGHTS_BACKBONE_ONLY", "True"])
     cfg = load_cfg(args)
-    assert check_weights(cfg, args, AVACheckpointer) == str(path)
+    assert check_weights(cfg, args, VideoCheckpointer) == str(path)
     cfg.MODEL.DEVICE = "cpu"
     model = build_model(cfg)
-    AVACheckpointer(model, backbone_only=True).load(str(path))
+    VideoCheckpointer(model, backbone_only=True).load(str(path))
     loaded = model.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in state.items() if k.startswith("backbone."))
 

@@ -8,8 +8,16 @@ import random
 import numpy as np
 import torch
 
-from ava_detector.engine.data_loading import ResumableLoader, build_ava_test_loader, sample_index
-from ava_detector.engine.reporting import format_ava_results, format_comparison, split_ava_metrics
+from ava_detector.ava.evaluation.results import (
+    format_ava_results,
+    format_comparison,
+    split_ava_metrics,
+)
+from ava_detector.engine.data_loading import (
+    ResumableLoader,
+    build_inference_loader,
+    sample_index,
+)
 
 
 def _records(n: int) -> list[dict]:
@@ -56,7 +64,7 @@ def test_dropped_samples_are_replaced_and_batches_stay_aligned():
 
 
 def test_test_loader_batches_every_record_once():
-    loader = build_ava_test_loader(_records(5), lambda r: r["image_id"], batch_size=2)
+    loader = build_inference_loader(_records(5), lambda r: r["image_id"], batch_size=2)
     assert list(loader) == [[0, 1], [2, 3], [4]]
 
 
@@ -79,8 +87,8 @@ def test_report_reads_percent_metrics_with_slashes_in_names():
 def test_trainer_evaluator_follows_gt_box_mode_and_mini_val(tmp_path):
     from detectron2.data import MetadataCatalog
 
-    from ava_detector.config import get_ava_cfg
-    from ava_detector.engine.trainer import AVATrainer
+    from ava_detector.ava.trainer import AVATrainer
+    from ava_detector.config.defaults import get_ava_cfg
 
     (tmp_path / "lm.pbtxt").write_text('item {\n  name: "stand"\n  id: 12\n}\n')
     MetadataCatalog.get("ava_engine_test_evaluator").set(

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import torch
 
-from ava_detector.data.ava.synthetic import generate_synthetic_ava
-from ava_detector.data.ava.synthetic_scene import SceneSpec
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.ava.data.synthetic_scene import SceneSpec
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -166,15 +166,15 @@ def _gather_test_ids(root: str, out_file: str) -> None:
     """One rank: its share of the test loader's keyframes; rank 0 writes everyone's, in rank order."""
     from detectron2.utils import comm
 
-    from ava_detector.config import get_ava_cfg
-    from ava_detector.engine.data_loading import build_ava_test_loader
-    from ava_detector.engine.trainer import load_records
+    from ava_detector.ava.trainer import load_records
+    from ava_detector.config.defaults import get_ava_cfg
+    from ava_detector.engine.data_loading import build_inference_loader
 
     cfg = get_ava_cfg()
     cfg.merge_from_file(str(REPO / "configs/synthetic/tiny_slowfast.yaml"))
     cfg.AVA.SYNTHETIC_ROOT = root
     records = load_records(cfg, cfg.DATASETS.TEST, is_train=False)
-    loader = build_ava_test_loader(records, lambda r: r["image_id"], batch_size=2)
+    loader = build_inference_loader(records, lambda r: r["image_id"], batch_size=2)
     mine = [i for batch in loader for i in batch]
     everyone = comm.gather(mine, dst=0)
     if comm.is_main_process():
@@ -183,7 +183,7 @@ def _gather_test_ids(root: str, out_file: str) -> None:
 
 
 def test_two_process_test_loader_covers_every_keyframe_once(synthetic_root: Path, tmp_path: Path):
-    from ava_detector.engine import launch
+    from ava_detector.engine.launch import launch
 
     out = tmp_path / "ids.txt"
     launch(_gather_test_ids, 2, dist_url="auto", args=(str(synthetic_root), str(out)),

@@ -9,8 +9,11 @@ from detectron2.modeling import BACKBONE_REGISTRY, ROI_HEADS_REGISTRY, Backbone,
 from detectron2.structures import Boxes, Instances
 from torch import nn
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.modeling.meta_arch import batch_clips, rescale_instances
+from ava_detector.ava.modeling.detector import (
+    batch_clips,
+    rescale_instances,
+)
+from ava_detector.config.defaults import get_ava_cfg
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -14,9 +14,9 @@ from detectron2.data import DatasetCatalog
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.engine import AVATrainer, NonFiniteLossError
-from ava_detector.engine.trainer import load_records
+from ava_detector.ava.trainer import AVATrainer, load_records
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.engine.train_loop import NonFiniteLossError
 
 
 @pytest.fixture(autouse=True, scope="module")

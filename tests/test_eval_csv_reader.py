@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ava_detector.data import AVAFormatError
-from ava_detector.evaluation.csv_io import read_ava_csv
+from ava_detector.ava.evaluation.csv_io import read_ava_csv
+from ava_detector.data.errors import InputFileError
 
 
 def _write(tmp_path, text: str):
@@ -48,7 +48,7 @@ def test_integer_valued_action_id_written_as_float_is_accepted(tmp_path):
 def test_blank_lines_are_skipped_and_errors_name_the_physical_line(tmp_path):
     ok = "v,0902,0.1,0.1,0.5,0.5,1,0.9\n"
     assert len(read_ava_csv(_write(tmp_path, ok + "\n   \n" + ok), "detections")) == 2
-    with pytest.raises(AVAFormatError) as err:
+    with pytest.raises(InputFileError) as err:
         read_ava_csv(_write(tmp_path, ok + "\n   \nv,0902,0.1,0.1,0.5,0.5,1,nan\n"), "detections")
     assert err.value.line == 4 and "score must be finite" in err.value.problem
 
@@ -61,7 +61,7 @@ def test_blank_lines_are_skipped_and_errors_name_the_physical_line(tmp_path):
     ("groundtruth", "v,0902,0.1,0.1,0.5,,1,0\n", 1, "y2 must be a number, got ''"),
 ])
 def test_malformed_rows(tmp_path, kind, text, line, problem):
-    with pytest.raises(AVAFormatError) as err:
+    with pytest.raises(InputFileError) as err:
         read_ava_csv(_write(tmp_path, text), kind)
     assert err.value.line == line and problem in err.value.problem
 
@@ -69,7 +69,7 @@ def test_malformed_rows(tmp_path, kind, text, line, problem):
 def test_empty_and_missing_files(tmp_path):
     assert len(read_ava_csv(_write(tmp_path, ""), "exclusions")) == 0
     assert len(read_ava_csv(_write(tmp_path, "\n\n"), "detections")) == 0
-    with pytest.raises(AVAFormatError, match="detections file not found"):
+    with pytest.raises(InputFileError, match="detections file not found"):
         read_ava_csv(tmp_path / "absent.csv", "detections")
 
 
@@ -91,16 +91,16 @@ def test_detections_with_a_person_id_column_read_as_without(tmp_path):
 def test_unreadable_text_is_an_error_naming_the_line(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"v,0902,0.1,0.2,0.3,0.4,12,0.9\nv\xff,0902,0.1,0.2,0.3,0.4,12,0.9\n")
-    with pytest.raises(AVAFormatError, match=r"bad.csv:2: detections file is not UTF-8 text \(byte 31\)"):
+    with pytest.raises(InputFileError, match=r"bad.csv:2: detections file is not UTF-8 text \(byte 31\)"):
         read_ava_csv(bad, "detections")
     huge = tmp_path / "huge.csv"
     huge.write_text("v,0902,0.1,0.2,0.3,0.4,12,0.9\nv,0902,0.1,0.2,0.3,0.4,12," + "x" * 200_000 + "\n")
-    with pytest.raises(AVAFormatError, match=r"huge.csv:2: a field longer than 131072 characters"):
+    with pytest.raises(InputFileError, match=r"huge.csv:2: a field longer than 131072 characters"):
         read_ava_csv(huge, "detections")
 
 
 def test_an_action_id_beyond_int32_names_its_line(tmp_path):
     f = tmp_path / "det.csv"
     f.write_text("v,0902,0.1,0.2,0.3,0.4,12,0.9\nv,0902,0.1,0.2,0.3,0.4,192233720368547758080.25\n")
-    with pytest.raises(AVAFormatError, match=r"det.csv:2: action_id out of range"):
+    with pytest.raises(InputFileError, match=r"det.csv:2: action_id out of range"):
         read_ava_csv(f, "detections")

@@ -11,8 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ava_detector.evaluation.evaluate_files import evaluate_files
-from ava_detector.evaluation.frame_map import AVABoxes, frame_map
+from ava_detector.ava.evaluation.evaluate_files import evaluate_files
+from ava_detector.ava.evaluation.frame_map import (
+    AVABoxes,
+    frame_map,
+)
 
 LABEL_MAP = "ava/ava_action_list_v2.2_for_activitynet_2019.pbtxt"
 CASES = ["02_random_scores", "03_duplicate_detections", "04_iou_threshold", "06_excluded_timestamps",

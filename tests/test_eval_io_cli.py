@@ -14,11 +14,14 @@ import torch
 from detectron2.data import MetadataCatalog
 from detectron2.structures import Boxes, Instances
 
-from ava_detector.data import AVAFormatError
-from ava_detector.evaluation import ava_evaluation
-from ava_detector.evaluation.csv_io import read_ava_csv, write_ava_csv
-from ava_detector.evaluation.evaluate_files import evaluate_files
-from ava_detector.evaluation.frame_map import AVABoxes
+from ava_detector.ava.evaluation import evaluator as ava_evaluation
+from ava_detector.ava.evaluation.csv_io import (
+    read_ava_csv,
+    write_ava_csv,
+)
+from ava_detector.ava.evaluation.evaluate_files import evaluate_files
+from ava_detector.ava.evaluation.frame_map import AVABoxes
+from ava_detector.data.errors import InputFileError
 
 LABELS = "".join(
     f'label {{\n  name: "{n}"\n  label_id: {i}\n  label_type: {t}\n}}\n'
@@ -63,7 +66,7 @@ def test_reader_parses_rows_and_key_only_rows(files):
 def test_malformed_rows_name_file_and_line(tmp_path, text, line, problem):
     path = tmp_path / "bad.csv"
     path.write_text(text)
-    with pytest.raises(AVAFormatError) as err:
+    with pytest.raises(InputFileError) as err:
         read_ava_csv(path, "detections")
     assert err.value.line == line and problem in err.value.problem and err.value.path == str(path)
 
@@ -79,11 +82,11 @@ def test_write_then_read_round_trip(tmp_path):
 
 def test_chunked_pruning_equals_unpruned(shared_dir):
     d = shared_dir / "ava" / "eval_reference" / "11_top50_cap_per_keyframe"
-    from ava_detector.data.ava import read_label_map
-    from ava_detector.evaluation.frame_map import frame_map
+    from ava_detector.ava.data.label_map import read_label_map
+    from ava_detector.ava.evaluation.frame_map import frame_map
 
     ids = read_label_map(shared_dir / "ava" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt").ids
-    from ava_detector.evaluation.frame_map import DetectionPruner
+    from ava_detector.ava.evaluation.frame_map import DetectionPruner
 
     gt = read_ava_csv(d / "groundtruth.csv", "groundtruth")
     whole = frame_map(gt, read_ava_csv(d / "detections.csv", "detections"), ids)

@@ -16,7 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ava_detector.evaluation.frame_map import AVABoxes, frame_map
+from ava_detector.ava.evaluation.frame_map import (
+    AVABoxes,
+    frame_map,
+)
 
 IDS = [1, 2, 3]
 G = (0.1, 0.1, 0.5, 0.5)

@@ -13,13 +13,15 @@ import torch
 from detectron2.modeling import build_model
 from detectron2.modeling.poolers import convert_boxes_to_pooler_format
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data import AVADatasetMapper
-from ava_detector.data.ava.synthetic import generate_synthetic_ava
-from ava_detector.data.ava.synthetic_scene import SceneSpec
-from ava_detector.export import (
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.ava.mapper import AVADatasetMapper
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.export.action_model import (
     ActionModel,
     example_inputs,
+)
+from ava_detector.export.exporters import (
     export_onnx,
     export_torchscript,
     max_abs_diff,

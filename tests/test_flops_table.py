@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ava_detector.config.defaults import get_ava_cfg
-from ava_detector.modeling.complexity import count_flops
+from ava_detector.kinetics.modeling.complexity import count_flops
 
 # config -> GFLOPs of the SlowFast paper's Table 2
 FAST_SUBSET = {"SLOW_4x16_R50": 20.9, "SLOWFAST_4x16_R50": 27.6, "SLOWFAST_2x32_R50": 13.9}

@@ -17,7 +17,10 @@ from detectron2.utils.events import EventStorage
 from torch import nn
 
 import ava_detector
-from ava_detector.config import add_ava_config, get_ava_cfg
+from ava_detector.config.defaults import (
+    add_ava_config,
+    get_ava_cfg,
+)
 
 
 def test_versions_and_import():
@@ -161,8 +164,8 @@ def test_pure_parts_import_without_torch():
     """AVA_DETECTOR_NO_REGISTER=1 (the offline evaluator's mode) loads neither torch nor Detectron2."""
     code = (
         "import sys\n"
-        "from ava_detector.evaluation import frame_map, evaluate_files\n"
-        "from ava_detector.data.ava import read_label_map, parse_annotations\n"
+        "from ava_detector.ava.evaluation import frame_map, evaluate_files\n"
+        "from ava_detector.ava.data import read_label_map, parse_annotations\n"
         "print(sorted(m for m in ('torch', 'detectron2') if m in sys.modules))\n"
     )
     env = {**__import__("os").environ, "AVA_DETECTOR_NO_REGISTER": "1"}

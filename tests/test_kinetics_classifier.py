@@ -6,10 +6,11 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from ava_detector.checkpoint import AVACheckpointer, load_checkpoint_file
+from ava_detector.checkpoint.checkpointer import VideoCheckpointer
+from ava_detector.checkpoint.safe_load import load_checkpoint_file
 from ava_detector.checkpoint.verify import build_reference_cfg
-from ava_detector.config import get_ava_cfg
-from ava_detector.modeling.meta_arch.video_classifier import VideoClassifier
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.kinetics.modeling.classifier import VideoClassifier
 
 REF = "pyslowfast_reference/kinetics_slowfast_r50_8x8_w8"
 
@@ -33,7 +34,7 @@ def test_pyslowfast_kinetics_reference_through_video_classifier(shared_dir):
     cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD, cfg.MODEL.DEVICE = [128.0] * 3, [64.0] * 3, "cpu"
     model = build_model(cfg).eval()
     assert isinstance(model, VideoClassifier)
-    AVACheckpointer(model).load(f"{base}.pyth")
+    VideoCheckpointer(model).load(f"{base}.pyth")
     io = torch.load(f"{base}_io.pt", weights_only=True)
     clip = torch.load(base.parent / io["clip_ref"]["file"], weights_only=True)
     inputs = [{"clips": {"slow": clip["slow_u8"][0], "fast": clip["fast_u8"][0]}}]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ava_detector.evaluation.kinetics_evaluation import (
+from ava_detector.kinetics.evaluator import (
     KineticsEvaluator,
     ViewResult,
     aggregate_views,

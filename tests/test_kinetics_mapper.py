@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from ava_detector.data import AVAFormatError
-from ava_detector.data.kinetics import KineticsDatasetMapper, expand_test_views
-from ava_detector.data.video import PyAVVideoSource
-from ava_detector.data.video.synthetic import numbered_frame, read_frame_number, write_mp4
-from ava_detector.evaluation.kinetics_evaluation import KineticsEvaluator
+from ava_detector.data.errors import InputFileError
+from ava_detector.data.video.pyav_source import PyAVVideoSource
+from ava_detector.data.video.synthetic import (
+    numbered_frame,
+    read_frame_number,
+    write_mp4,
+)
+from ava_detector.kinetics.data.views import expand_test_views
+from ava_detector.kinetics.evaluator import KineticsEvaluator
+from ava_detector.kinetics.mapper import KineticsDatasetMapper
 
 
 def _mapper(is_train: bool, **kw) -> KineticsDatasetMapper:
@@ -62,8 +67,8 @@ def test_test_crops_are_left_centre_right(videos):
 
 
 def test_training_clip_is_random_inside_the_video_and_augmented(videos):
-    from ava_detector.config import get_ava_cfg
-    from ava_detector.data.transforms import build_clip_augmentation
+    from ava_detector.config.defaults import get_ava_cfg
+    from ava_detector.data.transforms.augmentation import build_clip_augmentation
 
     cfg = get_ava_cfg()
     cfg.INPUT.TRAIN_JITTER_SCALES, cfg.INPUT.TRAIN_CROP_SIZE = [64, 80], 48
@@ -83,13 +88,13 @@ def test_training_clip_is_random_inside_the_video_and_augmented(videos):
 
 def test_bad_videos_in_training_are_skipped_or_raise(videos):
     strict = _mapper(True)
-    with pytest.raises(AVAFormatError, match="corrupt.mp4"):
+    with pytest.raises(InputFileError, match="corrupt.mp4"):
         strict(_record(videos["corrupt"]))
     lenient = _mapper(True, skip_bad_samples=True, max_bad_sample_retries=2)
     assert lenient(_record(videos["corrupt"])) is None
     assert lenient(_record(videos["short"])) is None  # 5 frames < the 8-frame clip
     assert lenient.num_skipped == 2
-    with pytest.raises(AVAFormatError, match="too short"):
+    with pytest.raises(InputFileError, match="too short"):
         lenient(_record(videos["short"]))  # a third in a row: past max_bad_sample_retries=2
     assert lenient(_record(videos["square"])) is not None
 

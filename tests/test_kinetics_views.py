@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from ava_detector.data import AVAFormatError
-from ava_detector.data.kinetics import (
+from ava_detector.data.errors import InputFileError
+from ava_detector.kinetics.data.lists import parse_kinetics_list
+from ava_detector.kinetics.data.register import register_kinetics
+from ava_detector.kinetics.data.views import (
     UniformCrop,
     clip_span,
     expand_test_views,
-    parse_kinetics_list,
-    register_kinetics,
     uniform_crop_offset,
     view_clip_start,
 )
@@ -31,12 +31,12 @@ def test_list_lines_become_records_with_prefix():
     [("x.mp4", "expected 'path label'"), ("x.mp4 cat", "integer"), ("x.mp4 5", "outside")],
 )
 def test_bad_list_lines_name_file_and_line(line, problem):
-    with pytest.raises(AVAFormatError, match=f"l.csv:2: .*{problem}"):
+    with pytest.raises(InputFileError, match=f"l.csv:2: .*{problem}"):
         parse_kinetics_list(["ok.mp4 1", line], "l.csv", num_classes=5)
 
 
 def test_duplicate_video_is_an_error():
-    with pytest.raises(AVAFormatError, match="l.csv:2: .*already listed on line 1"):
+    with pytest.raises(InputFileError, match="l.csv:2: .*already listed on line 1"):
         parse_kinetics_list(["v.mp4 1", "v.mp4 2"], "l.csv")
 
 

@@ -16,7 +16,13 @@ import pytest
 import torch
 from detectron2.structures import Boxes, Instances
 
-from ava_detector.demo.live import DropOldestQueue, is_live_input, live_frames, open_live, run_live
+from ava_detector.demo.live import (
+    DropOldestQueue,
+    is_live_input,
+    live_frames,
+    open_live,
+    run_live,
+)
 from ava_detector.demo.tracking import PersonTracker
 
 FPS, SECONDS, W, H = 15, 180, 96, 64

@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from ava_detector.config.defaults import get_ava_cfg
-from ava_detector.modeling.backbone import SlowFast, build_slowfast_backbone
+from ava_detector.modeling.backbone.slowfast import (
+    SlowFast,
+    build_slowfast_backbone,
+)
 
 
 def _small(arch: str = "slowfast", depth: int = 50, **kw) -> SlowFast:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ava_detector.modeling.backbone import SlowFast
 from ava_detector.modeling.backbone.nonlocal_block import NonLocal3d
+from ava_detector.modeling.backbone.slowfast import SlowFast
 
 
 @pytest.mark.parametrize("form", ["dot_product", "softmax"])

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ava_detector.checkpoint import UnsafeCheckpointError
-from ava_detector.data.ava.synthetic import generate_synthetic_ava
-from ava_detector.data.ava.synthetic_scene import SceneSpec
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.checkpoint.safe_load import UnsafeCheckpointError
 from ava_detector.data.video.pyav_source import frame_to_rgb
 from ava_detector.demo.api import VideoActionPredictor
 from tests.test_tracking_video import tiny_model
@@ -124,7 +124,7 @@ def test_api_takes_a_config_node(env):
     """A CfgNode asking for CUDA runs on the CPU here, with the same results as from the file."""
     import torch
 
-    from ava_detector.demo import build_cfg
+    from ava_detector.demo.predictor import build_cfg
 
     if torch.cuda.is_available():
         pytest.skip("checks the CPU fallback of a machine without CUDA")

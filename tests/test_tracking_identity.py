@@ -6,10 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ava_detector.data.ava.synthetic_scene import SceneSpec
-from ava_detector.demo import PersonTracker
-from ava_detector.demo.crossing_scene import CrossingSpec, crossing_boxes, crossing_persons
-from ava_detector.demo.tracking_metrics import identity_metrics, track_crossing_scene
+from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.demo.crossing_scene import (
+    CrossingSpec,
+    crossing_boxes,
+    crossing_persons,
+)
+from ava_detector.demo.tracking import PersonTracker
+from ava_detector.demo.tracking_metrics import (
+    identity_metrics,
+    track_crossing_scene,
+)
 
 pytest.importorskip("motmetrics")
 

@@ -15,10 +15,18 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data.ava.synthetic import write_mp4
-from ava_detector.data.ava.synthetic_scene import SceneSpec, make_background, person_box
-from ava_detector.demo.crossing_scene import CrossingSpec, crossing_persons, render_crossing
+from ava_detector.ava.data.synthetic import write_mp4
+from ava_detector.ava.data.synthetic_scene import (
+    SceneSpec,
+    make_background,
+    person_box,
+)
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.demo.crossing_scene import (
+    CrossingSpec,
+    crossing_persons,
+    render_crossing,
+)
 from ava_detector.demo.tracking_metrics import identity_metrics
 
 pytest.importorskip("motmetrics")
@@ -122,7 +130,7 @@ def test_tracks_json_and_csv_are_the_csv_ids_timelines(crossing_run):
 
 def test_official_csv_has_the_evaluator_columns(crossing_run):
     """--official-csv: the 8 columns the project's evaluator reads, same rows as the tracked CSV."""
-    from ava_detector.evaluation.csv_io import read_ava_csv
+    from ava_detector.ava.evaluation.csv_io import read_ava_csv
 
     out = crossing_run / "official" / "demo.mp4"
     rc = _load_tool("demo").main([

@@ -17,14 +17,16 @@ import pytest
 import torch
 from detectron2.modeling import build_model
 
-from ava_detector.checkpoint import (
-    AVACheckpointer,
-    CheckpointError,
+from ava_detector.checkpoint.checkpointer import (
     SafeDetectionCheckpointer,
+    VideoCheckpointer,
+)
+from ava_detector.checkpoint.safe_load import (
+    CheckpointError,
     UnsafeCheckpointError,
     load_checkpoint_file,
 )
-from ava_detector.config import get_ava_cfg
+from ava_detector.config.defaults import get_ava_cfg
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_AVA = REPO / "configs/synthetic/tiny_slowfast.yaml"
@@ -107,7 +109,7 @@ def test_checkpointers_refuse(crafted):
     paths, marker = crafted
     model = torch.nn.Linear(2, 2)
     for path in paths.values():
-        for checkpointer in (AVACheckpointer(model), SafeDetectionCheckpointer(model)):
+        for checkpointer in (VideoCheckpointer(model), SafeDetectionCheckpointer(model)):
             with pytest.raises(UnsafeCheckpointError, match="refusing"):
                 checkpointer.load(str(path))
     assert not marker.exists()
@@ -146,7 +148,10 @@ def test_model_zoo_pkl_of_arrays_still_loads(tmp_path):
 
 
 def test_person_detector_refuses(crafted):
-    from ava_detector.demo import PersonDetector, build_person_detector_cfg
+    from ava_detector.demo.person_detector import (
+        PersonDetector,
+        build_person_detector_cfg,
+    )
 
     paths, marker = crafted
     torch.set_num_threads(1)
@@ -158,7 +163,7 @@ def test_person_detector_refuses(crafted):
 
 
 def test_person_detector_config_is_not_unsafe_yaml(tmp_path):
-    from ava_detector.demo import build_person_detector_cfg
+    from ava_detector.demo.person_detector import build_person_detector_cfg
 
     marker = tmp_path / "yaml_marker"
     config = tmp_path / "det.yaml"
@@ -173,8 +178,8 @@ def test_person_detector_config_is_not_unsafe_yaml(tmp_path):
 @pytest.fixture(scope="module")
 def demo_inputs(tmp_path_factory):
     """A 2 s synthetic video, a tiny config and good random weights."""
-    from ava_detector.data.ava.synthetic import generate_synthetic_ava
-    from ava_detector.data.ava.synthetic_scene import SceneSpec
+    from ava_detector.ava.data.synthetic import generate_synthetic_ava
+    from ava_detector.ava.data.synthetic_scene import SceneSpec
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("demo_safety")

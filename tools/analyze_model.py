@@ -12,8 +12,12 @@ import sys
 
 import torch
 
+import ava_detector.builtin_models  # noqa: F401  (registers the model components)
 from ava_detector.config.defaults import get_ava_cfg
-from ava_detector.modeling.complexity import clip_shapes, count_flops
+from ava_detector.kinetics.modeling.complexity import (
+    clip_shapes,
+    count_flops,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ava_detector.data import AVAFormatError
-from ava_detector.demo.thresholds import THRESHOLDS_FILE, calibrate_from_csv, save_thresholds
+from ava_detector.data.errors import InputFileError
+from ava_detector.demo.thresholds import (
+    THRESHOLDS_FILE,
+    calibrate_from_csv,
+    save_thresholds,
+)
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -45,12 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         names = {}
         if args.label_map:
-            from ava_detector.data.ava import read_label_map
+            from ava_detector.ava.data.label_map import read_label_map
 
             names = dict(read_label_map(args.label_map).names)
         thr, f1 = calibrate_from_csv(args.detections, args.groundtruth, args.num_classes,
                                      args.default, args.min_iou)
-    except (AVAFormatError, FileNotFoundError, ValueError) as err:
+    except (InputFileError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     save_thresholds(out, thr, f1, names, source=f"{args.detections} vs {args.groundtruth}")

@@ -22,16 +22,19 @@ import torch
 import yaml
 from detectron2.utils.logger import setup_logger
 
-from ava_detector.checkpoint import (
-    CheckpointError,
-    atomic_open,
-    convert_any,
-    load_checkpoint_file,
+import ava_detector.builtin_models  # noqa: F401  (registers the model components)
+from ava_detector.checkpoint.convert import convert_any
+from ava_detector.checkpoint.pyslowfast_config import (
+    is_detection_cfg,
     translate_pyslowfast_cfg,
     write_config,
 )
-from ava_detector.checkpoint.pyslowfast_config import is_detection_cfg
+from ava_detector.checkpoint.safe_load import (
+    CheckpointError,
+    load_checkpoint_file,
+)
 from ava_detector.checkpoint.verify import verify_reference
+from ava_detector.utils.atomic_files import atomic_open
 
 TOLERANCE = {"outputs": 1e-4, "logits": 1e-3}
 

@@ -33,26 +33,41 @@ import logging
 import sys
 from pathlib import Path
 
-from ava_detector.data import AVAFormatError
-from ava_detector.demo import (
-    TRACKER_METHODS,
-    ActionPredictor,
+import ava_detector.builtin_datasets  # noqa: F401  (registers the built-in datasets)
+import ava_detector.builtin_models  # noqa: F401  (registers the model components)
+from ava_detector.data.errors import InputFileError
+from ava_detector.demo.box_providers import (
     CSVBoxProvider,
     DatasetBoxProvider,
-    PersonDetector,
-    PersonTracker,
-    build_cfg,
-    build_person_detector_cfg,
     check_timestamps_match,
-    keyframe_times,
-    load_detector,
-    open_video,
-    parse_every,
-    run_video_demo,
 )
 from ava_detector.demo.live import is_live_input
-from ava_detector.demo.thresholds import THRESHOLDS_FILE, load_thresholds
-from ava_detector.demo.video_demo import stream_info
+from ava_detector.demo.person_detector import (
+    PersonDetector,
+    build_person_detector_cfg,
+)
+from ava_detector.demo.predictor import (
+    ActionPredictor,
+    build_cfg,
+    load_detector,
+)
+from ava_detector.demo.schedule import (
+    keyframe_times,
+    parse_every,
+)
+from ava_detector.demo.thresholds import (
+    THRESHOLDS_FILE,
+    load_thresholds,
+)
+from ava_detector.demo.tracking import (
+    TRACKER_METHODS,
+    PersonTracker,
+)
+from ava_detector.demo.video_demo import (
+    open_video,
+    run_video_demo,
+    stream_info,
+)
 from ava_detector.engine.cli import check_yaml_file
 
 
@@ -104,18 +119,18 @@ def argument_parser() -> argparse.ArgumentParser:
 def action_names(cfg, dataset: str | None, label_map: str | None) -> dict[int, str]:
     """Action names: --label-map, else the label map of --dataset / the config's test set, else ids."""
     if label_map:
-        from ava_detector.data.ava import read_label_map
+        from ava_detector.ava.data.label_map import read_label_map
 
         return dict(read_label_map(label_map).names)
     from detectron2.data import MetadataCatalog
 
-    from ava_detector.data.ava import ava_metadata
+    from ava_detector.ava.data.register import ava_metadata
 
     for name in [dataset, *cfg.DATASETS.TEST]:
         if name and name in MetadataCatalog.list():
             try:  # reads the label map without loading the dataset
                 names = ava_metadata(name).get("action_names", None)
-            except (AVAFormatError, OSError) as err:
+            except (InputFileError, OSError) as err:
                 logging.getLogger("demo").warning(f"no action names from {name}: {err}")
                 continue
             if names:
@@ -169,9 +184,12 @@ def action_thresholds(args, num_classes: int):
 
 def run_live_mode(args, cfg, predictor, provider, start_sec: float, tracker) -> int:
     """Live input: keyframe JSONs and CSV parts as results come; counts and latency logged."""
-    from ava_detector.demo import top_actions
+    from ava_detector.demo.drawing import top_actions
     from ava_detector.demo.live import run_live_input
-    from ava_detector.demo.outputs import write_detections_csv, write_keyframe_json
+    from ava_detector.demo.outputs import (
+        write_detections_csv,
+        write_keyframe_json,
+    )
     from ava_detector.demo.tracks_output import (
         build_tracks,
         tracks_payload,
@@ -235,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         if Path(args.config_file).is_file():
             check_yaml_file(args.config_file)  # no yaml.unsafe_load fallback
         cfg = build_cfg(args.config_file, args.opts, dataset=args.dataset)
-        from ava_detector.data.ava import register_ava_from_cfg
+        from ava_detector.ava.data.builtin import register_ava_from_cfg
 
         register_ava_from_cfg(cfg)  # the datasets under the config's AVA.ROOT / AVA.SYNTHETIC_ROOT
         predictor = ActionPredictor(cfg, load_detector(cfg, args.weights))
@@ -262,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             tracks_dir=args.tracks_dir or out.parent, smooth=args.smooth,
             csv_person_id=not args.official_csv,
         )
-    except (AVAFormatError, FileNotFoundError, KeyError, ValueError, ImportError) as err:
+    except (InputFileError, FileNotFoundError, KeyError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     persons = sum(len(k.boxes) for k in summary.keyframes)

@@ -16,18 +16,19 @@ import math
 import os
 import sys
 
-# The metric is pure NumPy: skip registering the torch/Detectron2 components (saves ~700 MB).
-os.environ.setdefault("AVA_DETECTOR_NO_REGISTER", "1")
 # Arrays of millions of rows come and go. Without huge pages (NumPy asks for them on large arrays)
 # and with glibc keeping freed blocks for reuse instead of handing each back to the system, the
 # kernel zero-fills far less memory: on a 10M-row file the process's system time halves.
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
-from ava_detector.data import AVAFormatError
-from ava_detector.evaluation.csv_io import atomic_output
-from ava_detector.evaluation.evaluate_files import evaluate_files
-from ava_detector.evaluation.frame_map import PROTOCOLS
-from ava_detector.evaluation.report import format_table, save_bar_chart
+from ava_detector.ava.evaluation.csv_io import atomic_output
+from ava_detector.ava.evaluation.evaluate_files import evaluate_files
+from ava_detector.ava.evaluation.frame_map import PROTOCOLS
+from ava_detector.ava.evaluation.report import (
+    format_table,
+    save_bar_chart,
+)
+from ava_detector.data.errors import InputFileError
 
 
 def _keep_freed_memory() -> None:
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ev = evaluate_files(args.labelmap, args.groundtruth, args.detections, args.exclusions,
                             args.protocol)
-    except AVAFormatError as e:
+    except InputFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     result = ev.result

@@ -23,13 +23,19 @@ from pathlib import Path
 
 import torch
 
-from ava_detector.data import AVAFormatError
-from ava_detector.demo.predictor import build_cfg, load_detector
+import ava_detector.builtin_models  # noqa: F401  (registers the model components)
+from ava_detector.ava.evaluation.csv_io import atomic_output
+from ava_detector.data.errors import InputFileError
+from ava_detector.demo.predictor import (
+    build_cfg,
+    load_detector,
+)
 from ava_detector.engine.cli import check_yaml_file
-from ava_detector.evaluation.csv_io import atomic_output
-from ava_detector.export import (
+from ava_detector.export.action_model import (
     ActionModel,
     example_inputs,
+)
+from ava_detector.export.exporters import (
     export_onnx,
     export_torchscript,
     max_abs_diff,
@@ -43,7 +49,7 @@ def dataset_inputs(cfg, detector, name: str) -> tuple[torch.Tensor, ...]:
     from detectron2.data import DatasetCatalog
     from detectron2.modeling.poolers import convert_boxes_to_pooler_format
 
-    from ava_detector.data import AVADatasetMapper
+    from ava_detector.ava.mapper import AVADatasetMapper
 
     mapper = AVADatasetMapper(cfg, is_train=False)
     record = next(r for r in DatasetCatalog.get(name) if len(r["boxes"]))
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 diff = max_abs_diff(model, inputs, run_onnx(path, inputs))
             report[fmt] = {"path": str(path), "max_abs_diff": diff}
             print(f"{fmt}: {path}  max |exported - eager| = {diff:.3g}")
-    except (AVAFormatError, FileNotFoundError, ValueError, KeyError) as err:
+    except (InputFileError, FileNotFoundError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     with atomic_output(out / "export.json") as tmp:

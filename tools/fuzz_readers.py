@@ -1,5 +1,5 @@
 """Fuzz every file reader with mutated copies of valid files: a reader may accept a file or raise
-``AVAFormatError`` (file and line named), never anything else.
+``InputFileError`` (file and line named), never anything else.
 
     python tools/fuzz_readers.py [--per-reader 10000] [--seed 0] [--only NAME ...]
 
@@ -20,12 +20,16 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from ava_detector.data.ava.csv_formats import read_annotations, read_exclusions, read_proposals
-from ava_detector.data.ava.frame_table import read_frame_table
-from ava_detector.data.ava.label_map import read_label_map
-from ava_detector.data.errors import AVAFormatError
-from ava_detector.data.kinetics.lists import read_kinetics_list
-from ava_detector.evaluation.csv_io import read_ava_csv
+from ava_detector.ava.data.csv_formats import (
+    read_annotations,
+    read_exclusions,
+    read_proposals,
+)
+from ava_detector.ava.data.frame_table import read_frame_table
+from ava_detector.ava.data.label_map import read_label_map
+from ava_detector.ava.evaluation.csv_io import read_ava_csv
+from ava_detector.data.errors import InputFileError
+from ava_detector.kinetics.data.lists import read_kinetics_list
 
 SEEDS: dict[str, bytes] = {
     "annotations": b"vidA,0902,0.1,0.2,0.3,0.4,12,0\nvidA,0902,0.1,0.2,0.3,0.4,17,0\nvidB,0903\n"
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     reader(path)
                     accepted += 1
-                except AVAFormatError:
+                except InputFileError:
                     refused += 1
                 except Exception:  # noqa: BLE001 - what the fuzzer is looking for
                     failures += 1

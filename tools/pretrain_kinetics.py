@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from ava_detector.checkpoint import AVACheckpointer
+from ava_detector.checkpoint.checkpointer import VideoCheckpointer
 from ava_detector.engine.cli import (
     argument_parser,
     check_config,
@@ -24,7 +24,11 @@ from ava_detector.engine.cli import (
     run,
     setup_process,
 )
-from ava_detector.engine.kinetics_trainer import KineticsTrainer, load_kinetics_records
+from ava_detector.kinetics.config_checks import kinetics_config_problems
+from ava_detector.kinetics.trainer import (
+    KineticsTrainer,
+    load_kinetics_records,
+)
 
 
 def build_cfg(args):
@@ -38,8 +42,9 @@ def prepare(args) -> None:
     """Fail before launching on a bad config (e.g. not a ``VideoClassifier``), unusable weights, an
     unknown dataset or an unreadable list."""
     cfg = build_cfg(args)
-    check_config(cfg, args, expected_meta_architecture="VideoClassifier")
-    check_weights(cfg, args, AVACheckpointer)
+    check_config(cfg, args, expected_meta_architecture="VideoClassifier",
+                 task_checks=[kinetics_config_problems])
+    check_weights(cfg, args, VideoCheckpointer)
     check_datasets(cfg, args.eval_only, load_kinetics_records, ("videos", "test views"))
 
 
@@ -49,7 +54,7 @@ def main(args):
     if args.eval_only:
         model = KineticsTrainer.build_model(cfg)
         complete = not cfg.MODEL.ALLOW_RANDOM_WEIGHTS  # every tensor from the file
-        AVACheckpointer(model, cfg.OUTPUT_DIR, require_complete=complete).resume_or_load(
+        VideoCheckpointer(model, cfg.OUTPUT_DIR, require_complete=complete).resume_or_load(
             cfg.MODEL.WEIGHTS, resume=args.resume)
         return KineticsTrainer.test(cfg, model)
     trainer = KineticsTrainer(cfg)

@@ -37,7 +37,7 @@ if [ "${DEMO_COMPARE:-0}" = "1" ]; then
   echo "== per-class AP, SlowFast vs Slow-only (synthetic val)"
   $PY - "$OUT" <<'PY'
 import sys
-from ava_detector.engine.reporting import format_comparison, load_results
+from ava_detector.ava.evaluation.results import format_comparison, load_results
 out = sys.argv[1]
 print(format_comparison({name: load_results(f"{out}/{name}/ava_results.json")["ava_synthetic_val"]
                          for name in ("tiny_slowfast", "tiny_slow")}))

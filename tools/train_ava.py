@@ -14,7 +14,17 @@ from __future__ import annotations
 import os
 import sys
 
-from ava_detector.engine import AVATrainer, AVATrainingCheckpointer
+from ava_detector.ava.checkpointer import AVATrainingCheckpointer
+from ava_detector.ava.config_checks import ava_config_problems
+from ava_detector.ava.evaluation.results import (
+    format_ava_results,
+    save_results,
+)
+from ava_detector.ava.trainer import (
+    AVATrainer,
+    load_records,
+    resolve_classes,
+)
 from ava_detector.engine.cli import (
     argument_parser,
     check_config,
@@ -25,8 +35,6 @@ from ava_detector.engine.cli import (
     run,
     setup_process,
 )
-from ava_detector.engine.reporting import format_ava_results, save_results
-from ava_detector.engine.trainer import load_records, resolve_classes
 
 
 def build_cfg(args):
@@ -44,7 +52,7 @@ def prepare(args) -> None:
     """Fail before launching on a bad config, unusable weights, an unknown dataset or missing data
     files."""
     cfg = build_cfg(args)
-    check_config(cfg, args)
+    check_config(cfg, args, task_checks=[ava_config_problems])
     check_weights(cfg, args, AVATrainingCheckpointer)
     check_datasets(cfg, args.eval_only, load_records, ("keyframes", "keyframes"))
 

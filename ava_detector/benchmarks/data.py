@@ -36,11 +36,18 @@ import torch
 from detectron2.data import DatasetCatalog
 from tabulate import tabulate
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data.mapper import AVADatasetMapper
-from ava_detector.data.video import jpeg_source, pyav_source
+from ava_detector.ava.mapper import AVADatasetMapper
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.video import (
+    jpeg_source,
+    pyav_source,
+)
 from ava_detector.data.video.sampling import clip_indices
-from ava_detector.data.video.synthetic import natural_frames, write_jpeg_frames, write_mp4
+from ava_detector.data.video.synthetic import (
+    natural_frames,
+    write_jpeg_frames,
+    write_mp4,
+)
 
 # Targets printed beside the figures (per core, same keyframes).
 TARGET_FRAMES_VS_PYSLOWFAST = 1.8

@@ -8,8 +8,9 @@ import time
 import torch
 from detectron2.modeling import build_backbone, build_roi_heads
 
+import ava_detector.builtin_models  # noqa: F401  (registers the model components)
 from ava_detector.config.defaults import get_ava_cfg
-from ava_detector.modeling.complexity import clip_shapes
+from ava_detector.kinetics.modeling.complexity import clip_shapes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,7 +1,7 @@
 """scale: records, serialised datasets and loader workers at AVA v2.2's real size (metadata only).
 
 Generates AVA-v2.2-sized metadata (235 train / 64 val videos, 27,030 frame-list rows each, ~1 box and
-~4.75 proposals per keyframe; :mod:`ava_detector.data.ava.metadata_generator`) unless ``--root``
+~4.75 proposals per keyframe; :mod:`ava_detector.ava.data.metadata_generator`) unless ``--root``
 holds some, then, each split in a fresh process, prints: record build time and peak RSS (and the RSS
 of the imports alone), the size of the serialised dataset (Detectron2's ``DatasetFromList``), the
 per-sample overhead of the training stream (unpickle + seeded RNGs + frame-path lookup), and the
@@ -54,7 +54,7 @@ def _peak_mb() -> float:
 
 def _stand_in_mapper(record: dict) -> int:
     """What a mapper does with the metadata, without reading a frame: the clip's 32 frame paths."""
-    from ava_detector.data.video import clip_indices
+    from ava_detector.data.video.sampling import clip_indices
 
     frames = record["frames"]
     paths = [frames[i] for i in clip_indices(record["keyframe_index"], 32, 2, len(frames))]
@@ -90,7 +90,7 @@ class _TouchPySlowFast(torchdata.IterableDataset):
     def __iter__(self):
         import psutil
 
-        from ava_detector.data.video import clip_indices
+        from ava_detector.data.video.sampling import clip_indices
 
         info = torchdata.get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
@@ -154,10 +154,10 @@ def _child(args: argparse.Namespace) -> dict:
 
     from detectron2.data import DatasetCatalog, DatasetFromList
 
-    import ava_detector  # noqa: F401  (registers the models and datasets)
-    from ava_detector.config import get_ava_cfg
-    from ava_detector.data.ava.boxes import records_for_cfg
-    from ava_detector.data.ava.register import register_ava
+    import ava_detector.builtin_datasets  # noqa: F401  (registers the built-in datasets)
+    from ava_detector.ava.data.register import register_ava
+    from ava_detector.ava.data.split_records import records_for_cfg
+    from ava_detector.config.defaults import get_ava_cfg
     from ava_detector.engine.data_loading import IterationSeededStream
 
     split = args.child
@@ -216,7 +216,10 @@ def run(args: argparse.Namespace) -> int:
     if args.child:
         print(json.dumps(_child(args)))
         return 0
-    from ava_detector.data.ava.metadata_generator import MetadataSpec, write_ava_metadata
+    from ava_detector.ava.data.metadata_generator import (
+        MetadataSpec,
+        write_ava_metadata,
+    )
 
     tmp = None
     if not args.root:

@@ -1,6 +1,6 @@
 """Training-step throughput: clips/s and peak GPU memory of a config at a batch size, AMP on/off.
 
-Runs ``AVATrainLoop`` (the trainer's own step: autocast, grad scaler, clipping, SGD) on one random
+Runs ``VideoTrainLoop`` (the trainer's own step: autocast, grad scaler, clipping, SGD) on one random
 in-memory batch of the config's training input (``TRAIN_CROP_SIZE``, ``NUM_FRAMES``), so the figure
 is the model + optimizer cost without data loading (see ``benchmark.py data`` for that).
 
@@ -24,18 +24,22 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 from tabulate import tabulate
 
-from ava_detector.config import get_ava_cfg
-from ava_detector.data.transforms import build_clip_augmentation
+import ava_detector.builtin_models  # noqa: F401  (registers the model components)
+from ava_detector.ava.trainer import AVATrainer
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.transforms.augmentation import build_clip_augmentation
 from ava_detector.data.transforms.device_clip import (
     ShapeAugInput,
     device_augmentations,
     parse_decode_device,
 )
-from ava_detector.data.video import pathway_indices
 from ava_detector.data.video.jpeg_bytes import EncodedFrames
+from ava_detector.data.video.sampling import pathway_indices
 from ava_detector.data.video.synthetic import numbered_frame
-from ava_detector.engine.train_loop import AVATrainLoop, amp_dtype
-from ava_detector.engine.trainer import AVATrainer
+from ava_detector.engine.train_loop import (
+    VideoTrainLoop,
+    amp_dtype,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -143,7 +147,7 @@ def measure(cfg, batch: int, boxes: int, iters: int, warmup: int, amp: bool,
     else:
         data = make_batch(cfg, batch, boxes)
     cuda = str(cfg.MODEL.DEVICE).startswith("cuda")
-    loop = AVATrainLoop(model, itertools.repeat(data), optimizer, seed=0, amp=amp and cuda,
+    loop = VideoTrainLoop(model, itertools.repeat(data), optimizer, seed=0, amp=amp and cuda,
                         dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE))
     with EventStorage() as storage:
         for i in range(warmup + iters):

@@ -1,5 +1,5 @@
 """The project's checkpointers: Detectron2's ``DetectionCheckpointer`` with safe loading, atomic
-saving and a resume that survives interrupted writes; ``AVACheckpointer`` also reads PySlowFast
+saving and a resume that survives interrupted writes; ``VideoCheckpointer`` also reads PySlowFast
 ``.pyth`` and Caffe2 ``.pkl`` files (detected by content), maps their names on the fly and reports
 everything it leaves out.
 
@@ -22,12 +22,23 @@ import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
 
-from .atomic import atomic_open, atomic_write_text
-from .convert import ConversionResult, convert_any, split_backbone
-from .safe_load import CheckpointError, UnsafeCheckpointError, load_checkpoint_file
+from ava_detector.checkpoint.convert import (
+    ConversionResult,
+    convert_any,
+    split_backbone,
+)
+from ava_detector.checkpoint.safe_load import (
+    CheckpointError,
+    UnsafeCheckpointError,
+    load_checkpoint_file,
+)
+from ava_detector.utils.atomic_files import (
+    atomic_open,
+    atomic_write_text,
+)
 
 __all__ = [
-    "AVACheckpointer",
+    "VideoCheckpointer",
     "LAST_CHECKPOINT",
     "SafeDetectionCheckpointer",
     "checkpoint_problem",
@@ -234,7 +245,7 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
         return self.load(path)
 
 
-class AVACheckpointer(SafeDetectionCheckpointer):
+class VideoCheckpointer(SafeDetectionCheckpointer):
     """``SafeDetectionCheckpointer`` + PySlowFast / Caffe2 import, and loads that fit the model.
 
     With ``backbone_only`` (MODEL.WEIGHTS_BACKBONE_ONLY, e.g. a Kinetics model initialising an AVA

@@ -9,7 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .names import caffe2_to_pyslowfast, is_classifier_name, pyslowfast_to_ours
+from ava_detector.checkpoint.names import (
+    caffe2_to_pyslowfast,
+    is_classifier_name,
+    pyslowfast_to_ours,
+)
 
 __all__ = [
     "ConversionResult",

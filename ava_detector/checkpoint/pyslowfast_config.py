@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from .atomic import atomic_write_text
+from ava_detector.utils.atomic_files import atomic_write_text
 
 __all__ = [
     "translate_pyslowfast_cfg",

@@ -2,7 +2,7 @@
 
 ``NAME.pyth`` (or a Caffe2 ``.pkl``), ``NAME_io.pt`` (boxes, outputs, logits, clip reference) and the
 clip file it names. Our model is built from the translated config, loaded through
-AVACheckpointer, and run on the stored input: AVA models through backbone + AVAActionHead
+VideoCheckpointer, and run on the stored input: AVA models through backbone + AVAActionHead
 .forward_boxes on the stored boxes, Kinetics models through backbone + KineticsHead.
 """
 
@@ -16,12 +16,14 @@ from detectron2.config import CfgNode
 from detectron2.modeling import build_backbone, build_roi_heads
 from torch import nn
 
+from ava_detector.checkpoint.checkpointer import VideoCheckpointer
+from ava_detector.checkpoint.pyslowfast_config import (
+    is_detection_cfg,
+    translate_pyslowfast_cfg,
+)
+from ava_detector.checkpoint.safe_load import load_checkpoint_file
 from ava_detector.config.defaults import get_ava_cfg
-from ava_detector.modeling.roi_heads import build_cls_head
-
-from .checkpointer import AVACheckpointer
-from .pyslowfast_config import is_detection_cfg, translate_pyslowfast_cfg
-from .safe_load import load_checkpoint_file
+from ava_detector.kinetics.modeling.head import build_cls_head
 
 __all__ = ["ReferenceModel", "build_reference_cfg", "verify_reference", "REFERENCE_TRANSFORM"]
 
@@ -84,7 +86,7 @@ def verify_reference(
         cfg_text = load_checkpoint_file(f"{base}.pyth")["cfg"]
     cfg, detection = build_reference_cfg(cfg_text)
     model = ReferenceModel(cfg, detection).eval()
-    AVACheckpointer(model).load(weights)
+    VideoCheckpointer(model).load(weights)
     clip = torch.load(base.parent / io["clip_ref"]["file"], map_location="cpu", weights_only=True)
     clips = {p: (clip[f"{p}_u8"].float() - 128.0) / 64.0 for p in model.backbone.pathways}
     with torch.no_grad():

@@ -1,5 +1,1 @@
-"""Project configuration: ``add_ava_config`` adds every ava_detector key to a Detectron2 config."""
-
-from .defaults import add_ava_config, get_ava_cfg
-
-__all__ = ["add_ava_config", "get_ava_cfg"]
+"""Configuration: the ``add_*_config`` functions, one per concept, composed by ``add_ava_config``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-class AVAFormatError(ValueError):
+class InputFileError(ValueError):
     """A malformed input file (CSV row, label map entry, frame list line, unreadable frame/video).
 
     ``str(err)`` reads ``<file>:<line>: <problem>`` (``<file>: <problem>`` when no line applies), so

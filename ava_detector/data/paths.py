@@ -2,7 +2,7 @@
 
 A list entry such as ``../../../etc/passwd`` or ``/home/x/video.mp4`` would otherwise be read from
 wherever it points. :func:`resolve_under_root` is pure (string operations, no file system access):
-it joins an entry to its root and refuses, with an :class:`AVAFormatError` naming the list file and
+it joins an entry to its root and refuses, with an :class:`InputFileError` naming the list file and
 line, entries that are absolute or climb above the root with ``..`` — unless the user opted in
 (``KINETICS.ALLOW_PATHS_OUTSIDE_ROOT`` / ``AVA.ALLOW_PATHS_OUTSIDE_ROOT``). Symbolic links inside the
 root are not followed: a root whose folders are links to another disk stays usable.
@@ -14,7 +14,7 @@ import os
 import posixpath
 from pathlib import Path
 
-from .errors import AVAFormatError
+from ava_detector.data.errors import InputFileError
 
 __all__ = ["leaves_root", "resolve_under_root"]
 
@@ -54,14 +54,14 @@ def resolve_under_root(
         opt_in_key: the config key that sets ``allow_outside``, named in the error.
 
     Raises:
-        AVAFormatError: an empty entry, a NUL byte, or an entry leaving the root while not allowed.
+        InputFileError: an empty entry, a NUL byte, or an entry leaving the root while not allowed.
     """
     if not entry or not entry.strip():
-        raise AVAFormatError(source, line, "empty path")
+        raise InputFileError(source, line, "empty path")
     if "\x00" in entry:
-        raise AVAFormatError(source, line, f"path {entry!r} holds a NUL byte")
+        raise InputFileError(source, line, f"path {entry!r} holds a NUL byte")
     if not allow_outside and leaves_root(entry):
-        raise AVAFormatError(
+        raise InputFileError(
             source, line, f"path {entry!r} points outside the dataset root {str(Path(root))!r}; "
             f"set {opt_in_key} True to allow it")
     return os.path.join(root, entry)

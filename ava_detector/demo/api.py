@@ -7,7 +7,7 @@
 
 Each call decodes the video once and yields each keyframe's result as soon as its clip is complete
 (memory bounded by one clip, as in the demo); persons get track ids across the call's keyframes.
-The weights go through the project's safe checkpoint loading (``AVACheckpointer``: no pickled code
+The weights go through the project's safe checkpoint loading (``VideoCheckpointer``: no pickled code
 is run), the config through the plain-YAML check.
 """
 
@@ -20,12 +20,25 @@ import numpy as np
 import torch
 from detectron2.config import CfgNode
 
-from .box_providers import BoxProvider, CSVBoxProvider, no_boxes
-from .frame_buffer import FrameRingBuffer
-from .outputs import KeyframeResult
-from .predictor import ActionPredictor, build_cfg, load_detector
-from .tracking import PersonTracker
-from .video_demo import decode_frames, iter_keyframes, open_video, stream_info
+from ava_detector.demo.box_providers import (
+    BoxProvider,
+    CSVBoxProvider,
+    no_boxes,
+)
+from ava_detector.demo.frame_buffer import FrameRingBuffer
+from ava_detector.demo.outputs import KeyframeResult
+from ava_detector.demo.predictor import (
+    ActionPredictor,
+    build_cfg,
+    load_detector,
+)
+from ava_detector.demo.tracking import PersonTracker
+from ava_detector.demo.video_demo import (
+    decode_frames,
+    iter_keyframes,
+    open_video,
+    stream_info,
+)
 
 __all__ = ["VideoActionPredictor", "config_action_names"]
 
@@ -40,15 +53,16 @@ def config_action_names(cfg: CfgNode) -> dict[int, str]:
     """
     from detectron2.data import MetadataCatalog
 
-    from ..data.ava import ava_metadata, register_ava_from_cfg
-    from ..data.errors import AVAFormatError
+    from ava_detector.ava.data.builtin import register_ava_from_cfg
+    from ava_detector.ava.data.register import ava_metadata
+    from ava_detector.data.errors import InputFileError
 
     register_ava_from_cfg(cfg)
     for name in cfg.DATASETS.TEST:
         if name in MetadataCatalog.list():
             try:
                 names = ava_metadata(name).get("action_names", None)
-            except (AVAFormatError, OSError):
+            except (InputFileError, OSError):
                 continue
             if names:
                 return {int(k): str(v) for k, v in names.items()}
@@ -84,7 +98,7 @@ class VideoActionPredictor:
                  every: str | float = "1", tracker: str | None = "bytetrack", lost_seconds: float = 3.0,
                  person_detector: BoxProvider | None = None, opts: Sequence[str] | None = None):
         if not isinstance(cfg, CfgNode):
-            from ..engine.cli import check_yaml_file
+            from ava_detector.engine.cli import check_yaml_file
 
             if Path(cfg).is_file():
                 check_yaml_file(str(cfg))
@@ -158,7 +172,7 @@ class VideoActionPredictor:
         yield from self._run(frames, provider, rate, np.inf, start_sec, video_id, on_frame)
 
     def _run(self, frames, provider, rate, duration, start_sec, video_id, on_frame):
-        from .schedule import parse_every
+        from ava_detector.demo.schedule import parse_every
 
         tracker = None
         if self.tracker:
@@ -175,7 +189,7 @@ class VideoActionPredictor:
         Args:
             results: the keyframe results of one call, in order.
         """
-        from .tracks_output import build_tracks
+        from ava_detector.demo.tracks_output import build_tracks
 
         return build_tracks(results)
 

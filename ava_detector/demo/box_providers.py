@@ -15,9 +15,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.ava.csv_formats import parse_annotations, parse_proposals, read_text
-from ..data.ava.timestamps import format_second, second_value
-from ..data.errors import AVAFormatError
+from ava_detector.ava.data.csv_formats import (
+    parse_annotations,
+    parse_proposals,
+    read_text,
+)
+from ava_detector.ava.data.timestamps import (
+    format_second,
+    second_value,
+)
+from ava_detector.data.errors import InputFileError
 
 __all__ = ["BoxProvider", "CSVBoxProvider", "DatasetBoxProvider", "check_timestamps_match", "no_boxes"]
 
@@ -85,12 +92,12 @@ def check_timestamps_match(provider_seconds: list[float], keyframes: list[float]
         source: the boxes file or dataset, named in the error.
 
     Raises:
-        AVAFormatError: when no keyframe has boxes.
+        InputFileError: when no keyframe has boxes.
     """
     wanted = {_key(t) for t in keyframes}
     if not provider_seconds or wanted & {_key(s) for s in provider_seconds}:
         return
-    raise AVAFormatError(source, None, f"no box timestamp is a keyframe's: the file has "
+    raise InputFileError(source, None, f"no box timestamp is a keyframe's: the file has "
                                        f"{_stamp_range(sorted(provider_seconds))}, the video's "
                                        f"keyframes are {_stamp_range(sorted(keyframes))} (set "
                                        f"--start-sec to the timestamp of video time 0)")
@@ -112,7 +119,7 @@ class CSVBoxProvider:
         videos = sorted(set(table["video_id"]))
         if video_id not in videos:
             if len(videos) != 1:
-                raise AVAFormatError(path, None, f"no rows for video {video_id!r}; the file has "
+                raise InputFileError(path, None, f"no rows for video {video_id!r}; the file has "
                                                  f"{videos[:10]} (pass --video-id)")
             logger.info(f"{path}: using the boxes of its only video {videos[0]!r}")
             video_id = videos[0]

@@ -1,6 +1,6 @@
 """Synthetic persons whose paths cross, with known identities: the ground truth for tracking.
 
-The synthetic AVA scene (:mod:`ava_detector.data.ava.synthetic_scene`) keeps every person in its
+The synthetic AVA scene (:mod:`ava_detector.ava.data.synthetic_scene`) keeps every person in its
 own band of the frame, so nobody ever crosses anybody. Here persons walk across the whole width
 back and forth on overlapping lanes at different speeds, so their boxes overlap and swap sides,
 and one person may be out of view for a while (``absent``). The persons are that module's
@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.ava.synthetic_scene import MOVEMENTS, PersonTrack, SceneSpec, person_box, render_frame
+from ava_detector.ava.data.synthetic_scene import (
+    MOVEMENTS,
+    PersonTrack,
+    SceneSpec,
+    person_box,
+    render_frame,
+)
 
 __all__ = ["CrossingSpec", "crossing_boxes", "crossing_persons", "render_crossing"]
 

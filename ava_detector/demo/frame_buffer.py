@@ -15,8 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data.video import FrameSource, register_frame_source
-from ..data.video.sampling import TIME_EPS
+from ava_detector.data.video.frame_source import (
+    FrameSource,
+    register_frame_source,
+)
+from ava_detector.data.video.sampling import TIME_EPS
 
 __all__ = ["BUFFER_SOURCE", "FrameRingBuffer"]
 

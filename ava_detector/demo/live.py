@@ -35,14 +35,20 @@ from typing import Any, BinaryIO
 import av
 import numpy as np
 
-from ..data.errors import AVAFormatError
-from ..data.video.sampling import TIME_EPS
-from .box_providers import BoxProvider
-from .frame_buffer import FrameRingBuffer
-from .outputs import KeyframeResult
-from .schedule import keyframe_times, parse_every
-from .tracking import PersonTracker
-from .video_demo import decode_frames, stream_info
+from ava_detector.data.errors import InputFileError
+from ava_detector.data.video.sampling import TIME_EPS
+from ava_detector.demo.box_providers import BoxProvider
+from ava_detector.demo.frame_buffer import FrameRingBuffer
+from ava_detector.demo.outputs import KeyframeResult
+from ava_detector.demo.schedule import (
+    keyframe_times,
+    parse_every,
+)
+from ava_detector.demo.tracking import PersonTracker
+from ava_detector.demo.video_demo import (
+    decode_frames,
+    stream_info,
+)
 
 __all__ = ["DropOldestQueue", "LiveStats", "is_live_input", "open_live", "run_live"]
 
@@ -78,7 +84,7 @@ def open_live(source: str | BinaryIO, timeout: float = 10.0):
         timeout: seconds to wait for a network stream to open.
 
     Raises:
-        AVAFormatError: the input cannot be opened or has no video stream (names the input).
+        InputFileError: the input cannot be opened or has no video stream (names the input).
     """
     name = getattr(source, "name", source) if not isinstance(source, str) else source
     options: dict[str, str] = {}
@@ -98,10 +104,10 @@ def open_live(source: str | BinaryIO, timeout: float = 10.0):
     try:
         container = av.open(target, format=fmt, options=options, timeout=timeout)
     except (av.FFmpegError, OSError) as err:
-        raise AVAFormatError(str(name), None, f"cannot open live input: {err}") from err
+        raise InputFileError(str(name), None, f"cannot open live input: {err}") from err
     if not container.streams.video:
         container.close()
-        raise AVAFormatError(str(name), None, "live input has no video stream")
+        raise InputFileError(str(name), None, "live input has no video stream")
     return container, container.streams.video[0]
 
 

@@ -14,9 +14,12 @@ import av
 import cv2
 import numpy as np
 
-from ..evaluation.csv_io import atomic_output, write_ava_csv
-from ..evaluation.frame_map import AVABoxes
-from ..utils.temp_files import temp_beside
+from ava_detector.ava.evaluation.csv_io import (
+    atomic_output,
+    write_ava_csv,
+)
+from ava_detector.ava.evaluation.frame_map import AVABoxes
+from ava_detector.utils.temp_files import temp_beside
 
 __all__ = ["AnnotatedVideoWriter", "KeyframeResult", "detections_table", "format_timestamp",
            "save_png", "write_detections_csv", "write_keyframe_json"]

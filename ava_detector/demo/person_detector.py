@@ -21,7 +21,7 @@ import yaml
 from detectron2.config import CfgNode, get_cfg
 from detectron2.engine import DefaultPredictor
 
-from ..checkpoint import SafeDetectionCheckpointer
+from ava_detector.checkpoint.checkpointer import SafeDetectionCheckpointer
 
 __all__ = ["COCO_PERSON", "PersonDetector", "build_person_detector_cfg", "person_boxes"]
 

@@ -15,12 +15,16 @@ from detectron2.config import CfgNode
 from detectron2.modeling import build_model
 from detectron2.structures import Instances
 
-from ..checkpoint import AVACheckpointer
-from ..config import get_ava_cfg
-from ..data import AVADatasetMapper
-from ..data.ava.classes import resolve_cfg_num_classes
-from .frame_buffer import BUFFER_SOURCE, FrameRingBuffer
-from .schedule import clip_extent
+import ava_detector.builtin_models  # noqa: F401  (registers the model components)
+from ava_detector.ava.data.classes import resolve_cfg_num_classes
+from ava_detector.ava.mapper import AVADatasetMapper
+from ava_detector.checkpoint.checkpointer import VideoCheckpointer
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.demo.frame_buffer import (
+    BUFFER_SOURCE,
+    FrameRingBuffer,
+)
+from ava_detector.demo.schedule import clip_extent
 
 __all__ = ["ActionPredictor", "build_cfg", "load_detector", "scores_by_action_id"]
 
@@ -48,7 +52,7 @@ def load_detector(cfg: CfgNode, weights: str) -> torch.nn.Module:
     if not weights or not Path(weights).is_file():
         raise FileNotFoundError(f"model weights not found: {weights!r}")
     model = build_model(cfg)
-    AVACheckpointer(model).load(weights)
+    VideoCheckpointer(model).load(weights)
     return model.eval()
 
 
@@ -69,10 +73,7 @@ class ActionPredictor:
         self.model = model.eval()
         params = AVADatasetMapper.from_config(cfg, is_train=False)
         self.mapper = AVADatasetMapper(**{**params, "source": BUFFER_SOURCE})
-        if self.mapper.arch == "slow":
-            n, r = self.mapper.num_frames // self.mapper.alpha, self.mapper.sampling_rate * self.mapper.alpha
-        else:
-            n, r = self.mapper.num_frames, self.mapper.sampling_rate
+        n, r = self.mapper.clip_length
         #: seconds before / after a keyframe that its clip reaches
         self.extent = clip_extent(n, r, self.mapper.target_fps)
         #: action id of each model output (AVA.CLASS_SUBSET), None: outputs are ids 1..C

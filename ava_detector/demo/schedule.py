@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..data.video.sampling import clip_times
+from ava_detector.data.video.sampling import clip_times
 
 __all__ = ["clip_extent", "keyframe_times", "parse_every"]
 

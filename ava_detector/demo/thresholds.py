@@ -18,9 +18,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..data.errors import AVAFormatError
-from ..evaluation.csv_io import atomic_output, read_ava_csv
-from ..evaluation.frame_map import AVABoxes
+from ava_detector.ava.evaluation.csv_io import (
+    atomic_output,
+    read_ava_csv,
+)
+from ava_detector.ava.evaluation.frame_map import AVABoxes
+from ava_detector.data.errors import InputFileError
 
 __all__ = ["THRESHOLDS_FILE", "best_f1_threshold", "calibrate_from_csv", "calibrate_thresholds",
            "load_thresholds", "match_detections", "save_thresholds"]
@@ -148,7 +151,7 @@ def calibrate_from_csv(detections: str | Path, groundtruth: str | Path, num_clas
     det = read_ava_csv(detections, "detections")
     gt = read_ava_csv(groundtruth, "groundtruth")
     if not len(det):
-        raise AVAFormatError(detections, None, "no detections to calibrate on")
+        raise InputFileError(detections, None, "no detections to calibrate on")
     return calibrate_thresholds(*match_detections(det, gt, num_classes, min_iou, progress=True),
                                 default=default)
 
@@ -184,7 +187,7 @@ def load_thresholds(path: str | Path, num_classes: int = 80, default: float = 0.
         default: the threshold of ids the file does not list.
 
     Raises:
-        AVAFormatError: an unreadable file or bad values, naming the file.
+        InputFileError: an unreadable file or bad values, naming the file.
     """
     path = Path(path)
     try:
@@ -197,9 +200,9 @@ def load_thresholds(path: str | Path, num_classes: int = 80, default: float = 0.
                 raise ValueError(f"action id {k} outside 1..{num_classes}")
             out[i - 1] = float(v)
     except FileNotFoundError:
-        raise AVAFormatError(path, None, "thresholds file not found") from None
+        raise InputFileError(path, None, "thresholds file not found") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise AVAFormatError(path, None, f"not a thresholds JSON ({err})") from None
+        raise InputFileError(path, None, f"not a thresholds JSON ({err})") from None
     if not np.isfinite(out).all():
-        raise AVAFormatError(path, None, "thresholds must be finite numbers")
+        raise InputFileError(path, None, "thresholds must be finite numbers")
     return out

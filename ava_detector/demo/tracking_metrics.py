@@ -15,9 +15,16 @@ from collections.abc import Iterable
 import numpy as np
 from tqdm import tqdm
 
-from ..data.ava.synthetic_scene import SceneSpec
-from .crossing_scene import CrossingSpec, crossing_boxes, crossing_persons
-from .tracking import TRACKER_METHODS, PersonTracker
+from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.demo.crossing_scene import (
+    CrossingSpec,
+    crossing_boxes,
+    crossing_persons,
+)
+from ava_detector.demo.tracking import (
+    TRACKER_METHODS,
+    PersonTracker,
+)
 
 __all__ = ["identity_metrics", "track_crossing_scene"]
 

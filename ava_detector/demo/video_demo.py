@@ -24,23 +24,34 @@ import av
 import numpy as np
 from tqdm import tqdm
 
-from ..data.errors import AVAFormatError
-from ..data.video.pyav_source import frame_to_rgb
-from ..data.video.sampling import TIME_EPS
-from .box_providers import BoxProvider
-from .drawing import draw_persons, top_actions
-from .frame_buffer import FrameRingBuffer
-from .outputs import (
+from ava_detector.data.errors import InputFileError
+from ava_detector.data.video.pyav_source import frame_to_rgb
+from ava_detector.data.video.sampling import TIME_EPS
+from ava_detector.demo.box_providers import BoxProvider
+from ava_detector.demo.drawing import (
+    draw_persons,
+    top_actions,
+)
+from ava_detector.demo.frame_buffer import FrameRingBuffer
+from ava_detector.demo.outputs import (
     AnnotatedVideoWriter,
     KeyframeResult,
     save_png,
     write_detections_csv,
     write_keyframe_json,
 )
-from .predictor import ActionPredictor
-from .schedule import keyframe_times, parse_every
-from .tracking import PersonTracker
-from .tracks_output import build_tracks, tracks_payload, write_tracks_csv, write_tracks_json
+from ava_detector.demo.predictor import ActionPredictor
+from ava_detector.demo.schedule import (
+    keyframe_times,
+    parse_every,
+)
+from ava_detector.demo.tracking import PersonTracker
+from ava_detector.demo.tracks_output import (
+    build_tracks,
+    tracks_payload,
+    write_tracks_csv,
+    write_tracks_json,
+)
 
 __all__ = ["DemoSummary", "decode_frames", "iter_keyframes", "open_video", "run_video_demo", "stream_info"]
 
@@ -61,17 +72,17 @@ class DemoSummary:
 
 
 def open_video(path: str | Path):
-    """``(container, stream)`` of the first video stream, or :class:`AVAFormatError` naming the file."""
+    """``(container, stream)`` of the first video stream, or :class:`InputFileError` naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise AVAFormatError(path, None, "input video not found")
+        raise InputFileError(path, None, "input video not found")
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as err:
-        raise AVAFormatError(path, None, f"cannot open video: {err}") from err
+        raise InputFileError(path, None, f"cannot open video: {err}") from err
     if not container.streams.video:
         container.close()
-        raise AVAFormatError(path, None, "file has no video stream")
+        raise InputFileError(path, None, "file has no video stream")
     return container, container.streams.video[0]
 
 
@@ -293,13 +304,13 @@ def run_video_demo(
                 write_keyframe_json(summary.json_dir, result, result.to_json(acts))
             summary.keyframes.append(result)
         if state["writer"] is None:
-            raise AVAFormatError(input_path, None, "no frames could be decoded")
+            raise InputFileError(input_path, None, "no frames could be decoded")
         state["writer"].close()
     except BaseException as err:
         if state["writer"] is not None:
             state["writer"].abort()
         if isinstance(err, av.FFmpegError):
-            raise AVAFormatError(input_path, None, f"cannot decode video: {err}") from err
+            raise InputFileError(input_path, None, f"cannot decode video: {err}") from err
         raise
     finally:
         container.close()

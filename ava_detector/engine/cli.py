@@ -26,11 +26,13 @@ from detectron2.utils import comm
 from detectron2.utils.comm import is_main_process
 from detectron2.utils.logger import setup_logger
 
-from ..checkpoint import CheckpointError, SafeDetectionCheckpointer, remove_stray_temporaries
-from ..config import get_ava_cfg
-from ..data import AVAFormatError
-from .config_checks import config_problems
-from .launch import launch
+from ava_detector.checkpoint.checkpointer import SafeDetectionCheckpointer
+from ava_detector.checkpoint.safe_load import CheckpointError
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.errors import InputFileError
+from ava_detector.engine.config_checks import TaskCheck, config_problems
+from ava_detector.engine.launch import launch
+from ava_detector.utils.atomic_files import remove_stray_temporaries
 
 # is_main_process: Detectron2's, re-exported so the tools need no Detectron2 import of their own.
 __all__ = ["SetupError", "argument_parser", "check_config", "check_datasets", "check_weights",
@@ -102,7 +104,8 @@ def world_size(args: argparse.Namespace) -> int:
 
 
 def check_config(cfg: CfgNode, args: argparse.Namespace,
-                 expected_meta_architecture: str | None = None) -> None:
+                 expected_meta_architecture: str | None = None,
+                 task_checks: Iterable[TaskCheck] = ()) -> None:
     """:func:`~.config_checks.config_problems` for this run: the first error raises
     :class:`SetupError`; warnings are printed to stderr.
 
@@ -110,16 +113,17 @@ def check_config(cfg: CfgNode, args: argparse.Namespace,
         cfg: the merged config.
         args: the parsed command line (``eval_only``, ``resume``, ``num_gpus``, ``num_machines``).
         expected_meta_architecture: the architecture the tool runs (None: any registered one).
+        task_checks: the task's checks of its own keys (``config_problems``'s).
     """
     from detectron2.modeling import META_ARCH_REGISTRY
 
-    from ..data.video import FRAME_SOURCE_REGISTRY
+    from ava_detector.data.video.frame_source import FRAME_SOURCE_REGISTRY
 
     problems = config_problems(
         cfg, eval_only=args.eval_only, resume=args.resume, world_size=world_size(args),
         meta_architectures=[name for name, _ in META_ARCH_REGISTRY],
         frame_sources=[name for name, _ in FRAME_SOURCE_REGISTRY],
-        expected_meta_architecture=expected_meta_architecture,
+        expected_meta_architecture=expected_meta_architecture, task_checks=task_checks,
     )
     errors = [p for p in problems if p.level == "error"]
     if errors:
@@ -133,7 +137,7 @@ class _Quiet:
     """Silence the loggers of the weights probe (missing-key and unmapped-tensor listings): the run
     itself logs them again, into its log file."""
 
-    names = ("fvcore", "detectron2", "ava_detector.checkpoint", "ava_detector.engine.checkpoint")
+    names = ("fvcore", "detectron2", "ava_detector.checkpoint", "ava_detector.ava.checkpointer")
 
     def __enter__(self):
         self.levels = {n: logging.getLogger(n).level for n in self.names}
@@ -219,7 +223,7 @@ def check_datasets(cfg: CfgNode, eval_only: bool, load: Callable[[CfgNode, Itera
             continue  # no evaluation
         try:
             n = len(load(cfg, names, is_train))
-        except (KeyError, ValueError, FileNotFoundError, AVAFormatError) as err:
+        except (KeyError, ValueError, FileNotFoundError, InputFileError) as err:
             raise SetupError(f"dataset {list(names)}: {err}") from err
         print(f"{'train' if is_train else 'test'} data {list(names)}: {n} {units[not is_train]}")
 

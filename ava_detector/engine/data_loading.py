@@ -28,7 +28,7 @@ __all__ = [
     "IterationSeededStream",
     "ResumableLoader",
     "SeededMapper",
-    "build_ava_test_loader",
+    "build_inference_loader",
     "sample_seed",
     "sample_index",
 ]
@@ -194,7 +194,7 @@ class ResumableLoader:
         yield from self._loader()
 
 
-def build_ava_test_loader(
+def build_inference_loader(
     dataset: list[dict], mapper: Callable[[dict], Any], batch_size: int = 1, num_workers: int = 0
 ) -> torchdata.DataLoader:
     """Every record exactly once over all ranks (``InferenceSampler``), ``batch_size`` per batch."""

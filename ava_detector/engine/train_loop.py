@@ -9,9 +9,12 @@ import torch
 from detectron2.engine import SimpleTrainer
 from detectron2.utils import comm
 
-from .data_loading import ITERATION, sample_seed
+from ava_detector.engine.data_loading import (
+    ITERATION,
+    sample_seed,
+)
 
-__all__ = ["AVATrainLoop", "NonFiniteLossError", "amp_dtype"]
+__all__ = ["VideoTrainLoop", "NonFiniteLossError", "amp_dtype"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ def amp_dtype(name: str) -> torch.dtype:
     return table[name.lower()]
 
 
-class AVATrainLoop(SimpleTrainer):
+class VideoTrainLoop(SimpleTrainer):
     """``SimpleTrainer`` with mixed precision, a NaN check on every rank and seeded randomness.
 
     At each step torch's RNG is seeded from ``(seed, iteration)``, so dropout (like the data,
@@ -64,7 +67,7 @@ class AVATrainLoop(SimpleTrainer):
             )
 
     def run_step(self):
-        assert self.model.training, "[AVATrainLoop] model was changed to eval mode!"
+        assert self.model.training, "[VideoTrainLoop] model was changed to eval mode!"
         start = time.perf_counter()
         data = next(self._data_loader_iter)
         data_time = time.perf_counter() - start

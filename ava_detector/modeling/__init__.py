@@ -1,3 +1,1 @@
-"""ava_detector.modeling: importing it registers the SlowFast backbone and the AVA action head."""
-
-from . import backbone, roi_heads  # noqa: F401  (registration)
+"""Task-neutral models: the SlowFast backbone and the video model base of the meta-architectures."""

@@ -19,7 +19,10 @@ from detectron2.data.transforms import (
     TransformList,
 )
 
-from .resize import ClipResizeTransform, short_side_output_shape
+from ava_detector.data.transforms.resize import (
+    ClipResizeTransform,
+    short_side_output_shape,
+)
 
 # ITU-R 601 luma weights, as PySlowFast's grayscale for colour jitter.
 _GRAY = np.array([0.299, 0.587, 0.114], dtype=np.float32)

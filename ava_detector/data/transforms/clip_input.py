@@ -13,7 +13,7 @@ from detectron2.data.transforms import (
     TransformList,
 )
 
-from .resize import ClipResizeTransform
+from ava_detector.data.transforms.resize import ClipResizeTransform
 
 # Transforms whose apply_image already takes (T, H, W, C) arrays; any other is applied frame by frame.
 _CLIP_NATIVE = (BlendTransform, CropTransform, HFlipTransform, NoOpTransform, ClipResizeTransform)

@@ -36,9 +36,12 @@ from detectron2.data.transforms import (
     TransformList,
 )
 
-from ..video.jpeg_bytes import decode_encoded_frames
-from .augmentation import _GRAY, RandomClipColorJitter
-from .resize import ClipResizeTransform
+from ava_detector.data.transforms.augmentation import (
+    _GRAY,
+    RandomClipColorJitter,
+)
+from ava_detector.data.transforms.resize import ClipResizeTransform
+from ava_detector.data.video.jpeg_bytes import decode_encoded_frames
 
 __all__ = [
     "CPU_BYTES",

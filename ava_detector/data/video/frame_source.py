@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from detectron2.utils.registry import Registry
 
-from .sampling import clip_times
+from ava_detector.data.video.sampling import clip_times
 
 FRAME_SOURCE_REGISTRY = Registry("FRAME_SOURCE")
 FRAME_SOURCE_REGISTRY.__doc__ = """
@@ -48,7 +48,7 @@ class FrameSource(ABC):
     def read_times(self, times: Sequence[float] | np.ndarray) -> np.ndarray:
         """The frame displayed at each time (clamped to the video), uint8 ``(T, H, W, 3)`` RGB.
 
-        Raises :class:`~ava_detector.data.AVAFormatError` naming the file on a missing or corrupt
+        Raises :class:`~ava_detector.data.InputFileError` naming the file on a missing or corrupt
         frame / undecodable video.
         """
 

@@ -19,8 +19,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torchvision.io import ImageReadMode, decode_jpeg
 
-from ..errors import AVAFormatError
-from .jpeg_source import JpegFrameSource, jpeg_is_truncated, read_file_bytes
+from ava_detector.data.errors import InputFileError
+from ava_detector.data.video.jpeg_source import (
+    JpegFrameSource,
+    jpeg_is_truncated,
+    read_file_bytes,
+)
 
 __all__ = ["EncodedFrames", "JpegBytesSource", "build_jpeg_bytes_source", "decode_encoded_frames",
            "read_jpeg_bytes"]
@@ -69,16 +73,16 @@ class EncodedFrames:
 
 
 def _jpeg_size(path: str, data: bytes) -> tuple[int, int]:
-    """``(height, width)`` from a JPEG's header; :class:`AVAFormatError` if it is not a JPEG."""
+    """``(height, width)`` from a JPEG's header; :class:`InputFileError` if it is not a JPEG."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt, (width, height) = img.format, img.size
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise AVAFormatError(
+        raise InputFileError(
             path, None, f"frame file cannot be decoded (corrupt or not an image): {err}"
         ) from err
     if fmt != "JPEG":
-        raise AVAFormatError(path, None, f"INPUT.DECODE_DEVICE decodes JPEG frames only, this is {fmt}")
+        raise InputFileError(path, None, f"INPUT.DECODE_DEVICE decodes JPEG frames only, this is {fmt}")
     return int(height), int(width)
 
 
@@ -90,7 +94,7 @@ def read_jpeg_bytes(paths: Sequence[str], index: np.ndarray | Sequence[int] | No
         index: int ``(T,)`` positions into ``paths`` of the clip's frames (default: each once).
 
     Returns:
-        The :class:`EncodedFrames`; :class:`AVAFormatError` names a missing, truncated, non-JPEG or
+        The :class:`EncodedFrames`; :class:`InputFileError` names a missing, truncated, non-JPEG or
         corrupt-header file, or the video whose frames differ in size.
     """
     chunks, sizes, offsets = [], set(), [0]
@@ -98,14 +102,14 @@ def read_jpeg_bytes(paths: Sequence[str], index: np.ndarray | Sequence[int] | No
         path = str(path)
         data = read_file_bytes(path)
         if jpeg_is_truncated(data):
-            raise AVAFormatError(path, None, "truncated JPEG (no end-of-image marker FF D9 at the end)")
+            raise InputFileError(path, None, "truncated JPEG (no end-of-image marker FF D9 at the end)")
         sizes.add(_jpeg_size(path, data))
         chunks.append(data)
         offsets.append(offsets[-1] + len(data))
     if not chunks:
         raise ValueError("no frames to read")
     if len(sizes) > 1:
-        raise AVAFormatError(str(paths[0]), None, f"frames of one video differ in size: {sorted(sizes)}")
+        raise InputFileError(str(paths[0]), None, f"frames of one video differ in size: {sorted(sizes)}")
     (height, width), = sizes
     buf = torch.frombuffer(bytearray().join(chunks), dtype=torch.uint8)  # one copy
     idx = np.arange(len(chunks)) if index is None else np.asarray(index, dtype=np.int64)
@@ -140,7 +144,7 @@ def build_jpeg_bytes_source(record: dict) -> JpegBytesSource:
     """The record's ``frames`` at its ``fps``, read as bytes (``INPUT.SOURCE`` ``"frames"``)."""
     frames = record.get("frames")
     if frames is None or len(frames) == 0:
-        raise AVAFormatError(
+        raise InputFileError(
             record.get("video_id", "<record>"), None,
             "INPUT.SOURCE='frames' but the record has no frame list",
         )
@@ -157,7 +161,7 @@ def decode_encoded_frames(clips: Sequence[EncodedFrames], device: torch.device |
     Returns:
         One uint8 ``(U_i, 3, H_i, W_i)`` RGB tensor per clip, on ``device``, in
         :attr:`EncodedFrames.paths` order. A frame that does not decode raises
-        :class:`AVAFormatError` naming its file.
+        :class:`InputFileError` naming its file.
     """
     buffers = [b for c in clips for b in c.buffers()]
     paths = [p for c in clips for p in c.paths]
@@ -172,14 +176,14 @@ def decode_encoded_frames(clips: Sequence[EncodedFrames], device: torch.device |
             try:
                 frames.append(decode_jpeg(buf, mode=ImageReadMode.RGB, device=device))
             except RuntimeError as err:
-                raise AVAFormatError(path, None, f"frame file cannot be decoded: {err}") from err
+                raise InputFileError(path, None, f"frame file cannot be decoded: {err}") from err
     out, start = [], 0
     for c in clips:
         group = frames[start: start + c.num_distinct]
         start += c.num_distinct
         shapes = {tuple(f.shape) for f in group}
         if shapes != {(3, c.height, c.width)}:
-            raise AVAFormatError(c.paths[0], None, f"decoded frames of {sorted(shapes)}, the headers say "
+            raise InputFileError(c.paths[0], None, f"decoded frames of {sorted(shapes)}, the headers say "
                                  f"{c.height}x{c.width}")
         out.append(torch.stack(group))
     return out

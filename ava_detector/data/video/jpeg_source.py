@@ -22,9 +22,15 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from ..errors import AVAFormatError
-from .frame_source import FrameSource, register_frame_source
-from .sampling import clip_indices, frame_at_times
+from ava_detector.data.errors import InputFileError
+from ava_detector.data.video.frame_source import (
+    FrameSource,
+    register_frame_source,
+)
+from ava_detector.data.video.sampling import (
+    clip_indices,
+    frame_at_times,
+)
 
 try:  # libjpeg-turbo straight to RGB into the clip's memory: same pixels, ~12% less CPU a frame
     import simplejpeg as _simplejpeg
@@ -89,14 +95,14 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 
 def read_file_bytes(path: str) -> bytes:
-    """The bytes of a frame file; :class:`AVAFormatError` naming it when missing or unreadable."""
+    """The bytes of a frame file; :class:`InputFileError` naming it when missing or unreadable."""
     try:
         with open(path, "rb", buffering=0) as f:
             return f.read()
     except FileNotFoundError:
-        raise AVAFormatError(path, None, "frame file is missing") from None
+        raise InputFileError(path, None, "frame file is missing") from None
     except OSError as e:
-        raise AVAFormatError(path, None, f"frame file cannot be read: {e}") from e
+        raise InputFileError(path, None, f"frame file cannot be read: {e}") from e
 
 
 def decode_bgr(path: str, reduce: int = 1, min_short_side: int | None = None) -> np.ndarray:
@@ -110,7 +116,7 @@ def decode_bgr(path: str, reduce: int = 1, min_short_side: int | None = None) ->
             (:func:`reduction_for` on the JPEG header's size).
 
     Raises:
-        AVAFormatError: naming the file when it is missing, truncated (a JPEG without its
+        InputFileError: naming the file when it is missing, truncated (a JPEG without its
             end-of-image marker) or cannot be decoded.
     """
     data = read_file_bytes(path)
@@ -122,21 +128,21 @@ def decode_bgr(path: str, reduce: int = 1, min_short_side: int | None = None) ->
 
 
 def check_complete(path: str, data: bytes) -> None:
-    """:class:`AVAFormatError` naming ``path`` if ``data`` is a truncated JPEG."""
+    """:class:`InputFileError` naming ``path`` if ``data`` is a truncated JPEG."""
     if jpeg_is_truncated(data):
-        raise AVAFormatError(path, None, "truncated JPEG (no end-of-image marker FF D9 at the end)")
+        raise InputFileError(path, None, "truncated JPEG (no end-of-image marker FF D9 at the end)")
 
 
 def _imdecode(path: str, data: bytes, reduce: int) -> np.ndarray:
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_FLAGS[reduce])
     if bgr is None:
-        raise AVAFormatError(path, None, "frame file cannot be decoded (corrupt or not an image)")
+        raise InputFileError(path, None, "frame file cannot be decoded (corrupt or not an image)")
     return bgr
 
 
 def read_rgb(path: str, reduce: int = 1) -> np.ndarray:
     """One image file as uint8 ``(H, W, 3)`` RGB (``reduce`` as :func:`decode_bgr`);
-    :class:`AVAFormatError` naming it if missing, truncated or corrupt."""
+    :class:`InputFileError` naming it if missing, truncated or corrupt."""
     return cv2.cvtColor(decode_bgr(path, reduce), cv2.COLOR_BGR2RGB)
 
 
@@ -174,7 +180,7 @@ class JpegFrameSource(FrameSource):
 
     def __init__(self, frames: Sequence[str], fps: float, min_short_side: int | None = None):
         if len(frames) == 0:
-            raise AVAFormatError("<frame list>", None, "a video with no frames")
+            raise InputFileError("<frame list>", None, "a video with no frames")
         self.frames = frames
         self.fps = float(fps)
         self.path = str(frames[0])
@@ -217,7 +223,7 @@ class JpegFrameSource(FrameSource):
                 if out is None:
                     out = np.empty((len(indices),) + bgr.shape, dtype=np.uint8)
                 elif bgr.shape != out.shape[1:]:
-                    raise AVAFormatError(
+                    raise InputFileError(
                         path, None, f"frames of one video differ in size: {bgr.shape[:2]} and "
                         f"{out.shape[1:3]} ({self.path})")
                 cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out[pos])
@@ -251,7 +257,7 @@ def build_jpeg_source(record: dict, min_short_side: int | None = None) -> JpegFr
     """
     frames = record.get("frames")
     if frames is None or len(frames) == 0:
-        raise AVAFormatError(
+        raise InputFileError(
             record.get("video_id", "<record>"), None,
             "INPUT.SOURCE='frames' but the record has no frame list",
         )

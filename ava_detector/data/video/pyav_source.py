@@ -39,9 +39,15 @@ import av
 import cv2
 import numpy as np
 
-from ..errors import AVAFormatError
-from .frame_source import FrameSource, register_frame_source
-from .sampling import TIME_EPS, clip_times
+from ava_detector.data.errors import InputFileError
+from ava_detector.data.video.frame_source import (
+    FrameSource,
+    register_frame_source,
+)
+from ava_detector.data.video.sampling import (
+    TIME_EPS,
+    clip_times,
+)
 
 # Continue decoding forward from where the previous clip of the video ended when the next clip
 # starts at most this far ahead (seconds) and no key frame is expected in between (from the key frame
@@ -114,10 +120,10 @@ class _OpenVideo:
         try:
             self.container = av.open(path)
         except (av.FFmpegError, OSError) as e:
-            raise AVAFormatError(path, None, f"cannot open video: {e}") from e
+            raise InputFileError(path, None, f"cannot open video: {e}") from e
         if not self.container.streams.video:
             self.container.close()
-            raise AVAFormatError(path, None, "file has no video stream")
+            raise InputFileError(path, None, "file has no video stream")
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "NONE"
         self.codec = self.stream.codec_context
@@ -189,7 +195,7 @@ class _OpenVideo:
         for frame in self.frames:
             pts = frame.pts if frame.pts is not None else frame.dts
             if pts is None:
-                raise AVAFormatError(self.path, None, "a decoded frame has no timestamp")
+                raise InputFileError(self.path, None, "a decoded frame has no timestamp")
             entry = _Entry(self._time(pts), frame)
             if self.window and entry.t <= self.window[-1].t:  # a duplicate timestamp: keep the first
                 continue
@@ -222,7 +228,7 @@ class _OpenVideo:
             self.skipped = [x for x in self.skipped if x > self.window[0].t]
         self.targets = np.sort(times) if skip else None
         if not self.window and self.next_entry() is None:
-            raise AVAFormatError(self.path, None, f"no frames decoded at or after {t0:.3f} s")
+            raise InputFileError(self.path, None, f"no frames decoded at or after {t0:.3f} s")
         out: list[np.ndarray | None] = [None] * len(times)
         chosen = np.empty(len(times))
         i = 0  # the window entry on screen at the current target (the last one at or before it)
@@ -287,7 +293,7 @@ class VideoCache:
         video = self._videos.pop(path, None)
         if video is None:
             if not os.path.isfile(path):
-                raise AVAFormatError(path, None, "video file is missing")
+                raise InputFileError(path, None, "video file is missing")
             video = _OpenVideo(path)
         self._videos[path] = video
         return video
@@ -349,7 +355,7 @@ class PyAVVideoSource(FrameSource):
                 failed = False
                 return result
             except av.FFmpegError as e:
-                raise AVAFormatError(self.path, None, f"cannot decode video: {e}") from e
+                raise InputFileError(self.path, None, f"cannot decode video: {e}") from e
             finally:
                 cache.release(video, failed=failed)
 
@@ -384,7 +390,7 @@ class PyAVVideoSource(FrameSource):
 def build_video_source(record: dict) -> PyAVVideoSource:
     """The record's ``video_path`` (its stream is probed for the duration on first use)."""
     if not record.get("video_path"):
-        raise AVAFormatError(
+        raise InputFileError(
             record.get("video_id", "<record>"), None,
             "INPUT.SOURCE='video' but the record has no video_path",
         )

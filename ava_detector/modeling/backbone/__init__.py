@@ -1,5 +1,1 @@
-"""SlowFast ResNet-3D backbones (registered in Detectron2's BACKBONE_REGISTRY on import)."""
-
-from .slowfast import SlowFast, build_slowfast_backbone, pathways_of
-
-__all__ = ["SlowFast", "build_slowfast_backbone", "pathways_of"]
+"""SlowFast ResNet-3D backbones (``build_slowfast_backbone`` in Detectron2's ``BACKBONE_REGISTRY``)."""

@@ -7,7 +7,10 @@ import torch.nn.functional as F
 from fvcore.nn import weight_init
 from torch import nn
 
-from .conv3d import Conv3d, make_norm
+from ava_detector.modeling.backbone.conv3d import (
+    Conv3d,
+    make_norm,
+)
 
 
 class NonLocal3d(nn.Module):

@@ -10,24 +10,19 @@ from detectron2.layers import FrozenBatchNorm2d, ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from torch import nn
 
-from .blocks import Bottleneck3d, Lateral3d, Stem3d
-from .nonlocal_block import NonLocal3d
+from ava_detector.config.pathways import pathways_of
+from ava_detector.modeling.backbone.blocks import (
+    Bottleneck3d,
+    Lateral3d,
+    Stem3d,
+)
+from ava_detector.modeling.backbone.nonlocal_block import NonLocal3d
 
-__all__ = ["SlowFast", "build_slowfast_backbone", "BLOCKS_PER_DEPTH", "pathways_of"]
+__all__ = ["SlowFast", "build_slowfast_backbone", "BLOCKS_PER_DEPTH"]
 
 # Bottleneck blocks in res2..res5 per ResNet depth.
 BLOCKS_PER_DEPTH = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
-_ARCH_PATHWAYS = {"slowfast": ("slow", "fast"), "slow": ("slow",), "fast": ("fast",)}
 _STAGES = ("res2", "res3", "res4", "res5")
-
-
-def pathways_of(arch: str) -> tuple[str, ...]:
-    """The pathways ("slow", "fast") that MODEL.SLOWFAST.ARCH builds."""
-    if arch not in _ARCH_PATHWAYS:
-        raise ValueError(
-            f"MODEL.SLOWFAST.ARCH must be one of {sorted(_ARCH_PATHWAYS)}, got {arch!r}"
-        )
-    return _ARCH_PATHWAYS[arch]
 
 
 def _per_pathway(value, index: int):

@@ -1,0 +1,17 @@
+"""Importing this module registers every model component of ava_detector with Detectron2.
+
+``BACKBONE_REGISTRY``: ``build_slowfast_backbone``; ``ROI_HEADS_REGISTRY``: ``AVAActionHead``;
+``META_ARCH_REGISTRY``: ``AVADetector`` and ``VideoClassifier``. The tools and the trainers import it
+(``import ava_detector.builtin_models  # noqa: F401``); a config naming these components needs it
+imported before ``build_model(cfg)``.
+"""
+
+import warnings
+
+# fvcore scripts its focal loss with torch.jit.script at import, which torch 2.14 deprecates loudly.
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
+
+import ava_detector.ava.modeling.action_head  # noqa: E402, F401  (AVAActionHead)
+import ava_detector.ava.modeling.detector  # noqa: E402, F401  (AVADetector)
+import ava_detector.kinetics.modeling.classifier  # noqa: E402, F401  (VideoClassifier)
+import ava_detector.modeling.backbone.slowfast  # noqa: E402, F401  (build_slowfast_backbone)

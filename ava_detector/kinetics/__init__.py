@@ -1,0 +1,1 @@
+"""The Kinetics task: video classification for pretraining (lists, mapper, head, classifier, evaluator, trainer)."""

@@ -1,0 +1,1 @@
+"""Kinetics data: ``path label`` lists, dataset registration, test views, the synthetic set."""

@@ -1,0 +1,1 @@
+"""Kinetics models: the classification head and the video classifier meta-architecture."""
