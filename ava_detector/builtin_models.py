@@ -6,12 +6,7 @@
 imported before ``build_model(cfg)``.
 """
 
-import warnings
-
-# fvcore scripts its focal loss with torch.jit.script at import, which torch 2.14 deprecates loudly.
-warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
-
-import ava_detector.ava.modeling.action_head  # noqa: E402, F401  (AVAActionHead)
-import ava_detector.ava.modeling.detector  # noqa: E402, F401  (AVADetector)
-import ava_detector.kinetics.modeling.classifier  # noqa: E402, F401  (VideoClassifier)
-import ava_detector.modeling.backbone.slowfast  # noqa: E402, F401  (build_slowfast_backbone)
+import ava_detector.ava.modeling.action_head  # noqa: F401  (AVAActionHead)
+import ava_detector.ava.modeling.detector  # noqa: F401  (AVADetector)
+import ava_detector.kinetics.modeling.classifier  # noqa: F401  (VideoClassifier)
+import ava_detector.modeling.backbone.slowfast  # noqa: F401  (build_slowfast_backbone)

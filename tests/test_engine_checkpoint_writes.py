@@ -32,7 +32,7 @@ _SCRIPT = textwrap.dedent("""
     import io, os, signal, sys
     import torch
     from detectron2.checkpoint import DetectionCheckpointer
-    from ava_detector.checkpoint import SafeDetectionCheckpointer
+    from ava_detector.checkpoint.checkpointer import SafeDetectionCheckpointer
 
     out, mode = sys.argv[1], sys.argv[2]
     torch.manual_seed(0)

@@ -149,27 +149,50 @@ def test_map_dataset_retries_when_mapper_returns_none():
     assert ds[0] in {1, 2, 3, 4}
 
 
-def test_import_registers_everything_in_one_place():
-    from detectron2.data import DatasetCatalog
-    from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, ROI_HEADS_REGISTRY
+_REGISTERED = (
+    "from detectron2.data import DatasetCatalog\n"
+    "from detectron2.modeling import BACKBONE_REGISTRY, META_ARCH_REGISTRY, ROI_HEADS_REGISTRY\n"
+    "print(sorted(n for n in DatasetCatalog.list() if 'ava' in n or 'kinetics' in n))\n"
+    "print(sorted(n for r in (BACKBONE_REGISTRY, META_ARCH_REGISTRY, ROI_HEADS_REGISTRY)\n"
+    "             for n in r._obj_map if n in ('build_slowfast_backbone', 'AVAActionHead',\n"
+    "                                          'AVADetector', 'VideoClassifier')))\n"
+)
 
-    names = set(DatasetCatalog.list())
-    assert {"ava_v2.2_train", "ava_v2.2_val", "ava_synthetic_val", "kinetics400_train"} <= names
-    assert "build_slowfast_backbone" in BACKBONE_REGISTRY._obj_map
-    assert "AVAActionHead" in ROI_HEADS_REGISTRY._obj_map
-    assert {"AVADetector", "VideoClassifier"} <= set(META_ARCH_REGISTRY._obj_map)
+
+def _registered_after(imports: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", imports + _REGISTERED], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()
+
+
+def test_packages_register_nothing_and_two_imports_register_everything():
+    """Importing the package and its subpackages registers nothing; ``builtin_models`` registers
+    the model components and ``builtin_datasets`` the built-in dataset names."""
+    nothing = _registered_after(
+        "import ava_detector, ava_detector.ava, ava_detector.kinetics, ava_detector.modeling\n"
+        "import ava_detector.data, ava_detector.engine, ava_detector.demo\n"
+    )
+    assert nothing == ["[]", "[]"]
+    datasets, models = _registered_after(
+        "import ava_detector.builtin_datasets, ava_detector.builtin_models\n"
+    )
+    assert {"ava_v2.2_train", "ava_v2.2_val", "ava_synthetic_val", "kinetics400_train",
+            "kinetics_synthetic_val"} <= set(eval(datasets))
+    assert eval(models) == ["AVAActionHead", "AVADetector", "VideoClassifier",
+                            "build_slowfast_backbone"]
 
 
 def test_pure_parts_import_without_torch():
-    """AVA_DETECTOR_NO_REGISTER=1 (the offline evaluator's mode) loads neither torch nor Detectron2."""
+    """The metric, the readers and the offline evaluator's modules load neither torch nor Detectron2
+    (packages register nothing on import)."""
     code = (
         "import sys\n"
-        "from ava_detector.ava.evaluation import frame_map, evaluate_files\n"
-        "from ava_detector.ava.data import read_label_map, parse_annotations\n"
+        "from ava_detector.ava.evaluation import frame_map, evaluate_files, csv_io, report\n"
+        "from ava_detector.ava.data.label_map import read_label_map\n"
+        "from ava_detector.ava.data.csv_formats import parse_annotations\n"
         "print(sorted(m for m in ('torch', 'detectron2') if m in sys.modules))\n"
     )
-    env = {**__import__("os").environ, "AVA_DETECTOR_NO_REGISTER": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

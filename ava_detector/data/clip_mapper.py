@@ -20,9 +20,6 @@ import numpy as np
 import torch
 from detectron2.config import CfgNode
 
-# The built-in frame sources register themselves ("frames", "video") when imported.
-import ava_detector.data.video.jpeg_source  # noqa: F401
-import ava_detector.data.video.pyav_source  # noqa: F401
 from ava_detector.config.pathways import check_arch, clip_sampling, pathway_frames
 from ava_detector.data.errors import InputFileError
 from ava_detector.data.video.frame_source import FrameSource, build_frame_source, sample_clip

@@ -117,12 +117,12 @@ def check_config(cfg: CfgNode, args: argparse.Namespace,
     """
     from detectron2.modeling import META_ARCH_REGISTRY
 
-    from ava_detector.data.video.frame_source import FRAME_SOURCE_REGISTRY
+    from ava_detector.data.video.frame_source import frame_source_names
 
     problems = config_problems(
         cfg, eval_only=args.eval_only, resume=args.resume, world_size=world_size(args),
         meta_architectures=[name for name, _ in META_ARCH_REGISTRY],
-        frame_sources=[name for name, _ in FRAME_SOURCE_REGISTRY],
+        frame_sources=frame_source_names(),
         expected_meta_architecture=expected_meta_architecture, task_checks=task_checks,
     )
     errors = [p for p in problems if p.level == "error"]

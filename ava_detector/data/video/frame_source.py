@@ -7,6 +7,7 @@ keyframes and Kinetics clips go through the same :func:`sample_clip`.
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
@@ -16,6 +17,11 @@ from detectron2.utils.registry import Registry
 from ava_detector.data.video.sampling import clip_times
 
 FRAME_SOURCE_REGISTRY = Registry("FRAME_SOURCE")
+#: The built-in sources and the modules that register them, imported on first use.
+BUILTIN_FRAME_SOURCES = {
+    "frames": "ava_detector.data.video.jpeg_source",
+    "video": "ava_detector.data.video.pyav_source",
+}
 FRAME_SOURCE_REGISTRY.__doc__ = """
 Builders ``fn(record: dict) -> FrameSource``, registered under the name used by ``INPUT.SOURCE``
 ("frames", "video"). A record is a dataset dict of docs/interfaces.md.
@@ -84,7 +90,14 @@ def build_frame_source(name: str, record: dict, **options) -> FrameSource:
         record: the dataset record.
         options: keyword options of that source's builder (see :func:`frame_source_options`).
     """
+    if name in BUILTIN_FRAME_SOURCES and name not in FRAME_SOURCE_REGISTRY:
+        importlib.import_module(BUILTIN_FRAME_SOURCES[name])
     return FRAME_SOURCE_REGISTRY.get(name)(record, **options)
+
+
+def frame_source_names() -> list[str]:
+    """The names ``INPUT.SOURCE`` may take: the built-in sources and every registered one."""
+    return sorted(set(BUILTIN_FRAME_SOURCES) | {name for name, _ in FRAME_SOURCE_REGISTRY})
 
 
 def frame_source_options(cfg, name: str) -> dict:
