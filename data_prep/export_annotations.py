@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -39,6 +38,7 @@ from ava_detector.ava.annotations.export import (
 from ava_detector.ava.data.label_map import read_label_map
 from ava_detector.ava.data.register import read_dataset_json
 from ava_detector.data.errors import InputFileError
+from ava_detector.utils.atomic_files import replace_folder
 
 
 def _read(path: Path, what: str) -> str:
@@ -138,9 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp.mkdir(parents=True)
         for name, text in files.items():
             (tmp / name).write_text(text, encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        replace_folder(tmp, out)
     except (InputFileError, ValueError, FileExistsError, OSError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"error: {e}", file=sys.stderr)

@@ -179,3 +179,18 @@ def test_bn_variants_agree_with_frozen_bn_in_eval():
     a, b = bn(clips), frozen(clips)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+def test_constructor_defaults_are_the_config_defaults():
+    """``SlowFast()`` and the backbone built from the default config are the same network."""
+    from ava_detector.config.defaults import get_ava_cfg
+
+    cfg = get_ava_cfg()
+    ours = {k: tuple(v.shape) for k, v in build_slowfast_backbone(cfg).state_dict().items()}
+    plain = {k: tuple(v.shape) for k, v in SlowFast().state_dict().items()}
+    assert ours == plain
+    built, default = build_slowfast_backbone(cfg), SlowFast()
+    assert [m.kernel_size for m in built.modules() if isinstance(m, torch.nn.Conv3d)] == [
+        m.kernel_size for m in default.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert [m.stride for m in built.modules() if isinstance(m, torch.nn.Conv3d)] == [
+        m.stride for m in default.modules() if isinstance(m, torch.nn.Conv3d)]

@@ -21,7 +21,6 @@ import sys
 # kernel zero-fills far less memory: on a 10M-row file the process's system time halves.
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
-from ava_detector.ava.evaluation.csv_io import atomic_output
 from ava_detector.ava.evaluation.evaluate_files import evaluate_files
 from ava_detector.ava.evaluation.frame_map import PROTOCOLS
 from ava_detector.ava.evaluation.report import (
@@ -29,6 +28,7 @@ from ava_detector.ava.evaluation.report import (
     save_bar_chart,
 )
 from ava_detector.data.errors import InputFileError
+from ava_detector.utils.atomic_files import atomic_output
 
 
 def _keep_freed_memory() -> None:

@@ -24,7 +24,6 @@ from pathlib import Path
 import torch
 
 import ava_detector.builtin_models  # noqa: F401  (registers the model components)
-from ava_detector.ava.evaluation.csv_io import atomic_output
 from ava_detector.data.errors import InputFileError
 from ava_detector.demo.predictor import (
     build_cfg,
@@ -42,6 +41,7 @@ from ava_detector.export.exporters import (
     run_onnx,
     run_torchscript,
 )
+from ava_detector.utils.atomic_files import atomic_output
 
 
 def dataset_inputs(cfg, detector, name: str) -> tuple[torch.Tensor, ...]:

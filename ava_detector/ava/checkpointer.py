@@ -1,4 +1,4 @@
-"""The trainer's checkpointer: MODEL's ``VideoCheckpointer`` + detection of classification checkpoints.
+"""The trainer's checkpointer: the video checkpointer (``VideoCheckpointer``) + detection of classification checkpoints.
 
 PySlowFast's known pitfall is to "resume" a Kinetics schedule when fine-tuning on AVA. Here a
 classification checkpoint only ever gives weights: the trainer starts at iteration 0 (Detectron2's

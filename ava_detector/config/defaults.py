@@ -1,9 +1,11 @@
 """Every configuration key ava_detector adds to Detectron2's defaults, one comment each.
 
 Detectron2 keys keep their meaning; the ones this project relies on are re-set here to the SlowFast
-recipe (e.g. ``MODEL.PIXEL_MEAN`` in RGB 0-255 units, ``INPUT.FORMAT``). Group by concept:
-``MODEL.SLOWFAST`` (backbone), ``MODEL.ROI_ACTION_HEAD`` / ``MODEL.CLS_HEAD`` (heads), ``INPUT``
-(clip sampling and augmentation), ``AVA`` / ``KINETICS`` (datasets), ``SOLVER`` / ``TEST`` extras.
+recipe (e.g. ``MODEL.PIXEL_MEAN`` in RGB 0-255 units, ``INPUT.FORMAT``). One function per concept,
+as Detectron2's projects write theirs: ``add_slowfast_config`` (``MODEL.SLOWFAST``),
+``add_action_head_config`` / ``add_cls_head_config`` (heads), ``add_clip_input_config`` (``INPUT``),
+``add_ava_data_config`` / ``add_kinetics_data_config`` (datasets), ``add_data_loading_config``,
+``add_solver_config``; :func:`add_ava_config` composes them all.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from detectron2.config import CfgNode as CN
 from detectron2.config import get_cfg
 
 
-def add_ava_config(cfg: CN) -> CN:
-    """Add ava_detector's keys (with the SlowFast-AVA defaults) to ``cfg`` in place; return it."""
+def add_video_model_config(cfg: CN) -> CN:
+    """The meta-architecture, backbone and head names and the pixel normalisation (the AVA detector
+    by default; the Kinetics configs set ``VideoClassifier``)."""
     _C = cfg
     _C.MODEL.META_ARCHITECTURE = "AVADetector"
     _C.MODEL.BACKBONE.NAME = "build_slowfast_backbone"
@@ -24,8 +27,12 @@ def add_ava_config(cfg: CN) -> CN:
     _C.MODEL.PIXEL_MEAN = [114.75, 114.75, 114.75]
     _C.MODEL.PIXEL_STD = [57.375, 57.375, 57.375]
     _C.INPUT.FORMAT = "RGB"
+    return cfg
 
-    # ---------------------------------------------------------------- SlowFast backbone
+
+def add_slowfast_config(cfg: CN) -> CN:
+    """The SlowFast backbone: ``MODEL.SLOWFAST`` (architecture, depth, alpha/beta, kernels, non-local)."""
+    _C = cfg
     _C.MODEL.SLOWFAST = CN()
     # "slowfast", "slow" (Slow-only) or "fast" (Fast-only): which pathways exist.
     _C.MODEL.SLOWFAST.ARCH = "slowfast"
@@ -74,8 +81,12 @@ def add_ava_config(cfg: CN) -> CN:
     _C.MODEL.SLOWFAST.NONLOCAL.POOL = [[1, 2, 2], [1, 2, 2], [1, 2, 2], [1, 2, 2]]
     # Non-local blocks per group (1 = plain).
     _C.MODEL.SLOWFAST.NONLOCAL.GROUP = [[1, 1], [1, 1], [1, 1], [1, 1]]
+    return cfg
 
-    # ---------------------------------------------------------------- AVA action head
+
+def add_action_head_config(cfg: CN) -> CN:
+    """The AVA action head: ``MODEL.ROI_ACTION_HEAD`` (RoIAlign, dropout, activation)."""
+    _C = cfg
     _C.MODEL.ROI_ACTION_HEAD = CN()
     # RoIAlign output size (7 -> 7x7) on each temporally pooled pathway.
     _C.MODEL.ROI_ACTION_HEAD.POOLER_RESOLUTION = 7
@@ -89,8 +100,12 @@ def add_ava_config(cfg: CN) -> CN:
     _C.MODEL.ROI_ACTION_HEAD.ACTIVATION = "sigmoid"
     # Std of the classifier's normal init (the paper's code: 0.01).
     _C.MODEL.ROI_ACTION_HEAD.INIT_STD = 0.01
+    return cfg
 
-    # ---------------------------------------------------------------- Kinetics classification head
+
+def add_cls_head_config(cfg: CN) -> CN:
+    """The Kinetics classification head: ``MODEL.CLS_HEAD``."""
+    _C = cfg
     _C.MODEL.CLS_HEAD = CN()
     # Number of video classes (Kinetics-400).
     _C.MODEL.CLS_HEAD.NUM_CLASSES = 400
@@ -100,8 +115,12 @@ def add_ava_config(cfg: CN) -> CN:
     _C.MODEL.CLS_HEAD.ACTIVATION = "softmax"
     # Std of the classifier's normal init.
     _C.MODEL.CLS_HEAD.INIT_STD = 0.01
+    return cfg
 
-    # ---------------------------------------------------------------- clip sampling and augmentation
+
+def add_clip_input_config(cfg: CN) -> CN:
+    """Clip sampling, augmentation and decoding: ``INPUT.*``."""
+    _C = cfg
     # Frames of the Fast pathway's clip (Slow gets NUM_FRAMES / ALPHA of them); "32x2" = 32 at stride 2.
     _C.INPUT.NUM_FRAMES = 32
     # Stride between sampled frames, in frames of the source video's timeline.
@@ -127,8 +146,12 @@ def add_ava_config(cfg: CN) -> CN:
     # "cuda:N" = workers read bytes, the model decodes (nvJPEG) and transforms on the GPU; "cpu:bytes"
     # = that device path on the CPU (same clips as "cpu"). INPUT.SOURCE "video" always decodes in the workers.
     _C.INPUT.DECODE_DEVICE = "cpu"
+    return cfg
 
-    # ---------------------------------------------------------------- AVA data
+
+def add_ava_data_config(cfg: CN) -> CN:
+    """The AVA datasets and their evaluation: ``AVA.*``."""
+    _C = cfg
     _C.AVA = CN()
     # Root of the built-in AVA layout; "" = $AVA_DATASETS or $DETECTRON2_DATASETS/ava or datasets/ava.
     _C.AVA.ROOT = ""
@@ -158,8 +181,12 @@ def add_ava_config(cfg: CN) -> CN:
     _C.AVA.CLASS_SUBSET = ()
     # Accept frame-list paths that leave the frames folder (absolute or with ".."); off = an error.
     _C.AVA.ALLOW_PATHS_OUTSIDE_ROOT = False
+    return cfg
 
-    # ---------------------------------------------------------------- Kinetics data
+
+def add_kinetics_data_config(cfg: CN) -> CN:
+    """The Kinetics datasets and their evaluation: ``KINETICS.*``."""
+    _C = cfg
     _C.KINETICS = CN()
     # Root of the Kinetics-style lists and videos; "" = $KINETICS_DATASETS or datasets/kinetics.
     _C.KINETICS.ROOT = ""
@@ -179,15 +206,23 @@ def add_ava_config(cfg: CN) -> CN:
     _C.KINETICS.CONFUSION_TOP_K = 10
     # Accept list entries that leave the list's root (absolute or with ".."); off = an error.
     _C.KINETICS.ALLOW_PATHS_OUTSIDE_ROOT = False
+    return cfg
 
-    # ---------------------------------------------------------------- data loading
+
+def add_data_loading_config(cfg: CN) -> CN:
+    """Bad-sample policy of the loaders: ``DATALOADER.*`` extras."""
+    _C = cfg
     # On an unreadable or corrupt clip in training, draw another sample (counted in the log)
     # instead of raising; at test an unreadable clip always raises.
     _C.DATALOADER.SKIP_BAD_SAMPLES = False
     # Retries of the above before giving up with the last error.
     _C.DATALOADER.MAX_BAD_SAMPLE_RETRIES = 10
+    return cfg
 
-    # ---------------------------------------------------------------- solver and run
+
+def add_solver_config(cfg: CN) -> CN:
+    """Mixed precision, the NaN stop, initialisation and test batch: ``SOLVER`` / ``MODEL`` / ``TEST`` extras."""
+    _C = cfg
     # Mixed-precision dtype on GPU when SOLVER.AMP.ENABLED: "bfloat16" or "float16" (CPU: off).
     _C.SOLVER.AMP.DTYPE = "bfloat16"
     # Stop with an error on a non-finite loss (the last good checkpoint stays intact).
@@ -201,9 +236,25 @@ def add_ava_config(cfg: CN) -> CN:
     # Allow --eval-only without MODEL.WEIGHTS, or with weights lacking tensors (random ones, on purpose).
     _C.MODEL.ALLOW_RANDOM_WEIGHTS = False
 
-    # ---------------------------------------------------------------- engine (trainer, evaluation)
     # Clips per batch and process at test (Detectron2 0.6's test loader is fixed at 1).
     _C.TEST.IMS_PER_BATCH = 1
+    return cfg
+
+
+def add_ava_config(cfg: CN) -> CN:
+    """Add every ava_detector key (with the SlowFast-AVA defaults) to ``cfg`` in place; return it.
+
+    The composition of the per-concept functions above, in this order.
+    """
+    add_video_model_config(cfg)
+    add_slowfast_config(cfg)
+    add_action_head_config(cfg)
+    add_cls_head_config(cfg)
+    add_clip_input_config(cfg)
+    add_ava_data_config(cfg)
+    add_kinetics_data_config(cfg)
+    add_data_loading_config(cfg)
+    add_solver_config(cfg)
     return cfg
 
 

@@ -1,5 +1,5 @@
 """The demo's outputs: the annotated video (PyAV, written as frames come), one JSON per keyframe and the
-AVA-format detections CSV (EVAL's writer). Every file appears only complete (temporary file + rename).
+AVA-format detections CSV (the evaluator's writer). Every file appears only complete (temporary file + rename).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 
 from ava_detector.ava.evaluation.csv_io import (
-    atomic_output,
     write_ava_csv,
 )
 from ava_detector.ava.evaluation.frame_map import AVABoxes
+from ava_detector.utils.atomic_files import atomic_output
 from ava_detector.utils.temp_files import temp_beside
 
 __all__ = ["AnnotatedVideoWriter", "KeyframeResult", "detections_table", "format_timestamp",

@@ -19,11 +19,11 @@ import numpy as np
 from tqdm import tqdm
 
 from ava_detector.ava.evaluation.csv_io import (
-    atomic_output,
     read_ava_csv,
 )
 from ava_detector.ava.evaluation.frame_map import AVABoxes
 from ava_detector.data.errors import InputFileError
+from ava_detector.utils.atomic_files import atomic_output
 
 __all__ = ["THRESHOLDS_FILE", "best_f1_threshold", "calibrate_from_csv", "calibrate_thresholds",
            "load_thresholds", "match_detections", "save_thresholds"]

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ava_detector.ava.evaluation.csv_io import atomic_output
 from ava_detector.demo.drawing import top_actions
 from ava_detector.demo.outputs import (
     KeyframeResult,
     format_timestamp,
 )
+from ava_detector.utils.atomic_files import atomic_output
 
 #: a JSON list of numbers spread over lines by ``indent`` (boxes): written on one line
 _NUMBER_LIST = re.compile(r"\[\s*((?:-?[0-9.eE+-]+,\s*)*-?[0-9.eE+-]+)\s*\]")

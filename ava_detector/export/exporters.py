@@ -19,7 +19,7 @@ import torch
 from detectron2.layers import ROIAlign
 from torch import nn
 
-from ava_detector.ava.evaluation.csv_io import atomic_output
+from ava_detector.utils.atomic_files import atomic_output
 
 __all__ = [
     "MIN_ALIGNED_OPSET",

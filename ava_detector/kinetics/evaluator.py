@@ -23,6 +23,8 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 from tabulate import tabulate
 
+from ava_detector.utils.atomic_files import atomic_write_text
+
 __all__ = [
     "KineticsEvaluator",
     "VideoScores",
@@ -247,7 +249,4 @@ class KineticsEvaluator(DatasetEvaluator):
             "left_out": agg.left_out,
         }
         path = os.path.join(self.output_dir, "kinetics_results.json")
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(doc, f, indent=1)
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(doc, indent=1))

@@ -1,10 +1,10 @@
 """``KineticsDatasetMapper``: one Kinetics record (or test view) -> the classifier's input.
 
 Train: a clip of ``NUM_FRAMES`` frames at ``SAMPLING_RATE`` on a ``TARGET_FPS`` timeline starting at
-a uniformly random time, then DATA-B's SlowFast augmentations (short-side jitter, random crop, flip,
+a uniformly random time, then the SlowFast clip augmentations (short-side jitter, random crop, flip,
 optional colour jitter). Test (records from :func:`~.views.expand_test_views`): clip ``clip_index`` of
 ``KINETICS.TEST_NUM_CLIPS`` uniformly spaced ones, short side ``INPUT.TEST_SHORT_SIDE``, then the
-``crop_index``-th square crop of that size. Frames are decoded through DATA-B's frame sources.
+``crop_index``-th square crop of that size. Frames are decoded through the project's frame sources.
 
 Pathways: SlowFast = the Fast clip and ``fast[:, linspace(0, N-1, N // ALPHA)]``; Slow-only /
 Fast-only = the clip itself (PySlowFast's Kinetics convention: a Slow-only 8x8 reads 8 frames at

@@ -12,13 +12,17 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from ava_detector.utils.temp_files import temp_beside
 
-__all__ = ["TEMPORARY_NAME", "atomic_open", "atomic_write_text", "remove_stray_temporaries"]
+__all__ = [
+    "TEMPORARY_NAME", "atomic_open", "atomic_output", "atomic_write_text", "remove_stray_temporaries",
+    "replace_folder",
+]
 
 #: ``.<target name>.<8 random characters of tempfile.mkstemp>.tmp``
 TEMPORARY_NAME = re.compile(r"^\.(?P<target>.+)\.[A-Za-z0-9_]{8}\.tmp$")
@@ -91,3 +95,37 @@ def remove_stray_temporaries(folder: str | os.PathLike) -> list[str]:
                     continue
                 removed.append(path)
     return removed
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` for a writer that takes a file name (a video encoder,
+    pandas, matplotlib); it is renamed onto ``path`` only if the block succeeds, else removed.
+
+    Args:
+        path: the final file; its folder is created if needed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = temp_beside(path)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def replace_folder(tmp: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Put the completed folder ``tmp`` in the place of ``out`` (removing an old ``out``): readers
+    see the old folder or the whole new one, never a half-written one.
+
+    Args:
+        tmp: the folder written in full, beside ``out``.
+        out: the final folder.
+    """
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)

@@ -32,6 +32,7 @@ from ava_detector.ava.annotations.tracks import (
 )
 from ava_detector.ava.data.frame_lists import format_frame_list
 from ava_detector.data.errors import InputFileError
+from ava_detector.utils.atomic_files import replace_folder
 
 __all__ = [
     "AVATables", "parse_rate", "format_sec", "keyframe_times", "build_ava_tables", "split_videos",
@@ -350,9 +351,7 @@ def write_ava_dataset(
             **(info or {}),
         }
         (tmp / "dataset.json").write_text(json.dumps(dataset, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

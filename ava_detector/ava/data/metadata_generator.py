@@ -10,13 +10,13 @@ only in the frame lists. Generation is seeded: the same arguments give the same 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ava_detector.ava.data.frame_lists import FRAME_LIST_HEADER
+from ava_detector.utils.atomic_files import atomic_write_text
 
 __all__ = ["MetadataSpec", "AVA_V22_TRAIN", "AVA_V22_VAL", "write_ava_metadata"]
 
@@ -131,12 +131,6 @@ def _frame_list_lines(spec: MetadataSpec, video_ids: list[str]) -> str:
     return "".join(parts)
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_ava_metadata(
     root: str | Path, splits: dict[str, MetadataSpec] | None = None, seed: int = 0
 ) -> dict:
@@ -159,12 +153,12 @@ def write_ava_metadata(
         rng = np.random.default_rng([seed, i])
         video_ids = sorted(_video_ids(spec.videos, rng))
         ann, prop = _split_tables(spec, video_ids, rng)
-        _write(root / "annotations" / f"ava_{split}_v2.2.csv", "\n".join(ann) + "\n")
-        _write(root / "annotations" / f"ava_detection_{split}_boxes_and_labels.csv",
+        atomic_write_text(root / "annotations" / f"ava_{split}_v2.2.csv", "\n".join(ann) + "\n")
+        atomic_write_text(root / "annotations" / f"ava_detection_{split}_boxes_and_labels.csv",
                "\n".join(prop) + "\n")
-        _write(root / "annotations" / f"ava_{split}_excluded_timestamps_v2.2.csv",
+        atomic_write_text(root / "annotations" / f"ava_{split}_excluded_timestamps_v2.2.csv",
                f"{video_ids[0]},{spec.last_sec:04d}\n")
-        _write(root / "frame_lists" / f"{split}.csv", _frame_list_lines(spec, video_ids))
+        atomic_write_text(root / "frame_lists" / f"{split}.csv", _frame_list_lines(spec, video_ids))
         summary[split] = {
             "videos": spec.videos,
             "keyframes": spec.videos * (spec.last_sec - spec.first_sec + 1),
@@ -173,11 +167,11 @@ def write_ava_metadata(
             "frame_rows": spec.videos * spec.frames_per_video,
             "spec": asdict(spec),
         }
-    _write(root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt", "".join(
+    atomic_write_text(root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt", "".join(
         f'label {{\n  name: "action {i}"\n  label_id: {i}\n  label_type: PERSON_MOVEMENT\n}}\n'
         for i in range(1, 81)))
     first = next(iter(splits.values()))
-    _write(root / "dataset.json", json.dumps({
+    atomic_write_text(root / "dataset.json", json.dumps({
         "start_sec": first.start_sec, "fps": first.fps,
         "keyframe_secs": [first.first_sec, first.last_sec], "width": 640, "height": 360,
     }))

@@ -25,6 +25,7 @@ import numpy as np
 
 from ava_detector.ava.data.frame_lists import format_frame_list
 from ava_detector.data.errors import InputFileError
+from ava_detector.utils.atomic_files import atomic_write_text, replace_folder
 
 __all__ = [
     "ffmpeg_cut_command",
@@ -75,6 +76,7 @@ def cut_video(src: str | Path, dst: str | Path, start: float = 900, length: floa
               use_ffmpeg: bool | None = None) -> Path:
     """Cut ``src`` to ``[start, start + length)`` s into ``dst`` (ffmpeg if available, else PyAV re-encode)."""
     dst = Path(dst)
+    # not atomic_output: the encoders pick the container from the extension, kept here
     tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
     if use_ffmpeg is None:
         use_ffmpeg = shutil.which("ffmpeg") is not None
@@ -116,9 +118,7 @@ def extract_frames(video: str | Path, frames_dir: str | Path, video_id: str, fps
             if not cv2.imwrite(str(path), cv2.cvtColor(frames[i], cv2.COLOR_RGB2BGR),
                                [cv2.IMWRITE_JPEG_QUALITY, quality]):
                 raise OSError(f"cannot write {path}")
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_folder(tmp, out)
     return len(list(out.glob(f"{video_id}_*.jpg")))
 
 
@@ -146,8 +146,6 @@ def write_frame_lists(root: str | Path, split_videos: dict[str, list[str]]) -> d
             raise InputFileError(root / "frames" / missing[0], None,
                                  f"no frames for {len(missing)} video(s) of split {split!r}")
         path = root / "frame_lists" / f"{split}.csv"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(format_frame_list(frames))
-        os.replace(tmp, path)
+        atomic_write_text(path, format_frame_list(frames))
         counts[split] = sum(len(f) for f in frames.values())
     return counts

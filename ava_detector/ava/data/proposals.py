@@ -11,7 +11,6 @@ removed. The detector is any ``detect_batch(frames) -> [(boxes, scores), ...]`` 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from itertools import groupby
@@ -24,6 +23,7 @@ from ava_detector.data.video.frame_source import (
     build_frame_source,
     keyframe_time,
 )
+from ava_detector.utils.atomic_files import atomic_write_text
 
 __all__ = ["format_proposal_rows", "make_proposals"]
 
@@ -48,13 +48,6 @@ def format_proposal_rows(video_id: str, sec: int, boxes: np.ndarray, scores: np.
     ]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
@@ -107,8 +100,8 @@ def make_proposals(
                     lines += rows
                     n_boxes += len(rows)
                 bar.update(len(chunk))
-            _write_atomic(work / f"{vid}.csv", "".join(line + "\n" for line in lines))
+            atomic_write_text(work / f"{vid}.csv", "".join(line + "\n" for line in lines))
     parts = [work / f"{vid}.csv" for vid, _ in videos]
-    _write_atomic(out, "".join(p.read_text() for p in parts))
+    atomic_write_text(out, "".join(p.read_text() for p in parts))
     shutil.rmtree(work)
     return {"keyframes": len(records), "boxes": n_boxes, "videos": len(videos), "resumed_videos": resumed}

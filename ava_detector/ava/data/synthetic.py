@@ -9,7 +9,6 @@ the end, so an interrupted run leaves no half-written dataset. Seeded and determ
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict
@@ -32,6 +31,7 @@ from ava_detector.ava.data.synthetic_scene import (
     render_frame,
     simulate_video,
 )
+from ava_detector.utils.atomic_files import replace_folder
 
 __all__ = ["generate_synthetic_ava", "generate_synthetic_kinetics", "write_mp4", "ACTION_NAMES"]
 
@@ -127,12 +127,6 @@ def _atomic_dir(out: Path, force: bool) -> Path:
     return tmp
 
 
-def _finish_dir(tmp: Path, out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-
-
 def generate_synthetic_ava(
     out: str | Path,
     *,
@@ -197,7 +191,7 @@ def generate_synthetic_ava(
         "videos": {s: [v for v, _ in r] for s, r in results.items()},
     }
     (tmp / "dataset.json").write_text(json.dumps(info, indent=1) + "\n")
-    _finish_dir(tmp, out)
+    replace_folder(tmp, out)
     summary["seconds"] = time.perf_counter() - start
     return summary
 
@@ -239,7 +233,7 @@ def generate_synthetic_kinetics(
     for split, rows in lists.items():
         (tmp / f"{split}.csv").write_text("".join(r + "\n" for r in rows))
     (tmp / "classes.json").write_text(json.dumps(classes) + "\n")
-    _finish_dir(tmp, out)
+    replace_folder(tmp, out)
     return {"root": str(out), "clips": {s: len(r) for s, r in lists.items()}, "bytes": nbytes,
             "seconds": time.perf_counter() - start}
 

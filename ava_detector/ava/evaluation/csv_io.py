@@ -12,12 +12,10 @@ accepts is read by that slower path instead. The reader imports neither pandas n
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -25,9 +23,9 @@ import numpy as np
 
 from ava_detector.ava.evaluation.frame_map import AVABoxes
 from ava_detector.data.errors import InputFileError
-from ava_detector.utils.temp_files import temp_beside
+from ava_detector.utils.atomic_files import atomic_output
 
-__all__ = ["atomic_output", "read_ava_csv", "write_ava_csv"]
+__all__ = ["read_ava_csv", "write_ava_csv"]
 
 Kind = Literal["groundtruth", "detections", "exclusions"]
 # Detections may carry a 9th column after the score: the person (track) id the demo writes; ignored.
@@ -37,25 +35,6 @@ _CHUNK_ROWS = 250_000
 _MAX_LABEL = 2**31 - 1  # action ids are stored as int32
 _SNIFF_BYTES = 1 << 16
 _BLOCK_BYTES = 1 << 24  # pyarrow parses blocks of this size in parallel
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
-
-    Args:
-        path: the final file; its folder is created if needed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_beside(path)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_ava_csv(path: str | Path, kind: Kind,

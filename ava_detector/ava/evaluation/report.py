@@ -10,8 +10,8 @@ import numpy as np
 from tabulate import tabulate
 
 from ava_detector.ava.data.label_map import LabelMap
-from ava_detector.ava.evaluation.csv_io import atomic_output
 from ava_detector.ava.evaluation.frame_map import FrameMAPResult
+from ava_detector.utils.atomic_files import atomic_output
 
 __all__ = ["format_table", "group_map", "save_bar_chart"]
 

@@ -42,7 +42,32 @@ class SlowFast(Backbone):
 
     ``forward({"slow": (N,3,T/alpha,H,W), "fast": (N,3,T,H,W)})`` returns the res5 features of each
     pathway under the same keys. There is no temporal downsampling; the Slow pathway receives
-    ``fusion_ratio`` x C_fast lateral channels after each fused stage.
+    ``fusion_ratio`` x C_fast lateral channels after each fused stage. The defaults are those of
+    ``MODEL.SLOWFAST`` (the SlowFast R50 AVA detection backbone).
+
+    Args:
+        arch: "slowfast", "slow" (Slow-only) or "fast" (Fast-only).
+        depth: ResNet depth (50, 101, 152).
+        num_groups: groups of the 3x3 convs (1 = ResNet).
+        width_per_group: bottleneck channels per group in res2 (64 for ResNet-50).
+        alpha: Fast / Slow frame-rate ratio (the lateral convs' temporal stride).
+        beta_inv: 1 / beta: Fast channels = Slow channels / ``beta_inv``.
+        fast_channel_rounding: "floor" (PySlowFast) or "ceil" when ``beta_inv`` does not divide.
+        fusion_ratio: lateral output channels = ``fusion_ratio`` x Fast channels.
+        fusion_kernel: temporal kernel of the lateral convs.
+        temporal_kernels: ``{"slow": [stem, res2..res5], "fast": [...]}`` temporal kernel sizes;
+            None = (1, 1, 1, 3, 3) Slow, (5, 3, 3, 3, 3) Fast.
+        num_block_temp_kernel: per stage ``[slow, fast]``: leading blocks using the temporal kernel.
+        spatial_strides: spatial stride of res2..res5.
+        spatial_dilations: spatial dilation of res2..res5.
+        stride_in_1x1: put the stride on the 1x1 conv (Caffe2 style).
+        norm: ``detectron2.layers.get_norm`` name ("BN", "FrozenBN", "SyncBN", ...).
+        zero_init_final_norm: zero-initialise the last norm of every residual block.
+        nonlocal_locations: per stage ``[slow, fast]`` block indices followed by a non-local block.
+        nonlocal_instantiation: "dot_product" or "softmax".
+        nonlocal_pool: per stage ``[t, h, w]`` max-pool of keys / values.
+        nonlocal_group: per stage ``[slow, fast]`` groups of the non-local blocks.
+        in_channels: input channels (3 for RGB).
     """
 
     def __init__(
@@ -52,13 +77,13 @@ class SlowFast(Backbone):
         depth: int = 50,
         num_groups: int = 1,
         width_per_group: int = 64,
-        alpha: int = 8,
+        alpha: int = 4,
         beta_inv: int = 8,
         fast_channel_rounding: str = "floor",
         fusion_ratio: int = 2,
-        fusion_kernel: int = 5,
+        fusion_kernel: int = 7,
         temporal_kernels: dict[str, Sequence[int]] | None = None,
-        num_block_temp_kernel: Sequence[Sequence[int]] = ((99, 99),) * 4,
+        num_block_temp_kernel: Sequence[Sequence[int]] = ((3, 3), (4, 4), (6, 6), (3, 3)),
         spatial_strides: Sequence[int] = (1, 2, 2, 1),
         spatial_dilations: Sequence[int] = (1, 1, 1, 2),
         stride_in_1x1: bool = False,
