@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 
 class InputFileError(ValueError):
@@ -12,12 +12,13 @@ class InputFileError(ValueError):
     a user can open the file at the offending row.
     """
 
-    def __init__(self, path: str | Path, line: int | None, problem: str):
+    def __init__(self, path: str | os.PathLike[str], line: int | None, problem: str) -> None:
         self.path = str(path)
         self.line = line
         self.problem = problem
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {problem}")
 
-    def __reduce__(self):  # picklable across DataLoader worker processes
+    # picklable across DataLoader worker processes
+    def __reduce__(self) -> tuple[type[InputFileError], tuple[str, int | None, str]]:
         return (type(self), (self.path, self.line, self.problem))

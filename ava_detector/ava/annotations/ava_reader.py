@@ -13,6 +13,7 @@ skipped frames. Pure: text in, videos out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +31,8 @@ from ava_detector.data.errors import InputFileError
 
 __all__ = ["AVARow", "parse_ava_rows", "parse_exclusion_rows", "videos_from_ava"]
 
+_Box = tuple[float, float, float, float]
+
 
 @dataclass(frozen=True)
 class AVARow:
@@ -44,7 +47,7 @@ class AVARow:
     line: int
 
 
-def _num(text: str, path, line: int, what: str) -> float:
+def _num(text: str, path: str | Path, line: int, what: str) -> float:
     try:
         v = float(text)
     except ValueError:
@@ -75,7 +78,8 @@ def parse_ava_rows(text: str, path: str | Path, *, detections: bool = False) -> 
             raise InputFileError(path, line, f"expected {'8' if detections else '2, 7 or 8'} "
                                  f"comma-separated columns, got {len(f)}")
         _num(f[1], path, line, "timestamp")
-        box = tuple(_num(v, path, line, "box coordinate") for v in f[2:6])
+        x1, y1, x2, y2 = (_num(v, path, line, "box coordinate") for v in f[2:6])
+        box = (x1, y1, x2, y2)
         action = _num(f[6], path, line, "action_id")
         if action != int(action):
             raise InputFileError(path, line, f"action_id {f[6]!r} is not an integer")
@@ -104,15 +108,17 @@ def parse_exclusion_rows(text: str, path: str | Path) -> list[tuple[str, str]]:
     return out
 
 
-def _link(keyframes: list[list[tuple]], link_iou: float) -> list[list[int]]:
+def _link(keyframes: list[list[tuple[_Box, set[str]]]], link_iou: float) -> list[list[int]]:
     """Person ids for detection boxes, keyframe by keyframe (greedy best-IoU matching)."""
-    ids, next_id, prev = [], 0, []
+    ids: list[list[int]] = []
+    next_id = 0
+    prev: list[tuple[_Box, int]] = []
     for boxes in keyframes:
         cur = [-1] * len(boxes)
         if prev and boxes:
             iou = pairwise_iou(np.array([b for b, _ in prev]), np.array([b[0] for b in boxes]))
             order = np.dstack(np.unravel_index(np.argsort(-iou, axis=None, kind="stable"), iou.shape))[0]
-            used_prev = set()
+            used_prev: set[int] = set()
             for i, j in order:
                 if iou[i, j] < link_iou:
                     break
@@ -134,7 +140,7 @@ def videos_from_ava(
     *,
     fps: float,
     rate: Fraction,
-    exclusions: list[tuple[str, str]] = (),
+    exclusions: Sequence[tuple[str, str]] = (),
     video_info: dict[str, dict] | None = None,
     width: int = 0,
     height: int = 0,
@@ -175,13 +181,13 @@ def videos_from_ava(
             thresh = (class_thresh or {}).get(name, score_thresh)
             if r.value < thresh:
                 continue
-            key = (r.sec, r.box)
+            key: tuple[str, _Box] | tuple[str, int, _Box] = (r.sec, r.box)
         else:
             key = (r.sec, int(r.value), r.box)
         v["boxes"].setdefault(key, set()).add(name)
     for vid, sec in exclusions:
         per_video.setdefault(vid, {"secs": set(), "boxes": {}})["secs"].add(sec)
-    excluded = {}
+    excluded: dict[str, set[int]] = {}
     for vid, sec in exclusions:
         excluded.setdefault(vid, set()).add(frame_of(sec, fps))
     videos = []

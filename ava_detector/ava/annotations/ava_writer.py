@@ -99,7 +99,7 @@ def keyframe_times(first: int, last: int, fps: float, rate: Fraction) -> list[st
         fps: frame rate.
         rate: keyframes per second.
     """
-    out = []
+    out: list[str] = []
     j = max(0, int((first - 1) / fps * rate))
     while True:
         text = format_sec(Fraction(j) / rate)

@@ -26,7 +26,9 @@ and the line of the element. Pure: bytes in, :class:`~.tracks.ImportResult` out.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn, overload
 
 from ava_detector.ava.annotations.mapping import (
     DEFAULT_MAPPING,
@@ -68,10 +70,10 @@ def safe_video_id(name: str) -> str:
 
 
 class _Ctx:
-    def __init__(self, path):
+    def __init__(self, path: str | Path) -> None:
         self.path = path
 
-    def fail(self, node: XmlNode, problem: str):
+    def fail(self, node: XmlNode, problem: str) -> NoReturn:
         raise InputFileError(self.path, node.line, f"<{node.tag}> {problem}")
 
     def int_attr(self, node: XmlNode, key: str, default: int | None = None) -> int:
@@ -103,6 +105,11 @@ class _Ctx:
             self.fail(node, f"{key}={raw!r} must be 0 or 1")
         return raw == "1"
 
+    @overload
+    def int_text(self, node: XmlNode | None, what: str, default: int) -> int: ...
+    @overload
+    def int_text(self, node: XmlNode | None, what: str, default: None) -> int | None: ...
+
     def int_text(self, node: XmlNode | None, what: str, default: int | None) -> int | None:
         if node is None or node.text == "":
             return default
@@ -117,18 +124,20 @@ def _meta(ctx: _Ctx, root: XmlNode) -> tuple[XmlNode, dict[str, dict[str, str]]]
     if meta is None:
         ctx.fail(root, "has no <meta> (is this a CVAT XML export?)")
     task = meta.find("task") or meta.find("job")
+    project = meta.find("project")
     if task is None:
-        if meta.find("project") is not None:
-            ctx.fail(meta.find("project"), "project exports hold several tasks: export each task "
+        if project is not None:
+            ctx.fail(project, "project exports hold several tasks: export each task "
                      "(or job) as 'CVAT for video 1.1'")
         ctx.fail(meta, "has no <task> or <job>")
     labels: dict[str, dict[str, str]] = {}
     label_nodes = task.find("labels")
-    if label_nodes is None and meta.find("project") is not None:
-        label_nodes = meta.find("project").find("labels")
+    if label_nodes is None and project is not None:
+        label_nodes = project.find("labels")
     for label in (label_nodes.findall("label") if label_nodes is not None else []):
         attrs = {}
-        for a in (label.find("attributes").findall("attribute") if label.find("attributes") else []):
+        attr_nodes = label.find("attributes")
+        for a in (attr_nodes.findall("attribute") if attr_nodes is not None else []):
             kind = a.child_text("input_type").lower()
             mutable = a.child_text("mutable", "true").strip().lower() != "false"
             attrs[a.child_text("name")] = kind if mutable else f"immutable {kind}"
@@ -149,11 +158,11 @@ def _frame_mapping(ctx: _Ctx, task: XmlNode) -> tuple[int, int, int | None, int 
             ctx.fail(node, f"frame_filter {node.text!r}: expected 'step=N' with N >= 1")
         step = int(m.group(1))
     if start < 0:
-        ctx.fail(task.find("start_frame"), "start_frame must be >= 0")
+        ctx.fail(task.find("start_frame") or task, "start_frame must be >= 0")
     return start, step, stop, size
 
 
-def _attributes(ctx, node: XmlNode, inherited: dict[str, str]) -> dict[str, str]:
+def _attributes(ctx: _Ctx, node: XmlNode, inherited: dict[str, str]) -> dict[str, str]:
     values = dict(inherited)
     for a in node.findall("attribute"):
         if "name" not in a.attrib:
@@ -175,8 +184,9 @@ def cvat_video_id(data: bytes, path: str | Path = "<cvat xml>") -> str:
     return _default_id(root, task, path)
 
 
-def _default_id(root: XmlNode, task: XmlNode, path) -> str:
-    source = task.child_text("source") or root.find("meta").child_text("source")
+def _default_id(root: XmlNode, task: XmlNode, path: str | Path) -> str:
+    meta = root.find("meta")
+    source = task.child_text("source") or (meta.child_text("source") if meta is not None else "")
     return safe_video_id(source or task.child_text("name") or Path(str(path)).stem)
 
 
@@ -208,8 +218,9 @@ def parse_cvat_video(
     root = parse_xml(data, path)
     if root.tag != "annotations":
         ctx.fail(root, "is not a CVAT export (expected the root <annotations>)")
-    if root.find("image") is not None:
-        ctx.fail(root.find("image"), "belongs to a 'CVAT for images' export: export the task as "
+    image = root.find("image")
+    if image is not None:
+        ctx.fail(image, "belongs to a 'CVAT for images' export: export the task as "
                  "'CVAT for video 1.1'")
     if fps is None or not fps > 0:
         raise InputFileError(path, None, "CVAT exports do not record the frame rate: pass --fps "
@@ -281,7 +292,7 @@ def parse_cvat_video(
     return result
 
 
-def _box(ctx, node, w, h) -> tuple[float, float, float, float]:
+def _box(ctx: _Ctx, node: XmlNode, w: int, h: int) -> tuple[float, float, float, float]:
     x1, y1 = ctx.float_attr(node, "xtl"), ctx.float_attr(node, "ytl")
     x2, y2 = ctx.float_attr(node, "xbr"), ctx.float_attr(node, "ybr")
     if x2 <= x1 or y2 <= y1:
@@ -289,7 +300,9 @@ def _box(ctx, node, w, h) -> tuple[float, float, float, float]:
     return (x1 / w, y1 / h, x2 / w, y2 / h)
 
 
-def _spans(ctx, track, video_frame, w, h, mapping, input_types, skip, result) -> list[list[FrameBox]]:
+def _spans(ctx: _Ctx, track: XmlNode, video_frame: Callable[[XmlNode], int], w: int, h: int,
+           mapping: ActionMapping, input_types: dict[str, str], skip: set[int],
+           result: ImportResult) -> list[list[FrameBox]]:
     """The visible spans of a person track, with per-frame actions."""
     inherited = _attributes(ctx, track, {})
     boxes = []
@@ -333,7 +346,10 @@ def _spans(ctx, track, video_frame, w, h, mapping, input_types, skip, result) ->
     return spans
 
 
-def _merge_action_track(ctx, tid, action, track, video_frame, w, h, persons, mapping, result):
+def _merge_action_track(ctx: _Ctx, tid: int, action: str, track: XmlNode,
+                        video_frame: Callable[[XmlNode], int], w: int, h: int,
+                        persons: dict[int, list[list[FrameBox]]], mapping: ActionMapping,
+                        result: ImportResult) -> None:
     """Labels mode: each visible box of an action track adds ``action`` to the person box it overlaps
     most (IoU >= mapping.merge_iou) on that frame; the boxes that overlap none form a person of their
     own (the action track's id)."""

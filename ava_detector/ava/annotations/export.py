@@ -16,6 +16,7 @@ boxes, actions, person ids and skipped keyframes. Pure: videos in, text out.
 from __future__ import annotations
 
 import json
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from ava_detector.ava.annotations.tracks import (
@@ -28,7 +29,7 @@ __all__ = ["to_cvat_xml", "to_label_studio_tasks", "dumps_tasks"]
 
 
 def _runs(frames: list[int]) -> list[tuple[int, int]]:
-    runs = []
+    runs: list[tuple[int, int]] = []
     for f in sorted(frames):
         if runs and f == runs[-1][1] + 1:
             runs[-1] = (runs[-1][0], f)
@@ -84,7 +85,8 @@ def to_cvat_xml(
             "      </original_size>", f"      <source>{escape(video.video_id + video_suffix)}</source>",
             "    </task>", "  </meta>"]
 
-    def box(frame, b, outside, attrs):
+    def box(frame: int, b: tuple[float, float, float, float], outside: bool,
+            attrs: list[tuple[str, bool]]) -> str:
         x1, y1, x2, y2 = b
         head = (f'    <box frame="{frame - first}" outside="{int(outside)}" occluded="0" keyframe="1" '
                 f'xtl="{x1 * W:.4f}" ytl="{y1 * H:.4f}" xbr="{x2 * W:.4f}" ybr="{y2 * H:.4f}" '
@@ -183,7 +185,7 @@ def to_label_studio_tasks(
     return tasks
 
 
-def _ls_item(fb, fps: float, enabled: bool) -> dict:
+def _ls_item(fb: FrameBox, fps: float, enabled: bool) -> dict[str, Any]:
     x1, y1, x2, y2 = fb.box
     return {"frame": fb.frame + 1, "enabled": enabled, "rotation": 0, "x": x1 * 100, "y": y1 * 100,
             "width": (x2 - x1) * 100, "height": (y2 - y1) * 100, "time": fb.frame / fps}

@@ -8,13 +8,18 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any, NoReturn
 
 from ava_detector.data.errors import InputFileError
 
 __all__ = ["load_json", "JsonCtx"]
 
+# (module-level names: inside JsonCtx, ``dict`` / ``list`` / ``int`` are its methods)
+JsonObject = dict[str, Any]
+JsonArray = list[Any]
 
-def load_json(data: bytes, path: str | Path):
+
+def load_json(data: bytes, path: str | Path) -> Any:
     """Parse JSON bytes (UTF-8, a byte-order mark allowed); malformed JSON names the line.
 
     Args:
@@ -38,10 +43,10 @@ class JsonCtx:
         path: the file.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path) -> None:
         self.path = path
 
-    def fail(self, where: str, problem: str):
+    def fail(self, where: str, problem: str) -> NoReturn:
         """Raise :class:`InputFileError` for the element at ``where``.
 
         Args:
@@ -50,7 +55,7 @@ class JsonCtx:
         """
         raise InputFileError(self.path, None, f"at {where or '$'}: {problem}")
 
-    def dict(self, value, where: str) -> dict:
+    def dict(self, value: Any, where: str) -> JsonObject:
         """``value`` if it is an object.
 
         Args:
@@ -61,7 +66,7 @@ class JsonCtx:
             self.fail(where, f"expected an object, got {type(value).__name__}")
         return value
 
-    def list(self, value, where: str) -> list:
+    def list(self, value: Any, where: str) -> JsonArray:
         """``value`` if it is an array.
 
         Args:
@@ -72,7 +77,7 @@ class JsonCtx:
             self.fail(where, f"expected an array, got {type(value).__name__}")
         return value
 
-    def number(self, obj: dict, key: str, where: str, default=None) -> float:
+    def number(self, obj: JsonObject, key: str, where: str, default: float | None = None) -> float:
         """``obj[key]`` as a finite number (``default`` when missing, if given).
 
         Args:
@@ -90,7 +95,7 @@ class JsonCtx:
             self.fail(f"{where}.{key}", f"expected a number, got {v!r}")
         return float(v)
 
-    def int(self, obj: dict, key: str, where: str, default=None) -> int:
+    def int(self, obj: JsonObject, key: str, where: str, default: int | None = None) -> int:
         """``obj[key]`` as an integer (a float with no fraction accepted).
 
         Args:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ava_detector.ava.annotations.cvat import safe_video_id
@@ -109,7 +110,7 @@ def _url_name(url: str) -> str:
     return d[0] if d else parts.path
 
 
-def _video_id(ctx, task: dict, where: str, video_key: str) -> str:
+def _video_id(ctx: JsonCtx, task: dict[str, Any], where: str, video_key: str) -> str:
     data = ctx.dict(task.get("data", {}), f"{where}.data")
     if video_key:
         if not isinstance(data.get(video_key), str):
@@ -124,7 +125,7 @@ def _video_id(ctx, task: dict, where: str, video_key: str) -> str:
     return f"task_{task.get('id', '')}"
 
 
-def _choice_actions(ctx, value: dict, where: str) -> set[str]:
+def _choice_actions(ctx: JsonCtx, value: dict[str, Any], where: str) -> set[str]:
     out: set[str] = set()
     for key in ("choices", "labels"):
         for c in ctx.list(value.get(key, []), f"{where}.{key}"):
@@ -188,9 +189,13 @@ def parse_label_studio(
     return result
 
 
-def _read_annotation(ctx, vid, ann, where, mapping, fps, width, height, result) -> VideoAnnotations:
+def _read_annotation(ctx: JsonCtx, vid: str, ann: dict[str, Any], where: str, mapping: ActionMapping,
+                     fps: float | None, width: int, height: int,
+                     result: ImportResult) -> VideoAnnotations:
     results = ctx.list(ann.get("result", []), f"{where}.result")
-    regions, extra_actions, skip = [], {}, set()
+    regions: list[tuple[dict[str, Any], dict[str, Any], str]] = []
+    extra_actions: dict[str, set[str]] = {}
+    skip: set[int] = set()
     frames_count, duration = 0, 0.0
     for ri, r in enumerate(results):
         w = f"{where}.result[{ri}]"
@@ -206,8 +211,8 @@ def _read_annotation(ctx, vid, ann, where, mapping, fps, width, height, result) 
         elif rtype in ("choices", "taxonomy", "labels"):
             extra_actions.setdefault(str(r.get("id")), set()).update(_choice_actions(ctx, value, f"{w}.value"))
         elif rtype == "timelinelabels" and mapping.skip:
-            labels = ctx.list(value.get("timelinelabels", []), f"{w}.value.timelinelabels")
-            if mapping.skip in labels:
+            timeline = ctx.list(value.get("timelinelabels", []), f"{w}.value.timelinelabels")
+            if mapping.skip in timeline:
                 for gi, rng in enumerate(ctx.list(value.get("ranges", []), f"{w}.value.ranges")):
                     gw = f"{w}.value.ranges[{gi}]"
                     rng = ctx.dict(rng, gw)

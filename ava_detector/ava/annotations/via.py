@@ -20,6 +20,7 @@ text is the skip name. Other shapes and metadata are left out and counted. Pure.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ava_detector.ava.annotations.cvat import safe_video_id
 from ava_detector.ava.annotations.json_paths import (
@@ -43,7 +44,7 @@ __all__ = ["parse_via3", "CHECKBOX", "RADIO", "SELECT", "TEXT"]
 TEXT, CHECKBOX, RADIO, SELECT = 1, 2, 3, 4
 
 
-def _chosen(ctx, attr: dict, value, where: str) -> list[str]:
+def _chosen(ctx: JsonCtx, attr: dict[str, Any], value: Any, where: str) -> list[str]:
     """Option texts chosen in ``value`` of attribute ``attr``."""
     options = attr.get("options", {}) or {}
     kind = attr.get("type")
@@ -118,12 +119,12 @@ def parse_via3(
     for mid, m in metadata.items():
         w = f"metadata.{mid}"
         m = ctx.dict(m, w)
-        fid = view_file.get(str(m.get("vid")))
-        if fid is None:
+        file_id = view_file.get(str(m.get("vid")))
+        if file_id is None:
             ctx.fail(f"{w}.vid", f"view {m.get('vid')!r} is not in the project's views")
-        if fid not in per_video:
+        if file_id not in per_video:
             continue
-        video = per_video[fid]
+        video = per_video[file_id]
         z = ctx.list(m.get("z", []), f"{w}.z")
         xy = ctx.list(m.get("xy", []), f"{w}.xy")
         av = ctx.dict(m.get("av", {}), f"{w}.av")
@@ -181,7 +182,8 @@ def parse_via3(
     return result
 
 
-def _video(ctx, video, fps, size, width, height, path) -> VideoAnnotations:
+def _video(ctx: JsonCtx, video: dict[str, Any], fps: float, size: tuple[int, int] | None,
+           width: int, height: int, path: str | Path) -> VideoAnnotations:
     w, h = size or (width, height)
     if video["boxes"] and (not w or not h):
         ctx.fail("file", f"video {video['video_id']!r}: VIA projects do not record the frame size: "

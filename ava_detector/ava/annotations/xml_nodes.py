@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 from xml.parsers import expat
 
 from ava_detector.data.errors import InputFileError
@@ -57,7 +58,7 @@ class XmlNode:
 
 
 class _Refused(Exception):
-    def __init__(self, line: int, problem: str):
+    def __init__(self, line: int, problem: str) -> None:
         self.line, self.problem = line, problem
 
 
@@ -77,7 +78,7 @@ def parse_xml(data: bytes, path: str | Path = "<xml>") -> XmlNode:
     texts: list[list[str]] = []
     root: list[XmlNode] = []
 
-    def start(tag, attrib):
+    def start(tag: str, attrib: dict[str, str]) -> None:
         node = XmlNode(tag, dict(attrib), parser.CurrentLineNumber, parser.CurrentColumnNumber + 1)
         if stack:
             stack[-1].children.append(node)
@@ -86,22 +87,22 @@ def parse_xml(data: bytes, path: str | Path = "<xml>") -> XmlNode:
         stack.append(node)
         texts.append([])
 
-    def end(tag):
+    def end(tag: str) -> None:
         node = stack.pop()
         node.text = "".join(texts.pop()).strip()
 
-    def chars(data):
+    def chars(data: str) -> None:
         if texts:
             texts[-1].append(data)
 
-    def refuse_doctype(*_args):
+    def refuse_doctype(*_args: object) -> NoReturn:
         raise _Refused(parser.CurrentLineNumber, "DOCTYPE declarations are not accepted (entities "
                        "could expand without bound); export the file again from the tool")
 
-    def refuse_entity(*_args):
+    def refuse_entity(*_args: object) -> NoReturn:
         raise _Refused(parser.CurrentLineNumber, "entity declarations are not accepted")
 
-    def refuse_external(*_args):
+    def refuse_external(*_args: object) -> NoReturn:
         raise _Refused(parser.CurrentLineNumber, "external entities are not accepted")
 
     parser.StartElementHandler = start

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from ava_detector.ava.data.timestamps import (
@@ -32,7 +34,7 @@ def _key_units(sec: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(sec, dtype=np.float64) * _MS).astype(np.int64)
 
 
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def pairwise_iou(a: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
     """IoU matrix (len(a), len(b)) of XYXY boxes (continuous areas, no +1 pixel term)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
@@ -107,7 +109,7 @@ def label_proposals_grouped(
 
 
 def merge_gt_boxes(
-    gt: pd.DataFrame, num_classes: int = 80, dtype: np.dtype = np.float32
+    gt: pd.DataFrame, num_classes: int = 80, dtype: npt.DTypeLike = np.float32
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Merge the rows of one box into one: (boxes table ``video_id, sec, x1..y2, line``, multi-hot
     (B, num_classes) of ``dtype`` at index ``action_id - 1``). Empty-keyframe rows give no box."""
@@ -182,7 +184,7 @@ def build_records(
     kf_nf = n_frames[kf_vid] if n_kf else np.zeros(0, np.int64)
     bad = no_media[kf_vid] | (kf_index < 0) | ((kf_nf >= 0) & (kf_index >= kf_nf))
     skipped: list[str] = []
-    for k in np.flatnonzero(bad):
+    for k in np.flatnonzero(bad).tolist():
         vid, sec = names[kf_vid[k]], second_value(kf_sec[k] / _MS)
         file = str(gt_path) if kf_in_gt[k] else str(proposals_path)
         if no_media[kf_vid[k]]:
@@ -222,7 +224,7 @@ def build_records(
         v = int(kf_vid[k])
         vid, sec = names[v], second_value(kf_sec[k] / _MS)
         s, e = bounds[k], bounds[k + 1]
-        record = {
+        record: dict[str, Any] = {
             "video_id": vid,
             "sec": sec,
             "image_id": f"{vid},{format_second(sec)}",
