@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypedDict
+
+from detectron2.config import CfgNode
 
 from ava_detector.ava.data.register import register_ava
 from ava_detector.data.errors import InputFileError
@@ -52,7 +55,7 @@ def resolve_synthetic_root(cfg_root: str = "") -> Path:
 def register_all_ava(
     root: str | Path | None = None, *, lenient: bool = False, gt_iou: float = 0.9,
     allow_paths_outside_root: bool = False,
-):
+) -> None:
     """(Re-)register ``ava_v2.{1,2}_{train,val}`` under ``root`` (default: :func:`resolve_ava_root`)."""
     root = Path(root) if root else resolve_ava_root()
     for version in ("v2.2", "v2.1"):
@@ -67,7 +70,7 @@ def register_all_ava(
 def register_synthetic_ava(
     root: str | Path | None = None, *, prefix: str = "ava_synthetic", lenient: bool = False,
     gt_iou: float = 0.9, allow_paths_outside_root: bool = False,
-):
+) -> None:
     """(Re-)register ``{prefix}_{train,val}`` for a generated dataset under ``root``."""
     root = Path(root) if root else resolve_synthetic_root()
     for split in ("train", "val"):
@@ -107,7 +110,7 @@ def register_custom_ava(
     if not (root / "dataset.json").is_file():
         raise InputFileError(root / "dataset.json", None,
                              f"dataset {name!r}: no dataset.json in {root} (see docs/custom_dataset.md)")
-    names = []
+    names: list[str] = []
     for split in ("train", "val"):
         register_ava(
             f"{name}_{split}", root=root, split=split, version="v2.2", start_sec=None, fps=None,
@@ -118,11 +121,17 @@ def register_custom_ava(
     return names
 
 
-def register_ava_from_cfg(cfg) -> None:
+class _RegisterOptions(TypedDict):
+    lenient: bool
+    gt_iou: float
+    allow_paths_outside_root: bool
+
+
+def register_ava_from_cfg(cfg: CfgNode) -> None:
     """Re-register the built-ins with the config's roots and ``AVA.LENIENT`` / ``AVA.PROPOSAL_GT_IOU`` /
     ``AVA.ALLOW_PATHS_OUTSIDE_ROOT``, and the user's datasets of ``AVA.DATASETS``."""
-    options = dict(lenient=bool(cfg.AVA.LENIENT), gt_iou=float(cfg.AVA.PROPOSAL_GT_IOU),
-                   allow_paths_outside_root=bool(cfg.AVA.ALLOW_PATHS_OUTSIDE_ROOT))
+    options = _RegisterOptions(lenient=bool(cfg.AVA.LENIENT), gt_iou=float(cfg.AVA.PROPOSAL_GT_IOU),
+                               allow_paths_outside_root=bool(cfg.AVA.ALLOW_PATHS_OUTSIDE_ROOT))
     register_all_ava(resolve_ava_root(cfg.AVA.ROOT), **options)
     register_synthetic_ava(resolve_synthetic_root(cfg.AVA.SYNTHETIC_ROOT), **options)
     for spec in cfg.AVA.DATASETS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
 
 from ava_detector.ava.data.register import ava_metadata
@@ -75,7 +76,7 @@ def resolve_num_classes(
     return int(configured)
 
 
-def resolve_cfg_num_classes(cfg, datasets: Sequence[str] | None = None) -> int:
+def resolve_cfg_num_classes(cfg: CfgNode, datasets: Sequence[str] | None = None) -> int:
     """Set ``cfg.MODEL.ROI_HEADS.NUM_CLASSES`` (0 = from the label maps) from ``datasets`` (default:
     ``DATASETS.TRAIN`` + ``DATASETS.TEST``) that are registered (built-ins and ``AVA.DATASETS``, which
     this registers first) and ``AVA.CLASS_SUBSET``; returns it. ``cfg`` must not be frozen.

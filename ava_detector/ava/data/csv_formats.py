@@ -12,8 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -149,10 +150,10 @@ def _split_rows_python(text: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]
 class _Problems:
     """First problem per row wins; rows keep the order of the file."""
 
-    def __init__(self, n: int):
+    def __init__(self, n: int) -> None:
         self.msg = np.full(n, "", dtype=object)
 
-    def add(self, bad: np.ndarray, message) -> None:
+    def add(self, bad: np.ndarray, message: str | Callable[[int], str]) -> None:
         """Mark rows where ``bad`` is True (and no earlier problem) with ``message``: a string, or a
         function of one bad row's index returning its string (formatted for bad rows only)."""
         bad = np.asarray(bad, dtype=bool) & (self.msg == "")
@@ -161,7 +162,7 @@ class _Problems:
         if isinstance(message, str):
             self.msg[bad] = message
         else:
-            for i in np.flatnonzero(bad):
+            for i in np.flatnonzero(bad).tolist():
                 self.msg[i] = message(i)
 
     @property
@@ -199,7 +200,8 @@ def _whole(values: np.ndarray, fill: int) -> np.ndarray:
     return np.where(ok, values, fill).astype(np.int64)
 
 
-def _check_seconds(fields, problems, sec_range, keyframe_rate: float = 1.0) -> np.ndarray:
+def _check_seconds(fields: pd.DataFrame, problems: _Problems, sec_range: tuple[float, float] | None,
+                   keyframe_rate: float = 1.0) -> np.ndarray:
     sec = _numbers(_column(fields, 1))
     problems.add(np.isnan(sec), "timestamp is not a number")
     if keyframe_rate == 1:
@@ -215,7 +217,7 @@ def _check_seconds(fields, problems, sec_range, keyframe_rate: float = 1.0) -> n
     return sec
 
 
-def _check_boxes(fields, problems, has_box: np.ndarray) -> np.ndarray:
+def _check_boxes(fields: pd.DataFrame, problems: _Problems, has_box: np.ndarray) -> np.ndarray:
     coords = np.stack([_numbers(_column(fields, i)) for i in range(2, 6)], axis=1)
     nan = np.isnan(coords).any(axis=1) & has_box
     problems.add(nan, "box coordinates x1,y1,x2,y2 must be numbers")
@@ -227,7 +229,8 @@ def _check_boxes(fields, problems, has_box: np.ndarray) -> np.ndarray:
     return coords
 
 
-def _finish(fields, line_numbers, problems, path, lenient, columns) -> ParsedTable:
+def _finish(fields: pd.DataFrame, line_numbers: np.ndarray, problems: _Problems, path: str | Path,
+            lenient: bool, columns: dict[str, np.ndarray]) -> ParsedTable:
     bad = problems.bad
     if bad.any() and not lenient:
         i = int(np.flatnonzero(bad)[0])
@@ -239,7 +242,7 @@ def _finish(fields, line_numbers, problems, path, lenient, columns) -> ParsedTab
     return ParsedTable(table.reset_index(drop=True), skipped)
 
 
-def _video_ids(fields, problems) -> np.ndarray:
+def _video_ids(fields: pd.DataFrame, problems: _Problems) -> np.ndarray:
     vid = _column(fields, 0).to_numpy(dtype=object)
     problems.add(vid == "", "empty video_id")
     return vid
@@ -369,7 +372,7 @@ def read_text(path: str | Path, what: str) -> str:
         raise InputFileError(path, line, f"{what} is not UTF-8 text (byte {e.start})") from None
 
 
-def _log_skipped(path, parsed: ParsedTable) -> ParsedTable:
+def _log_skipped(path: str | Path, parsed: ParsedTable) -> ParsedTable:
     if parsed.skipped:
         line, problem = parsed.skipped[0]
         logger.warning(
@@ -379,16 +382,16 @@ def _log_skipped(path, parsed: ParsedTable) -> ParsedTable:
     return parsed
 
 
-def read_annotations(path: str | Path, **kwargs) -> ParsedTable:
+def read_annotations(path: str | Path, **kwargs: Any) -> ParsedTable:
     """Read and parse a ground-truth CSV file (see :func:`parse_annotations`)."""
     return _log_skipped(path, parse_annotations(read_text(path, "annotations"), path, **kwargs))
 
 
-def read_proposals(path: str | Path, **kwargs) -> ParsedTable:
+def read_proposals(path: str | Path, **kwargs: Any) -> ParsedTable:
     """Read and parse a person-proposal CSV file (see :func:`parse_proposals`)."""
     return _log_skipped(path, parse_proposals(read_text(path, "proposals"), path, **kwargs))
 
 
-def read_exclusions(path: str | Path, **kwargs) -> ParsedTable:
+def read_exclusions(path: str | Path, **kwargs: Any) -> ParsedTable:
     """Read and parse an excluded-timestamps CSV file (see :func:`parse_exclusions`)."""
     return _log_skipped(path, parse_exclusions(read_text(path, "exclusions"), path, **kwargs))

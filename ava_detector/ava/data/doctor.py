@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 import av
 import numpy as np
@@ -20,6 +22,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from ava_detector.ava.data.csv_formats import (
+    ParsedTable,
     read_annotations,
     read_exclusions,
     read_proposals,
@@ -48,6 +51,8 @@ _MAX_LISTED = 20
 _TAIL_BYTES = 4096
 # Threads of the frame and video checks.
 _THREADS = min(8, 2 * (os.cpu_count() or 1))
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 _READ_ERRORS = (InputFileError, OSError, ValueError, KeyError, UnicodeDecodeError)
 
@@ -61,7 +66,7 @@ class Check:
     detail: str = ""
     files: list[str] = field(default_factory=list)
 
-    def fail(self, detail: str, files=(), status: str = "FAIL") -> Check:
+    def fail(self, detail: str, files: Iterable[str] = (), status: str = "FAIL") -> Check:
         files = list(files)
         self.status, self.detail, self.files = status, detail, files[:_MAX_LISTED]
         return self
@@ -90,7 +95,7 @@ def proposal_quality(
             hits += int((pairwise_iou(g[cols].to_numpy(), p[cols].to_numpy()).max(1) >= 0.5).sum())
     recall = hits / len(gt)
 
-    def xywh(t):  # COCO boxes in a 1000x1000 frame (areas in COCO's pixel units)
+    def xywh(t: pd.DataFrame) -> np.ndarray:  # COCO boxes in a 1000x1000 frame (areas in COCO's pixel units)
         b = t[cols].to_numpy(np.float64) * 1000
         return np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
 
@@ -120,7 +125,9 @@ def proposal_quality(
     return recall, float(ev.stats[1])
 
 
-def _csv_check(name: str, reader, path: str, **kw):
+def _csv_check(
+    name: str, reader: Callable[..., ParsedTable], path: str, **kw: Any
+) -> tuple[Check, pd.DataFrame | None]:
     check = Check(name)
     if not path or not Path(path).is_file():
         what = "a directory" if path and Path(path).is_dir() else "missing"
@@ -164,7 +171,7 @@ def _frame_problem(path: Path, decode: bool) -> str | None:
     return "truncated JPEG (no end-of-image marker FF D9 at the end)" if truncated else None
 
 
-def _parallel(fn, items: list, desc: str) -> list:
+def _parallel(fn: Callable[[_T], _R], items: list[_T], desc: str) -> list[_R]:
     """``fn`` over ``items`` in threads (file reads and decoders release the GIL), in order, with a
     progress bar."""
     with ThreadPoolExecutor(max_workers=_THREADS) as pool:
@@ -178,9 +185,12 @@ def _check_frames(frames: dict, needed: dict, frames_dir: str, fps: float, decod
     ``frames_dir`` are problems too (not read) unless ``allow_outside``. Videos in parallel."""
     check = Check("frames exist and decode")
 
-    def one_video(item) -> tuple[list, list, list, list]:
+    def one_video(item: tuple[str, list[int]]) -> tuple[list[str], list[str], list[str], list[str]]:
         vid, secs_idx = item
-        missing, bad, short, outside = [], [], [], []
+        missing: list[str] = []
+        bad: list[str] = []
+        short: list[str] = []
+        outside: list[str] = []
         rel = frames.get(vid)
         if rel is None:
             return [f"{vid}: not in the frame list"], [], [], []
@@ -221,7 +231,8 @@ def _decode_across(path: str, decode_all: bool) -> tuple[float, float, list[str]
     with av.open(path) as c:
         s = c.streams.video[0]
         rate = float(s.average_rate or 0)
-        duration = (float(s.duration * s.time_base) if s.duration else (c.duration or 0) / av.time_base)
+        duration = (float(s.duration * s.time_base) if s.duration and s.time_base is not None
+                    else (c.duration or 0) / av.time_base)
         if not decode_all:
             s.codec_context.skip_frame = "NONKEY"
         decoded, last = 0, 0.0

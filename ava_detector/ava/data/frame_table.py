@@ -24,6 +24,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import SupportsIndex, overload
 
 import numpy as np
 import pyarrow as pa
@@ -64,7 +65,7 @@ class FrameTable(Mapping):
         data: np.ndarray,
         frames_dir: str,
         key: tuple[str, str],
-    ):
+    ) -> None:
         self.video_ids = list(video_ids)
         self.video_starts = np.asarray(video_starts, dtype=np.int64)
         self.offsets = np.asarray(offsets, dtype=np.int64)
@@ -141,60 +142,66 @@ class FrameTable(Mapping):
         return cls(list(videos), starts, offsets, data, frames_dir, key)
 
 
-class VideoFrames(Sequence):
+class VideoFrames(Sequence[str]):
     """One video's absolute frame paths in timeline order: a handle into a :class:`FrameTable`.
 
     Pickles as ``(table key, video id, first row, count)``; the table is looked up (or read) in the
     process that uses it. Indexing takes an int (negative counts from the end) or a slice (a list).
     """
 
-    __slots__ = ("key", "video_id", "start", "count", "_table")
+    # (the frame count is ``num_frames``: ``count`` is the Sequence method)
+    __slots__ = ("key", "video_id", "start", "num_frames", "_table")
 
     def __init__(
         self, key: tuple[str, str], video_id: str, start: int, count: int,
         table: FrameTable | None = None,
-    ):
+    ) -> None:
         self.key = key
         self.video_id = video_id
         self.start = int(start)
-        self.count = int(count)
+        self.num_frames = int(count)
         self._table = table
 
-    def __reduce__(self):
-        return (VideoFrames, (self.key, self.video_id, self.start, self.count))
+    def __reduce__(self) -> tuple[type[VideoFrames], tuple[tuple[str, str], str, int, int]]:
+        return (VideoFrames, (self.key, self.video_id, self.start, self.num_frames))
 
     def _resolve(self) -> FrameTable:
         if self._table is None:
             table = frame_table(*self.key)
             v = table._index.get(self.video_id)
-            if v is None or int(table.video_starts[v]) != self.start or len(table[self.video_id]) != self.count:
+            if v is None or int(table.video_starts[v]) != self.start or len(table[self.video_id]) != self.num_frames:
                 raise InputFileError(
                     self.key[0], None,
-                    f"video {self.video_id!r} no longer has the {self.count} frames the records were "
+                    f"video {self.video_id!r} no longer has the {self.num_frames} frames the records were "
                     "built with (the frame list changed on disk)",
                 )
             self._table = table
         return self._table
 
     def __len__(self) -> int:
-        return self.count
+        return self.num_frames
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: SupportsIndex) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: SupportsIndex | slice) -> str | list[str]:
         if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(self.count))]
+            return [self[j] for j in range(*i.indices(self.num_frames))]
         i = int(i)
         if i < 0:
-            i += self.count
-        if not 0 <= i < self.count:
-            raise IndexError(f"frame index {i} outside [0, {self.count}) of video {self.video_id!r}")
+            i += self.num_frames
+        if not 0 <= i < self.num_frames:
+            raise IndexError(f"frame index {i} outside [0, {self.num_frames}) of video {self.video_id!r}")
         return self._resolve().path(self.start + i)
 
     def __iter__(self) -> Iterator[str]:
         table = self._resolve()
-        return (table.path(r) for r in range(self.start, self.start + self.count))
+        return (table.path(r) for r in range(self.start, self.start + self.num_frames))
 
     def __repr__(self) -> str:
-        return f"VideoFrames({self.video_id!r}, {self.count} frames of {self.key[0]})"
+        return f"VideoFrames({self.video_id!r}, {self.num_frames} frames of {self.key[0]})"
 
 
 def _header_line(head: bytes, path: str | Path) -> int:

@@ -59,7 +59,8 @@ def parse_label_map(text: str, path: str | Path = "<label map>") -> LabelMap:
     return LabelMap(names=names, types=types)
 
 
-def _finish_block(block, names, types, path, line) -> None:
+def _finish_block(block: dict[str, str], names: dict[int, str], types: dict[int, str],
+                  path: str | Path, line: int) -> None:
     id_key = next((k for k in _ID_KEYS if k in block), None)
     if id_key is None or "name" not in block:
         raise InputFileError(path, line, "entry needs a 'name' and an 'id' (v2.1) or 'label_id' (v2.2)")

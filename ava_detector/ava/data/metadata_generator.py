@@ -78,7 +78,9 @@ def _coords(boxes: np.ndarray) -> np.ndarray:
     return np.char.mod("%.3f", boxes).astype(object)
 
 
-def _split_tables(spec: MetadataSpec, video_ids: list[str], rng: np.random.Generator):
+def _split_tables(
+    spec: MetadataSpec, video_ids: list[str], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """(annotation lines, proposal lines) of one split in file order (by video, then second)."""
     secs = np.arange(spec.first_sec, spec.last_sec + 1)
     kf_vid = np.repeat(np.arange(len(video_ids)), len(secs))

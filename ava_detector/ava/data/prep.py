@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -38,12 +39,16 @@ __all__ = [
 ]
 
 
-def ffmpeg_cut_command(src: str | Path, dst: str | Path, start: float = 900, length: float = 901):
+def ffmpeg_cut_command(
+    src: str | Path, dst: str | Path, start: float = 900, length: float = 901
+) -> list[str]:
     """The exact cut command (seconds [start, start + length))."""
     return ["ffmpeg", "-y", "-ss", f"{start:g}", "-t", f"{length:g}", "-i", str(src), str(dst)]
 
 
-def ffmpeg_frames_command(video: str | Path, out_dir: str | Path, video_id: str, fps: float = 30):
+def ffmpeg_frames_command(
+    video: str | Path, out_dir: str | Path, video_id: str, fps: float = 30
+) -> list[str]:
     """The exact frame-extraction command (1-based ``<vid>_%06d.jpg``, best JPEG quality)."""
     return ["ffmpeg", "-i", str(video), "-r", f"{fps:g}", "-q:v", "1",
             str(Path(out_dir) / f"{video_id}_%06d.jpg")]
@@ -56,12 +61,18 @@ def output_frame_sources(times: np.ndarray, fps: float, num_out: int) -> np.ndar
     return np.clip(np.searchsorted(np.asarray(times), edges, side="left") - 1, 0, len(times) - 1)
 
 
-def _decoded(path: str | Path):
+def _frame_seconds(frame: av.VideoFrame, path: str | Path) -> float:
+    if frame.pts is None or frame.time_base is None:
+        raise InputFileError(path, None, "cannot decode video: a frame has no timestamp")
+    return float(frame.pts * frame.time_base)
+
+
+def _decoded(path: str | Path) -> tuple[np.ndarray, list[np.ndarray], float]:
     """(times in seconds from the stream start, RGB frames) of a whole video."""
     try:
         with av.open(str(path)) as c:
             s = c.streams.video[0]
-            frames = [(float(f.pts * f.time_base), f.to_ndarray(format="rgb24")) for f in c.decode(s)]
+            frames = [(_frame_seconds(f, path), f.to_ndarray(format="rgb24")) for f in c.decode(s)]
             rate = float(s.average_rate or 30)
     except (av.FFmpegError, IndexError) as e:
         raise InputFileError(path, None, f"cannot decode video: {e}") from None
@@ -122,7 +133,7 @@ def extract_frames(video: str | Path, frames_dir: str | Path, video_id: str, fps
     return len(list(out.glob(f"{video_id}_*.jpg")))
 
 
-def scan_frames(frames_dir: str | Path, video_ids) -> dict[str, list[str]]:
+def scan_frames(frames_dir: str | Path, video_ids: Iterable[str]) -> dict[str, list[str]]:
     """``{vid: ["<vid>/<vid>_000001.jpg", ...]}`` in frame order for the folders that exist."""
     frames_dir = Path(frames_dir)
     out = {}

@@ -22,8 +22,10 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
+from detectron2.data.catalog import Metadata
 
 from ava_detector.ava.data.csv_formats import (
     read_annotations,
@@ -134,7 +136,7 @@ def _fill_load_time_metadata(name: str, files: AVAFiles) -> None:
         meta.num_classes = max(meta.evaluated_ids, default=0)
 
 
-def ava_metadata(name: str):
+def ava_metadata(name: str) -> Metadata:
     """``MetadataCatalog.get(name)`` with the label-map and exclusions keys filled (reads the files)."""
     meta = MetadataCatalog.get(name)
     files = getattr(meta, "ava_files", None)
@@ -213,7 +215,7 @@ def register_ava(
     gt_iou: float = 0.9,
     num_classes: int | None = 80,
     allow_paths_outside_root: bool = False,
-    **overrides: str,
+    **overrides: str | tuple[str, ...],
 ) -> None:
     """Register (or re-register) ``name``: files from ``files`` or ``ava_layout(root, split, version)``,
     individual paths overridable by keyword (``annotations=...``, ``proposals=(...)``, ...).
@@ -223,9 +225,10 @@ def register_ava(
         if root is None or split is None:
             raise ValueError("register_ava needs either files=AVAFiles(...) or root= and split=")
         files = ava_layout(root, split, version)
-    if isinstance(overrides.get("proposals"), str):
-        overrides["proposals"] = (overrides["proposals"],)
-    files = replace(files, **overrides)
+    changes: dict[str, Any] = dict(overrides)  # AVAFiles fields: str, proposals a tuple
+    if isinstance(changes.get("proposals"), str):
+        changes["proposals"] = (changes["proposals"],)
+    files = replace(files, **changes)
 
     def load() -> list[dict]:
         records = load_ava_records(

@@ -11,7 +11,10 @@ A record left without boxes is dropped (``None``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ava_detector.ava.data.records import label_proposals
@@ -52,7 +55,7 @@ def select_boxes(
     return out
 
 
-def select_classes(records: list[dict], class_ids) -> list[dict]:
+def select_classes(records: list[dict], class_ids: Sequence[int]) -> list[dict]:
     """Records whose labels keep only the columns of ``class_ids`` (action ids, in that order): the
     targets of a head with one output per id. Boxes are kept (a box of other classes becomes a
     negative), so the detections stay comparable with the full model's."""
@@ -73,7 +76,7 @@ def subsample_seconds(records: list[dict], every_k: int) -> list[dict]:
     return [r for r in records if int(np.round(r["sec"])) % every_k == 0]
 
 
-def records_for_cfg(dataset_name: str, cfg, is_train: bool) -> list[dict]:
+def records_for_cfg(dataset_name: str, cfg: CfgNode, is_train: bool) -> list[dict]:
     """``DatasetCatalog`` records of ``dataset_name`` with the boxes the config's ``AVA.*`` keys select
     (and, at test, ``AVA.EVAL_EVERY_K_SECONDS`` subsampling)."""
     records = DatasetCatalog.get(dataset_name)

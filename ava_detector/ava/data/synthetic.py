@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
@@ -64,7 +65,7 @@ def _write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> int:
     return len(data)
 
 
-def label_map_text(ids) -> str:
+def label_map_text(ids: Iterable[int]) -> str:
     """A v2.2-layout label map of ``ids`` (names from the real AVA map)."""
     return "".join(
         f'label {{\n  name: "{ACTION_NAMES[i]}"\n  label_id: {i}\n  label_type: {_LABEL_TYPES[i]}\n}}\n'
@@ -72,7 +73,7 @@ def label_map_text(ids) -> str:
     )
 
 
-def _proposals(rng, gt_boxes: np.ndarray, spec: SceneSpec) -> list[tuple[np.ndarray, float]]:
+def _proposals(rng: np.random.Generator, gt_boxes: np.ndarray, spec: SceneSpec) -> list[tuple[np.ndarray, float]]:
     """Jittered true boxes (high scores) and 0-2 false positives (lower scores) for one keyframe."""
     out = []
     for box in gt_boxes:
@@ -89,7 +90,7 @@ def _proposals(rng, gt_boxes: np.ndarray, spec: SceneSpec) -> list[tuple[np.ndar
     return out
 
 
-def _fmt_box(box) -> str:
+def _fmt_box(box: Iterable[float]) -> str:
     return ",".join(f"{v:.3f}" for v in box)
 
 

@@ -131,7 +131,8 @@ def _person(
                     direction = -direction
                     x = float(np.clip(x, lo, hi))
             cx[i] = x
-    colour = tuple(int(c) for c in rng.integers(40, 230, 3))
+    r, g, b = (int(c) for c in rng.integers(40, 230, 3))
+    colour = (r, g, b)
     return PersonTrack(cx, top, hand, carry, movements, carries, colour, _texture(rng, colour))
 
 
@@ -149,7 +150,7 @@ def make_background(rng: np.random.Generator, spec: SceneSpec) -> np.ndarray:
     """A static smooth-noise background with fine grain (the camera does not move)."""
     coarse = rng.uniform(60, 200, (6, 8, 3)).astype(np.float32)
     bg = cv2.resize(coarse, (spec.width, spec.height), interpolation=cv2.INTER_CUBIC)
-    bg += rng.normal(0, 3, bg.shape).astype(np.float32)
+    bg += rng.normal(0, 3, np.shape(bg)).astype(np.float32)
     return np.clip(bg, 0, 255).astype(np.uint8)
 
 
