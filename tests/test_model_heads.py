@@ -12,10 +12,8 @@ from torchvision.ops import roi_align
 
 from ava_detector.ava.modeling.action_head import AVAActionHead
 from ava_detector.config.defaults import get_ava_cfg
-from ava_detector.kinetics.modeling.head import (
-    KineticsHead,
-    build_cls_head,
-)
+from ava_detector.kinetics.modeling.head import KineticsHead
+from ava_detector.modeling.cls_heads import build_cls_head
 
 SHAPES = {"slow": ShapeSpec(channels=6, stride=16), "fast": ShapeSpec(channels=2, stride=16)}
 

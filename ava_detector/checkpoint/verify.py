@@ -23,7 +23,7 @@ from ava_detector.checkpoint.pyslowfast_config import (
 )
 from ava_detector.checkpoint.safe_load import load_checkpoint_file
 from ava_detector.config.defaults import get_ava_cfg
-from ava_detector.kinetics.modeling.head import build_cls_head
+from ava_detector.modeling.cls_heads import build_cls_head
 
 __all__ = ["ReferenceModel", "build_reference_cfg", "verify_reference", "REFERENCE_TRANSFORM"]
 
@@ -35,7 +35,7 @@ class ReferenceModel(nn.Module):
     """Backbone + head with the detector / classifier attribute names (``backbone``, ``roi_heads`` or
     ``cls_head``) so checkpoints map exactly as they do for the full meta-architectures."""
 
-    def __init__(self, cfg: CfgNode, detection: bool):
+    def __init__(self, cfg: CfgNode, detection: bool) -> None:
         super().__init__()
         self.backbone = build_backbone(cfg)
         shapes = self.backbone.output_shape()

@@ -107,6 +107,8 @@ def add_cls_head_config(cfg: CN) -> CN:
     """The Kinetics classification head: ``MODEL.CLS_HEAD``."""
     _C = cfg
     _C.MODEL.CLS_HEAD = CN()
+    # The head's name in CLS_HEAD_REGISTRY (ava_detector.modeling.cls_heads).
+    _C.MODEL.CLS_HEAD.NAME = "build_kinetics_head"
     # Number of video classes (Kinetics-400).
     _C.MODEL.CLS_HEAD.NUM_CLASSES = 400
     # Dropout before the classifier.

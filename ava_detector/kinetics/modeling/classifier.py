@@ -10,11 +10,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from detectron2.config import configurable
+from detectron2.config import CfgNode, configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 from torch import nn
 
-from ava_detector.kinetics.modeling.head import build_cls_head
+from ava_detector.kinetics.modeling.head import KineticsHead
+from ava_detector.modeling.cls_heads import build_cls_head
 from ava_detector.modeling.video_model import VideoModel
 
 __all__ = ["VideoClassifier"]
@@ -29,6 +30,14 @@ class VideoClassifier(VideoModel):
     Training returns ``{"loss_cls": CE}``; inference returns one dict per input: ``{"scores": (C,)}``
     probabilities, or ``{}`` for an input without ``clips`` (a view the mapper could not read, which
     carries ``skip_reason`` for the evaluator).
+
+    Args:
+        backbone: the SlowFast backbone: ``{pathway: (N, 3, T_p, H, W)}`` normalised clips ->
+            ``{pathway: (N, C_p, T_p', H', W')}`` features.
+        cls_head: the classification head (:class:`~ava_detector.kinetics.modeling.head.KineticsHead`,
+            built from ``MODEL.CLS_HEAD``): features -> logits (N, C) in training, scores at inference.
+        pixel_mean, pixel_std: per-channel statistics in 0-255 units (``MODEL.PIXEL_MEAN`` / ``_STD``).
+        decode_device: ``INPUT.DECODE_DEVICE``, where inputs carrying ``clip_bytes`` are decoded.
     """
 
     @configurable
@@ -36,16 +45,16 @@ class VideoClassifier(VideoModel):
         self,
         *,
         backbone: nn.Module,
-        cls_head: nn.Module,
+        cls_head: KineticsHead,
         pixel_mean: tuple[float, ...],
         pixel_std: tuple[float, ...],
         decode_device: str = "cpu",
-    ):
+    ) -> None:
         super().__init__(backbone, pixel_mean, pixel_std, decode_device)
         self.cls_head = cls_head
 
     @classmethod
-    def from_config(cls, cfg) -> dict[str, Any]:
+    def from_config(cls, cfg: CfgNode) -> dict[str, Any]:
         args = cls.base_config(cfg)
         return {**args, "cls_head": build_cls_head(cfg, args["backbone"].output_shape())}
 
@@ -67,7 +76,9 @@ class VideoClassifier(VideoModel):
         features = self.backbone(self.preprocess(batched_inputs))
         return self.cls_head.position_logits(features).mean(dim=(1, 2, 3))
 
-    def forward(self, batched_inputs: list[dict[str, Any]]):
+    def forward(
+        self, batched_inputs: list[dict[str, Any]]
+    ) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
         if self.training:
             logits = self.cls_head(self.backbone(self.preprocess(batched_inputs)))
             labels = torch.as_tensor(

@@ -14,7 +14,7 @@ from fvcore.nn import FlopCountAnalysis, parameter_count
 from torch import nn
 
 from ava_detector.config.pathways import pathway_frames
-from ava_detector.kinetics.modeling.head import build_cls_head
+from ava_detector.modeling.cls_heads import build_cls_head
 
 __all__ = ["VideoClassifierCore", "clip_shapes", "count_flops"]
 
@@ -24,7 +24,7 @@ _COUNTED = ("conv", "addmm", "linear", "matmul", "bmm", "einsum")
 class VideoClassifierCore(nn.Module):
     """Backbone + KineticsHead, with the attribute names a video classifier uses (``backbone``, ``cls_head``)."""
 
-    def __init__(self, cfg: CfgNode):
+    def __init__(self, cfg: CfgNode) -> None:
         super().__init__()
         self.backbone = build_backbone(cfg)
         self.cls_head = build_cls_head(cfg, self.backbone.output_shape())

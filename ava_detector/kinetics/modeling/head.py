@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from detectron2.config import CfgNode
 from detectron2.layers import ShapeSpec
 from torch import nn
 
 from ava_detector.config.pathways import pathway_frames
+from ava_detector.modeling.cls_heads import CLS_HEAD_REGISTRY
 
-__all__ = ["KineticsHead", "build_cls_head"]
+__all__ = ["KineticsHead", "build_kinetics_head"]
 
 
 class KineticsHead(nn.Module):
@@ -19,6 +21,16 @@ class KineticsHead(nn.Module):
     at the training crop that is a global average; at larger test sizes it yields a grid of
     positions. The linear layer runs at every position; training returns the position-averaged
     logits, inference the position-averaged probabilities (as PySlowFast does).
+
+    Args:
+        input_shape: the backbone's output per pathway (``{"slow": ShapeSpec, "fast": ShapeSpec}``,
+            features (N, C_p, T_p, H, W)).
+        num_classes: the number of classes C.
+        pool_sizes: per pathway, the average-pool window (T_p, H_p, W_p) at the training crop
+            (clamped to the feature size at run time).
+        dropout: dropout before the linear layer (0: none).
+        activation: "softmax" or "sigmoid", turning logits into inference scores.
+        init_std: standard deviation of the linear layer's initial weights (bias 0).
     """
 
     def __init__(
@@ -30,7 +42,7 @@ class KineticsHead(nn.Module):
         dropout: float = 0.5,
         activation: str = "softmax",
         init_std: float = 0.01,
-    ):
+    ) -> None:
         super().__init__()
         if activation not in ("sigmoid", "softmax"):
             raise ValueError(
@@ -65,7 +77,8 @@ class KineticsHead(nn.Module):
         return probs.mean(dim=(1, 2, 3))
 
 
-def build_cls_head(cfg, input_shape: dict[str, ShapeSpec]) -> KineticsHead:
+@CLS_HEAD_REGISTRY.register()
+def build_kinetics_head(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> KineticsHead:
     """KineticsHead from ``cfg.MODEL.CLS_HEAD``; pool windows from INPUT.NUM_FRAMES / ALPHA / TRAIN_CROP_SIZE."""
     frames = pathway_frames(cfg.MODEL.SLOWFAST.ARCH, cfg.INPUT.NUM_FRAMES, cfg.MODEL.SLOWFAST.ALPHA,
                             slow_from_fast=False)
