@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ava_detector.ava.modeling.detector import AVADetector
+
 __all__ = ["ActionModel", "example_inputs"]
 
 
@@ -22,7 +24,7 @@ class ActionModel(nn.Module):
     "fast")`` for SlowFast, one tensor for Slow-only / Fast-only).
     """
 
-    def __init__(self, detector: nn.Module):
+    def __init__(self, detector: AVADetector) -> None:
         super().__init__()
         self.backbone = detector.backbone
         self.roi_heads = detector.roi_heads
@@ -39,7 +41,7 @@ class ActionModel(nn.Module):
 
 
 def example_inputs(
-    detector: nn.Module,
+    detector: AVADetector,
     *,
     num_frames: int,
     alpha: int,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from detectron2.config import CfgNode
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_backbone
 from torch import nn
@@ -32,8 +33,11 @@ class VideoModel(nn.Module):
             the first such input arrives (a model fed decoded clips, e.g. by the demo, runs anywhere).
     """
 
+    pixel_mean: torch.Tensor  # (C,) buffers
+    pixel_std: torch.Tensor
+
     def __init__(self, backbone: nn.Module, pixel_mean: tuple[float, ...],
-                 pixel_std: tuple[float, ...], decode_device: str = "cpu"):
+                 pixel_std: tuple[float, ...], decode_device: str = "cpu") -> None:
         super().__init__()
         self.backbone = backbone
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1), False)
@@ -42,7 +46,7 @@ class VideoModel(nn.Module):
         self._decode_device_spec = str(decode_device)
 
     @staticmethod
-    def base_config(cfg) -> dict[str, Any]:
+    def base_config(cfg: CfgNode) -> dict[str, Any]:
         """The constructor arguments every video model takes from ``cfg``."""
         return {
             "backbone": build_backbone(cfg, ShapeSpec(channels=len(cfg.MODEL.PIXEL_MEAN))),

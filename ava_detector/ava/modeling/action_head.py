@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
-from detectron2.config import configurable
+from detectron2.config import CfgNode, configurable
 from detectron2.layers import ShapeSpec, cat
 from detectron2.modeling import ROI_HEADS_REGISTRY
 from detectron2.modeling.poolers import ROIPooler, convert_boxes_to_pooler_format
@@ -23,6 +25,17 @@ class AVAActionHead(nn.Module):
     backbone order (slow, fast), then dropout and a linear layer give one logit per action.
     Training returns ``{"loss_action"}`` (BCE with logits, mean over boxes x classes against
     ``gt_actions``); inference returns Instances with ``pred_boxes`` and ``scores`` (K, C).
+
+    Args:
+        input_shape: the backbone's output per pathway (``{"slow": ShapeSpec, "fast": ShapeSpec}``,
+            features (N, C_p, T_p, H, W)); all pathways must share one spatial stride.
+        num_classes: the number of actions C (one logit each).
+        pooler_resolution: RoIAlign output size (``pooler_resolution`` x ``pooler_resolution``).
+        sampling_ratio: RoIAlign sampling points per bin (0: adaptive).
+        aligned: the half-pixel-corrected RoIAlign (``ROIAlignV2``) instead of ``ROIAlign``.
+        dropout: dropout before the linear layer (0: none).
+        activation: "sigmoid" (multi-label, AVA) or "softmax" turning logits into ``scores``.
+        init_std: standard deviation of the linear layer's initial weights (bias 0).
     """
 
     @configurable
@@ -37,7 +50,7 @@ class AVAActionHead(nn.Module):
         dropout: float = 0.5,
         activation: str = "sigmoid",
         init_std: float = 0.01,
-    ):
+    ) -> None:
         super().__init__()
         if activation not in ("sigmoid", "softmax"):
             raise ValueError(
@@ -61,7 +74,7 @@ class AVAActionHead(nn.Module):
         nn.init.zeros_(self.predictor.bias)
 
     @classmethod
-    def from_config(cls, cfg, input_shape: dict[str, ShapeSpec]):
+    def from_config(cls, cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> dict[str, Any]:
         h = cfg.MODEL.ROI_ACTION_HEAD
         return {
             "input_shape": input_shape,
@@ -88,7 +101,9 @@ class AVAActionHead(nn.Module):
         """Scores from logits: sigmoid (multi-label) or softmax over classes."""
         return logits.sigmoid() if self.activation == "sigmoid" else logits.softmax(dim=1)
 
-    def forward(self, features: dict[str, torch.Tensor], proposals: list[Instances]):
+    def forward(
+        self, features: dict[str, torch.Tensor], proposals: list[Instances]
+    ) -> dict[str, torch.Tensor] | list[Instances]:
         rois = convert_boxes_to_pooler_format([p.proposal_boxes for p in proposals])
         logits = self.forward_boxes(features, rois)
         if self.training:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from detectron2.config import configurable
+from detectron2.config import CfgNode, configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 from detectron2.modeling.roi_heads import build_roi_heads
 from detectron2.structures import Boxes, ImageList, Instances
 from torch import nn
 
+from ava_detector.ava.modeling.action_head import AVAActionHead
 from ava_detector.modeling.video_model import VideoModel
 
 __all__ = ["AVADetector", "batch_clips", "rescale_instances"]
@@ -54,6 +55,15 @@ class AVADetector(VideoModel):
     pixels, ``gt_actions`` in training). Training returns the head's
     loss dict; inference returns ``[{"instances": Instances}]`` with ``pred_boxes`` in original
     frame pixels and ``scores`` (K, 80).
+
+    Args:
+        backbone: the SlowFast backbone: ``{pathway: (N, 3, T_p, H, W)}`` normalised clips ->
+            ``{pathway: (N, C_p, T_p', H', W')}`` features.
+        roi_heads: the action head (:class:`AVAActionHead`): features and the person boxes ->
+            a loss dict (training) or Instances with ``scores`` (K, C).
+        pixel_mean, pixel_std: per-channel statistics in 0-255 units (``MODEL.PIXEL_MEAN`` / ``_STD``).
+        size_divisibility: clips are padded to multiples of this (at least the backbone's own).
+        decode_device: ``INPUT.DECODE_DEVICE``, where inputs carrying ``clip_bytes`` are decoded.
     """
 
     @configurable
@@ -61,12 +71,12 @@ class AVADetector(VideoModel):
         self,
         *,
         backbone: nn.Module,
-        roi_heads: nn.Module,
+        roi_heads: AVAActionHead,
         pixel_mean: tuple[float, ...],
         pixel_std: tuple[float, ...],
         size_divisibility: int,
         decode_device: str = "cpu",
-    ):
+    ) -> None:
         super().__init__(backbone, pixel_mean, pixel_std, decode_device)
         self.roi_heads = roi_heads
         self.size_divisibility = max(
@@ -74,7 +84,7 @@ class AVADetector(VideoModel):
         )
 
     @classmethod
-    def from_config(cls, cfg) -> dict[str, Any]:
+    def from_config(cls, cfg: CfgNode) -> dict[str, Any]:
         args = cls.base_config(cfg)
         return {
             **args,
@@ -106,7 +116,9 @@ class AVADetector(VideoModel):
             proposals.append(inst)
         return clips, proposals
 
-    def forward(self, batched_inputs: list[dict[str, Any]]):
+    def forward(
+        self, batched_inputs: list[dict[str, Any]]
+    ) -> dict[str, torch.Tensor] | list[dict[str, Instances]]:
         clips, proposals = self.preprocess(batched_inputs)
         features = self.backbone(clips)
         if self.training:

@@ -16,7 +16,7 @@ from ava_detector.modeling.backbone.conv3d import (
 class Stem3d(nn.Module):
     """conv kT x 7 x 7 (spatial stride 2) -> norm -> ReLU -> max pool 1 x 3 x 3 (spatial stride 2)."""
 
-    def __init__(self, in_channels: int, out_channels: int, temporal_kernel: int, norm: str = "BN"):
+    def __init__(self, in_channels: int, out_channels: int, temporal_kernel: int, norm: str = "BN") -> None:
         super().__init__()
         self.conv1 = Conv3d(
             in_channels,
@@ -57,8 +57,9 @@ class Bottleneck3d(nn.Module):
         stride_in_1x1: bool = False,
         norm: str = "BN",
         zero_init_final_norm: bool = True,
-    ):
+    ) -> None:
         super().__init__()
+        self.shortcut: Conv3d | None
         if in_channels != out_channels or stride != 1:
             self.shortcut = Conv3d(
                 in_channels,
@@ -103,8 +104,9 @@ class Bottleneck3d(nn.Module):
         for conv in (self.conv1, self.conv2, self.conv3, self.shortcut):
             if conv is not None:
                 weight_init.c2_msra_fill(conv)
-        if zero_init_final_norm and getattr(self.conv3.norm, "weight", None) is not None:
-            nn.init.zeros_(self.conv3.norm.weight)
+        final_weight = getattr(self.conv3.norm, "weight", None)
+        if zero_init_final_norm and isinstance(final_weight, torch.Tensor):
+            nn.init.zeros_(final_weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv3(self.conv2(self.conv1(x)))
@@ -118,7 +120,7 @@ class Lateral3d(Conv3d):
     The caller concatenates its output after the Slow channels.
     """
 
-    def __init__(self, fast_channels: int, ratio: int, kernel: int, alpha: int, norm: str = "BN"):
+    def __init__(self, fast_channels: int, ratio: int, kernel: int, alpha: int, norm: str = "BN") -> None:
         out_channels = fast_channels * ratio
         super().__init__(
             fast_channels,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from detectron2.layers import get_norm
@@ -24,11 +25,11 @@ class Conv3d(nn.Conv3d):
 
     def __init__(
         self,
-        *args,
+        *args: Any,
         norm: nn.Module | None = None,
         activation: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        **kwargs,
-    ):
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.norm = norm
         self.activation = activation

@@ -31,7 +31,7 @@ class NonLocal3d(nn.Module):
         group: int = 1,
         norm: str = "BN",
         zero_init_final_norm: bool = True,
-    ):
+    ) -> None:
         super().__init__()
         if instantiation not in ("dot_product", "softmax"):
             raise ValueError(f"unknown non-local instantiation {instantiation!r}")
@@ -46,8 +46,9 @@ class NonLocal3d(nn.Module):
         self.out = Conv3d(inner, channels, kernel_size=1, norm=make_norm(norm, channels))
         for conv in (self.theta, self.phi, self.g, self.out):
             weight_init.c2_msra_fill(conv)
-        if zero_init_final_norm and getattr(self.out.norm, "weight", None) is not None:
-            nn.init.zeros_(self.out.norm.weight)
+        final_weight = getattr(self.out.norm, "weight", None)
+        if zero_init_final_norm and isinstance(final_weight, torch.Tensor):
+            nn.init.zeros_(final_weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.group == 1:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import torch
+from detectron2.config import CfgNode
 from detectron2.layers import FrozenBatchNorm2d, ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone
 from torch import nn
@@ -25,7 +27,7 @@ BLOCKS_PER_DEPTH = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 _STAGES = ("res2", "res3", "res4", "res5")
 
 
-def _per_pathway(value, index: int):
+def _per_pathway(value: Any, index: int) -> Any:
     """A per-stage config entry given either once for both pathways or as [slow, fast]."""
     if isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], (list, tuple)):
         return value[index]
@@ -94,7 +96,7 @@ class SlowFast(Backbone):
         nonlocal_pool: Sequence = ((1, 2, 2),) * 4,
         nonlocal_group: Sequence[Sequence[int]] = ((1, 1),) * 4,
         in_channels: int = 3,
-    ):
+    ) -> None:
         super().__init__()
         if depth not in BLOCKS_PER_DEPTH:
             raise ValueError(
@@ -216,7 +218,7 @@ class SlowFast(Backbone):
 
 
 @BACKBONE_REGISTRY.register()
-def build_slowfast_backbone(cfg, input_shape: ShapeSpec | None = None) -> SlowFast:
+def build_slowfast_backbone(cfg: CfgNode, input_shape: ShapeSpec | None = None) -> SlowFast:
     """SlowFast / Slow-only / Fast-only backbone from ``cfg.MODEL.SLOWFAST``."""
     c = cfg.MODEL.SLOWFAST
     model = SlowFast(
