@@ -28,3 +28,39 @@ def shared_dir() -> Path:
             pytest.fail(f"CI=true but the shared reference folder {SHARED} is missing")
         pytest.skip(f"reference data folder {SHARED} not present (only in the developers' checkout)")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for the module (the 2-core CI machine is shared; OpenMP spinning
+    thrashes otherwise). Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_cfg(config_file: str | None = None, **overrides):
+    """The project's config (defaults, then ``config_file`` relative to the repository, then
+    ``overrides`` given as ``KEY__SUB=value`` for ``KEY.SUB``), e.g.
+    ``make_cfg("configs/synthetic/tiny_slowfast.yaml", INPUT__DECODE_DEVICE="cpu:bytes")``."""
+    from ava_detector.config.defaults import get_ava_cfg
+
+    cfg = get_ava_cfg()
+    if config_file is not None:
+        cfg.merge_from_file(str(REPO / config_file))
+    for key, value in overrides.items():
+        node, *path = key.split("__")
+        target = cfg[node]
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def cfg_factory():
+    """:func:`make_cfg` as a fixture."""
+    return make_cfg

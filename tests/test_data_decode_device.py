@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import make_cfg
 from detectron2.data.transforms import (
     BlendTransform,
     CropTransform,
@@ -66,13 +67,7 @@ NUM = 120  # 4 s at 30 fps; keyframe second 902 of a cut starting at 900 s -> fr
 CUDA = torch.cuda.is_available()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: the 2-core CI machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _noisy(index: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -104,11 +99,8 @@ def _record(paths, video=None, sec=902):
 
 
 def _cfg(decode_device="cpu", **input_overrides):
-    cfg = get_ava_cfg()
-    cfg.INPUT.DECODE_DEVICE = decode_device
-    for k, v in input_overrides.items():
-        setattr(cfg.INPUT, k, v)
-    return cfg
+    return make_cfg(INPUT__DECODE_DEVICE=decode_device,
+                    **{f"INPUT__{k}": v for k, v in input_overrides.items()})
 
 
 def _numbers(clip: torch.Tensor) -> list[int]:
@@ -336,9 +328,7 @@ def test_video_source_stays_on_the_workers_with_a_warning(media, caplog):
 def _tiny_model(decode_device: str):
     from detectron2.modeling import build_model
 
-    cfg = get_ava_cfg()
-    cfg.merge_from_file("configs/synthetic/tiny_slowfast.yaml")
-    cfg.INPUT.DECODE_DEVICE = decode_device
+    cfg = make_cfg("configs/synthetic/tiny_slowfast.yaml", INPUT__DECODE_DEVICE=decode_device)
     torch.manual_seed(0)
     return cfg, build_model(cfg)
 

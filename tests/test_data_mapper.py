@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import make_cfg
 from detectron2.structures import Boxes, Instances
 
 from ava_detector.ava.mapper import AVADatasetMapper
-from ava_detector.config.defaults import get_ava_cfg
 from ava_detector.data.errors import InputFileError
 from ava_detector.data.video.sampling import (
     clip_indices,
@@ -47,10 +47,7 @@ def _record(paths, video, sec=902):
 
 
 def _cfg(**input_overrides):
-    cfg = get_ava_cfg()
-    for k, v in input_overrides.items():
-        setattr(cfg.INPUT, k, v)
-    return cfg
+    return make_cfg(**{f"INPUT__{k}": v for k, v in input_overrides.items()})
 
 
 def _numbers(clip: torch.Tensor) -> list[int]:

@@ -101,10 +101,9 @@ def test_person_boxes_keeps_persons_above_threshold():
     np.testing.assert_allclose(s, [0.95, 0.9], rtol=1e-6)
 
 
-def test_detectron2_person_detector_random_weights_forced_output(tmp_path):
+def test_detectron2_person_detector_random_weights_forced_output(tmp_path, one_thread):
     """Model-zoo Faster R-CNN config + a (random, empty) local weights file; the model's output is
     forced so the person/threshold filtering and the BGR/size handling are checked."""
-    torch.set_num_threads(1)
     with pytest.raises(FileNotFoundError, match="detector weights not found"):
         build_person_detector_cfg("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml", "", 0.7)
     weights = tmp_path / "random.pth"

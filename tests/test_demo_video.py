@@ -31,6 +31,7 @@ from ava_detector.demo.predictor import (
 )
 from ava_detector.demo.video_demo import open_video
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 REPO = Path(__file__).resolve().parents[1]
 VID = "syn_val_000"
 START_SEC = 100
@@ -46,7 +47,6 @@ def _load_tool(name: str):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A 4 s synthetic video (160x120, 30 fps), a tiny config and random weights."""
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("demo")
     generate_synthetic_ava(root / "syn", train_videos=0, val_videos=1, spec=SceneSpec(duration=4),
                            progress=False)

@@ -12,19 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
 from ava_detector.ava.data.synthetic_scene import SceneSpec
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: the 2-core CI machine is shared (OpenMP spinning thrashes otherwise)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,14 +15,7 @@ from ava_detector.ava.modeling.detector import (
 )
 from ava_detector.config.defaults import get_ava_cfg
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: the 2-core CI machine is shared (OpenMP spinning thrashes otherwise)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _StubBackbone(Backbone):
