@@ -17,8 +17,11 @@ test: install
 test-all: install
 	$(PY) -m pytest -q -m ""
 
+# ruff (lint rules and formatting) over every Python file, mypy over the package (pyproject.toml).
 lint: install
 	$(PY) -m ruff check ava_detector tools data_prep tests
+	$(PY) -m ruff format --check ava_detector tools data_prep tests
+	$(PY) -m mypy
 
 clean-venv:
 	rm -rf .venv
