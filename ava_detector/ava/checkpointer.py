@@ -13,6 +13,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from fvcore.common.checkpoint import _IncompatibleKeys
+
 from ava_detector.checkpoint.checkpointer import VideoCheckpointer
 
 __all__ = ["AVATrainingCheckpointer", "is_classification_state"]
@@ -33,7 +35,7 @@ def is_classification_state(keys: Iterable[str]) -> bool:
 class AVATrainingCheckpointer(VideoCheckpointer):
     """``VideoCheckpointer`` that also loads only the backbone of our own Kinetics checkpoints."""
 
-    def _load_model(self, checkpoint: dict[str, Any]):
+    def _load_model(self, checkpoint: dict[str, Any]) -> _IncompatibleKeys:
         state = checkpoint["model"]
         if is_classification_state(state.keys()):
             kept = {k: v for k, v in state.items() if k.startswith(BACKBONE_PREFIX)}

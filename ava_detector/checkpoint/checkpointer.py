@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
+from fvcore.common.checkpoint import _IncompatibleKeys
+from torch import nn
 
 from ava_detector.checkpoint.convert import (
     ConversionResult,
@@ -55,7 +57,7 @@ _FINAL = "model_final.pth"
 _OPTIONAL = ("pixel_mean", "pixel_std", "num_batches_tracked")
 
 
-def name_prefixes(model_keys) -> tuple[str, str]:
+def name_prefixes(model_keys: Iterable[str]) -> tuple[str, str]:
     """(backbone prefix, classifier-head prefix) of a model: "backbone." / "roi_heads." (AVA) or
     "cls_head." (video classifier); "" for a bare backbone.
 
@@ -253,12 +255,20 @@ class VideoCheckpointer(SafeDetectionCheckpointer):
     A tensor whose shape differs from the model's (e.g. a head trained for another number of
     classes) is an error (:class:`CheckpointError`), not a silently skipped tensor; with
     ``require_complete`` (evaluation) so is a model tensor the file does not provide.
+
+    Args:
+        model: the model whose ``state_dict`` is saved and loaded.
+        save_dir: the folder checkpoints are written to and resumed from ("": no saving).
+        backbone_only: load only the backbone's tensors of a file (``MODEL.WEIGHTS_BACKBONE_ONLY``).
+        require_complete: every model tensor (except the config-set buffers) must be in the file.
+        checkpointables: other objects with ``state_dict`` / ``load_state_dict`` saved alongside
+            (``optimizer=``, ``scheduler=``, ...), as for fvcore's ``Checkpointer``.
     """
 
     def __init__(
-        self, model, save_dir: str = "", *, backbone_only: bool = False,
-        require_complete: bool = False, **checkpointables,
-    ):
+        self, model: nn.Module, save_dir: str = "", *, backbone_only: bool = False,
+        require_complete: bool = False, **checkpointables: Any,
+    ) -> None:
         super().__init__(model, save_dir, **checkpointables)
         self.backbone_only = backbone_only
         self.require_complete = require_complete
@@ -305,7 +315,7 @@ class VideoCheckpointer(SafeDetectionCheckpointer):
         finally:
             self.backbone_only = backbone_only
 
-    def _load_model(self, checkpoint: dict[str, Any]):
+    def _load_model(self, checkpoint: dict[str, Any]) -> _IncompatibleKeys:
         incompatible = super()._load_model(checkpoint)
         name = self._loading or "checkpoint"
         if incompatible.incorrect_shapes:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsInt
 
 import yaml
 
@@ -149,7 +150,7 @@ def translate_pyslowfast_cfg(psf: dict) -> dict[str, Any]:
     return out
 
 
-def _prod(values) -> int:
+def _prod(values: Iterable[SupportsInt]) -> int:
     p = 1
     for v in values:
         p *= int(v)

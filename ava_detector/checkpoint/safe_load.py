@@ -16,7 +16,7 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -49,12 +49,13 @@ class CheckpointError(ValueError):
     ``str(err)`` is one line, ``<file>: <problem>``.
     """
 
-    def __init__(self, path: str | os.PathLike, problem: str):
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
         self.path = str(path)
         self.problem = " ".join(str(problem).split())  # one line, whatever the cause said
         super().__init__(f"{self.path}: {self.problem}")
 
-    def __reduce__(self):  # picklable across processes
+    # picklable across processes
+    def __reduce__(self) -> tuple[type[CheckpointError], tuple[str, str]]:
         return (type(self), (self.path, self.problem))
 
 
@@ -65,14 +66,14 @@ class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
 class RestrictedUnpickler(pickle.Unpickler):
     """An Unpickler whose ``find_class`` admits only the globals listed in ``_ALLOWED``."""
 
-    def find_class(self, module: str, name: str):
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED or (module.startswith("numpy") and name.endswith("DType")):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(
             f"refusing to load global {module}.{name}: only numpy arrays and containers are allowed"
         )
 
-    def persistent_load(self, pid: Any):
+    def persistent_load(self, pid: Any) -> NoReturn:
         raise pickle.UnpicklingError(
             "a legacy torch.save file (persistent ids) is not supported: re-save it with a current "
             "PyTorch"

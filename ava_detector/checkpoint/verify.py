@@ -45,7 +45,9 @@ class ReferenceModel(nn.Module):
         else:
             self.cls_head = build_cls_head(cfg, shapes)
 
-    def forward(self, clips: dict[str, torch.Tensor], rois: torch.Tensor | None = None):
+    def forward(
+        self, clips: dict[str, torch.Tensor], rois: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(outputs, logits): probabilities and logits per box (AVA) or per clip (Kinetics)."""
         features = self.backbone(clips)
         if self.detection:

@@ -7,12 +7,14 @@ A task registers its head builder ``fn(cfg, input_shape) -> nn.Module`` under a 
 
 from __future__ import annotations
 
+from typing import Protocol
+
+import torch
 from detectron2.config import CfgNode
 from detectron2.layers import ShapeSpec
 from detectron2.utils.registry import Registry
-from torch import nn
 
-__all__ = ["CLS_HEAD_REGISTRY", "build_cls_head"]
+__all__ = ["CLS_HEAD_REGISTRY", "ClsHead", "build_cls_head"]
 
 CLS_HEAD_REGISTRY = Registry("CLS_HEAD")
 CLS_HEAD_REGISTRY.__doc__ = """
@@ -22,7 +24,27 @@ Video classification heads: ``fn(cfg, input_shape: dict[str, ShapeSpec]) -> nn.M
 """
 
 
-def build_cls_head(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> nn.Module:
+class ClsHead(Protocol):
+    """What a ``CLS_HEAD_REGISTRY`` builder returns: an ``nn.Module`` with these two calls."""
+
+    def __call__(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits (N, C) in training, probabilities (N, C) at inference.
+
+        Args:
+            features: the backbone's output, ``{pathway: (N, C_p, T_p, H, W)}``.
+        """
+        ...
+
+    def position_logits(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits at every pooled position, (N, T', H', W', C), before averaging.
+
+        Args:
+            features: the backbone's output, ``{pathway: (N, C_p, T_p, H, W)}``.
+        """
+        ...
+
+
+def build_cls_head(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> ClsHead:
     """The classification head ``MODEL.CLS_HEAD.NAME`` for backbone features of ``input_shape``.
 
     Args:

@@ -14,8 +14,7 @@ from detectron2.config import CfgNode, configurable
 from detectron2.modeling import META_ARCH_REGISTRY
 from torch import nn
 
-from ava_detector.kinetics.modeling.head import KineticsHead
-from ava_detector.modeling.cls_heads import build_cls_head
+from ava_detector.modeling.cls_heads import ClsHead, build_cls_head
 from ava_detector.modeling.video_model import VideoModel
 
 __all__ = ["VideoClassifier"]
@@ -34,8 +33,9 @@ class VideoClassifier(VideoModel):
     Args:
         backbone: the SlowFast backbone: ``{pathway: (N, 3, T_p, H, W)}`` normalised clips ->
             ``{pathway: (N, C_p, T_p', H', W')}`` features.
-        cls_head: the classification head (:class:`~ava_detector.kinetics.modeling.head.KineticsHead`,
-            built from ``MODEL.CLS_HEAD``): features -> logits (N, C) in training, scores at inference.
+        cls_head: the classification head (built from ``MODEL.CLS_HEAD``, e.g.
+            :class:`~ava_detector.kinetics.modeling.head.KineticsHead`): features -> logits (N, C) in
+            training, scores (N, C) at inference.
         pixel_mean, pixel_std: per-channel statistics in 0-255 units (``MODEL.PIXEL_MEAN`` / ``_STD``).
         decode_device: ``INPUT.DECODE_DEVICE``, where inputs carrying ``clip_bytes`` are decoded.
     """
@@ -45,7 +45,7 @@ class VideoClassifier(VideoModel):
         self,
         *,
         backbone: nn.Module,
-        cls_head: KineticsHead,
+        cls_head: ClsHead,
         pixel_mean: tuple[float, ...],
         pixel_std: tuple[float, ...],
         decode_device: str = "cpu",
