@@ -94,7 +94,7 @@ class AVADatasetMapper(ClipMapper):
         max_bad_sample_retries: int = 10,
         decode_device: str = "cpu",
         source_options: dict | None = None,
-    ):
+    ) -> None:
         super().__init__(
             is_train, arch=arch, num_frames=num_frames, sampling_rate=sampling_rate, alpha=alpha,
             target_fps=target_fps, source=source, source_options=source_options,
@@ -169,14 +169,17 @@ class AVADatasetMapper(ClipMapper):
         boxes = boxes * np.array([width, height, width, height], dtype=np.float32)
         if isinstance(clip, EncodedFrames):
             # same draws, same Detectron2 transforms on the boxes; pixels are the device's
+            assert self.device_augmentations is not None  # set whenever clips are read as bytes
             shape_input = ShapeAugInput(height, width, boxes=boxes)
             self.device_augmentations(shape_input)
+            assert shape_input.boxes is not None  # given, transformed in place
             image_size, boxes = shape_input.image_size, shape_input.boxes
             clip_fields = {"clip_bytes": self._split_encoded(clip),
                            "clip_transforms": tuple(shape_input.ops)}
         else:
             aug_input = ClipAugInput(clip, boxes=boxes)
             self.augmentations(aug_input)
+            assert aug_input.boxes is not None  # given, transformed in place
             image_size, boxes = aug_input.clip.shape[1:3], aug_input.boxes
             clip_fields = {"clips": self.split_pathways(clip_to_tensor(aug_input.clip))}
 

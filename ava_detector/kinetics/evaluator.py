@@ -16,8 +16,10 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from detectron2.config import CfgNode
 from detectron2.data import MetadataCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
@@ -147,13 +149,13 @@ class KineticsEvaluator(DatasetEvaluator):
     def __init__(
         self,
         dataset_name: str,
-        cfg=None,
+        cfg: CfgNode | None = None,
         *,
         ensemble: str | None = None,
         top_k: int | None = None,
         output_dir: str | None = None,
         distributed: bool = True,
-    ):
+    ) -> None:
         if ensemble is None:
             ensemble = cfg.KINETICS.ENSEMBLE if cfg is not None else "sum"
         if ensemble not in ENSEMBLES:
@@ -168,7 +170,7 @@ class KineticsEvaluator(DatasetEvaluator):
     def reset(self) -> None:
         self._views = []
 
-    def process(self, inputs, outputs) -> None:
+    def process(self, inputs: list[dict[str, Any]], outputs: list[Any]) -> None:
         for x, out in zip(inputs, outputs):
             scores = out.get("scores") if isinstance(out, dict) else None
             self._views.append(
@@ -186,7 +188,7 @@ class KineticsEvaluator(DatasetEvaluator):
         names = list(getattr(MetadataCatalog.get(self.dataset_name), "class_names", []) or [])
         return names if len(names) >= num_classes else [f"class {i}" for i in range(num_classes)]
 
-    def evaluate(self):
+    def evaluate(self) -> dict[str, dict[str, float]]:
         if self.distributed:
             comm.synchronize()
             gathered = comm.gather(self._views, dst=0)
@@ -205,7 +207,7 @@ class KineticsEvaluator(DatasetEvaluator):
         ) if num_classes else []
         self._log(agg, acc, confused)
         if self.output_dir:
-            self._save(agg, predicted, names, acc)
+            self._save(self.output_dir, agg, predicted, names, acc)
         return OrderedDict(
             classification={
                 "top1": acc[1],
@@ -233,8 +235,9 @@ class KineticsEvaluator(DatasetEvaluator):
             )
             logger.info("Most confused class pairs:\n" + table)
 
-    def _save(self, agg: VideoScores, predicted: np.ndarray, names: list[str], acc) -> None:
-        os.makedirs(self.output_dir, exist_ok=True)
+    def _save(self, output_dir: str, agg: VideoScores, predicted: np.ndarray, names: list[str],
+              acc: dict[int, float]) -> None:
+        os.makedirs(output_dir, exist_ok=True)
         doc = {
             "dataset": self.dataset_name,
             "ensemble": self.ensemble,
@@ -248,5 +251,5 @@ class KineticsEvaluator(DatasetEvaluator):
             },
             "left_out": agg.left_out,
         }
-        path = os.path.join(self.output_dir, "kinetics_results.json")
+        path = os.path.join(output_dir, "kinetics_results.json")
         atomic_write_text(path, json.dumps(doc, indent=1))

@@ -80,7 +80,7 @@ class KineticsDatasetMapper(ClipMapper):
         min_clip_coverage: float = 1.0,
         skip_bad_samples: bool = False,
         max_bad_sample_retries: int = 10,
-    ):
+    ) -> None:
         super().__init__(
             is_train, arch=arch, num_frames=num_frames, sampling_rate=sampling_rate, alpha=alpha,
             target_fps=target_fps, source="video", skip_bad_samples=skip_bad_samples,

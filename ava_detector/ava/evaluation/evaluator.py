@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 from detectron2.data import MetadataCatalog
@@ -84,7 +85,7 @@ class AVAEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name: str, output_dir: str | None = None, distributed: bool = True,
                  protocol: str = "official", gt_boxes: bool | None = None, every_k_seconds: int = 1,
-                 class_ids: list[int] | tuple[int, ...] | None = None):
+                 class_ids: list[int] | tuple[int, ...] | None = None) -> None:
         """``gt_boxes``: whether the predictions are on ground-truth boxes (the report says so;
         default: the dataset metadata's ``gt_boxes_mode``). ``every_k_seconds``: the mini-val's
         second subsampling, applied to the ground truth too. ``class_ids``: the action id of each
@@ -111,7 +112,7 @@ class AVAEvaluator(DatasetEvaluator):
     def reset(self) -> None:
         self._predictions = []
 
-    def process(self, inputs, outputs) -> None:
+    def process(self, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
         for inp, out in zip(inputs, outputs):
             inst = out["instances"].to("cpu")
             w, h = float(inp["width"]), float(inp["height"])
@@ -119,7 +120,7 @@ class AVAEvaluator(DatasetEvaluator):
             self._predictions.append((inp["video_id"], inp["sec"], np.clip(boxes, 0.0, 1.0),
                                       inst.scores.numpy().astype(np.float64)))
 
-    def evaluate(self):
+    def evaluate(self) -> dict[str, dict[str, float]]:
         if self._distributed:
             comm.synchronize()
             gathered = comm.gather(self._predictions, dst=0)

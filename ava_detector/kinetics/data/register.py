@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ava_detector.data.errors import InputFileError
@@ -96,7 +98,7 @@ def register_kinetics(
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
     DatasetCatalog.register(name, load)
-    meta = {"evaluator_type": "kinetics", "list_file": list_file}
+    meta: dict[str, Any] = {"evaluator_type": "kinetics", "list_file": list_file}
     if num_classes is not None:
         meta["num_classes"] = int(num_classes)
     MetadataCatalog.get(name).set(**meta)
@@ -124,7 +126,7 @@ def register_all_kinetics(
         )
 
 
-def register_kinetics_from_cfg(cfg) -> None:
+def register_kinetics_from_cfg(cfg: CfgNode) -> None:
     """Re-register the built-ins with ``KINETICS.ROOT`` / ``SYNTHETIC_ROOT`` / ``PATH_PREFIX`` /
     ``ALLOW_PATHS_OUTSIDE_ROOT``."""
     register_all_kinetics(

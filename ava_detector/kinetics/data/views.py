@@ -66,11 +66,11 @@ def uniform_crop_offset(
 class UniformCrop(Augmentation):
     """The ``index``-th of ``num_crops`` square test crops (:func:`uniform_crop_offset`)."""
 
-    def __init__(self, size: int, index: int, num_crops: int):
+    def __init__(self, size: int, index: int, num_crops: int) -> None:
         super().__init__()
         self._init(locals())
 
-    def get_transform(self, image):
+    def get_transform(self, image: np.ndarray) -> CropTransform:
         h, w = image.shape[:2]
         y0, x0 = uniform_crop_offset(h, w, self.size, self.index, self.num_crops)
         return CropTransform(x0, y0, self.size, self.size, orig_w=w, orig_h=h)
