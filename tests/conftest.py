@@ -64,3 +64,20 @@ def make_cfg(config_file: str | None = None, **overrides):
 def cfg_factory():
     """:func:`make_cfg` as a fixture."""
     return make_cfg
+
+
+def load_script(relative_path: str):
+    """A repository script (``tools/demo.py``, ``data_prep/check_ava.py`` ...) imported as a module,
+    so a test calls its ``main`` / ``cli`` in-process."""
+    import importlib.util
+
+    path = REPO / relative_path
+    spec = importlib.util.spec_from_file_location(f"_script_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module (see :func:`load_script`)."""
+    return load_script(f"tools/{name}.py")

@@ -5,11 +5,11 @@ exit 2, and leave nothing behind."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 from ava_detector.ava.annotations.ava_reader import (
     parse_ava_rows,
@@ -27,10 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def script(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "data_prep" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"data_prep/{name}.py")
 
 
 def box(frame, x1, y1, x2, y2, outside=0, **attrs):

@@ -3,13 +3,13 @@ targets and detections remapped consistently, the class count checked before any
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import load_tool
 
 from ava_detector.ava.data.classes import resolve_num_classes
 from ava_detector.ava.data.split_records import select_classes
@@ -66,9 +66,7 @@ def synthetic_root(tmp_path_factory) -> Path:
 
 
 def test_a_subset_run_trains_a_two_output_head_and_writes_only_its_ids(synthetic_root, tmp_path):
-    spec = importlib.util.spec_from_file_location("train_ava", REPO / "tools" / "train_ava.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("train_ava")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -3,10 +3,9 @@ naming the file; proposal quality by hand."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pandas as pd
 import pytest
+from conftest import load_script
 
 from ava_detector.ava.data.csv_formats import (
     parse_annotations,
@@ -19,10 +18,7 @@ from ava_detector.ava.data.synthetic_scene import SceneSpec
 
 @pytest.fixture(scope="module")
 def check_ava(repo_root):
-    spec = importlib.util.spec_from_file_location("check_ava", repo_root / "data_prep" / "check_ava.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_script("data_prep/check_ava.py").main
 
 
 @pytest.fixture()

@@ -3,10 +3,10 @@ map readers report bad bytes, directories and empty paths with the file and line
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import load_tool
 from detectron2.data import DatasetCatalog
 
 from ava_detector.ava.data.label_map import read_label_map
@@ -103,9 +103,7 @@ def test_pretrain_kinetics_stops_on_a_path_outside(tmp_path: Path, capsys):
     root.mkdir()
     (root / "train.csv").write_text("v/a.mp4 0\n../../../etc/passwd 1\n")
     (root / "val.csv").write_text("v/b.mp4 0\n")
-    spec = importlib.util.spec_from_file_location("_paths_pk", REPO / "tools/pretrain_kinetics.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("pretrain_kinetics")
     try:
         rc = tool.cli(["--config", str(REPO / "configs/synthetic/tiny_kinetics.yaml"),
                        "KINETICS.SYNTHETIC_ROOT", str(root), "OUTPUT_DIR", str(tmp_path / "out")])

@@ -4,7 +4,6 @@ one colour per track, action segments and per-class thresholds."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -13,6 +12,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from conftest import load_tool
 
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
 from ava_detector.ava.data.synthetic_scene import SceneSpec
@@ -35,12 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 VID = "syn_val_000"
 
 
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
@@ -54,7 +48,7 @@ def env(tmp_path_factory):
 
 
 def _run(env: Path, out: Path, *extra: str) -> int:
-    return _load_tool("demo").main(["--config", str(env / "tiny.yaml"), "--weights", str(env / "model.pth"),
+    return load_tool("demo").main(["--config", str(env / "tiny.yaml"), "--weights", str(env / "model.pth"),
                                     "--output", str(out), "--no-progress", *extra])
 
 
@@ -213,7 +207,7 @@ def test_calibrate_tool_writes_next_to_the_weights_and_the_demo_uses_it(env, tmp
     gt.write_text("v,0001,0.1,0.1,0.4,0.9,12,0\n")
     det = tmp_path / "det.csv"
     det.write_text("".join(f"v,0001,0.1,0.1,0.4,0.9,{a},{0.9 if a == 12 else 0.5}\n" for a in (12, 14)))
-    assert _load_tool("calibrate_thresholds").main(["--detections", str(det), "--groundtruth", str(gt),
+    assert load_tool("calibrate_thresholds").main(["--detections", str(det), "--groundtruth", str(gt),
                                                     "--weights", str(weights_dir / "model.pth"),
                                                     "--default", "1.0"]) == 0
     saved = json.loads((weights_dir / "thresholds.json").read_text())
@@ -221,7 +215,7 @@ def test_calibrate_tool_writes_next_to_the_weights_and_the_demo_uses_it(env, tmp
     saved["thresholds"]["12"] = 0.0
     (weights_dir / "thresholds.json").write_text(json.dumps(saved))
     out = tmp_path / "t.mp4"
-    rc = _load_tool("demo").main(["--config", str(env / "tiny.yaml"), "--weights", str(weights_dir / "model.pth"),
+    rc = load_tool("demo").main(["--config", str(env / "tiny.yaml"), "--weights", str(weights_dir / "model.pth"),
                                   "--output", str(out), "--no-progress", "--input", str(env / f"a/videos/{VID}.mp4"),
                                   "--boxes", str(env / "a/annotations/ava_val_v2.2.csv"), "--start-sec", "100"])
     assert rc == 0 and "per-action thresholds from" in capsys.readouterr().err
@@ -230,7 +224,7 @@ def test_calibrate_tool_writes_next_to_the_weights_and_the_demo_uses_it(env, tmp
     tracks = json.loads((tmp_path / "tracks.json").read_text())["tracks"]
     assert {s["id"] for t in tracks for s in t["segments"]} == {12}
     (tmp_path / "bad.json").write_text("{")
-    rc = _load_tool("demo").main(["--config", str(env / "tiny.yaml"), "--weights", str(env / "model.pth"),
+    rc = load_tool("demo").main(["--config", str(env / "tiny.yaml"), "--weights", str(env / "model.pth"),
                                   "--output", str(out), "--no-progress", "--input", str(env / f"a/videos/{VID}.mp4"),
                                   "--boxes", str(env / "a/annotations/ava_val_v2.2.csv"), "--start-sec", "100",
                                   "--thresholds", str(tmp_path / "bad.json")])

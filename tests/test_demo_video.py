@@ -7,7 +7,6 @@ the demo's clips are the test mapper's clips.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import load_tool
 from detectron2.modeling import build_model
 
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
@@ -36,12 +36,6 @@ REPO = Path(__file__).resolve().parents[1]
 VID = "syn_val_000"
 START_SEC = 100
 
-
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +73,7 @@ def _decoded_frame(path: Path, index: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def demo_run(setup):
     out = setup / "out" / "demo.mp4"
-    tool = _load_tool("demo")
+    tool = load_tool("demo")
     rc = tool.main([
         "--config", str(setup / "tiny.yaml"), "--weights", str(setup / "model.pth"),
         "--input", str(setup / f"syn/videos/{VID}.mp4"), "--output", str(out),
@@ -216,7 +210,7 @@ def test_bad_input_gives_a_clear_error(setup, tmp_path, capsys, case):
     else:
         (tmp_path / "b.csv").write_text(f"{VID},0101,0.1,0.1,0.5,0.5,12,0\n{VID},0102,0.1,oops\n")
         args["--boxes"] = str(tmp_path / "b.csv")
-    rc = _load_tool("demo").main([x for kv in args.items() for x in kv] + ["--no-progress"])
+    rc = load_tool("demo").main([x for kv in args.items() for x in kv] + ["--no-progress"])
     assert rc == 2
     assert expected in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()

@@ -4,12 +4,12 @@ weights checks: --eval-only without weights, heads of another class count, expec
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_tool
 from detectron2.modeling import build_model
 
 from ava_detector.ava.config_checks import PROTOCOL_NAMES, ava_config_problems
@@ -21,12 +21,6 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_AVA = REPO / "configs/synthetic/tiny_slowfast.yaml"
 ARCHS = ("AVADetector", "VideoClassifier", "GeneralizedRCNN")
 
-
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"_checks_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _problems(overrides: dict, **kw) -> list:
@@ -129,20 +123,20 @@ def _error_line(err: str) -> str:
 ])
 def test_train_ava_refuses_before_anything_starts(tmp_path, capsys, flags, opts, key):
     out = tmp_path / "out"
-    rc = _tool("train_ava").cli(["--config", str(TINY_AVA), *flags, *opts, "OUTPUT_DIR", str(out)])
+    rc = load_tool("train_ava").cli(["--config", str(TINY_AVA), *flags, *opts, "OUTPUT_DIR", str(out)])
     assert rc == 2
     assert f"error: {key}: " in _error_line(capsys.readouterr().err)
     assert not out.exists()  # no log, no config dump, nothing
 
 
 def test_pretrain_kinetics_refuses_an_ava_config(tmp_path, capsys):
-    rc = _tool("pretrain_kinetics").cli(["--config", str(TINY_AVA), "OUTPUT_DIR", str(tmp_path / "o")])
+    rc = load_tool("pretrain_kinetics").cli(["--config", str(TINY_AVA), "OUTPUT_DIR", str(tmp_path / "o")])
     assert rc == 2
     assert "MODEL.META_ARCHITECTURE: 'AVADetector'" in _error_line(capsys.readouterr().err)
 
 
 def test_eval_only_without_weights_refuses(tmp_path, capsys):
-    train = _tool("train_ava")
+    train = load_tool("train_ava")
     base = ["--config", str(TINY_AVA), "--eval-only", "AVA.SYNTHETIC_ROOT", str(tmp_path / "none"),
             "OUTPUT_DIR", str(tmp_path / "out")]
     assert train.cli(base) == 2
@@ -177,7 +171,7 @@ def other_head(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.mark.parametrize("eval_only", [True, False])
 def test_head_of_another_class_count_is_an_error(other_head, tmp_path, capsys, eval_only):
     path, _ = other_head
-    rc = _tool("train_ava").cli([
+    rc = load_tool("train_ava").cli([
         "--config", str(TINY_AVA), *(["--eval-only"] if eval_only else []), "MODEL.WEIGHTS",
         str(path), "AVA.SYNTHETIC_ROOT", str(tmp_path / "none"), "OUTPUT_DIR", str(tmp_path / "o")])
     assert rc == 2
@@ -196,7 +190,7 @@ def test_backbone_only_init_takes_the_other_head(other_head, tmp_path, capsys):
     )
 
     path, state = other_head
-    train = _tool("train_ava")
+    train = load_tool("train_ava")
     rc = train.cli(["--config", str(TINY_AVA), "MODEL.WEIGHTS", str(path),
                     "MODEL.WEIGHTS_BACKBONE_ONLY", "True", "AVA.SYNTHETIC_ROOT", str(tmp_path / "x"),
                     "OUTPUT_DIR", str(tmp_path / "o")])
@@ -218,7 +212,7 @@ def test_eval_only_with_a_backbone_only_file_is_an_error(other_head, tmp_path, c
     _, state = other_head
     path = tmp_path / "backbone.pth"
     torch.save({"model": {k: v for k, v in state.items() if k.startswith("backbone.")}}, path)
-    rc = _tool("train_ava").cli(["--config", str(TINY_AVA), "--eval-only", "MODEL.WEIGHTS", str(path),
+    rc = load_tool("train_ava").cli(["--config", str(TINY_AVA), "--eval-only", "MODEL.WEIGHTS", str(path),
                                  "OUTPUT_DIR", str(tmp_path / "o")])
     assert rc == 2
     line = _error_line(capsys.readouterr().err)
@@ -226,7 +220,7 @@ def test_eval_only_with_a_backbone_only_file_is_an_error(other_head, tmp_path, c
 
 
 def test_declared_init_missing_is_said_loudly(tmp_path, capsys):
-    rc = _tool("train_ava").cli(["--config", str(REPO / "configs/ava_slowfast_r101.yaml"),
+    rc = load_tool("train_ava").cli(["--config", str(REPO / "configs/ava_slowfast_r101.yaml"),
                                  "AVA.ROOT", str(tmp_path / "none"), "OUTPUT_DIR", str(tmp_path / "o")])
     assert rc == 2  # no data here; the warning comes first
     err = capsys.readouterr().err
@@ -237,7 +231,7 @@ def test_declared_init_missing_is_said_loudly(tmp_path, capsys):
 def test_weights_with_a_non_tensor_entry_are_one_line(tmp_path, capsys):
     path = tmp_path / "odd.pth"
     torch.save({"model": {"backbone.slow_stem.conv1.weight": "not a tensor"}}, path)
-    rc = _tool("train_ava").cli(["--config", str(TINY_AVA), "MODEL.WEIGHTS", str(path),
+    rc = load_tool("train_ava").cli(["--config", str(TINY_AVA), "MODEL.WEIGHTS", str(path),
                                  "OUTPUT_DIR", str(tmp_path / "o")])
     assert rc == 2
     line = _error_line(capsys.readouterr().err)

@@ -3,7 +3,6 @@ train -> checkpoint -> eval-only, GT-box mode, fail-fast errors, and the 2-proce
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_tool
 
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
 from ava_detector.ava.data.synthetic_scene import SceneSpec
@@ -28,12 +28,6 @@ TINY = [
 ]
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("train_ava", REPO / "tools" / "train_ava.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
 def synthetic_root(tmp_path_factory) -> Path:
@@ -47,7 +41,7 @@ def synthetic_root(tmp_path_factory) -> Path:
 def trained(synthetic_root: Path, tmp_path_factory) -> Path:
     """Output dir of a 2-iteration run of the tiny SlowFast (model_final.pth inside)."""
     out = tmp_path_factory.mktemp("run")
-    rc = _load_tool().cli([
+    rc = load_tool("train_ava").cli([
         "--config", str(REPO / "configs/synthetic/tiny_slowfast.yaml"),
         "AVA.SYNTHETIC_ROOT", str(synthetic_root), "OUTPUT_DIR", str(out), *TINY,
     ])
@@ -81,7 +75,7 @@ def test_train_then_eval_only_reports_map(trained: Path, synthetic_root: Path, c
     assert (trained / "model_final.pth").is_file()
     assert (trained / "metrics.json").is_file()
     out = trained / "eval"
-    rc = _load_tool().cli([
+    rc = load_tool("train_ava").cli([
         "--config-file", str(REPO / "configs/synthetic/tiny_slowfast.yaml"), "--eval-only",
         "MODEL.WEIGHTS", str(trained / "model_final.pth"), "AVA.SYNTHETIC_ROOT", str(synthetic_root),
         "OUTPUT_DIR", str(out), *TINY,
@@ -97,7 +91,7 @@ def test_train_then_eval_only_reports_map(trained: Path, synthetic_root: Path, c
 def test_gt_box_mode_scores_exactly_the_ground_truth_boxes(trained: Path, synthetic_root: Path,
                                                            capsys):
     out = trained / "eval_gt"
-    rc = _load_tool().cli([
+    rc = load_tool("train_ava").cli([
         "--config", str(REPO / "configs/synthetic/tiny_slowfast.yaml"), "--eval-only", "--gt-boxes",
         "MODEL.WEIGHTS", str(trained / "model_final.pth"), "AVA.SYNTHETIC_ROOT", str(synthetic_root),
         "OUTPUT_DIR", str(out), *TINY,
@@ -115,7 +109,7 @@ def test_gt_box_mode_scores_exactly_the_ground_truth_boxes(trained: Path, synthe
     (["MODEL.SLOWFAST.DEPHT", "50"], "bad configuration.*DEPHT"),
 ])
 def test_bad_input_fails_before_training(synthetic_root: Path, tmp_path: Path, capsys, opts, message):
-    rc = _load_tool().cli([
+    rc = load_tool("train_ava").cli([
         "--config", str(REPO / "configs/synthetic/tiny_slowfast.yaml"),
         "AVA.SYNTHETIC_ROOT", str(synthetic_root), "OUTPUT_DIR", str(tmp_path), *opts,
     ])
@@ -125,7 +119,7 @@ def test_bad_input_fails_before_training(synthetic_root: Path, tmp_path: Path, c
 
 
 def test_missing_data_files_fail_before_training(tmp_path: Path, capsys):
-    rc = _load_tool().cli([
+    rc = load_tool("train_ava").cli([
         "--config", str(REPO / "configs/synthetic/tiny_slowfast.yaml"),
         "AVA.SYNTHETIC_ROOT", str(tmp_path / "nowhere"), "OUTPUT_DIR", str(tmp_path),
     ])
@@ -142,7 +136,7 @@ def test_stray_temporaries_of_a_killed_run_are_removed_at_start(trained: Path, s
     for path in stray:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"half a file")
-    rc = _load_tool().cli([
+    rc = load_tool("train_ava").cli([
         "--config", str(REPO / "configs/synthetic/tiny_slowfast.yaml"), "--eval-only",
         "MODEL.WEIGHTS", str(trained / "model_final.pth"), "AVA.SYNTHETIC_ROOT", str(synthetic_root),
         "OUTPUT_DIR", str(out), *TINY,

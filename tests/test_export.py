@@ -3,13 +3,13 @@ RoIAlign (aligned, half-pixel) preserved, other sizes and box counts through the
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_tool
 from detectron2.modeling import build_model
 from detectron2.modeling.poolers import convert_boxes_to_pooler_format
 
@@ -132,9 +132,7 @@ def test_export_tool(exported, onnx_file, tmp_path):
     model, _, _, cfg, _ = exported
     (tmp_path / "tiny.yaml").write_text(cfg.dump())
     torch.save({"model": _detector_state(cfg)}, tmp_path / "w.pth")
-    spec = importlib.util.spec_from_file_location("_tool_export", REPO / "tools" / "export.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("export")
     rc = tool.main(["--config", str(tmp_path / "tiny.yaml"), "--weights", str(tmp_path / "w.pth"),
                     "--output-dir", str(tmp_path / "out"), "--height", "100", "--width", "130"])
     assert rc == 0

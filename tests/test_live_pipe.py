@@ -14,6 +14,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from conftest import load_tool
 from detectron2.structures import Boxes, Instances
 
 from ava_detector.demo.live import (
@@ -132,9 +133,7 @@ def test_live_input_kinds(tmp_path):
 def test_demo_cli_reads_a_fifo(tmp_path):
     """tools/demo.py --input FIFO: 6 s written into a FIFO by a thread, the tiny model, CSV boxes;
     one JSON per keyframe that got through, track ids in the CSV part."""
-    import importlib.util
     import json
-    from pathlib import Path
 
     import pandas as pd
 
@@ -146,10 +145,7 @@ def test_demo_cli_reads_a_fifo(tmp_path):
     (tmp_path / "boxes.csv").write_text("".join(f"live,{s:04d},0.2,0.3,0.4,0.8,12,0\n" for s in range(6)))
     writer = threading.Thread(target=lambda: _write_stream(os.open(fifo, os.O_WRONLY), 6), daemon=True)
     writer.start()
-    repo = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("_tool_demo", repo / "tools" / "demo.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("demo")
     rc = tool.main(["--config", str(config), "--weights", str(weights), "--input", str(fifo),
                     "--output", str(tmp_path / "live.mp4"), "--boxes", str(tmp_path / "boxes.csv"),
                     "--video-id", "live", "--no-progress"])

@@ -3,7 +3,6 @@ the keyframe's result; frames in memory equal the file; weights are loaded safel
 
 from __future__ import annotations
 
-import importlib.util
 import pickle
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_tool
 
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
 from ava_detector.ava.data.synthetic_scene import SceneSpec
@@ -38,9 +38,7 @@ def predictor(env):
 
 
 def _demo_csv(env: Path) -> pd.DataFrame:
-    spec = importlib.util.spec_from_file_location("_tool_demo", REPO / "tools" / "demo.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("demo")
     out = env / "demo" / "o.mp4"
     assert tool.main(["--config", str(env / "tiny.yaml"), "--weights", str(env / "model.pth"),
                       "--input", str(env / f"syn/videos/{VID}.mp4"), "--output", str(out),

@@ -5,7 +5,6 @@ person's timeline."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import load_tool
 from detectron2.modeling import build_model
 
 from ava_detector.ava.data.synthetic import write_mp4
@@ -34,12 +34,6 @@ REPO = Path(__file__).resolve().parents[1]
 VID = "crossing"
 SECONDS = 10
 
-
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"_tool_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tiny_model(root: Path) -> tuple[Path, Path]:
@@ -78,7 +72,7 @@ def crossing_run(tmp_path_factory):
                 rows.append(f"{VID},{sec:04d},{x1:.4f},{y1:.4f},{x2:.4f},{y2:.4f},14,{pid}")
     (root / "gt.csv").write_text("\n".join(rows) + "\n")
     config, weights = tiny_model(root)
-    rc = _load_tool("demo").main([
+    rc = load_tool("demo").main([
         "--config", str(config), "--weights", str(weights), "--input", str(root / f"{VID}.mp4"),
         "--output", str(root / "out" / "demo.mp4"), "--boxes", str(root / "gt.csv"),
         "--no-progress", "--smooth", "3", "--action-threshold", "0.0"])
@@ -133,7 +127,7 @@ def test_official_csv_has_the_evaluator_columns(crossing_run):
     from ava_detector.ava.evaluation.csv_io import read_ava_csv
 
     out = crossing_run / "official" / "demo.mp4"
-    rc = _load_tool("demo").main([
+    rc = load_tool("demo").main([
         "--config", str(crossing_run / "tiny.yaml"), "--weights", str(crossing_run / "model.pth"),
         "--input", str(crossing_run / f"{VID}.mp4"), "--output", str(out), "--boxes",
         str(crossing_run / "gt.csv"), "--no-progress", "--official-csv"])

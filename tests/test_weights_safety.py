@@ -5,7 +5,6 @@ that names the file (exit code 2 for the tools), and the marker is never created
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import pickle
 import re
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_tool
 from detectron2.modeling import build_model
 
 from ava_detector.checkpoint.checkpointer import (
@@ -43,12 +43,6 @@ class _Marker:
     def __reduce__(self):
         return (open, (self.path, "w"))
 
-
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(f"_safety_{name}", REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +192,7 @@ def demo_inputs(tmp_path_factory):
 
 def test_demo_refuses_action_and_detector_weights(crafted, demo_inputs, capsys):
     paths, marker = crafted
-    demo = _tool("demo")
+    demo = load_tool("demo")
     common = ["--config", str(demo_inputs / "tiny.yaml"), "--input",
               str(demo_inputs / "syn/videos/syn_val_000.mp4"), "--output",
               str(demo_inputs / "out.mp4"), "--no-progress"]
@@ -215,7 +209,7 @@ def test_demo_refuses_action_and_detector_weights(crafted, demo_inputs, capsys):
 
 def test_export_refuses(crafted, demo_inputs, tmp_path, capsys):
     paths, marker = crafted
-    rc = _tool("export").main(["--config", str(demo_inputs / "tiny.yaml"), "--weights",
+    rc = load_tool("export").main(["--config", str(demo_inputs / "tiny.yaml"), "--weights",
                                str(paths["caffe2.pkl"]), "--output-dir", str(tmp_path / "x")])
     assert rc == 2
     _one_line_error(capsys.readouterr().err, paths["caffe2.pkl"])
@@ -224,7 +218,7 @@ def test_export_refuses(crafted, demo_inputs, tmp_path, capsys):
 
 def test_convert_refuses(crafted, tmp_path, capsys):
     paths, marker = crafted
-    convert = _tool("convert_pyslowfast")
+    convert = load_tool("convert_pyslowfast")
     psf = tmp_path / "psf.yaml"
     psf.write_text("MODEL:\n  ARCH: slowfast\n")
     for name in ("model.pyth", "caffe2.pkl", "bare.pkl"):
@@ -241,7 +235,7 @@ def test_training_evaluation_and_resume_refuse(crafted, tmp_path, capsys):
     """MODEL.WEIGHTS for --eval-only and for training, and the checkpoint --resume would continue
     from: refused before any data is read (the data root does not even exist)."""
     paths, marker = crafted
-    train = _tool("train_ava")
+    train = load_tool("train_ava")
     base = ["--config", str(TINY_AVA), "AVA.SYNTHETIC_ROOT", str(tmp_path / "nowhere")]
     rc = train.cli([*base, "--eval-only", "MODEL.WEIGHTS", str(paths["model.pth"]),
                     "OUTPUT_DIR", str(tmp_path / "eval")])
@@ -263,7 +257,7 @@ def test_training_evaluation_and_resume_refuse(crafted, tmp_path, capsys):
 
 def test_kinetics_pretraining_refuses(crafted, tmp_path, capsys):
     paths, marker = crafted
-    rc = _tool("pretrain_kinetics").cli([
+    rc = load_tool("pretrain_kinetics").cli([
         "--config", str(TINY_KINETICS), "MODEL.WEIGHTS", str(paths["bare.pkl"]),
         "KINETICS.SYNTHETIC_ROOT", str(tmp_path / "nowhere"), "OUTPUT_DIR", str(tmp_path)])
     assert rc == 2
@@ -292,16 +286,16 @@ def test_configs_that_are_not_plain_yaml_are_refused(demo_inputs, tmp_path, caps
     base.write_text(f"MODEL:\n  WEIGHTS: !!python/object/apply:builtins.open ['{marker}', 'w']\n")
     child = tmp_path / "child.yaml"
     child.write_text(f"_BASE_: {base}\n")
-    rc = _tool("train_ava").cli(["--config", str(child), "OUTPUT_DIR", str(tmp_path / "o")])
+    rc = load_tool("train_ava").cli(["--config", str(child), "OUTPUT_DIR", str(tmp_path / "o")])
     assert rc == 2
     assert "python/object/apply" in _one_line_error(capsys.readouterr().err, child)
     common = ["--weights", str(demo_inputs / "good.pth")]
-    rc = _tool("demo").main(["--config", str(base), *common, "--input",
+    rc = load_tool("demo").main(["--config", str(base), *common, "--input",
                              str(demo_inputs / "syn/videos/syn_val_000.mp4"), "--output",
                              str(tmp_path / "out.mp4"), "--boxes", str(base)])
     assert rc == 2
     _one_line_error(capsys.readouterr().err, base)
-    rc = _tool("export").main(["--config", str(child), *common, "--output-dir", str(tmp_path / "x")])
+    rc = load_tool("export").main(["--config", str(child), *common, "--output-dir", str(tmp_path / "x")])
     assert rc == 2
     _one_line_error(capsys.readouterr().err, child)
     assert not marker.exists()
