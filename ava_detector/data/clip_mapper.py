@@ -68,7 +68,7 @@ class ClipMapper:
         source_options: dict[str, Any] | None = None,
         skip_bad_samples: bool = False,
         max_bad_sample_retries: int = 10,
-    ):
+    ) -> None:
         check_arch(arch)
         pathway_frames(arch, num_frames, alpha, slow_from_fast=self.slow_from_fast)  # validates
         self.is_train = is_train

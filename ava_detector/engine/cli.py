@@ -139,12 +139,12 @@ class _Quiet:
 
     names = ("fvcore", "detectron2", "ava_detector.checkpoint", "ava_detector.ava.checkpointer")
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.levels = {n: logging.getLogger(n).level for n in self.names}
         for n in self.names:
             logging.getLogger(n).setLevel(logging.ERROR)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         for n, level in self.levels.items():
             logging.getLogger(n).setLevel(level)
 

@@ -47,7 +47,7 @@ def warning(key: str, text: str) -> ConfigProblem:
     return ConfigProblem("warning", key, f"{key}: {text}")
 
 
-def is_int(value) -> bool:
+def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -65,7 +65,7 @@ class SeededMapper:
     serialised ``DatasetFromList`` (a fresh object per access), and mappers do not modify records.
     """
 
-    def __init__(self, mapper: Callable[[dict], Any], seed: int):
+    def __init__(self, mapper: Callable[[dict], Any], seed: int) -> None:
         self.mapper = mapper
         self.seed = int(seed)
 
@@ -105,7 +105,7 @@ class IterationSeededStream(torchdata.IterableDataset):
         start_iter: int = 0,
         shuffle: bool = True,
         max_retries: int = 10,
-    ):
+    ) -> None:
         self._data = DatasetFromList(dataset, copy=False)
         self._size = len(dataset)
         if self._size == 0:
@@ -158,6 +158,15 @@ class ResumableLoader:
 
     ``iter()`` returns a generator, so nothing (no worker process) starts before the first batch
     is requested; the trainer sets ``start_iter`` after loading a checkpoint.
+
+    Args:
+        dataset: the training records (Detectron2 dataset dicts).
+        mapper: record -> model input dict, or None to drop the record (replaced by a seeded
+            random one).
+        batch_size: records per batch on this rank.
+        seed: the seed of the shuffling and of every sample's augmentation draws.
+        num_workers: DataLoader worker processes (0: map in the main process).
+        start_iter: the iteration of the first batch (batches depend only on the iteration).
     """
 
     def __init__(
@@ -168,7 +177,7 @@ class ResumableLoader:
         seed: int,
         num_workers: int = 0,
         start_iter: int = 0,
-    ):
+    ) -> None:
         self.dataset = dataset
         self.mapper = mapper
         self.batch_size = int(batch_size)
@@ -197,7 +206,15 @@ class ResumableLoader:
 def build_inference_loader(
     dataset: list[dict], mapper: Callable[[dict], Any], batch_size: int = 1, num_workers: int = 0
 ) -> torchdata.DataLoader:
-    """Every record exactly once over all ranks (``InferenceSampler``), ``batch_size`` per batch."""
+    """Every record exactly once over all ranks (``InferenceSampler``), ``batch_size`` per batch.
+
+    Args:
+        dataset: the records (Detectron2 dataset dicts).
+        mapper: record -> model input dict; never None here (Detectron2's ``MapDataset`` would
+            put another record in its place).
+        batch_size: records per batch.
+        num_workers: DataLoader worker processes (0: map in the main process).
+    """
     data = MapDataset(DatasetFromList(dataset, copy=False), mapper)
     return torchdata.DataLoader(
         data,

@@ -10,6 +10,7 @@ import gc
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -58,8 +59,9 @@ def launch(
     )
 
 
-def _cpu_worker(local_rank, main_func, world_size, per_machine, machine_rank, dist_url, args,
-                timeout):
+def _cpu_worker(local_rank: int, main_func: Callable[..., object], world_size: int,
+                per_machine: int, machine_rank: int, dist_url: str, args: tuple[Any, ...],
+                timeout: timedelta) -> None:
     rank = machine_rank * per_machine + local_rank
     dist.init_process_group("gloo", init_method=dist_url, world_size=world_size, rank=rank,
                             timeout=timeout)

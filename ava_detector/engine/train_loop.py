@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from detectron2.engine import SimpleTrainer
 from detectron2.utils import comm
+from torch import nn
 
 from ava_detector.engine.data_loading import (
     ITERATION,
@@ -43,8 +46,9 @@ class VideoTrainLoop(SimpleTrainer):
     weight is touched, so the last checkpoint written is a good one.
     """
 
-    def __init__(self, model, data_loader, optimizer, *, seed: int = 0, amp: bool = False,
-                 dtype: torch.dtype = torch.bfloat16, stop_on_nan: bool = True):
+    def __init__(self, model: nn.Module, data_loader: Iterable[Any], optimizer: torch.optim.Optimizer,
+                 *, seed: int = 0, amp: bool = False,
+                 dtype: torch.dtype = torch.bfloat16, stop_on_nan: bool = True) -> None:
         super().__init__(model, data_loader, optimizer)
         self.seed = int(seed)
         self.amp = bool(amp)
@@ -66,7 +70,7 @@ class VideoTrainLoop(SimpleTrainer):
                 "Lower SOLVER.BASE_LR, enable SOLVER.CLIP_GRADIENTS or check the data."
             )
 
-    def run_step(self):
+    def run_step(self) -> None:
         assert self.model.training, "[VideoTrainLoop] model was changed to eval mode!"
         start = time.perf_counter()
         data = next(self._data_loader_iter)
@@ -96,13 +100,13 @@ class VideoTrainLoop(SimpleTrainer):
         else:
             self.optimizer.step()
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         ret = super().state_dict()
         if self.grad_scaler is not None:
             ret["grad_scaler"] = self.grad_scaler.state_dict()
         return ret
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         if self.grad_scaler is not None and "grad_scaler" in state_dict:
             self.grad_scaler.load_state_dict(state_dict["grad_scaler"])

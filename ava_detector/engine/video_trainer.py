@@ -68,7 +68,7 @@ class VideoTrainer(DefaultTrainer):
 
     checkpointer_class: type[VideoCheckpointer] = VideoCheckpointer
 
-    def __init__(self, cfg: CfgNode):
+    def __init__(self, cfg: CfgNode) -> None:
         TrainerBase.__init__(self)
         if not logging.getLogger("detectron2").isEnabledFor(logging.INFO):
             setup_logger()
