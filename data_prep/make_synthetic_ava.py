@@ -16,11 +16,9 @@ import sys
 
 from tabulate import tabulate
 
-from ava_detector.ava.data.synthetic import (
-    generate_synthetic_ava,
-    generate_synthetic_kinetics,
-)
-from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.data.synthetic_scene import SceneSpec
+from ava_detector.kinetics.data.synthetic import generate_synthetic_kinetics
 
 
 def main(argv: list[str] | None = None) -> int:

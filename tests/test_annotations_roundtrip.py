@@ -169,7 +169,7 @@ def test_export_cli_error_and_existing_output(tmp_path, capsys):
 def test_cli_probes_the_videos_and_writes_frame_lists(tmp_path, capsys):
     import numpy as np
 
-    from ava_detector.ava.data.synthetic import write_mp4
+    from ava_detector.utils.video_writer import write_mp4
 
     (tmp_path / "videos").mkdir()
     write_mp4(tmp_path / "videos" / "yard.mp4", [np.zeros((24, 32, 3), np.uint8)] * 20, fps=10)

@@ -14,8 +14,8 @@ from conftest import load_tool
 from ava_detector.ava.data.classes import resolve_num_classes
 from ava_detector.ava.data.split_records import select_classes
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
-from ava_detector.ava.data.synthetic_scene import SceneSpec
 from ava_detector.ava.evaluation.evaluator import merge_keyframe_predictions
+from ava_detector.data.synthetic_scene import SceneSpec
 
 REPO = Path(__file__).resolve().parents[1]
 SUBSET = (69, 12)  # hand wave, stand: the head's outputs 0 and 1

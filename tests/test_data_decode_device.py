@@ -57,8 +57,8 @@ from ava_detector.data.video.synthetic import (
     numbered_frame,
     read_frame_number,
     write_jpeg_frames,
-    write_mp4,
 )
+from ava_detector.utils.video_writer import write_mp4
 
 # torchvision 0.29 marks its image decoders deprecated (for torchcodec's); they are what we test
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:torchvision.io.image")

@@ -13,7 +13,7 @@ from ava_detector.ava.data.csv_formats import (
 )
 from ava_detector.ava.data.doctor import proposal_quality
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
-from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.data.synthetic_scene import SceneSpec
 
 
 @pytest.fixture(scope="module")

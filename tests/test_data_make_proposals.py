@@ -17,7 +17,7 @@ from ava_detector.ava.data.proposals import (
 )
 from ava_detector.ava.data.register import register_ava
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
-from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.data.synthetic_scene import SceneSpec
 
 SPEC = SceneSpec(duration=4, start_sec=0, width=96, height=80)
 DETECTOR = "COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml"

@@ -19,8 +19,8 @@ from ava_detector.data.video.synthetic import (
     numbered_frame,
     read_frame_number,
     write_jpeg_frames,
-    write_mp4,
 )
+from ava_detector.utils.video_writer import write_mp4
 
 NUM = 120  # 4 s at 30 fps, frames 96x128; keyframe second 902 of a cut starting at 900 s -> frame 60
 

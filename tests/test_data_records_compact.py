@@ -36,8 +36,8 @@ from ava_detector.ava.data.records import (
 )
 from ava_detector.ava.data.register import register_ava
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
-from ava_detector.ava.data.synthetic_scene import SceneSpec
 from ava_detector.data.errors import InputFileError
+from ava_detector.data.synthetic_scene import SceneSpec
 
 # Three videos of AVA's real length (27,030 frames, 897 keyframes each): about 2,700 records.
 LARGE = MetadataSpec(videos=3)

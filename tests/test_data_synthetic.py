@@ -15,15 +15,13 @@ from ava_detector.ava.data.builtin import register_synthetic_ava
 from ava_detector.ava.data.csv_formats import read_annotations
 from ava_detector.ava.data.frame_lists import read_frame_list
 from ava_detector.ava.data.records import pairwise_iou
-from ava_detector.ava.data.synthetic import (
-    generate_synthetic_ava,
-    generate_synthetic_kinetics,
-)
-from ava_detector.ava.data.synthetic_scene import (
+from ava_detector.ava.data.synthetic import generate_synthetic_ava
+from ava_detector.data.synthetic_scene import (
     MOVEMENTS,
     SceneSpec,
     simulate_video,
 )
+from ava_detector.kinetics.data.synthetic import generate_synthetic_kinetics
 
 SPEC = SceneSpec(duration=5, start_sec=0, width=96, height=72 + 8)
 

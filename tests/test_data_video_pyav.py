@@ -18,8 +18,8 @@ from ava_detector.data.video.sampling import clip_indices
 from ava_detector.data.video.synthetic import (
     numbered_frame,
     read_frame_number,
-    write_mp4,
 )
+from ava_detector.utils.video_writer import write_mp4
 
 NUM = 300  # 10 s at 30 fps
 

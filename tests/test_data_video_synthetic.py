@@ -8,9 +8,9 @@ from detectron2.data import DatasetCatalog
 
 from ava_detector.ava.data.builtin import register_synthetic_ava
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
-from ava_detector.ava.data.synthetic_scene import SceneSpec
 from ava_detector.ava.mapper import AVADatasetMapper
 from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.synthetic_scene import SceneSpec
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import pytest
 from conftest import load_tool
 
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
-from ava_detector.ava.data.synthetic_scene import SceneSpec
 from ava_detector.data.errors import InputFileError
+from ava_detector.data.synthetic_scene import SceneSpec
 from ava_detector.demo.drawing import (
     place_labels,
     top_actions,

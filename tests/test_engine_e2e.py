@@ -14,7 +14,7 @@ import pytest
 from conftest import load_tool
 
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
-from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.data.synthetic_scene import SceneSpec
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,9 +14,9 @@ from detectron2.modeling import build_model
 from detectron2.modeling.poolers import convert_boxes_to_pooler_format
 
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
-from ava_detector.ava.data.synthetic_scene import SceneSpec
 from ava_detector.ava.mapper import AVADatasetMapper
 from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.synthetic_scene import SceneSpec
 from ava_detector.export.action_model import (
     ActionModel,
     example_inputs,

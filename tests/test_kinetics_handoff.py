@@ -14,9 +14,9 @@ import torch
 from detectron2.data import DatasetCatalog
 from detectron2.structures import Boxes, Instances
 
-from ava_detector.ava.data.synthetic import generate_synthetic_kinetics
 from ava_detector.ava.trainer import AVATrainer
 from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.kinetics.data.synthetic import generate_synthetic_kinetics
 from ava_detector.kinetics.trainer import KineticsTrainer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,11 +11,11 @@ from ava_detector.data.video.pyav_source import PyAVVideoSource
 from ava_detector.data.video.synthetic import (
     numbered_frame,
     read_frame_number,
-    write_mp4,
 )
 from ava_detector.kinetics.data.views import expand_test_views
 from ava_detector.kinetics.evaluator import KineticsEvaluator
 from ava_detector.kinetics.mapper import KineticsDatasetMapper
+from ava_detector.utils.video_writer import write_mp4
 
 
 def _mapper(is_train: bool, **kw) -> KineticsDatasetMapper:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ava_detector.ava.data.synthetic import generate_synthetic_kinetics
 from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.kinetics.data.synthetic import generate_synthetic_kinetics
 from ava_detector.kinetics.trainer import KineticsTrainer
 
 REPO = Path(__file__).resolve().parents[1]

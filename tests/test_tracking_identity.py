@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.data.synthetic_scene import SceneSpec
 from ava_detector.demo.crossing_scene import (
     CrossingSpec,
     crossing_boxes,

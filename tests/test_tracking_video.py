@@ -15,19 +15,19 @@ import torch
 from conftest import load_tool
 from detectron2.modeling import build_model
 
-from ava_detector.ava.data.synthetic import write_mp4
-from ava_detector.ava.data.synthetic_scene import (
+from ava_detector.config.defaults import get_ava_cfg
+from ava_detector.data.synthetic_scene import (
     SceneSpec,
     make_background,
     person_box,
 )
-from ava_detector.config.defaults import get_ava_cfg
 from ava_detector.demo.crossing_scene import (
     CrossingSpec,
     crossing_persons,
     render_crossing,
 )
 from ava_detector.demo.tracking_metrics import identity_metrics
+from ava_detector.utils.video_writer import write_mp4
 
 pytest.importorskip("motmetrics")
 REPO = Path(__file__).resolve().parents[1]

@@ -173,7 +173,7 @@ def test_person_detector_config_is_not_unsafe_yaml(tmp_path):
 def demo_inputs(tmp_path_factory):
     """A 2 s synthetic video, a tiny config and good random weights."""
     from ava_detector.ava.data.synthetic import generate_synthetic_ava
-    from ava_detector.ava.data.synthetic_scene import SceneSpec
+    from ava_detector.data.synthetic_scene import SceneSpec
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("demo_safety")

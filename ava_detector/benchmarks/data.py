@@ -46,8 +46,8 @@ from ava_detector.data.video.sampling import clip_indices
 from ava_detector.data.video.synthetic import (
     natural_frames,
     write_jpeg_frames,
-    write_mp4,
 )
+from ava_detector.utils.video_writer import write_mp4
 
 # Targets printed beside the figures (per core, same keyframes).
 TARGET_FRAMES_VS_PYSLOWFAST = 1.8

@@ -1,4 +1,4 @@
-"""The synthetic AVA-format scene: textured "persons" whose per-second action is defined by motion.
+"""The synthetic scene of the generated datasets: textured "persons" whose per-second movement is an action id.
 
 Pure and seeded (a ``numpy.random.Generator`` in, arrays out; no files). Each person owns a
 vertical band of the frame (so boxes never overlap) and, every second, does one movement:

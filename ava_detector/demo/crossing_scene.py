@@ -1,6 +1,6 @@
 """Synthetic persons whose paths cross, with known identities: the ground truth for tracking.
 
-The synthetic AVA scene (:mod:`ava_detector.ava.data.synthetic_scene`) keeps every person in its
+The synthetic AVA scene (:mod:`ava_detector.data.synthetic_scene`) keeps every person in its
 own band of the frame, so nobody ever crosses anybody. Here persons walk across the whole width
 back and forth on overlapping lanes at different speeds, so their boxes overlap and swap sides,
 and one person may be out of view for a while (``absent``). The persons are that module's
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ava_detector.ava.data.synthetic_scene import (
+from ava_detector.data.synthetic_scene import (
     MOVEMENTS,
     PersonTrack,
     SceneSpec,
@@ -68,7 +68,8 @@ def crossing_persons(rng: np.random.Generator, spec: CrossingSpec) -> list[Perso
             if not lo <= x <= hi:
                 speed, x = -speed, float(np.clip(x, lo, hi))
             cx[t] = x
-        colour = tuple(int(c) for c in rng.integers(40, 230, 3))
+        r, g, b = (int(c) for c in rng.integers(40, 230, 3))
+        colour = (r, g, b)
         stripes = (np.arange(_TEXTURE[0]) // (2 + i)) % 2 == 1
         texture = np.where(stripes[:, None, None], np.array(colour) * 0.5, np.array(colour))
         texture = np.broadcast_to(texture, (*_TEXTURE, 3)).astype(np.uint8)

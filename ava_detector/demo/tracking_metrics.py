@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 from tqdm import tqdm
 
-from ava_detector.ava.data.synthetic_scene import SceneSpec
+from ava_detector.data.synthetic_scene import SceneSpec
 from ava_detector.demo.crossing_scene import (
     CrossingSpec,
     crossing_boxes,

@@ -21,7 +21,7 @@ from ava_detector.utils.temp_files import temp_beside
 
 __all__ = [
     "TEMPORARY_NAME", "atomic_open", "atomic_output", "atomic_write_text", "remove_stray_temporaries",
-    "replace_folder",
+    "folder_beside", "replace_folder",
 ]
 
 #: ``.<target name>.<8 random characters of tempfile.mkstemp>.tmp``
@@ -115,6 +115,23 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def folder_beside(out: str | os.PathLike, force: bool = False) -> Path:
+    """An empty folder ``<out>.tmp`` beside ``out`` to write a whole folder into, then
+    :func:`replace_folder` it onto ``out``.
+
+    Args:
+        out: the final folder.
+        force: replace an existing ``out``; otherwise an existing one is a ``FileExistsError``.
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise FileExistsError(f"{out} exists (pass force=True / --force to replace it)")
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
 
 
 def replace_folder(tmp: str | os.PathLike, out: str | os.PathLike) -> None:

@@ -9,21 +9,18 @@ the end, so an interrupted run leaves no half-written dataset. Seeded and determ
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import asdict
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 from tqdm import tqdm
 
 from ava_detector.ava.data.frame_lists import format_frame_list
 from ava_detector.ava.data.records import pairwise_iou
-from ava_detector.ava.data.synthetic_scene import (
+from ava_detector.data.synthetic_scene import (
     CARRY_ID,
     MOVEMENTS,
     SceneSpec,
@@ -32,9 +29,10 @@ from ava_detector.ava.data.synthetic_scene import (
     render_frame,
     simulate_video,
 )
-from ava_detector.utils.atomic_files import replace_folder
+from ava_detector.utils.atomic_files import folder_beside, replace_folder
+from ava_detector.utils.video_writer import write_mp4
 
-__all__ = ["generate_synthetic_ava", "generate_synthetic_kinetics", "write_mp4", "ACTION_NAMES"]
+__all__ = ["generate_synthetic_ava", "ACTION_NAMES"]
 
 # Names of the ids used, as in the AVA v2.2 label map.
 ACTION_NAMES = {7: "jump/leap", 10: "run/jog", 12: "stand", 14: "walk", 17: "carry/hold (an object)",
@@ -43,18 +41,6 @@ _LABEL_TYPES = {7: "PERSON_MOVEMENT", 10: "PERSON_MOVEMENT", 12: "PERSON_MOVEMEN
                 14: "PERSON_MOVEMENT", 17: "OBJECT_MANIPULATION", 69: "PERSON_INTERACTION"}
 LABEL_MAP_NAME = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
 DEFAULT_SPEC = SceneSpec()
-
-
-def write_mp4(path: Path, frames: list[np.ndarray], fps: int, crf: int = 18, gop: int = 15) -> None:
-    """Encode RGB frames as H.264 yuv420p at ``fps`` (key frame every ``gop`` frames, no B-frames)."""
-    height, width = frames[0].shape[:2]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf), "g": str(gop), "bf": "0"}
-        for rgb in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        container.mux(stream.encode())
 
 
 def _write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> int:
@@ -104,7 +90,7 @@ def _write_video(out: Path, vid: str, seed: int, spec: SceneSpec, quality: int) 
     frame_dir.mkdir(parents=True)
     rel = [f"{vid}/{vid}_{i + 1:06d}.jpg" for i in range(len(frames))]
     nbytes = sum(_write_jpeg(out / "frames" / r, f, quality) for r, f in zip(rel, frames))
-    write_mp4(out / "videos" / f"{vid}.mp4", frames, spec.fps)
+    write_mp4(out / "videos" / f"{vid}.mp4", frames, spec.fps, crf=18, gop=15)
     nbytes += (out / "videos" / f"{vid}.mp4").stat().st_size
     gt_rows, prop_rows = [], []
     for sec in spec.keyframe_seconds:
@@ -117,15 +103,6 @@ def _write_video(out: Path, vid: str, seed: int, spec: SceneSpec, quality: int) 
         for box, score in _proposals(rng, boxes, spec):
             prop_rows.append(f"{vid},{sec:04d},{_fmt_box(box)},,{score:.4f}")
     return {"frames": rel, "gt": gt_rows, "proposals": prop_rows, "bytes": nbytes}
-
-
-def _atomic_dir(out: Path, force: bool) -> Path:
-    if out.exists() and not force:
-        raise FileExistsError(f"{out} exists (pass force=True / --force to replace it)")
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
 
 
 def generate_synthetic_ava(
@@ -142,7 +119,7 @@ def generate_synthetic_ava(
     """Write the dataset under ``out``; return a summary (counts, bytes, seconds)."""
     start = time.perf_counter()
     out = Path(out)
-    tmp = _atomic_dir(out, force)
+    tmp = folder_beside(out, force)
     for d in ("frames", "frame_lists", "annotations", "videos"):
         (tmp / d).mkdir()
     splits = {"train": train_videos, "val": val_videos}
@@ -195,46 +172,3 @@ def generate_synthetic_ava(
     replace_folder(tmp, out)
     summary["seconds"] = time.perf_counter() - start
     return summary
-
-
-def generate_synthetic_kinetics(
-    out: str | Path,
-    *,
-    train_per_class: int = 8,
-    val_per_class: int = 2,
-    seconds: int = 3,
-    spec: SceneSpec = DEFAULT_SPEC,
-    seed: int = 0,
-    force: bool = False,
-    progress: bool = True,
-) -> dict:
-    """A Kinetics-format set: ``videos/<name>.mp4`` clips of one person doing one movement, and
-    ``{train,val}.csv`` lists of ``path label`` (label = index in ``classes.json``)."""
-    start = time.perf_counter()
-    out = Path(out)
-    tmp = _atomic_dir(out, force)
-    (tmp / "videos").mkdir()
-    classes = list(MOVEMENTS)
-    clip_spec = SceneSpec(width=spec.width, height=spec.height, fps=spec.fps, start_sec=0,
-                          duration=seconds, persons=(1, 1), wave_period=spec.wave_period,
-                          carry_prob=spec.carry_prob)
-    jobs = [(split, c, i) for split, n in (("train", train_per_class), ("val", val_per_class))
-            for c in range(len(classes)) for i in range(n)]
-    lists: dict[str, list[str]] = {"train": [], "val": []}
-    nbytes = 0
-    for split, c, i in tqdm(jobs, desc="synthetic Kinetics clips", disable=not progress):
-        rng = np.random.default_rng([seed, 2 if split == "train" else 3, c, i])
-        persons = simulate_video(rng, clip_spec, movement=classes[c])
-        background = make_background(rng, clip_spec)
-        frames = [render_frame(background, persons, t) for t in range(clip_spec.num_frames)]
-        name = f"videos/{split}_{classes[c]}_{i:03d}.mp4"
-        write_mp4(tmp / name, frames, clip_spec.fps)
-        nbytes += (tmp / name).stat().st_size
-        lists[split].append(f"{name} {c}")
-    for split, rows in lists.items():
-        (tmp / f"{split}.csv").write_text("".join(r + "\n" for r in rows))
-    (tmp / "classes.json").write_text(json.dumps(classes) + "\n")
-    replace_folder(tmp, out)
-    return {"root": str(out), "clips": {s: len(r) for s, r in lists.items()}, "bytes": nbytes,
-            "seconds": time.perf_counter() - start}
-
