@@ -54,7 +54,7 @@ _BT601 = {2, 5, 6}  # unspecified, BT470BG, SMPTE170M
 _COLOR_RANGE_JPEG = 2
 
 
-def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
+def frame_to_rgb(frame: av.VideoFrame, out: np.ndarray | None = None) -> np.ndarray:
     """A decoded frame as uint8 ``(H, W, 3)`` RGB.
 
     Limited-range BT.601 YUV 4:2:0 (almost every H.264 file; what swscale assumes for untagged ones)
@@ -64,6 +64,7 @@ def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
 
     Args:
         frame: a PyAV video frame.
+        out: where to write it (uint8 ``(H, W, 3)``, C-contiguous); a new array when None.
     """
     name = frame.format.name
     if (
@@ -73,32 +74,56 @@ def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
         and frame.width % 2 == 0
         and frame.height % 2 == 0
     ):
-        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
+        return cv2.cvtColor(_i420(frame), cv2.COLOR_YUV2RGB_I420, dst=out)
     if frame.color_range == _COLOR_RANGE_JPEG or name.startswith("yuvj"):
-        return frame.to_ndarray(format="rgb24", src_color_range="JPEG")
-    return frame.to_ndarray(format="rgb24")
+        rgb = frame.to_ndarray(format="rgb24", src_color_range="JPEG")
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
+    if out is None:
+        return rgb
+    out[...] = rgb
+    return out
+
+
+def _i420(frame: av.VideoFrame) -> np.ndarray:
+    """A yuv420p frame's planes as one ``(H * 3 / 2, W)`` I420 array (what ``to_ndarray("yuv420p")``
+    returns), copied once from the decoder's planes (without PyAV's per-plane copies and stacking)."""
+    h, w = frame.height, frame.width
+    buf = np.empty((h * 3 // 2, w), dtype=np.uint8)
+    flat = buf.reshape(-1)
+    sizes = ((h, w, 0), (h // 2, w // 2, h * w), (h // 2, w // 2, h * w + (h // 2) * (w // 2)))
+    for plane, (ph, pw, start) in zip(frame.planes, sizes):
+        src = np.frombuffer(plane, np.uint8)
+        line = plane.line_size
+        if line == pw and src.size >= ph * pw:
+            flat[start : start + ph * pw] = src[: ph * pw]
+        elif line > pw and src.size >= ph * line:
+            flat[start : start + ph * pw].reshape(ph, pw)[...] = src[: ph * line].reshape(ph, line)[:, :pw]
+        else:
+            return frame.to_ndarray(format="yuv420p")  # an unexpected plane layout
+    return buf
 
 
 class _Entry:
-    """A decoded frame on the timeline: its time, the frame, its RGB array once converted."""
+    """A decoded frame on the timeline: its time and the decoded (YUV) frame, converted to RGB
+    straight into each clip that shows it (a frame shared by overlapping clips is converted for
+    each, which costs about what copying a kept RGB array would; the YUV frame is half its size)."""
 
-    __slots__ = ("t", "frame", "rgb")
+    __slots__ = ("t", "frame")
 
     def __init__(self, t: float, frame: av.VideoFrame):
         self.t = t
         self.frame = frame
-        self.rgb: np.ndarray | None = None
 
-    def to_rgb(self) -> np.ndarray:
-        if self.rgb is None:
-            self.rgb = frame_to_rgb(self.frame)
-            self.frame = None  # keep one copy of the pixels
-        return self.rgb
+    def to_rgb(self, out: np.ndarray | None = None) -> np.ndarray:
+        return frame_to_rgb(self.frame, out)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.frame.height, self.frame.width, 3)
 
     @property
     def nbytes(self) -> int:
-        if self.rgb is not None:
-            return self.rgb.nbytes
         return sum(p.buffer_size for p in self.frame.planes)
 
 
@@ -122,6 +147,7 @@ class _OpenVideo:
         self.stream.thread_type = "NONE"
         self.codec = self.stream.codec_context
         self.tb = self.stream.time_base
+        self._tb_num, self._tb_den = self.tb.numerator, self.tb.denominator
         self.start = self.stream.start_time or 0
         self.duration = _stream_duration(self.container, self.stream)
         self.window: list[_Entry] = []
@@ -145,7 +171,9 @@ class _OpenVideo:
         return sum(e.nbytes for e in self.window)
 
     def _time(self, pts: int) -> float:
-        return float((pts - self.start) * self.tb)
+        # float((pts - start) * time_base) without Fraction objects: int / int is correctly
+        # rounded, the same float
+        return (pts - self.start) * self._tb_num / self._tb_den
 
     def _needed(self, t: float) -> bool:
         """Whether a frame displayed from ``t`` may be on screen at a target time (one frame
@@ -223,7 +251,8 @@ class _OpenVideo:
         self.targets = np.sort(times) if skip else None
         if not self.window and self.next_entry() is None:
             raise AVAFormatError(self.path, None, f"no frames decoded at or after {t0:.3f} s")
-        out: list[np.ndarray | None] = [None] * len(times)
+        out: np.ndarray | None = None  # the clip, each frame converted into its place
+        first: dict[int, int] = {}  # id of a window entry -> its first position in the clip
         chosen = np.empty(len(times))
         i = 0  # the window entry on screen at the current target (the last one at or before it)
         for n, k in enumerate(order):
@@ -238,7 +267,16 @@ class _OpenVideo:
                     i += 1
             entry = self.window[i]  # after the first frame if the target is before the video starts
             chosen[k] = entry.t
-            out[k] = entry.to_rgb()
+            if out is None:
+                out = np.empty((len(times),) + entry.shape, dtype=np.uint8)
+            elif entry.shape != out.shape[1:]:
+                raise AVAFormatError(self.path, None, f"frames of different sizes in one clip: "
+                                     f"{entry.shape[:2]} and {out.shape[1:3]}")
+            if id(entry) in first:
+                out[k] = out[first[id(entry)]]
+            else:
+                entry.to_rgb(out[k])
+                first[id(entry)] = k
         self.targets = None
         if self.skipped:
             # a skipped frame displayed after the chosen one and by the target would have been on
@@ -249,7 +287,7 @@ class _OpenVideo:
                                                       <= np.asarray(times) + TIME_EPS)):
                 self.frames = None
                 return self.read(times, skip=False)
-        return np.stack(out)
+        return out
 
 
 def _stream_duration(container, stream) -> float:
