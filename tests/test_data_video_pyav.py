@@ -57,6 +57,19 @@ def test_i420_planes_and_conversion_into_a_clip(tmp_path, width):
             assert (out[0] == 7).all()
 
 
+def test_read_without_conversion_gives_the_frames_times(long_gop):
+    # the benchmark's video decode floor: the same frames chosen, their display times returned
+    times = np.array([2.0, 2.5, 2.5, 0.0, 9.9])
+    frames = PyAVVideoSource(long_gop, cache=pv.VideoCache(0)).read_times(times)
+    video = pv._OpenVideo(long_gop)
+    try:
+        chosen = video.read(times, convert=False)
+    finally:
+        video.close()
+    assert chosen.shape == (5,)
+    np.testing.assert_allclose(chosen * 30, _numbers(frames), atol=1e-6)
+
+
 def test_full_range_video_keeps_its_colours(tmp_path):
     frames = [numbered_frame(i, 96, 128) for i in range(6)]
     full = write_mp4(tmp_path / "full.mp4", frames, 30, crf=10, pix_fmt="yuvj420p")

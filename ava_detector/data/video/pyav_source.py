@@ -240,8 +240,10 @@ class _OpenVideo:
             return gap <= CONTINUE_MAX_S and t0 < self.last_key_t + self.gop_s
         return gap <= UNKNOWN_GOP_CONTINUE_S
 
-    def read(self, times: np.ndarray, skip: bool = True) -> np.ndarray:
-        """The frames displayed at ``times`` (``(T,)`` seconds) as uint8 ``(T, H, W, 3)`` RGB."""
+    def read(self, times: np.ndarray, skip: bool = True, convert: bool = True) -> np.ndarray:
+        """The frames displayed at ``times`` (``(T,)`` seconds) as uint8 ``(T, H, W, 3)`` RGB;
+        with ``convert=False`` only their display times ``(T,)`` (the decoding without the YUV ->
+        RGB conversion: the benchmark's video decode floor)."""
         order = np.argsort(times, kind="stable")
         t0 = max(0.0, float(times[order[0]]))
         if not self.can_serve(t0):
@@ -267,6 +269,8 @@ class _OpenVideo:
                     i += 1
             entry = self.window[i]  # after the first frame if the target is before the video starts
             chosen[k] = entry.t
+            if not convert:
+                continue
             if out is None:
                 out = np.empty((len(times),) + entry.shape, dtype=np.uint8)
             elif entry.shape != out.shape[1:]:
@@ -286,8 +290,8 @@ class _OpenVideo:
             if np.any((first_after < len(skipped)) & (skipped[np.minimum(first_after, len(skipped) - 1)]
                                                       <= np.asarray(times) + TIME_EPS)):
                 self.frames = None
-                return self.read(times, skip=False)
-        return out
+                return self.read(times, skip=False, convert=convert)
+        return out if convert else chosen
 
 
 def _stream_duration(container, stream) -> float:
