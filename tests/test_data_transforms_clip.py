@@ -262,13 +262,23 @@ def test_augmentation_list_with_deferred_resize_same_as_eager():
     cfg.INPUT.TRAIN_CROP_SIZE = 40
     augs = AugmentationList(build_clip_augmentation(cfg, is_train=True))
     boxes = np.array([[10.0, 5.0, 60.0, 50.0]], dtype=np.float32)
+    class EagerInput(ClipAugInput):  # every transform applied at once (the behaviour before)
+        def _defer(self, tfm):
+            return False
+
     for seed in range(6):
         np.random.seed(seed)
         inp = ClipAugInput(clip, boxes=boxes.copy())
         tfms = augs(inp)
+        np.random.seed(seed)
+        eager = EagerInput(clip, boxes=boxes.copy())
+        eager_tfms = augs(eager)
+        assert [vars(t) for t in tfms.transforms] == [vars(t) for t in eager_tfms.transforms]
         ref_clip = clip
         for t in tfms.transforms:
             ref_clip = apply_transform_to_clip(t, ref_clip)
         assert inp.clip.shape == (3, 40, 40, 3)
         np.testing.assert_array_equal(inp.clip, ref_clip)
+        np.testing.assert_array_equal(inp.clip, eager.clip)
         np.testing.assert_allclose(inp.boxes, tfms.apply_box(boxes.copy()))
+        np.testing.assert_array_equal(inp.boxes, eager.boxes)

@@ -298,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
                                          TARGET_FRAMES_VS_PYSLOWFAST))
                 notes.append(_ratio_line("video / PySlowFast", med["video"] / med["pyslowfast"],
                                          TARGET_VIDEO_VS_PYSLOWFAST))
-                notes.append(f"  (video decoding alone / PySlowFast: {med['video floor'] / med['pyslowfast']:.2f}x; "
+                notes.append(f"  (video decoding alone vs PySlowFast: {med['video floor'] / med['pyslowfast']:.2f}x; "
                              f"video clip time / its decoding: {med['video floor'] / med['video']:.2f}x)")
     print(f"AVADatasetMapper, {what}, JPEG decoder {decoder}, arch={args.arch}, 1 process (1 torch/cv2 thread), CPU time, "
           f"{args.rounds} rounds x {args.records} clips interleaved call by call, median of the rounds:")

@@ -18,13 +18,16 @@ README's Benchmarks):
   result is checked against the skipped timestamps, and decoded again without skipping if a skipped
   frame would have been on screen (a variable-rate video with a longer gap).
 - Frames are converted from YUV 4:2:0 to RGB by OpenCV (``COLOR_YUV2RGB_I420``: BT.601 limited
-  range, what swscale does for such streams, 2-3x faster than ``to_ndarray("rgb24")``); other pixel
-  formats, full-range or non-BT.601 streams go through swscale with the stream's range.
+  range, what swscale does for such streams, 2-3x faster than ``to_ndarray("rgb24")``), each frame
+  straight into its place in the clip's array from one I420 copy of the decoder's planes (no
+  per-frame RGB arrays stacked afterwards); other pixel formats, full-range or non-BT.601 streams go
+  through swscale with the stream's range.
 - Each process keeps its last few videos open (:data:`VIDEO_CACHE`), positioned where the previous
   clip ended, with that clip's frames: a clip further on in the same video continues decoding instead
   of seeking back to a key frame, and a clip that overlaps the previous one reuses its frames. The
-  cache is bounded in videos and bytes, and is dropped in a forked child (a DataLoader worker opens
-  its own files).
+  cache is bounded in videos and bytes (the window keeps the decoded YUV frames, half the size of
+  RGB; a reused frame is converted again), and is dropped in a forked child (a DataLoader worker
+  opens its own files).
 """
 
 from __future__ import annotations
