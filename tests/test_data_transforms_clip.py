@@ -226,12 +226,14 @@ def test_deferred_resize_crop_flip_equals_one_by_one(steps):
         h, w = ref_clip.shape[1:3]
         assert inp.image.shape == (h, w, 3)
         np.testing.assert_array_equal(inp.image, ref_clip[0])
-        tfm = {
-            "resize": lambda: ClipResizeTransform(h, w, 45, 80),
-            "crop": lambda: CropTransform(x0=7, y0=3, w=min(30, w - 7), h=min(24, h - 3)),
-            "flip": lambda: HFlipTransform(w),
-            "noop": lambda: NoOpTransform(),
-        }[step]()
+        if step == "resize":
+            tfm = ClipResizeTransform(h, w, 45, 80)
+        elif step == "crop":
+            tfm = CropTransform(x0=7, y0=3, w=min(30, w - 7), h=min(24, h - 3))
+        elif step == "flip":
+            tfm = HFlipTransform(w)
+        else:
+            tfm = NoOpTransform()
         inp.transform(tfm)
         ref_clip = apply_transform_to_clip(tfm, ref_clip)
         ref_boxes = tfm.apply_box(ref_boxes)
