@@ -23,7 +23,8 @@ def test_data_benchmark_prints_both_sources_and_the_floor(capsys):
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("| ")]
     rows = {tuple(c.strip() for c in line.strip("|").split("|"))[:3] for line in lines[1:]}
-    assert rows == {("frames", "test", "8x2"), ("video", "test", "8x2"), ("floor", "test", "8x2")}
+    assert rows == {("frames", "test", "8x2"), ("video", "test", "8x2"), ("floor", "test", "8x2"),
+                    ("video floor", "test", "8x2")}
     assert all(float(line.strip("|").split("|")[3]) > 0 for line in lines[1:])
     assert "frames clip time / decode-only floor" in out and "x264" in out
 

@@ -208,3 +208,83 @@ def test_flip_of_a_channel_first_clip_stays_channel_first():
     assert out.transpose(3, 0, 1, 2).flags.c_contiguous
     # an ordinary (T, H, W, C) array is flipped as before
     np.testing.assert_array_equal(apply_transform_to_clip(HFlipTransform(60), clip), clip[:, :, ::-1])
+
+
+@pytest.mark.parametrize("steps", [
+    ("resize", "crop", "flip"),
+    ("resize", "crop", "noop"),
+    ("resize", "crop"),
+    ("resize", "flip"),
+    ("resize",),
+    ("resize", "crop", "flip", "crop"),  # a second crop: applied after the pending three
+    ("crop", "resize", "crop", "flip"),
+])
+def test_deferred_resize_crop_flip_equals_one_by_one(steps):
+    # ClipAugInput defers a resize and the crop / flip after it: the pixels, the boxes and the
+    # first frame the augmentations look at are exactly those of applying each transform in turn.
+    clip = _clip(t=4, h=36, w=64)
+    boxes = np.array([[10.0, 5.0, 30.0, 25.0], [0.0, 0.0, 63.0, 35.0]], dtype=np.float32)
+    inp = ClipAugInput(clip, boxes=boxes.copy())
+    ref_clip, ref_boxes = clip, boxes.copy()
+    for step in steps:
+        h, w = ref_clip.shape[1:3]
+        assert inp.image.shape == (h, w, 3)
+        np.testing.assert_array_equal(inp.image, ref_clip[0])
+        if step == "resize":
+            tfm = ClipResizeTransform(h, w, 45, 80)
+        elif step == "crop":
+            tfm = CropTransform(x0=7, y0=3, w=min(30, w - 7), h=min(24, h - 3))
+        elif step == "flip":
+            tfm = HFlipTransform(w)
+        else:
+            tfm = NoOpTransform()
+        inp.transform(tfm)
+        ref_clip = apply_transform_to_clip(tfm, ref_clip)
+        ref_boxes = tfm.apply_box(ref_boxes)
+    np.testing.assert_array_equal(inp.image, ref_clip[0])
+    np.testing.assert_array_equal(inp.clip, ref_clip)
+    np.testing.assert_allclose(inp.boxes, ref_boxes)
+    if steps[-2:] != ("flip", "crop"):  # (a crop after the flip is a view of the flipped clip)
+        # channel-first storage: the model's (3, T, H, W) tensor is a view, no copy
+        assert inp.clip.transpose(3, 0, 1, 2).flags.c_contiguous
+
+
+def test_deferred_resize_crop_by_hand():
+    # resize 2x2 -> 4x4 (hand values of test_cv2_bilinear_resize_by_hand), crop the 2x2 centre, flip
+    img = np.array([[0, 160], [80, 240]], dtype=np.uint8)[:, :, None].repeat(3, axis=2)
+    inp = ClipAugInput(img[None].copy())
+    inp.transform(ClipResizeTransform(2, 2, 4, 4))
+    inp.transform(CropTransform(x0=1, y0=1, w=2, h=2))
+    inp.transform(HFlipTransform(2))
+    np.testing.assert_array_equal(inp.clip[0, :, :, 0], [[140, 60], [180, 100]])
+
+
+def test_augmentation_list_with_deferred_resize_same_as_eager():
+    # the train recipe through AugmentationList: the same draws for the same seed, the same
+    # pixels and boxes as applying each drawn transform to the clip at once
+    cfg = get_ava_cfg()
+    clip = _clip(t=3, h=72, w=128)
+    cfg.INPUT.TRAIN_JITTER_SCALES = (48, 64)
+    cfg.INPUT.TRAIN_CROP_SIZE = 40
+    augs = AugmentationList(build_clip_augmentation(cfg, is_train=True))
+    boxes = np.array([[10.0, 5.0, 60.0, 50.0]], dtype=np.float32)
+    class EagerInput(ClipAugInput):  # every transform applied at once (the behaviour before)
+        def _defer(self, tfm):
+            return False
+
+    for seed in range(6):
+        np.random.seed(seed)
+        inp = ClipAugInput(clip, boxes=boxes.copy())
+        tfms = augs(inp)
+        np.random.seed(seed)
+        eager = EagerInput(clip, boxes=boxes.copy())
+        eager_tfms = augs(eager)
+        assert [vars(t) for t in tfms.transforms] == [vars(t) for t in eager_tfms.transforms]
+        ref_clip = clip
+        for t in tfms.transforms:
+            ref_clip = apply_transform_to_clip(t, ref_clip)
+        assert inp.clip.shape == (3, 40, 40, 3)
+        np.testing.assert_array_equal(inp.clip, ref_clip)
+        np.testing.assert_array_equal(inp.clip, eager.clip)
+        np.testing.assert_allclose(inp.boxes, tfms.apply_box(boxes.copy()))
+        np.testing.assert_array_equal(inp.boxes, eager.boxes)

@@ -49,6 +49,33 @@ def test_opencv_conversion_matches_swscale(long_gop):
                 break
 
 
+@pytest.mark.parametrize("width", [128, 100])  # 100: chroma rows padded (line size > width)
+def test_i420_planes_and_conversion_into_a_clip(tmp_path, width):
+    path = write_mp4(tmp_path / f"w{width}.mp4", [numbered_frame(i, 96, width) for i in range(4)], 30,
+                     crf=12)
+    with av.open(path) as container:
+        for frame in container.decode(video=0):
+            # our one-copy I420 buffer is PyAV's to_ndarray("yuv420p")
+            np.testing.assert_array_equal(pv._i420(frame), frame.to_ndarray(format="yuv420p"))
+            out = np.full((2, 96, width, 3), 7, dtype=np.uint8)
+            assert pv.frame_to_rgb(frame, out[1]) is not None
+            np.testing.assert_array_equal(out[1], pv.frame_to_rgb(frame))
+            assert (out[0] == 7).all()
+
+
+def test_read_without_conversion_gives_the_frames_times(long_gop):
+    # the benchmark's video decode floor: the same frames chosen, their display times returned
+    times = np.array([2.0, 2.5, 2.5, 0.0, 9.9])
+    frames = PyAVVideoSource(long_gop, cache=pv.VideoCache(0)).read_times(times)
+    video = pv._OpenVideo(long_gop)
+    try:
+        chosen = video.read(times, convert=False)
+    finally:
+        video.close()
+    assert chosen.shape == (5,)
+    np.testing.assert_allclose(chosen * 30, _numbers(frames), atol=1e-6)
+
+
 def test_full_range_video_keeps_its_colours(tmp_path):
     frames = [numbered_frame(i, 96, 128) for i in range(6)]
     full = write_mp4(tmp_path / "full.mp4", frames, 30, crf=10, pix_fmt="yuvj420p")

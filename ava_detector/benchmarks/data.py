@@ -9,6 +9,9 @@ keyframes, interleaved call by call (A B C A B C ...), in CPU seconds of the pro
 - ``frames``: the mapper with ``INPUT.SOURCE frames``;
 - ``video``: the mapper with ``INPUT.SOURCE video``;
 - ``floor``: only ``cv2.imread`` of the clip's JPEG files (the decoding every JPEG loader pays);
+- ``video floor``: only the PyAV decoding the video source does for the clip (seeking or continuing
+  as it does, through a cache of its own, unreferenced frames skipped the same way), without the
+  YUV -> RGB conversion and the transforms: what any exact reader of these files pays;
 - ``pyslowfast``: with ``--pyslowfast PATH``, PySlowFast's own ``Ava`` dataset ``__getitem__`` from
   the user's checkout at PATH, fed the same frames, keyframes and boxes (its "train" and "test"
   splits, OpenCV backend, its default AVA settings).
@@ -42,7 +45,7 @@ from ava_detector.data.video import (
     jpeg_source,
     pyav_source,
 )
-from ava_detector.data.video.sampling import clip_indices
+from ava_detector.data.video.sampling import clip_indices, clip_times
 from ava_detector.data.video.synthetic import (
     natural_frames,
     write_jpeg_frames,
@@ -206,6 +209,20 @@ def decode_floor(record: dict, cfg) -> None:
         cv2.imread(str(record["frames"][int(i)]), cv2.IMREAD_COLOR)
 
 
+def video_decode_floor(record: dict, cfg, cache: pyav_source.VideoCache) -> None:
+    """The PyAV decoding of the clip the video source reads for ``record`` (same times, same
+    seeking and frame skipping, through ``cache``), without converting or transforming a frame."""
+    source = pyav_source.PyAVVideoSource(record["video_path"], cache=cache)
+    center = float(record["sec"]) - float(record.get("start_sec", 0.0))
+
+    def decode(video) -> None:
+        times = clip_times(center, cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE, cfg.INPUT.TARGET_FPS,
+                           video.duration)
+        video.read(times, convert=False)
+
+    source._with_video(decode)
+
+
 def time_interleaved(runners: dict[str, Callable[[int], object]], start: int, n: int) -> dict[str, float]:
     """Clips per CPU second of each runner over calls ``start .. start + n - 1``, interleaved call by
     call (A B C A B C ...). CPU time of this process (one thread): per-core throughput, much less
@@ -259,11 +276,14 @@ def run(args: argparse.Namespace) -> int:
                 mapper = AVADatasetMapper(cfg, is_train=is_train)
                 runners[source] = lambda i, m=mapper, o=order: m(o[i % len(o)])
             runners["floor"] = lambda i, o=order: decode_floor(o[i % len(o)], cfg)
+            floor_cache = pyav_source.VideoCache()
+            runners["video floor"] = lambda i, o=order, c=floor_cache: video_decode_floor(o[i % len(o)], cfg, c)
             if args.pyslowfast:
                 dataset = pyslowfast_dataset(args.pyslowfast, cfg, order, "train" if is_train else "test")
                 runners["pyslowfast"] = lambda i, d=dataset: d[i % len(d)]
             np.random.seed(0)
             pyav_source.VIDEO_CACHE.clear()
+            floor_cache.clear()
             for fn in runners.values():  # warm-up (imports, first file opens)
                 fn(0)
             rates: dict[str, list[float]] = {name: [] for name in runners}
@@ -285,6 +305,8 @@ def run(args: argparse.Namespace) -> int:
                                          TARGET_FRAMES_VS_PYSLOWFAST))
                 notes.append(_ratio_line("video / PySlowFast", med["video"] / med["pyslowfast"],
                                          TARGET_VIDEO_VS_PYSLOWFAST))
+                notes.append(f"  (video decoding alone vs PySlowFast: {med['video floor'] / med['pyslowfast']:.2f}x; "
+                             f"video clip time / its decoding: {med['video floor'] / med['video']:.2f}x)")
     print(f"AVADatasetMapper, {what}, JPEG decoder {decoder}, arch={args.arch}, 1 process (1 torch/cv2 thread), CPU time, "
           f"{args.rounds} rounds x {args.records} clips interleaved call by call, median of the rounds:")
     print(tabulate(rows, headers=["source", "mode", "clip", "clips/s per core", "CPU ms/clip", "vs PySlowFast"],

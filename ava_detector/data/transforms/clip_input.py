@@ -59,20 +59,126 @@ class ClipAugInput:
     Attributes: ``clip`` uint8 ``(T, H, W, 3)``; ``image`` its first frame (what size-driven
     augmentations such as ``ResizeShortestEdge`` / ``RandomCrop`` / ``RandomFlip`` look at);
     ``boxes`` ``(K, 4)`` absolute XYXY or None.
+
+    A :class:`~.resize.ClipResizeTransform` of a 3-channel clip is applied lazily, together with a
+    ``CropTransform`` and an ``HFlipTransform`` that follow it (the train recipe: jitter, crop,
+    flip): each frame is resized as before, then only the cropped window is flipped and split into
+    the channel-first clip. Same pixels as applying them one by one (the resize is the same
+    ``cv2.resize`` call), without writing the planes of the whole resized frames, the separate flip
+    pass and the copy the model's contiguous tensor then needs. ``image`` (the resized first frame)
+    and ``clip`` are computed when read; any other transform first applies what is pending.
     """
 
     def __init__(self, clip: np.ndarray, *, boxes: np.ndarray | None = None):
         if clip.ndim != 4:
             raise ValueError(f"a clip is (T, H, W, C), got shape {clip.shape}")
-        self.clip = clip
+        self._clip = clip
         self.boxes = boxes
+        # pending: (resize, crop or None, flip) applied to self._clip when the clip is read
+        self._resize: ClipResizeTransform | None = None
+        self._crop: CropTransform | None = None
+        self._flip = False
+        self._first: np.ndarray | None = None  # the first frame resized (HWC), once read
+
+    @property
+    def clip(self) -> np.ndarray:
+        if self._resize is not None:
+            self._clip = _resize_crop_flip(self._clip, self._resize, self._crop, self._flip, self._first)
+            self._resize, self._crop, self._flip, self._first = None, None, False, None
+        return self._clip
+
+    @clip.setter
+    def clip(self, value: np.ndarray) -> None:
+        self._resize, self._crop, self._flip, self._first = None, None, False, None
+        self._clip = value
 
     @property
     def image(self) -> np.ndarray:
-        return self.clip[0]
+        if self._resize is None:
+            return self._clip[0]
+        if self._first is None:  # resized once; the clip's materialization reuses it
+            tfm = self._resize
+            self._first = cv2.resize(np.ascontiguousarray(self._clip[0]), (int(tfm.new_w), int(tfm.new_h)),
+                                     interpolation=cv2.INTER_LINEAR)
+        image = self._first
+        if self._crop is not None:
+            c = self._crop
+            image = image[c.y0 : c.y0 + c.h, c.x0 : c.x0 + c.w]
+        return image[:, ::-1] if self._flip else image
+
+    def _defer(self, tfm: Transform) -> bool:
+        """Whether ``tfm`` joins the pending resize / crop / flip (then its effect on the pixels
+        waits until they are read)."""
+        if isinstance(tfm, ClipResizeTransform):
+            clip = self._clip
+            ok = (self._resize is None and clip.shape[3:] == (3,) and clip.dtype == np.uint8
+                  and tuple(clip.shape[1:3]) == (tfm.h, tfm.w) and tfm.interp == cv2.INTER_LINEAR
+                  and (tfm.new_h, tfm.new_w) != (tfm.h, tfm.w))
+            if ok:
+                self._resize = tfm
+            return ok
+        if self._resize is None or self._flip:
+            return False
+        if isinstance(tfm, CropTransform) and self._crop is None:
+            nh, nw = self._resize.new_h, self._resize.new_w
+            if (tfm.orig_w, tfm.orig_h) not in ((None, None), (nw, nh)):
+                return False  # a crop that also resizes: apply as Detectron2 does
+            if not (0 <= tfm.x0 and 0 <= tfm.y0 and 0 < tfm.w and 0 < tfm.h
+                    and tfm.x0 + tfm.w <= nw and tfm.y0 + tfm.h <= nh):
+                return False
+            self._crop = tfm
+            return True
+        if isinstance(tfm, HFlipTransform):
+            w = self._crop.w if self._crop is not None else self._resize.new_w
+            if tfm.width != w:
+                return False
+            self._flip = True
+            return True
+        return isinstance(tfm, NoOpTransform)
 
     def transform(self, tfm: Transform) -> None:
         """Transform the clip and the boxes in place."""
-        self.clip = apply_transform_to_clip(tfm, self.clip)
+        if isinstance(tfm, TransformList):
+            for t in tfm.transforms:
+                self.transform(t)
+            return
+        if not self._defer(tfm):
+            self.clip = apply_transform_to_clip(tfm, self.clip)
         if self.boxes is not None:
             self.boxes = tfm.apply_box(self.boxes)
+
+
+def _resize_crop_flip(
+    clip: np.ndarray,
+    resize: ClipResizeTransform,
+    crop: CropTransform | None,
+    flip: bool,
+    first: np.ndarray | None = None,
+) -> np.ndarray:
+    """``resize``, then ``crop`` (if any), then a horizontal flip (if ``flip``) of a uint8
+    ``(T, H, W, 3)`` clip, as a ``(T, H', W', 3)`` view of channel-first ``(3, T, H', W')`` storage:
+    pixel for pixel what :func:`apply_transform_to_clip` gives for the three in turn. ``first``: the
+    first frame already resized (not resized again)."""
+    nh, nw = int(resize.new_h), int(resize.new_w)
+    if crop is None:
+        y0, x0, h, w = 0, 0, nh, nw
+    else:
+        y0, x0, h, w = int(crop.y0), int(crop.x0), int(crop.h), int(crop.w)
+    t = clip.shape[0]
+    planes = np.empty((3, t, h, w), dtype=np.uint8)
+    tmp = np.empty((nh, nw, 3), dtype=np.uint8)
+    window = tmp[y0 : y0 + h, x0 : x0 + w]
+    flipped = np.empty((h, w, 3), dtype=np.uint8) if flip else None
+    for i in range(t):
+        if i == 0 and first is not None:
+            window = first[y0 : y0 + h, x0 : x0 + w]
+        else:
+            if i == 1 and first is not None:
+                window = tmp[y0 : y0 + h, x0 : x0 + w]
+            cv2.resize(np.ascontiguousarray(clip[i]), (nw, nh), dst=tmp, interpolation=cv2.INTER_LINEAR)
+        src = window
+        if flip:
+            cv2.flip(window, 1, dst=flipped)
+            src = flipped
+        cv2.split(src, [planes[0, i], planes[1, i], planes[2, i]])
+    return planes.transpose(1, 2, 3, 0)

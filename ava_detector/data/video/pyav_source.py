@@ -18,13 +18,16 @@ README's Benchmarks):
   result is checked against the skipped timestamps, and decoded again without skipping if a skipped
   frame would have been on screen (a variable-rate video with a longer gap).
 - Frames are converted from YUV 4:2:0 to RGB by OpenCV (``COLOR_YUV2RGB_I420``: BT.601 limited
-  range, what swscale does for such streams, 2-3x faster than ``to_ndarray("rgb24")``); other pixel
-  formats, full-range or non-BT.601 streams go through swscale with the stream's range.
+  range, what swscale does for such streams, 2-3x faster than ``to_ndarray("rgb24")``), each frame
+  straight into its place in the clip's array from one I420 copy of the decoder's planes (no
+  per-frame RGB arrays stacked afterwards); other pixel formats, full-range or non-BT.601 streams go
+  through swscale with the stream's range.
 - Each process keeps its last few videos open (:data:`VIDEO_CACHE`), positioned where the previous
   clip ended, with that clip's frames: a clip further on in the same video continues decoding instead
   of seeking back to a key frame, and a clip that overlaps the previous one reuses its frames. The
-  cache is bounded in videos and bytes, and is dropped in a forked child (a DataLoader worker opens
-  its own files).
+  cache is bounded in videos and bytes (the window keeps the decoded YUV frames, half the size of
+  RGB; a reused frame is converted again), and is dropped in a forked child (a DataLoader worker
+  opens its own files).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ _BT601 = {2, 5, 6}  # unspecified, BT470BG, SMPTE170M
 _COLOR_RANGE_JPEG = 2
 
 
-def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
+def frame_to_rgb(frame: av.VideoFrame, out: np.ndarray | None = None) -> np.ndarray:
     """A decoded frame as uint8 ``(H, W, 3)`` RGB.
 
     Limited-range BT.601 YUV 4:2:0 (almost every H.264 file; what swscale assumes for untagged ones)
@@ -70,6 +73,7 @@ def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
 
     Args:
         frame: a PyAV video frame.
+        out: where to write it (uint8 ``(H, W, 3)``, C-contiguous); a new array when None.
     """
     name = frame.format.name
     if (
@@ -79,32 +83,56 @@ def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
         and frame.width % 2 == 0
         and frame.height % 2 == 0
     ):
-        return cv2.cvtColor(frame.to_ndarray(format="yuv420p"), cv2.COLOR_YUV2RGB_I420)
+        return cv2.cvtColor(_i420(frame), cv2.COLOR_YUV2RGB_I420, dst=out)
     if frame.color_range == _COLOR_RANGE_JPEG or name.startswith("yuvj"):
-        return frame.to_ndarray(format="rgb24", src_color_range="JPEG")
-    return frame.to_ndarray(format="rgb24")
+        rgb = frame.to_ndarray(format="rgb24", src_color_range="JPEG")
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
+    if out is None:
+        return rgb
+    out[...] = rgb
+    return out
+
+
+def _i420(frame: av.VideoFrame) -> np.ndarray:
+    """A yuv420p frame's planes as one ``(H * 3 / 2, W)`` I420 array (what ``to_ndarray("yuv420p")``
+    returns), copied once from the decoder's planes (without PyAV's per-plane copies and stacking)."""
+    h, w = frame.height, frame.width
+    buf = np.empty((h * 3 // 2, w), dtype=np.uint8)
+    flat = buf.reshape(-1)
+    sizes = ((h, w, 0), (h // 2, w // 2, h * w), (h // 2, w // 2, h * w + (h // 2) * (w // 2)))
+    for plane, (ph, pw, start) in zip(frame.planes, sizes):
+        src = np.frombuffer(plane, np.uint8)
+        line = plane.line_size
+        if line == pw and src.size >= ph * pw:
+            flat[start : start + ph * pw] = src[: ph * pw]
+        elif line > pw and src.size >= ph * line:
+            flat[start : start + ph * pw].reshape(ph, pw)[...] = src[: ph * line].reshape(ph, line)[:, :pw]
+        else:
+            return frame.to_ndarray(format="yuv420p")  # an unexpected plane layout
+    return buf
 
 
 class _Entry:
-    """A decoded frame on the timeline: its time, the frame, its RGB array once converted."""
+    """A decoded frame on the timeline: its time and the decoded (YUV) frame, converted to RGB
+    straight into each clip that shows it (a frame shared by overlapping clips is converted for
+    each, which costs about what copying a kept RGB array would; the YUV frame is half its size)."""
 
-    __slots__ = ("t", "frame", "rgb")
+    __slots__ = ("t", "frame")
 
     def __init__(self, t: float, frame: av.VideoFrame):
         self.t = t
         self.frame = frame
-        self.rgb: np.ndarray | None = None
 
-    def to_rgb(self) -> np.ndarray:
-        if self.rgb is None:
-            self.rgb = frame_to_rgb(self.frame)
-            self.frame = None  # keep one copy of the pixels
-        return self.rgb
+    def to_rgb(self, out: np.ndarray | None = None) -> np.ndarray:
+        return frame_to_rgb(self.frame, out)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.frame.height, self.frame.width, 3)
 
     @property
     def nbytes(self) -> int:
-        if self.rgb is not None:
-            return self.rgb.nbytes
         return sum(p.buffer_size for p in self.frame.planes)
 
 
@@ -128,6 +156,7 @@ class _OpenVideo:
         self.stream.thread_type = "NONE"
         self.codec = self.stream.codec_context
         self.tb = self.stream.time_base
+        self._tb_num, self._tb_den = self.tb.numerator, self.tb.denominator
         self.start = self.stream.start_time or 0
         self.duration = _stream_duration(self.container, self.stream)
         self.window: list[_Entry] = []
@@ -151,7 +180,9 @@ class _OpenVideo:
         return sum(e.nbytes for e in self.window)
 
     def _time(self, pts: int) -> float:
-        return float((pts - self.start) * self.tb)
+        # float((pts - start) * time_base) without Fraction objects: int / int is correctly
+        # rounded, the same float
+        return (pts - self.start) * self._tb_num / self._tb_den
 
     def _needed(self, t: float) -> bool:
         """Whether a frame displayed from ``t`` may be on screen at a target time (one frame
@@ -218,8 +249,10 @@ class _OpenVideo:
             return gap <= CONTINUE_MAX_S and t0 < self.last_key_t + self.gop_s
         return gap <= UNKNOWN_GOP_CONTINUE_S
 
-    def read(self, times: np.ndarray, skip: bool = True) -> np.ndarray:
-        """The frames displayed at ``times`` (``(T,)`` seconds) as uint8 ``(T, H, W, 3)`` RGB."""
+    def read(self, times: np.ndarray, skip: bool = True, convert: bool = True) -> np.ndarray:
+        """The frames displayed at ``times`` (``(T,)`` seconds) as uint8 ``(T, H, W, 3)`` RGB;
+        with ``convert=False`` only their display times ``(T,)`` (the decoding without the YUV ->
+        RGB conversion: the benchmark's video decode floor)."""
         order = np.argsort(times, kind="stable")
         t0 = max(0.0, float(times[order[0]]))
         if not self.can_serve(t0):
@@ -229,7 +262,8 @@ class _OpenVideo:
         self.targets = np.sort(times) if skip else None
         if not self.window and self.next_entry() is None:
             raise InputFileError(self.path, None, f"no frames decoded at or after {t0:.3f} s")
-        out: list[np.ndarray | None] = [None] * len(times)
+        out: np.ndarray | None = None  # the clip, each frame converted into its place
+        first: dict[int, int] = {}  # id of a window entry -> its first position in the clip
         chosen = np.empty(len(times))
         i = 0  # the window entry on screen at the current target (the last one at or before it)
         for n, k in enumerate(order):
@@ -244,7 +278,18 @@ class _OpenVideo:
                     i += 1
             entry = self.window[i]  # after the first frame if the target is before the video starts
             chosen[k] = entry.t
-            out[k] = entry.to_rgb()
+            if not convert:
+                continue
+            if out is None:
+                out = np.empty((len(times),) + entry.shape, dtype=np.uint8)
+            elif entry.shape != out.shape[1:]:
+                raise InputFileError(self.path, None, f"frames of different sizes in one clip: "
+                                     f"{entry.shape[:2]} and {out.shape[1:3]}")
+            if id(entry) in first:
+                out[k] = out[first[id(entry)]]
+            else:
+                entry.to_rgb(out[k])
+                first[id(entry)] = k
         self.targets = None
         if self.skipped:
             # a skipped frame displayed after the chosen one and by the target would have been on
@@ -254,8 +299,8 @@ class _OpenVideo:
             if np.any((first_after < len(skipped)) & (skipped[np.minimum(first_after, len(skipped) - 1)]
                                                       <= np.asarray(times) + TIME_EPS)):
                 self.frames = None
-                return self.read(times, skip=False)
-        return np.stack(out)
+                return self.read(times, skip=False, convert=convert)
+        return out if convert else chosen
 
 
 def _stream_duration(container, stream) -> float:
