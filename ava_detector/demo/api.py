@@ -13,8 +13,9 @@ is run), the config through the plain-YAML check.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,11 +35,15 @@ from ava_detector.demo.predictor import (
 )
 from ava_detector.demo.tracking import PersonTracker
 from ava_detector.demo.video_demo import (
+    FrameCallback,
     decode_frames,
     iter_keyframes,
     open_video,
     stream_info,
 )
+
+if TYPE_CHECKING:
+    from ava_detector.demo.tracks_output import Track
 
 __all__ = ["VideoActionPredictor", "config_action_names"]
 
@@ -72,7 +77,7 @@ def config_action_names(cfg: CfgNode) -> dict[int, str]:
 class _MappingBoxes:
     """A box provider from ``{timestamp: (K, 4) normalised boxes}`` (whole or fractional seconds)."""
 
-    def __init__(self, boxes: Mapping[float, np.ndarray]):
+    def __init__(self, boxes: Mapping[float, np.ndarray]) -> None:
         self.boxes = {round(float(k), 3): np.asarray(v, np.float32).reshape(-1, 4) for k, v in boxes.items()}
 
     def __call__(self, timestamp: float, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +101,7 @@ class VideoActionPredictor:
 
     def __init__(self, cfg: CfgNode | str | Path, weights: str | Path | None = None, *,
                  every: str | float = "1", tracker: str | None = "bytetrack", lost_seconds: float = 3.0,
-                 person_detector: BoxProvider | None = None, opts: Sequence[str] | None = None):
+                 person_detector: BoxProvider | None = None, opts: Sequence[str] | None = None) -> None:
         if not isinstance(cfg, CfgNode):
             from ava_detector.engine.cli import check_yaml_file
 
@@ -140,7 +145,7 @@ class VideoActionPredictor:
         fps: float | None = None,
         start_sec: float = 0.0,
         video_id: str | None = None,
-        on_frame: Callable | None = None,
+        on_frame: FrameCallback | None = None,
     ) -> Iterator[KeyframeResult]:
         """Keyframe results (boxes, person scores, ``action_scores (K, C)``, ``track_ids``) in order.
 
@@ -171,7 +176,9 @@ class VideoActionPredictor:
         provider = self._provider(boxes, video_id)
         yield from self._run(frames, provider, rate, np.inf, start_sec, video_id, on_frame)
 
-    def _run(self, frames, provider, rate, duration, start_sec, video_id, on_frame):
+    def _run(self, frames: Iterable[tuple[float, np.ndarray]], provider: BoxProvider, rate: float,
+             duration: float, start_sec: float, video_id: str,
+             on_frame: FrameCallback | None) -> Iterator[KeyframeResult]:
         from ava_detector.demo.schedule import parse_every
 
         tracker = None
@@ -183,7 +190,7 @@ class VideoActionPredictor:
                                   tracker=tracker, action_names=self.action_names, on_frame=on_frame)
 
     @staticmethod
-    def tracks(results: Sequence[KeyframeResult]) -> list:
+    def tracks(results: Sequence[KeyframeResult]) -> list[Track]:
         """The per-person timelines (:class:`~.tracks_output.Track`) of a call's results.
 
         Args:
@@ -221,7 +228,9 @@ class VideoActionPredictor:
         return {"boxes": inst.pred_boxes.tensor.numpy(), "scores": inst.scores.numpy()}
 
 
-def _timed_frames(frames, rate: float) -> Iterator[tuple[float, np.ndarray]]:
+def _timed_frames(
+    frames: Iterable[np.ndarray] | Iterable[tuple[float, np.ndarray]], rate: float
+) -> Iterator[tuple[float, np.ndarray]]:
     """``(seconds, frame)`` pairs from frames at ``rate`` or from pairs already timed."""
     for i, item in enumerate(frames):
         if isinstance(item, tuple):

@@ -9,7 +9,7 @@ Detectron2 person detector (:mod:`.person_detector`) has the same signature.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,7 @@ def _key(timestamp: float) -> int:
     return int(round(float(timestamp) / _SECOND_TOLERANCE))
 
 
-def _seconds_of(keys) -> list[int | float]:
+def _seconds_of(keys: Iterable[int]) -> list[int | float]:
     """Timestamps of :func:`_key` keys, ints for whole seconds."""
     return [second_value(k / _PER_SECOND) for k in sorted(keys)]
 
@@ -107,7 +107,7 @@ class CSVBoxProvider:
     """Boxes of one video from an AVA-format CSV: a proposals file (``...,label,score``; boxes with
     score >= ``threshold``) or a ground-truth file (score 1). The kind is read off the first row."""
 
-    def __init__(self, path: str | Path, video_id: str, threshold: float = 0.0):
+    def __init__(self, path: str | Path, video_id: str, threshold: float = 0.0) -> None:
         text = read_text(path, "boxes")
         # Any millisecond is a possible keyframe (datasets with several keyframes a second).
         if _is_proposal_file(text):
@@ -141,7 +141,7 @@ class DatasetBoxProvider:
     """Ground-truth boxes of ``video_id`` in the records of a registered dataset
     (``DatasetCatalog.get(name)``); ``start_sec`` is the video's, from its records."""
 
-    def __init__(self, records: list[dict], video_id: str, name: str = "<dataset>"):
+    def __init__(self, records: list[dict], video_id: str, name: str = "<dataset>") -> None:
         mine = [r for r in records if r["video_id"] == video_id]
         if not mine:
             ids = sorted({r["video_id"] for r in records})

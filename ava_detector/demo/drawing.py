@@ -33,7 +33,8 @@ def track_colour(track_id: int | None) -> tuple[int, int, int]:
         return BOX_COLOUR
     hue = (0.1 + track_id * _GOLDEN) % 1.0
     hsv = np.array([[[hue * 180, 255, 255]]], np.uint8)  # OpenCV hue is 0..180
-    return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+    r, g, b = (int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+    return (r, g, b)
 
 
 def _text_colour(colour: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -30,7 +30,7 @@ BUFFER_SOURCE = "demo_buffer"
 class FrameRingBuffer(FrameSource):
     """Frames ``(time, rgb)`` in display order; ``read_times`` returns the frame shown at each time."""
 
-    def __init__(self, path: str = "<stream>"):
+    def __init__(self, path: str = "<stream>") -> None:
         self.path = path
         self._times: deque[float] = deque()
         self._frames: deque[np.ndarray] = deque()
@@ -70,7 +70,7 @@ class FrameRingBuffer(FrameSource):
     def read_time_of(self, time: float) -> float:
         """Start time of the frame shown at ``time``."""
         stamps = np.fromiter(self._times, dtype=np.float64, count=len(self._times))
-        return float(stamps[max(0, np.searchsorted(stamps, time + TIME_EPS, side="right") - 1)])
+        return float(stamps[max(0, int(np.searchsorted(stamps, time + TIME_EPS, side="right")) - 1)])
 
     def span(self, start: float, end: float) -> list[tuple[float, np.ndarray]]:
         """The frames shown between ``start`` and ``end`` seconds (the one shown at ``start`` first).

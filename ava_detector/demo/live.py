@@ -34,12 +34,14 @@ from typing import Any, BinaryIO
 
 import av
 import numpy as np
+from av.container import InputContainer
 
 from ava_detector.data.errors import InputFileError
 from ava_detector.data.video.sampling import TIME_EPS
 from ava_detector.demo.box_providers import BoxProvider
 from ava_detector.demo.frame_buffer import FrameRingBuffer
 from ava_detector.demo.outputs import KeyframeResult
+from ava_detector.demo.predictor import ActionPredictor
 from ava_detector.demo.schedule import (
     keyframe_times,
     parse_every,
@@ -75,7 +77,9 @@ def is_live_input(source: str) -> bool:
         return False
 
 
-def open_live(source: str | BinaryIO, timeout: float = 10.0):
+def open_live(
+    source: str | BinaryIO, timeout: float = 10.0
+) -> tuple[InputContainer, av.VideoStream]:
     """``(container, stream)`` of a live input's first video stream.
 
     Args:
@@ -119,7 +123,7 @@ class DropOldestQueue:
         on_drop: called with each dropped item (e.g. to count it).
     """
 
-    def __init__(self, maxsize: int, on_drop: Callable[[Any], None] | None = None):
+    def __init__(self, maxsize: int, on_drop: Callable[[Any], None] | None = None) -> None:
         if maxsize < 1:
             raise ValueError(f"queue size must be >= 1, got {maxsize}")
         self.maxsize = maxsize
@@ -199,8 +203,8 @@ class _Job:
     track_ids: np.ndarray | None = None
 
 
-def _thread(target: Callable[[], None], name: str, errors: list) -> threading.Thread:
-    def run():
+def _thread(target: Callable[[], None], name: str, errors: list[BaseException]) -> threading.Thread:
+    def run() -> None:
         try:
             target()
         except BaseException as err:  # handed to the caller's thread
@@ -213,7 +217,7 @@ def _thread(target: Callable[[], None], name: str, errors: list) -> threading.Th
 
 def run_live(
     frames: Iterator[tuple[float, np.ndarray]],
-    predictor,
+    predictor: ActionPredictor,
     boxes: BoxProvider,
     on_result: Callable[[KeyframeResult], None],
     *,
@@ -249,11 +253,11 @@ def run_live(
     before, after = predictor.extent
     step = parse_every(every, rate)
 
-    def drop_frame(_):
+    def drop_frame(_: object) -> None:
         with stats.lock:
             stats.frames_dropped += 1
 
-    def drop_job(_):
+    def drop_job(_: object) -> None:
         with stats.lock:
             stats.keyframes_dropped += 1
 
@@ -371,7 +375,9 @@ def run_live(
     return stats
 
 
-def live_frames(container, stream) -> Iterator[tuple[float, np.ndarray]]:
+def live_frames(
+    container: InputContainer, stream: av.VideoStream
+) -> Iterator[tuple[float, np.ndarray]]:
     """``(seconds, RGB)`` of a live stream; times that do not increase (stream restarts, bad
     timestamps) are replaced by the previous time plus one frame.
 
@@ -391,8 +397,8 @@ def live_frames(container, stream) -> Iterator[tuple[float, np.ndarray]]:
         logger.warning(f"live input ended: {err}")
 
 
-def run_live_input(source: str | BinaryIO | Path, predictor, boxes: BoxProvider,
-                   on_result: Callable[[KeyframeResult], None], **kwargs) -> LiveStats:
+def run_live_input(source: str | BinaryIO | Path, predictor: ActionPredictor, boxes: BoxProvider,
+                   on_result: Callable[[KeyframeResult], None], **kwargs: Any) -> LiveStats:
     """:func:`run_live` on a live input opened by :func:`open_live` (rate from its headers).
 
     Args:

@@ -135,7 +135,7 @@ class AnnotatedVideoWriter:
     """
 
     def __init__(self, path: str | Path, width: int, height: int, rate: Fraction | float,
-                 codec: str = "libx264", crf: int = 20):
+                 codec: str = "libx264", crf: int = 20) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = temp_beside(self.path)
@@ -143,7 +143,10 @@ class AnnotatedVideoWriter:
         self._tmp = Path(tmp)
         self._pad = (height % 2, width % 2)
         self._container = av.open(str(self._tmp), "w", format="mp4")
-        self._stream = self._container.add_stream(codec, rate=Fraction(rate).limit_denominator(1001000))
+        stream = self._container.add_stream(codec, rate=Fraction(rate).limit_denominator(1001000))
+        if not isinstance(stream, av.VideoStream):
+            raise ValueError(f"{codec!r} is not a video codec")
+        self._stream = stream
         self._stream.width, self._stream.height = width + self._pad[1], height + self._pad[0]
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": str(crf)}

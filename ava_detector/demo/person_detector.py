@@ -84,7 +84,7 @@ class PersonDetector:
         person_class: the class index of "person".
     """
 
-    def __init__(self, cfg: CfgNode, person_class: int = COCO_PERSON):
+    def __init__(self, cfg: CfgNode, person_class: int = COCO_PERSON) -> None:
         # DefaultPredictor loads MODEL.WEIGHTS with Detectron2's pickle-based loader: build it
         # without weights, then load them through the safe checkpointer.
         bare = cfg.clone()

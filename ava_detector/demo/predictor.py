@@ -69,7 +69,7 @@ class ActionPredictor:
     ``scores (K, C)`` (column ``id - 1`` for action ``id``, also for a class-subset model); ``boxes``
     are normalised XYXY on the keyframe at ``time`` seconds."""
 
-    def __init__(self, cfg: CfgNode, model: torch.nn.Module):
+    def __init__(self, cfg: CfgNode, model: torch.nn.Module) -> None:
         self.model = model.eval()
         params = AVADatasetMapper.from_config(cfg, is_train=False)
         self.mapper = AVADatasetMapper(**{**params, "source": BUFFER_SOURCE})

@@ -59,7 +59,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-12)
 
 
-def _distinct_boxes(t: AVABoxes, num_classes: int, videos: dict[str, int]):
+def _distinct_boxes(
+    t: AVABoxes, num_classes: int, videos: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(frame keys (B, 2) [video, time], boxes (B, 4), values (B, C))`` of the distinct boxes of a
     table (rows with a box and an action id in 1..C); values: the rows' scores per action."""
     keep = (t.label >= 1) & (t.label <= num_classes) & np.isfinite(t.boxes).all(axis=1)
@@ -94,10 +96,10 @@ def match_detections(det: AVABoxes, gt: AVABoxes, num_classes: int, min_iou: flo
     glabels = present > 0
     positives = glabels.sum(axis=0).astype(np.int64)
     labels = np.zeros(scores.shape, bool)
-    gt_frames: dict[tuple[float, float], np.ndarray] = {}
+    gt_frames: dict[tuple[float, float], list[int]] = {}
     for i, key in enumerate(map(tuple, gkeys)):
         gt_frames.setdefault(key, []).append(i)
-    starts = np.flatnonzero(np.r_[True, (np.diff(dkeys, axis=0) != 0).any(axis=1)]) if len(dkeys) else []
+    starts: np.ndarray | list[int] = np.flatnonzero(np.r_[True, (np.diff(dkeys, axis=0) != 0).any(axis=1)]) if len(dkeys) else []
     bounds = list(zip(starts, list(starts[1:]) + [len(dkeys)]))
     for a, b in tqdm(bounds, desc="matching keyframes", unit="keyframe", disable=not progress):
         g = gt_frames.get(tuple(dkeys[a]))

@@ -34,7 +34,7 @@ class PersonTracker:
     """
 
     def __init__(self, method: str = "bytetrack", rate: float = 1.0, lost_seconds: float = 3.0,
-                 min_iou: float = -0.5):
+                 min_iou: float = -0.5) -> None:
         if method not in TRACKER_METHODS:
             raise ValueError(f"--tracker must be one of {', '.join(TRACKER_METHODS)}, got {method!r}")
         if not rate > 0 or not lost_seconds >= 0:
@@ -45,18 +45,24 @@ class PersonTracker:
             raise ImportError("person tracking needs the 'trackers' package (pip install trackers)") from err
         # The library counts the lost-track buffer in frames at 30 fps and, with timestamps,
         # keeps a track for buffer / 30 seconds.
-        common = {"lost_track_buffer": max(1, round(lost_seconds * 30)), "frame_rate": float(rate),
-                  "minimum_consecutive_frames": 1, "minimum_iou_threshold": float(min_iou),
-                  "iou": trackers.GIoU()}
+        buffer, fps, min_iou = max(1, round(lost_seconds * 30)), float(rate), float(min_iou)
+        iou = trackers.GIoU()
+        self._tracker: trackers.ByteTrackTracker | trackers.OCSORTTracker | trackers.SORTTracker
         if method == "bytetrack":
             # every box spawns a track at once (track_activation_threshold 0): the boxes are
             # already the persons the user asked for (CSV, ground truth or a thresholded detector)
-            self._tracker = trackers.ByteTrackTracker(track_activation_threshold=0.0,
-                                                      high_conf_det_threshold=0.0, **common)
+            self._tracker = trackers.ByteTrackTracker(
+                track_activation_threshold=0.0, high_conf_det_threshold=0.0,
+                lost_track_buffer=buffer, frame_rate=fps, minimum_consecutive_frames=1,
+                minimum_iou_threshold=min_iou, iou=iou)
         elif method == "ocsort":
-            self._tracker = trackers.OCSORTTracker(high_conf_det_threshold=0.0, **common)
+            self._tracker = trackers.OCSORTTracker(
+                high_conf_det_threshold=0.0, lost_track_buffer=buffer, frame_rate=fps,
+                minimum_consecutive_frames=1, minimum_iou_threshold=min_iou, iou=iou)
         else:
-            self._tracker = trackers.SORTTracker(track_activation_threshold=0.0, **common)
+            self._tracker = trackers.SORTTracker(
+                track_activation_threshold=0.0, lost_track_buffer=buffer, frame_rate=fps,
+                minimum_consecutive_frames=1, minimum_iou_threshold=min_iou, iou=iou)
         self.method = method
         self._sv = __import__("supervision")
         self._last_time = -np.inf

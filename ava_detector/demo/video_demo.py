@@ -22,6 +22,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.container import InputContainer
 from tqdm import tqdm
 
 from ava_detector.data.errors import InputFileError
@@ -71,7 +72,7 @@ class DemoSummary:
     tracks_csv: Path | None = None
 
 
-def open_video(path: str | Path):
+def open_video(path: str | Path) -> tuple[InputContainer, av.VideoStream]:
     """``(container, stream)`` of the first video stream, or :class:`InputFileError` naming the file."""
     path = Path(path)
     if not path.is_file():
@@ -86,7 +87,9 @@ def open_video(path: str | Path):
     return container, container.streams.video[0]
 
 
-def stream_info(container, stream) -> tuple[float, float, int | None]:
+def stream_info(
+    container: InputContainer, stream: av.VideoStream
+) -> tuple[float, float, int | None]:
     """(frame rate, duration in seconds or inf, frame count or None) from the headers."""
     rate = float(stream.average_rate or stream.guessed_rate or 30)
     if stream.duration is not None and stream.time_base is not None:
@@ -99,7 +102,9 @@ def stream_info(container, stream) -> tuple[float, float, int | None]:
     return rate, duration, frames
 
 
-def decode_frames(container, stream, rate: float) -> Iterator[tuple[float, np.ndarray]]:
+def decode_frames(
+    container: InputContainer, stream: av.VideoStream, rate: float
+) -> Iterator[tuple[float, np.ndarray]]:
     """``(seconds, RGB frame)`` of ``stream`` in display order (the video source's conversion).
 
     Args:
@@ -162,13 +167,15 @@ def iter_keyframes(
     state: dict = {"drawn": None, "result": None, "next": next(schedule, None), "count": 0}
     spare_ids = iter(range(10**9, 2 * 10**9))  # ids for boxes the tracker left unmatched
 
-    def set_next(kf):
+    def set_next(kf: float | None) -> None:
         state["next"] = kf
         buffer.keep_from = kf - before if kf is not None else math.inf
 
     set_next(state["next"])
 
     def emit(limit: float) -> None:
+        if on_frame is None:  # nothing is pending either
+            return
         while pending and pending[0][0] < limit - TIME_EPS:
             t, rgb = pending.popleft()
             if state["drawn"]:
@@ -220,6 +227,14 @@ def iter_keyframes(
         set_next(next(schedule, None))
     if on_frame is not None:
         emit(math.inf)
+
+
+@dataclass
+class _RunState:
+    """What :func:`run_video_demo`'s frame callback keeps between frames."""
+
+    writer: AnnotatedVideoWriter | None = None
+    snapped: bool = False
 
 
 def run_video_demo(
@@ -279,16 +294,16 @@ def run_video_demo(
     buffer = FrameRingBuffer(video_id)
     summary = DemoSummary(Path(output_path), Path(csv_path) if csv_path else None,
                           Path(json_dir) if json_dir else None, 0)
-    state = {"writer": None, "snapped": not snapshot}
+    state = _RunState(snapped=not snapshot)
     bar = tqdm(total=total, unit="frame", desc=f"demo {video_id}", disable=not progress)
 
     def on_frame(t: float, rgb: np.ndarray, result: KeyframeResult | None) -> None:
-        if state["writer"] is None:
-            state["writer"] = AnnotatedVideoWriter(output_path, rgb.shape[1], rgb.shape[0], rate)
-        if not state["snapped"] and result is not None and len(result.boxes):
+        if state.writer is None:
+            state.writer = AnnotatedVideoWriter(output_path, rgb.shape[1], rgb.shape[0], rate)
+        if not state.snapped and snapshot and result is not None and len(result.boxes):
             save_png(snapshot, rgb)  # the first frame drawn with the first keyframe with persons
-            state["snapped"] = True
-        state["writer"].write(rgb)
+            state.snapped = True
+        state.writer.write(rgb)
         summary.frames += 1
         bar.update(1)
 
@@ -303,12 +318,12 @@ def run_video_demo(
                 acts = [top_actions(s, names, top_k, action_threshold) for s in result.action_scores]
                 write_keyframe_json(summary.json_dir, result, result.to_json(acts))
             summary.keyframes.append(result)
-        if state["writer"] is None:
+        if state.writer is None:
             raise InputFileError(input_path, None, "no frames could be decoded")
-        state["writer"].close()
+        state.writer.close()
     except BaseException as err:
-        if state["writer"] is not None:
-            state["writer"].abort()
+        if state.writer is not None:
+            state.writer.abort()
         if isinstance(err, av.FFmpegError):
             raise InputFileError(input_path, None, f"cannot decode video: {err}") from err
         raise
@@ -326,7 +341,7 @@ def run_video_demo(
     return summary
 
 
-def _frame_time(frame, stream, index: int, rate: float) -> float:
+def _frame_time(frame: av.VideoFrame, stream: av.VideoStream, index: int, rate: float) -> float:
     """Seconds from the stream's start to ``frame`` (its pts; the frame count when it has none)."""
     pts = frame.pts if frame.pts is not None else frame.dts
     if pts is None or stream.time_base is None:
