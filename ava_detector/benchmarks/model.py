@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import torch
 from detectron2.modeling import build_backbone, build_roi_heads
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _time(step, iters: int, device: str) -> float:
+def _time(step: Callable[[], None], iters: int, device: str) -> float:
     step()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -41,7 +42,7 @@ def _time(step, iters: int, device: str) -> float:
     return (time.perf_counter() - start) / iters
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     cfg = get_ava_cfg()
     if args.config:
         cfg.merge_from_file(args.config)
@@ -59,11 +60,11 @@ def run(args) -> int:
     )
     targets = torch.zeros(n, cfg.MODEL.ROI_HEADS.NUM_CLASSES, device=args.device)
 
-    def forward():
+    def forward() -> None:
         with torch.no_grad():
             head.forward_boxes(backbone(clips), rois)
 
-    def train_step():
+    def train_step() -> None:
         logits = head.forward_boxes(backbone(clips), rois)
         torch.nn.functional.binary_cross_entropy_with_logits(logits, targets).backward()
 

@@ -21,10 +21,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch.utils.data as torchdata
 from tabulate import tabulate
+
+if TYPE_CHECKING:
+    from ava_detector.engine.data_loading import IterationSeededStream
 
 _NAME = "benchmark_scale"
 
@@ -61,14 +67,14 @@ def _stand_in_mapper(record: dict) -> int:
     return len(paths) + len(record["boxes"])
 
 
-class _TouchEpoch(torchdata.IterableDataset):
+class _TouchEpoch(torchdata.IterableDataset[float]):
     """An IterableDataset: worker ``w`` of ``n`` loads samples ``w, w + n, ...`` of one epoch through the
     training stream, waits for the others, then yields its PSS (MiB)."""
 
-    def __init__(self, stream, count: int, barrier):
+    def __init__(self, stream: IterationSeededStream, count: int, barrier: Barrier) -> None:
         self.stream, self.count, self.barrier = stream, count, barrier
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[float]:
         import psutil
 
         info = torchdata.get_worker_info()
@@ -80,14 +86,14 @@ class _TouchEpoch(torchdata.IterableDataset):
         self.barrier.wait()  # every worker has read its PSS before any exits
 
 
-class _TouchPySlowFast(torchdata.IterableDataset):
+class _TouchPySlowFast(torchdata.IterableDataset[float]):
     """:class:`_TouchEpoch` for PySlowFast's ``Ava``: the metadata its ``__getitem__`` reads per
     sample (keyframe entry, boxes and labels, the clip's 32 frame paths), without reading frames."""
 
-    def __init__(self, dataset, barrier):
+    def __init__(self, dataset: Any, barrier: Barrier) -> None:  # PySlowFast's Ava dataset
         self.dataset, self.barrier = dataset, barrier
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[float]:
         import psutil
 
         from ava_detector.data.video.sampling import clip_indices

@@ -19,6 +19,7 @@ import time
 import cv2
 import numpy as np
 import torch
+from detectron2.config import CfgNode
 from detectron2.data.transforms import AugmentationList
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
@@ -40,6 +41,7 @@ from ava_detector.engine.train_loop import (
     VideoTrainLoop,
     amp_dtype,
 )
+from ava_detector.modeling.video_model import VideoModel
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
 
 
-def make_batch(cfg, batch: int, boxes: int, seed: int = 0) -> list[dict]:
+def make_batch(cfg: CfgNode, batch: int, boxes: int, seed: int = 0) -> list[dict]:
     """Random uint8 clips of the config's training input with ``boxes`` labelled boxes each."""
     g = torch.Generator().manual_seed(seed)
     size, t, alpha = cfg.INPUT.TRAIN_CROP_SIZE, cfg.INPUT.NUM_FRAMES, cfg.MODEL.SLOWFAST.ALPHA
@@ -76,7 +78,7 @@ def make_batch(cfg, batch: int, boxes: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def make_encoded_batch(cfg, batch: int, boxes: int, frame_size: tuple[int, int], seed: int = 0) -> list[dict]:
+def make_encoded_batch(cfg: CfgNode, batch: int, boxes: int, frame_size: tuple[int, int], seed: int = 0) -> list[dict]:
     """A batch as the AVA mapper gives it with ``INPUT.DECODE_DEVICE`` on the device: per clip
     ``NUM_FRAMES`` distinct JPEG frames (quality 95, ``frame_size``), the training recipe's transforms
     sampled on them (``clip_transforms``) and ``boxes`` labelled boxes moved with them.
@@ -120,7 +122,7 @@ def make_encoded_batch(cfg, batch: int, boxes: int, frame_size: tuple[int, int],
     return out
 
 
-def measure_decode(model, data: list[dict], iters: int, warmup: int) -> float:
+def measure_decode(model: VideoModel, data: list[dict], iters: int, warmup: int) -> float:
     """Seconds per batch of ``model.input_clips`` alone (decode + transforms on the device)."""
     cuda = model.device.type == "cuda"
     for i in range(warmup + iters):
@@ -134,8 +136,8 @@ def measure_decode(model, data: list[dict], iters: int, warmup: int) -> float:
     return (time.perf_counter() - start) / max(iters, 1)
 
 
-def measure(cfg, batch: int, boxes: int, iters: int, warmup: int, amp: bool,
-            frame_size: tuple[int, int] = (360, 480)) -> dict:
+def measure(cfg: CfgNode, batch: int, boxes: int, iters: int, warmup: int, amp: bool,
+            frame_size: tuple[int, int] = (360, 480)) -> dict[str, float]:
     """Seconds per step, clips/s and peak memory (GiB, CUDA only) of ``iters`` training steps; with
     ``INPUT.DECODE_DEVICE`` on the device the steps decode JPEG bytes and ``"decode s"`` is the
     decode + transforms time per batch alone."""
@@ -166,7 +168,7 @@ def measure(cfg, batch: int, boxes: int, iters: int, warmup: int, amp: bool,
     return {"s/step": sec, "clips/s": batch / sec, "peak GiB": peak, "decode s": decode}
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     cfg = get_ava_cfg()
     cfg.merge_from_file(args.config)
     cfg.merge_from_list(args.opts)
