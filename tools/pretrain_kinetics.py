@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 
-from ava_detector.checkpoint.checkpointer import VideoCheckpointer
 from ava_detector.engine.cli import (
     argument_parser,
     check_config,
@@ -44,7 +43,7 @@ def prepare(args) -> None:
     cfg = build_cfg(args)
     check_config(cfg, args, expected_meta_architecture="VideoClassifier",
                  task_checks=[kinetics_config_problems])
-    check_weights(cfg, args, VideoCheckpointer)
+    check_weights(cfg, args, KineticsTrainer.checkpointer_class)
     check_datasets(cfg, args.eval_only, load_kinetics_records, ("videos", "test views"))
 
 
@@ -52,11 +51,7 @@ def main(args):
     cfg = build_cfg(args)
     setup_process(cfg, args)
     if args.eval_only:
-        model = KineticsTrainer.build_model(cfg)
-        complete = not cfg.MODEL.ALLOW_RANDOM_WEIGHTS  # every tensor from the file
-        VideoCheckpointer(model, cfg.OUTPUT_DIR, require_complete=complete).resume_or_load(
-            cfg.MODEL.WEIGHTS, resume=args.resume)
-        return KineticsTrainer.test(cfg, model)
+        return KineticsTrainer.evaluate_weights(cfg, resume=args.resume)
     trainer = KineticsTrainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     trainer.train()

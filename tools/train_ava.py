@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import sys
 
-from ava_detector.ava.checkpointer import AVATrainingCheckpointer
 from ava_detector.ava.config_checks import ava_config_problems
 from ava_detector.ava.evaluation.results import (
     format_ava_results,
@@ -53,7 +52,7 @@ def prepare(args) -> None:
     files."""
     cfg = build_cfg(args)
     check_config(cfg, args, task_checks=[ava_config_problems])
-    check_weights(cfg, args, AVATrainingCheckpointer)
+    check_weights(cfg, args, AVATrainer.checkpointer_class)
     check_datasets(cfg, args.eval_only, load_records, ("keyframes", "keyframes"))
 
 
@@ -61,12 +60,7 @@ def main(args):
     cfg = build_cfg(args)
     setup_process(cfg, args)
     if args.eval_only:
-        model = AVATrainer.build_model(cfg)
-        complete = not cfg.MODEL.ALLOW_RANDOM_WEIGHTS  # every tensor from the file
-        AVATrainingCheckpointer(model, cfg.OUTPUT_DIR, require_complete=complete).resume_or_load(
-            cfg.MODEL.WEIGHTS, resume=args.resume
-        )
-        results = AVATrainer.test(cfg, model)
+        results = AVATrainer.evaluate_weights(cfg, resume=args.resume)
     else:
         trainer = AVATrainer(cfg)
         trainer.resume_or_load(resume=args.resume)

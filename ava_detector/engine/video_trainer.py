@@ -173,6 +173,22 @@ class VideoTrainer(DefaultTrainer):
         )
 
     @classmethod
+    def evaluate_weights(cls, cfg: CfgNode, resume: bool = False) -> dict:
+        """``--eval-only``: the model of ``cfg`` with ``MODEL.WEIGHTS`` (or, with ``resume``, the
+        newest complete checkpoint of ``OUTPUT_DIR``), evaluated on ``DATASETS.TEST``. Every tensor
+        must come from the file unless ``MODEL.ALLOW_RANDOM_WEIGHTS``.
+
+        Args:
+            cfg: the frozen config of the run.
+            resume: prefer ``OUTPUT_DIR``'s last checkpoint over ``MODEL.WEIGHTS``.
+        """
+        model = cls.build_model(cfg)
+        complete = not cfg.MODEL.ALLOW_RANDOM_WEIGHTS
+        checkpointer = cls.checkpointer_class(model, cfg.OUTPUT_DIR, require_complete=complete)
+        checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=resume)
+        return cls.test(cfg, model)
+
+    @classmethod
     def build_evaluator(
         cls, cfg: CfgNode, dataset_name: str, output_folder: str | None = None
     ) -> DatasetEvaluator:
