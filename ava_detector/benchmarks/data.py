@@ -32,10 +32,12 @@ import time
 import types
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 import cv2
 import numpy as np
 import torch
+from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog
 from tabulate import tabulate
 
@@ -122,7 +124,7 @@ def realistic_records(
     return records, what
 
 
-def load_pyslowfast(path: str | Path) -> tuple[types.ModuleType, types.ModuleType]:
+def load_pyslowfast(path: str | Path) -> tuple[Any, Any]:
     """PySlowFast's ``slowfast.datasets.ava_dataset`` and ``slowfast.config.defaults`` from a
     checkout, without running its package ``__init__`` files (they import every dataset and model
     and their dependencies). Where SciPy is missing, ``scipy.ndimage`` is a stand-in (PySlowFast
@@ -143,19 +145,20 @@ def load_pyslowfast(path: str | Path) -> tuple[types.ModuleType, types.ModuleTyp
     try:
         importlib.import_module("scipy.ndimage")
     except ImportError:
-        ndimage = types.ModuleType("scipy.ndimage")
+        ndimage: Any = types.ModuleType("scipy.ndimage")
 
-        def gaussian_filter(*args, **kwargs):
+        def gaussian_filter(*args: Any, **kwargs: Any) -> NoReturn:
             raise ImportError("scipy is not installed (stand-in for the data benchmark)")
 
         ndimage.gaussian_filter = gaussian_filter
-        sys.modules.setdefault("scipy", types.ModuleType("scipy")).ndimage = ndimage
+        scipy: Any = sys.modules.setdefault("scipy", types.ModuleType("scipy"))
+        scipy.ndimage = ndimage
         sys.modules["scipy.ndimage"] = ndimage
     return (importlib.import_module("slowfast.datasets.ava_dataset"),
             importlib.import_module("slowfast.config.defaults"))
 
 
-def pyslowfast_dataset(path: str, cfg, records: list[dict], split: str):
+def pyslowfast_dataset(path: str, cfg: CfgNode, records: list[dict], split: str) -> Any:
     """PySlowFast's ``Ava`` dataset for ``split`` ("train" / "test") over our records: its
     ``_load_data`` (CSV reading) is replaced by tables built from the records; ``__getitem__`` and
     all preprocessing are its own.
@@ -180,8 +183,10 @@ def pyslowfast_dataset(path: str, cfg, records: list[dict], split: str):
     videos = list(dict.fromkeys(r["video_id"] for r in records))
     frames = {r["video_id"]: r["frames"] for r in records}
 
-    class Ava(ava_dataset.Ava):
-        def _load_data(self, _cfg):
+    base: Any = ava_dataset.Ava  # a class of a module loaded from a path at run time
+
+    class Ava(base):
+        def _load_data(self, _cfg: Any) -> None:
             self._video_idx_to_name = videos
             self._image_paths = [[str(frames[v][k]) for k in range(len(frames[v]))] for v in videos]
             per_video: list[list] = [[] for _ in videos]
@@ -201,7 +206,7 @@ def pyslowfast_dataset(path: str, cfg, records: list[dict], split: str):
     return Ava(pcfg, split)
 
 
-def decode_floor(record: dict, cfg) -> None:
+def decode_floor(record: dict, cfg: CfgNode) -> None:
     """``cv2.imread`` of the clip's JPEG files, nothing else (the same frames as the mapper's)."""
     idx = clip_indices(int(record["keyframe_index"]), cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE,
                        len(record["frames"]))
@@ -209,13 +214,13 @@ def decode_floor(record: dict, cfg) -> None:
         cv2.imread(str(record["frames"][int(i)]), cv2.IMREAD_COLOR)
 
 
-def video_decode_floor(record: dict, cfg, cache: pyav_source.VideoCache) -> None:
+def video_decode_floor(record: dict, cfg: CfgNode, cache: pyav_source.VideoCache) -> None:
     """The PyAV decoding of the clip the video source reads for ``record`` (same times, same
     seeking and frame skipping, through ``cache``), without converting or transforming a frame."""
     source = pyav_source.PyAVVideoSource(record["video_path"], cache=cache)
     center = float(record["sec"]) - float(record.get("start_sec", 0.0))
 
-    def decode(video) -> None:
+    def decode(video: pyav_source._OpenVideo) -> None:
         times = clip_times(center, cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE, cfg.INPUT.TARGET_FPS,
                            video.duration)
         video.read(times, convert=False)
@@ -274,13 +279,29 @@ def run(args: argparse.Namespace) -> int:
             for source in ("frames", "video"):
                 cfg.INPUT.SOURCE = source
                 mapper = AVADatasetMapper(cfg, is_train=is_train)
-                runners[source] = lambda i, m=mapper, o=order: m(o[i % len(o)])
-            runners["floor"] = lambda i, o=order: decode_floor(o[i % len(o)], cfg)
+
+                def run_mapper(i: int, m: AVADatasetMapper = mapper, o: list[dict] = order) -> object:
+                    return m(o[i % len(o)])
+
+                runners[source] = run_mapper
+
+            def run_floor(i: int, o: list[dict] = order) -> None:
+                decode_floor(o[i % len(o)], cfg)
+
+            runners["floor"] = run_floor
             floor_cache = pyav_source.VideoCache()
-            runners["video floor"] = lambda i, o=order, c=floor_cache: video_decode_floor(o[i % len(o)], cfg, c)
+
+            def run_video_floor(i: int, o: list[dict] = order, c: pyav_source.VideoCache = floor_cache) -> None:
+                video_decode_floor(o[i % len(o)], cfg, c)
+
+            runners["video floor"] = run_video_floor
             if args.pyslowfast:
                 dataset = pyslowfast_dataset(args.pyslowfast, cfg, order, "train" if is_train else "test")
-                runners["pyslowfast"] = lambda i, d=dataset: d[i % len(d)]
+
+                def run_pyslowfast(i: int, d: Any = dataset) -> object:
+                    return d[i % len(d)]
+
+                runners["pyslowfast"] = run_pyslowfast
             np.random.seed(0)
             pyav_source.VIDEO_CACHE.clear()
             floor_cache.clear()

@@ -9,6 +9,7 @@ PySlowFast's: ``cv2.resize`` bilinear and its output-size rule (:mod:`.resize`).
 from __future__ import annotations
 
 import numpy as np
+from detectron2.config import CfgNode
 from detectron2.data.transforms import (
     Augmentation,
     BlendTransform,
@@ -86,14 +87,14 @@ class RandomClipColorJitter(Augmentation):
         super().__init__()
         self._init(locals())
 
-    def get_transform(self, clip):
+    def get_transform(self, clip: np.ndarray) -> TransformList:
         tfms = []
         current = clip.astype(np.float32)  # the clip as the next blend will see it
         for kind in np.random.permutation(3):
             alpha = 1.0 + np.random.uniform(-self.strength, self.strength)
             gray = current @ _GRAY
             if kind == 0:
-                src = np.float32(0.0)
+                src: np.ndarray | np.floating = np.float32(0.0)
             elif kind == 1:
                 src = gray.mean(axis=(1, 2), keepdims=True)[..., None]
             else:
@@ -104,7 +105,7 @@ class RandomClipColorJitter(Augmentation):
         return TransformList(tfms)
 
 
-def build_clip_augmentation(cfg, is_train: bool) -> list[Augmentation]:
+def build_clip_augmentation(cfg: CfgNode, is_train: bool) -> list[Augmentation]:
     """The augmentations of the SlowFast AVA recipe from ``cfg.INPUT``."""
     if not is_train:
         return [ShortSideScale(cfg.INPUT.TEST_SHORT_SIDE)]

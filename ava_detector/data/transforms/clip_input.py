@@ -177,7 +177,7 @@ def _resize_crop_flip(
                 window = tmp[y0 : y0 + h, x0 : x0 + w]
             cv2.resize(np.ascontiguousarray(clip[i]), (nw, nh), dst=tmp, interpolation=cv2.INTER_LINEAR)
         src = window
-        if flip:
+        if flipped is not None:  # i.e. flip
             cv2.flip(window, 1, dst=flipped)
             src = flipped
         cv2.split(src, [planes[0, i], planes[1, i], planes[2, i]])

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from detectron2.config import CfgNode
 from detectron2.data.transforms import (
     Augmentation,
     CropTransform,
@@ -352,7 +353,7 @@ def parse_decode_device(value: str, *, check_available: bool = True) -> torch.de
     return device
 
 
-def decode_device_problems(cfg) -> list[tuple[str, str, str]]:
+def decode_device_problems(cfg: CfgNode) -> list[tuple[str, str, str]]:
     """What is wrong with ``INPUT.DECODE_DEVICE`` for a run, as ``(level, key, message)`` with level
     ``"error"`` (an unknown value, a CUDA device that is not there) or ``"warning"`` (a device value
     with ``INPUT.SOURCE`` ``video``, or with ``INPUT.JPEG_REDUCED_DECODE``, which it ignores).
@@ -376,7 +377,7 @@ def decode_device_problems(cfg) -> list[tuple[str, str, str]]:
     return []
 
 
-def check_decode_device(cfg) -> None:
+def check_decode_device(cfg: CfgNode) -> None:
     """Config-time check of ``INPUT.DECODE_DEVICE``: raises ``ValueError`` on the errors of
     :func:`decode_device_problems`.
 

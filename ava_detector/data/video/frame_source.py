@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
+from detectron2.config import CfgNode
 from detectron2.utils.registry import Registry
 
 from ava_detector.data.video.sampling import clip_times
 
 FRAME_SOURCE_REGISTRY = Registry("FRAME_SOURCE")
+_F = TypeVar("_F", bound=Callable[..., "FrameSource"])
 #: The built-in sources and the modules that register them, imported on first use.
 BUILTIN_FRAME_SOURCES = {
     "frames": "ava_detector.data.video.jpeg_source",
@@ -28,11 +31,11 @@ Builders ``fn(record: dict) -> FrameSource``, registered under the name used by 
 """
 
 
-def register_frame_source(name: str):
+def register_frame_source(name: str) -> Callable[[_F], _F]:
     """Decorator: register a builder ``fn(record) -> FrameSource`` under the ``INPUT.SOURCE`` value
     ``name`` (fvcore registries key by ``__name__``; these keys are config values instead)."""
 
-    def deco(fn):
+    def deco(fn: _F) -> _F:
         FRAME_SOURCE_REGISTRY._do_register(name, fn)
         return fn
 
@@ -82,7 +85,7 @@ def sample_clip(
     return source.read_clip(center_time, num_frames, stride, target_fps)
 
 
-def build_frame_source(name: str, record: dict, **options) -> FrameSource:
+def build_frame_source(name: str, record: dict, **options: Any) -> FrameSource:
     """The frame source ``name`` (``INPUT.SOURCE``) for a dataset record.
 
     Args:
@@ -100,7 +103,7 @@ def frame_source_names() -> list[str]:
     return sorted(set(BUILTIN_FRAME_SOURCES) | {name for name, _ in FRAME_SOURCE_REGISTRY})
 
 
-def frame_source_options(cfg, name: str) -> dict:
+def frame_source_options(cfg: CfgNode, name: str) -> dict:
     """Builder options of source ``name`` from a config: with ``INPUT.JPEG_REDUCED_DECODE`` the
     JPEG source decodes at a reduced size that keeps the largest short side the transforms scale
     to (``max(INPUT.TRAIN_JITTER_SCALES[1], INPUT.TEST_SHORT_SIDE)``)."""

@@ -204,6 +204,7 @@ class JpegFrameSource(FrameSource):
         first: dict[int, int] = {}  # frame index -> its first position in the clip
         for pos, i in enumerate(indices):
             if i in first:
+                assert out is not None  # set before any index is recorded in first
                 out[pos] = out[first[i]]
                 continue
             if not 0 <= i < len(self.frames):
@@ -217,8 +218,10 @@ class JpegFrameSource(FrameSource):
                 reduce = reduction_for(header[0], header[1], self.min_short_side)
             direct = _simplejpeg is not None and header is not None and reduce == 1 and not header[2]
             if out is None and direct:
+                assert header is not None
                 out = np.empty((len(indices), header[0], header[1], 3), dtype=np.uint8)
-            if not (direct and header[:2] == out.shape[1:3] and _decode_rgb_into(data, out[pos])):
+            if not (direct and header is not None and out is not None
+                    and header[:2] == out.shape[1:3] and _decode_rgb_into(data, out[pos])):
                 bgr = _imdecode(path, data, reduce)
                 if out is None:
                     out = np.empty((len(indices),) + bgr.shape, dtype=np.uint8)

@@ -36,9 +36,12 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 import av
+import av.container
+import av.video.stream
 import cv2
 import numpy as np
 
@@ -61,6 +64,8 @@ UNKNOWN_GOP_CONTINUE_S = 2.0
 # FFmpeg colourspace codes swscale and OpenCV both convert with the BT.601 matrix.
 _BT601 = {2, 5, 6}  # unspecified, BT470BG, SMPTE170M
 _COLOR_RANGE_JPEG = 2
+
+_T = TypeVar("_T")
 
 
 def frame_to_rgb(frame: av.VideoFrame, out: np.ndarray | None = None) -> np.ndarray:
@@ -102,7 +107,7 @@ def _i420(frame: av.VideoFrame) -> np.ndarray:
     flat = buf.reshape(-1)
     sizes = ((h, w, 0), (h // 2, w // 2, h * w), (h // 2, w // 2, h * w + (h // 2) * (w // 2)))
     for plane, (ph, pw, start) in zip(frame.planes, sizes):
-        src = np.frombuffer(plane, np.uint8)
+        src = np.frombuffer(memoryview(plane), np.uint8)
         line = plane.line_size
         if line == pw and src.size >= ph * pw:
             flat[start : start + ph * pw] = src[: ph * pw]
@@ -155,7 +160,11 @@ class _OpenVideo:
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "NONE"
         self.codec = self.stream.codec_context
-        self.tb = self.stream.time_base
+        tb = self.stream.time_base
+        if tb is None:
+            self.container.close()
+            raise InputFileError(path, None, "video stream has no time base")
+        self.tb = tb
         self._tb_num, self._tb_den = self.tb.numerator, self.tb.denominator
         self.start = self.stream.start_time or 0
         self.duration = _stream_duration(self.container, self.stream)
@@ -300,10 +309,15 @@ class _OpenVideo:
                                                       <= np.asarray(times) + TIME_EPS)):
                 self.frames = None
                 return self.read(times, skip=False, convert=convert)
-        return out if convert else chosen
+        if not convert:
+            return chosen
+        assert out is not None  # times is non-empty: the loop converted at least one frame
+        return out
 
 
-def _stream_duration(container, stream) -> float:
+def _stream_duration(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> float:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
@@ -389,7 +403,7 @@ class PyAVVideoSource(FrameSource):
     def cache(self) -> VideoCache:
         return self._cache if self._cache is not None else VIDEO_CACHE
 
-    def _with_video(self, fn):
+    def _with_video(self, fn: Callable[[_OpenVideo], _T]) -> _T:
         cache = self.cache
         cache.check_process()
         with cache.lock:
