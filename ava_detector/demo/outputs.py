@@ -132,6 +132,13 @@ class AnnotatedVideoWriter:
     """H.264 (yuv420p) mp4 written frame by frame to a temporary file, renamed on :meth:`close`.
 
     Odd frame sizes are padded by one pixel at the right/bottom (yuv420p needs even sizes).
+
+    Args:
+        path: the mp4 to write (its folder is created).
+        width, height: the frames' size in pixels (frames are RGB uint8 (height, width, 3)).
+        rate: the frame rate.
+        codec: the PyAV / FFmpeg video encoder.
+        crf: the encoder's constant rate factor (lower: better quality, larger file).
     """
 
     def __init__(self, path: str | Path, width: int, height: int, rate: Fraction | float,

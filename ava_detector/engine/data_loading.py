@@ -94,6 +94,15 @@ class IterationSeededStream(torchdata.IterableDataset):
     global samples. Inside a DataLoader with ``n`` workers, worker ``w`` produces the iterations
     ``start_iter + w, start_iter + w + n, ...``; with ``batch_size=B`` every batch is one iteration.
     A sample the mapper drops (``None``) is replaced by a seeded draw, keeping batches aligned.
+
+    Args:
+        dataset: the training records (Detectron2 dataset dicts); not empty.
+        mapper: record -> model input dict, or None to drop it.
+        batch_size: B, samples per iteration on this rank.
+        seed: the seed of the shuffling, the replacement draws and every sample's augmentation.
+        start_iter: the first iteration produced.
+        shuffle: a seeded permutation per epoch (False: the records in order).
+        max_retries: replacement draws per sample before giving up (``RuntimeError``).
     """
 
     def __init__(

@@ -44,6 +44,16 @@ class VideoTrainLoop(SimpleTrainer):
     a ``GradScaler`` (gradients are unscaled before the clipping inside ``optimizer.step``).
     A non-finite loss on any rank raises :class:`NonFiniteLossError` on all ranks before any
     weight is touched, so the last checkpoint written is a good one.
+
+    Args:
+        model: the model; training mode, returns a loss dict (or one loss tensor).
+        data_loader: an iterable of batches (lists of model input dicts).
+        optimizer: the optimizer of the model's parameters.
+        seed: the seed of the per-iteration RNG.
+        amp: mixed precision (``SOLVER.AMP.ENABLED``; CUDA only).
+        dtype: the autocast dtype (``torch.bfloat16`` or ``torch.float16``, which adds a
+            ``GradScaler``).
+        stop_on_nan: check the loss on every rank and raise :class:`NonFiniteLossError`.
     """
 
     def __init__(self, model: nn.Module, data_loader: Iterable[Any], optimizer: torch.optim.Optimizer,

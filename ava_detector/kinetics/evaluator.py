@@ -144,6 +144,15 @@ class KineticsEvaluator(DatasetEvaluator):
     "left_out_videos", "failed_views"}}`` on the main process (``{}`` elsewhere), logs the counts,
     the left-out videos and the confusion report, and writes ``kinetics_results.json`` (per-video
     prediction, left-out videos with reasons) to ``output_dir`` atomically.
+
+    Args:
+        dataset_name: the registered dataset (its metadata's ``class_names`` name the classes).
+        cfg: the config, for the defaults of ``ensemble`` and ``top_k`` (``KINETICS.*``).
+        ensemble: how a video's view scores combine: "sum" or "max" (default
+            ``KINETICS.ENSEMBLE``, else "sum").
+        top_k: confused class pairs reported (default ``KINETICS.CONFUSION_TOP_K``, else 10).
+        output_dir: where ``kinetics_results.json`` goes (None: not written).
+        distributed: gather the views of all processes (evaluated on the main one).
     """
 
     def __init__(

@@ -147,6 +147,13 @@ class VideoFrames(Sequence[str]):
 
     Pickles as ``(table key, video id, first row, count)``; the table is looked up (or read) in the
     process that uses it. Indexing takes an int (negative counts from the end) or a slice (a list).
+
+    Args:
+        key: the table's key (frame list path, frames folder), as :func:`frame_table` takes it.
+        video_id: the video.
+        start: the table row of the video's first frame.
+        count: the video's number of frames.
+        table: the table itself, when at hand (otherwise looked up on first use).
     """
 
     # (the frame count is ``num_frames``: ``count`` is the Sequence method)

@@ -81,6 +81,15 @@ class AVAEvaluator(DatasetEvaluator):
 
     ``evaluate()`` returns ``{"ava": {"mAP@0.5IOU": ..., "AP/<action name>": ...}}`` in percent
     (x100, like Detectron2's COCO evaluator); the CLI prints the same value on the 0-1 scale.
+
+    Args:
+        dataset_name: the registered dataset whose files are evaluated against.
+        output_dir: where ``detections.csv`` and ``per_class_ap.png`` go (None: a temporary folder).
+        distributed: gather the predictions of all processes (evaluated on the main one).
+        protocol: a protocol name of ``frame_map.PROTOCOLS`` ("official", "pyslowfast", ...).
+        gt_boxes: see below.
+        every_k_seconds: see below.
+        class_ids: see below.
     """
 
     def __init__(self, dataset_name: str, output_dir: str | None = None, distributed: bool = True,

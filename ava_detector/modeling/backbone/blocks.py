@@ -42,6 +42,19 @@ class Bottleneck3d(nn.Module):
 
     The temporal kernel sits on the first conv only (the paper's "non-degenerate" convs); the
     spatial stride sits on the 3 x 3 conv unless ``stride_in_1x1`` (Caffe2 MSRA style).
+
+    Args:
+        in_channels: channels of the input (N, C_in, T, H, W).
+        out_channels: channels of the output (N, C_out, T, H / stride, W / stride).
+        bottleneck_channels: channels of the inner convs.
+        temporal_kernel: temporal size kT of the first conv (1: purely spatial block).
+        stride: spatial stride (also of the projection shortcut).
+        dilation: spatial dilation of the 3 x 3 conv.
+        num_groups: groups of the 3 x 3 conv (1 = ResNet, > 1 = ResNeXt).
+        stride_in_1x1: put the spatial stride on the first conv instead of the 3 x 3 one.
+        norm: Detectron2 norm name (``get_norm``: "BN", "FrozenBN", "SyncBN", "GN", ...).
+        zero_init_final_norm: zero-initialise the last norm's weight (the block starts as the
+            shortcut).
     """
 
     def __init__(
@@ -118,6 +131,13 @@ class Lateral3d(Conv3d):
     """Fast->Slow lateral: time-strided conv k x 1 x 1 (stride alpha) -> norm -> ReLU, output ``ratio`` x C_fast.
 
     The caller concatenates its output after the Slow channels.
+
+    Args:
+        fast_channels: channels C_fast of the Fast features (N, C_fast, T_fast, H, W).
+        ratio: output channels per Fast channel (``MODEL.SLOWFAST.FUSION_CONV_CHANNEL_RATIO``).
+        kernel: temporal kernel size k (``MODEL.SLOWFAST.FUSION_KERNEL_SIZE``).
+        alpha: the temporal stride, T_fast / T_slow.
+        norm: Detectron2 norm name (``get_norm``).
     """
 
     def __init__(self, fast_channels: int, ratio: int, kernel: int, alpha: int, norm: str = "BN") -> None:

@@ -20,6 +20,15 @@ class NonLocal3d(nn.Module):
     "softmax" scales by C_inner^-0.5 and normalises over keys. The final norm is zero-initialised
     when ``zero_init_final_norm`` so the block starts as the identity. ``group`` > 1 splits the
     clip into that many equal time chunks attended to separately (PySlowFast NONLOCAL.GROUP).
+
+    Args:
+        channels: channels C of the input and output (N, C, T, H, W).
+        pool: max-pool window (t, h, w) of the keys and values (all 1: no pooling).
+        instantiation: "dot_product" or "softmax".
+        group: time chunks attended to separately (T must be a multiple of it).
+        norm: Detectron2 norm name of the final norm (``get_norm``).
+        zero_init_final_norm: zero-initialise the final norm's weight (the block starts as the
+            identity).
     """
 
     def __init__(
