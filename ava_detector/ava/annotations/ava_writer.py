@@ -32,7 +32,7 @@ from ava_detector.ava.annotations.tracks import (
 )
 from ava_detector.ava.data.frame_lists import format_frame_list
 from ava_detector.data.errors import InputFileError
-from ava_detector.utils.atomic_files import replace_folder
+from ava_detector.utils.atomic_files import folder_beside, replace_folder
 
 __all__ = [
     "AVATables", "parse_rate", "format_sec", "keyframe_times", "build_ava_tables", "split_videos",
@@ -301,9 +301,8 @@ def write_ava_dataset(
     frame_lists = list_frames(frames_dir, [v.video_id for v in videos]) if frames_dir else None
     sizes = {(v.width, v.height) for v in videos}
     width, height = sizes.pop() if len(sizes) == 1 else (0, 0)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "annotations").mkdir(parents=True)
+    tmp = folder_beside(out, force=True)  # whether out may be replaced was decided above
+    (tmp / "annotations").mkdir()
     try:
         summary: dict = {"root": str(out), "splits": {}}
         for split in ("train", "val"):
