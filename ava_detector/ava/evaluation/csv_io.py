@@ -17,7 +17,7 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -125,10 +125,11 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
     else:
         pool = pa.default_memory_pool()
 
-    def parse(use_threads: bool):
+    # pyarrow ships no type stubs: its tables, columns and rows are ``Any``.
+    def parse(use_threads: bool) -> tuple[Any, list[tuple[int | None, int, str]]]:
         others: list[tuple[int | None, int, str]] = []
 
-        def on_other_row(row) -> str:
+        def on_other_row(row: Any) -> str:
             others.append((row.number, row.actual_columns, row.text))
             return "skip"
 
@@ -138,7 +139,7 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
             types["f6"] = pa.int32()  # "1.0" is read by the slow path (as Python would)
         undecodable: list[BaseException] = []  # rows pyarrow could not hand over as text
 
-        def unraisable(event) -> None:
+        def unraisable(event: sys.UnraisableHookArgs) -> None:
             if isinstance(event.exc_value, UnicodeDecodeError):
                 undecodable.append(event.exc_value)
             else:
@@ -185,7 +186,10 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
     if not others:
         return main
     extra = _python_boxes([next(csv.reader([o[2]])) for o in others], kind, path, main.videos)
-    extra_row = np.array([o[0] - 1 for o in others], np.int64)
+    numbers = [o[0] for o in others if o[0] is not None]
+    if len(numbers) != len(others):  # cannot happen: single-threaded parsing numbers every row
+        raise AssertionError(f"{path}: pyarrow gave no line number for a row")
+    extra_row = np.array([n - 1 for n in numbers], np.int64)
     total = len(main) + len(extra)
     is_extra = np.zeros(total, bool)
     is_extra[extra_row] = True
@@ -197,7 +201,7 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
     return merged.take(np.argsort(merged.row, kind="stable"))
 
 
-def _take_column(columns: list, i: int, pool, out: np.ndarray | None = None,
+def _take_column(columns: list[Any], i: int, pool: Any, out: np.ndarray | None = None,
                  fill: float | None = None) -> np.ndarray:
     """Column ``i`` as one contiguous array (into ``out`` if given; nulls -> NaN, or ``fill``),
     dropped from ``columns`` and its memory handed back to the system (peak: the table plus one
@@ -218,7 +222,7 @@ def _take_column(columns: list, i: int, pool, out: np.ndarray | None = None,
         pool.release_unused()
 
 
-def _to_array(chunked, out: np.ndarray | None, fill: float | None) -> np.ndarray:
+def _to_array(chunked: Any, out: np.ndarray | None, fill: float | None) -> np.ndarray:
     """See ``_take_column``.
 
     Args:
@@ -239,7 +243,7 @@ def _to_array(chunked, out: np.ndarray | None, fill: float | None) -> np.ndarray
     return out
 
 
-def _numpy(array) -> np.ndarray:
+def _numpy(array: Any) -> np.ndarray:
     """A pyarrow int32/float64 array's values without a copy (nulls -> NaN for floats, 0 for
     integers), read from its buffer (pyarrow's own conversion would import pandas).
 
@@ -267,7 +271,7 @@ def _all_finite(x: np.ndarray) -> bool:
     return bool(np.isfinite(x).all())
 
 
-def _arrow_to_boxes(columns: list, path: Path, kind: Kind, pool) -> AVABoxes:
+def _arrow_to_boxes(columns: list[Any], path: Path, kind: Kind, pool: Any) -> AVABoxes:
     """The parsed columns as ``AVABoxes`` (each column released once converted).
 
     Args:
@@ -363,8 +367,8 @@ def _unreadable(path: Path, kind: Kind) -> InputFileError:
         line = data.count(b"\n", 0, e.start) + 1
         return InputFileError(path, line, f"{kind} file is not UTF-8 text (byte {e.start})")
     limit = csv.field_size_limit()
-    for lineno, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-        if len(line) > limit:
+    for lineno, text in enumerate(data.decode("utf-8").splitlines(), start=1):
+        if len(text) > limit:
             return InputFileError(path, lineno, f"a field longer than {limit} characters")
     return InputFileError(path, None, f"{kind} file cannot be read as CSV")
 

@@ -41,7 +41,7 @@ Order among equal scores, where it changes a result, is the official script's:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,7 +123,7 @@ class AVABoxes:
     def __len__(self) -> int:
         return len(self.video)
 
-    def take(self, index) -> AVABoxes:
+    def take(self, index: slice | np.ndarray | Sequence[int]) -> AVABoxes:
         """Rows selected by a boolean mask, an index array or a slice (same vocabulary).
 
         Args:
@@ -238,7 +238,7 @@ def _runs_of(tables: Sequence[tuple[tuple[str, ...], np.ndarray, np.ndarray] | N
         integer_seconds: key on ``int(second)`` instead of the second's value.
     """
     names: dict[str, int] = {}
-    parts = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None] = []
     for t in tables:
         if t is None:
             parts.append(None)
@@ -474,6 +474,7 @@ class DetectionPruner:
         keep = _class_index(detections.label, self.ids) >= 0
         if self._names or self._filter_unannotated:
             runs = _runs_of([_columns(detections)], self.protocol.integer_seconds)[0]
+            assert runs is not None  # its table is given
             sec = _seconds(detections.time[runs.start], self.protocol.integer_seconds) + 0.0
             ok = []
             for v, s in zip(detections.video[runs.start].tolist(), sec.tolist()):
@@ -573,6 +574,7 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
         (det.videos, det.video[idx], det.time[idx])
     gruns, druns, xruns = _runs_of([_columns(gt), dcols, _columns(excluded_keys)],
                                    p.integer_seconds)
+    assert gruns is not None and druns is not None  # their tables are given
 
     # Ground truth: every row makes its keyframe annotated; evaluated ids give the boxes.
     gkey = gruns.row_keys()
@@ -634,7 +636,7 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
     # The official order: by class, keyframe, then the keyframe's own order.
     layout, d_group = _layout(cls, group, score, rows, det, p, ncls, nkf, keyframe_rows)
     del keyframe_rows
-    group_w = None  # (its memory; the replays are done)
+    group_w = np.zeros(0, np.int32)  # (its memory; the replays are done)
     per_cls = np.bincount(cls, minlength=ncls + 1)[:ncls]
     score, rows = score[layout], rows[layout]
     boxes = (x1[layout], y1[layout], x2[layout], y2[layout])
@@ -668,7 +670,9 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
 
 
 def _layout(cls: np.ndarray, group: np.ndarray, score: np.ndarray, rows: np.ndarray, det: AVABoxes,
-            p: EvalProtocol, ncls: int, nkf: int, keyframe_rows) -> tuple[np.ndarray, np.ndarray]:
+            p: EvalProtocol, ncls: int, nkf: int,
+            keyframe_rows: Callable[[np.ndarray], dict[int, np.ndarray]]
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Permutation putting the kept detections in the official script's order: by class, then
     keyframe (first appearance), then the keyframe's order (score descending with ties in heap or
     file order, or file order alone); and each detection's group ``class * nkf + keyframe`` in
