@@ -84,6 +84,10 @@ def test_frames_in_memory_and_predict_clip_equal_the_video(env, predictor):
     clip = predictor.predict_clip(np.stack(frames[:61]), boxes[101.0], fps=30)
     np.testing.assert_allclose(clip["scores"], from_file[0].action_scores, atol=1e-6)
     np.testing.assert_allclose(clip["boxes"], [[16, 24, 64, 108]], atol=1e-3)
+    # no boxes: no rows, and as many score columns as with boxes
+    empty = predictor.predict_clip(np.stack(frames[:61]), np.zeros((0, 4)), fps=30)
+    assert empty["boxes"].shape == (0, 4)
+    assert empty["scores"].shape == (0, clip["scores"].shape[1])
 
 
 def test_api_needs_boxes_and_refuses_unsafe_weights(env, predictor, tmp_path):

@@ -223,7 +223,7 @@ class VideoActionPredictor:
         buffer.finish(len(frames) / rate)
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         if not len(boxes):
-            return {"boxes": np.zeros((0, 4), np.float32), "scores": np.zeros((0, 80), np.float32)}
+            return {"boxes": np.zeros((0, 4), np.float32), "scores": np.zeros((0, self.action.num_score_columns), np.float32)}
         inst = self.action(buffer, (len(frames) // 2) / rate, boxes)
         return {"boxes": inst.pred_boxes.tensor.numpy(), "scores": inst.scores.numpy()}
 

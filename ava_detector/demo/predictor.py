@@ -78,6 +78,8 @@ class ActionPredictor:
         self.extent = clip_extent(n, r, self.mapper.target_fps)
         #: action id of each model output (AVA.CLASS_SUBSET), None: outputs are ids 1..C
         self.class_ids = [int(c) for c in cfg.AVA.CLASS_SUBSET] or None
+        #: columns of ``scores``: the largest action id (column ``id - 1`` holds action ``id``)
+        self.num_score_columns = max(self.class_ids) if self.class_ids else int(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
 
     def __call__(self, buffer: FrameRingBuffer, time: float, boxes: np.ndarray) -> Instances:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
