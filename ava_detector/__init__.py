@@ -18,4 +18,6 @@ __version__ = "0.1.0"
 
 # The one thing importing the package does: fvcore scripts its focal loss with torch.jit.script when
 # Detectron2 is imported, which torch 2.14 deprecates with a warning on every tool's stderr.
-warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning)
+warnings.filterwarnings(
+    "ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning
+)

@@ -35,10 +35,16 @@ def report(split: str, checks: list, figures: dict) -> list:
         figures: proposal-quality figures from ``run_checks``.
     """
     print(f"== {split} ==")
-    print(tabulate([[c.name, c.status, c.detail] for c in checks], headers=["check", "status", "detail"]))
+    print(
+        tabulate(
+            [[c.name, c.status, c.detail] for c in checks], headers=["check", "status", "detail"]
+        )
+    )
     if figures:
-        print(f"\nproposals vs GT person boxes: recall@IoU0.5 (score >= {figures['score_thresh']:g}) "
-              f"{100 * figures['recall']:.1f}%, AP@0.5 {100 * figures['ap50']:.1f}")
+        print(
+            f"\nproposals vs GT person boxes: recall@IoU0.5 (score >= {figures['score_thresh']:g}) "
+            f"{100 * figures['recall']:.1f}%, AP@0.5 {100 * figures['ap50']:.1f}"
+        )
     for c in checks:
         if c.files:
             print(f"\n{c.status} {c.name}:")
@@ -49,15 +55,22 @@ def report(split: str, checks: list, figures: dict) -> list:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--root", required=True, help="dataset root (frames/, frame_lists/, annotations/, videos/)")
+    p.add_argument(
+        "--root", required=True, help="dataset root (frames/, frame_lists/, annotations/, videos/)"
+    )
     p.add_argument("--split", default="both", choices=["both", "train", "val"])
     p.add_argument("--version", default="v2.2", choices=["v2.2", "v2.1"])
     p.add_argument("--start-sec", type=float, default=None, help="movie second of frame 0")
     p.add_argument("--fps", type=float, default=None, help="frame rate of the frame timeline")
     p.add_argument("--score-thresh", type=float, default=0.8)
-    p.add_argument("--decode-all", action="store_true", help="decode every frame, not only keyframes")
-    p.add_argument("--allow-paths-outside-root", action="store_true",
-                   help="accept frame-list paths that leave the frames folder")
+    p.add_argument(
+        "--decode-all", action="store_true", help="decode every frame, not only keyframes"
+    )
+    p.add_argument(
+        "--allow-paths-outside-root",
+        action="store_true",
+        help="accept frame-list paths that leave the frames folder",
+    )
     args = p.parse_args(argv)
     if not Path(args.root).is_dir():
         print(f"check_ava.py: error: --root {args.root}: not a directory", file=sys.stderr)
@@ -66,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for split in splits:
         checks, figures = run_checks(
-            ava_layout(args.root, split, args.version), start_sec=args.start_sec, fps=args.fps,
-            score_thresh=args.score_thresh, decode_all=args.decode_all,
+            ava_layout(args.root, split, args.version),
+            start_sec=args.start_sec,
+            fps=args.fps,
+            score_thresh=args.score_thresh,
+            decode_all=args.decode_all,
             allow_paths_outside_root=args.allow_paths_outside_root,
         )
         failed += [f"{split}: {c.name}" for c in report(split, checks, figures)]

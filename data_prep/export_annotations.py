@@ -54,11 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, choices=["cvat", "label-studio"])
     p.add_argument("--out", required=True, help="output folder (replaced only with --force)")
     p.add_argument("--split", default="both", choices=["train", "val", "both"])
-    p.add_argument("--detections", default=None, help="detections CSV (…,action_id,score) instead of "
-                   "the ground truth")
+    p.add_argument(
+        "--detections",
+        default=None,
+        help="detections CSV (…,action_id,score) instead of the ground truth",
+    )
     p.add_argument("--score-thresh", type=float, default=0.5, help="detections: lowest score kept")
-    p.add_argument("--class-thresh", action="append", default=[], metavar="NAME=T",
-                   help="detections: a class's own threshold (repeatable)")
+    p.add_argument(
+        "--class-thresh",
+        action="append",
+        default=[],
+        metavar="NAME=T",
+        help="detections: a class's own threshold (repeatable)",
+    )
     p.add_argument("--fps", type=float, default=None)
     p.add_argument("--keyframe-rate", default=None)
     p.add_argument("--width", type=int, default=0)
@@ -83,8 +91,9 @@ def load_videos(args):
     splits = ["train", "val"] if args.split == "both" else [args.split]
     rows, exclusions = [], []
     if args.detections:
-        rows = parse_ava_rows(_read(Path(args.detections), "detections"), args.detections,
-                              detections=True)
+        rows = parse_ava_rows(
+            _read(Path(args.detections), "detections"), args.detections, detections=True
+        )
         source = args.detections
     else:
         for s in splits:
@@ -105,10 +114,19 @@ def load_videos(args):
         if name not in label_map.names.values():
             raise ValueError(f"--class-thresh {item!r}: {name!r} is not a class of the label map")
     videos = videos_from_ava(
-        rows, label_map.names, fps=float(fps), rate=rate, exclusions=exclusions,
-        video_info=info.get("videos"), width=args.width or info.get("width", 0),
-        height=args.height or info.get("height", 0), detections=bool(args.detections),
-        score_thresh=args.score_thresh, class_thresh=thresholds, path=source)
+        rows,
+        label_map.names,
+        fps=float(fps),
+        rate=rate,
+        exclusions=exclusions,
+        video_info=info.get("videos"),
+        width=args.width or info.get("width", 0),
+        height=args.height or info.get("height", 0),
+        detections=bool(args.detections),
+        score_thresh=args.score_thresh,
+        class_thresh=thresholds,
+        path=source,
+    )
     if args.detections and info.get("videos"):
         wanted = {v for v, d in info["videos"].items() if d.get("split") in splits}
         videos = [v for v in videos if v.video_id in wanted]
@@ -128,11 +146,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.to == "cvat":
             for v in videos:
                 files[f"{v.video_id}.xml"] = to_cvat_xml(
-                    v, classes, person_label=args.person_label, skip_label=args.skip_label,
-                    source="auto" if args.detections else "manual")
+                    v,
+                    classes,
+                    person_label=args.person_label,
+                    skip_label=args.skip_label,
+                    source="auto" if args.detections else "manual",
+                )
         else:
-            tasks = to_label_studio_tasks(videos, video_url=args.video_url, from_name=args.from_name,
-                                          to_name=args.to_name, skip_label=args.skip_label)
+            tasks = to_label_studio_tasks(
+                videos,
+                video_url=args.video_url,
+                from_name=args.from_name,
+                to_name=args.to_name,
+                skip_label=args.skip_label,
+            )
             files["tasks.json"] = dumps_tasks(tasks)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -144,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     n = sum(len(t.spans) for v in videos for t in v.tracks)
-    print(f"wrote {len(files)} file(s) to {out}: {len(videos)} videos, "
-          f"{sum(len(v.tracks) for v in videos)} persons, {n} spans")
+    print(
+        f"wrote {len(files)} file(s) to {out}: {len(videos)} videos, "
+        f"{sum(len(v.tracks) for v in videos)} persons, {n} spans"
+    )
     print(json.dumps(sorted(files)))
     return 0
 

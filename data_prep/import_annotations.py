@@ -92,8 +92,14 @@ def probe_video(videos_dir: str | None, video_id: str) -> dict:
     """
     if not videos_dir:
         return {}
-    path = next((Path(videos_dir) / f"{video_id}{s}" for s in VIDEO_SUFFIXES
-                 if (Path(videos_dir) / f"{video_id}{s}").is_file()), None)
+    path = next(
+        (
+            Path(videos_dir) / f"{video_id}{s}"
+            for s in VIDEO_SUFFIXES
+            if (Path(videos_dir) / f"{video_id}{s}").is_file()
+        ),
+        None,
+    )
     if path is None:
         return {}
     import av
@@ -102,9 +108,15 @@ def probe_video(videos_dir: str | None, video_id: str) -> dict:
         with av.open(str(path)) as c:
             s = c.streams.video[0]
             rate = s.average_rate or s.guessed_rate
-            frames = s.frames or (int(float(s.duration * s.time_base) * float(rate)) if s.duration else 0)
-            return {"fps": float(rate), "frames": int(frames), "width": s.codec_context.width,
-                    "height": s.codec_context.height}
+            frames = s.frames or (
+                int(float(s.duration * s.time_base) * float(rate)) if s.duration else 0
+            )
+            return {
+                "fps": float(rate),
+                "frames": int(frames),
+                "width": s.codec_context.width,
+                "height": s.codec_context.height,
+            }
     except (av.error.FFmpegError, IndexError) as e:
         raise InputFileError(path, None, f"cannot read the video: {e}") from None
 
@@ -130,27 +142,54 @@ def read_classes(path: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("inputs", nargs="+", help="exports: CVAT .xml/.zip (one per video), Label Studio "
-                   ".json, VIA 3 project .json")
-    p.add_argument("--out", required=True, help="dataset folder to write (replaced only with --force)")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        help="exports: CVAT .xml/.zip (one per video), Label Studio .json, VIA 3 project .json",
+    )
+    p.add_argument(
+        "--out", required=True, help="dataset folder to write (replaced only with --force)"
+    )
     p.add_argument("--format", default="auto", choices=["auto", "cvat", "label-studio", "via"])
-    p.add_argument("--fps", type=float, default=None, help="frame rate (CVAT and VIA do not record it)")
+    p.add_argument(
+        "--fps", type=float, default=None, help="frame rate (CVAT and VIA do not record it)"
+    )
     p.add_argument("--width", type=int, default=0, help="frame width when the export lacks it")
     p.add_argument("--height", type=int, default=0, help="frame height when the export lacks it")
-    p.add_argument("--videos-dir", default=None, help="the videos <id>.mp4 (linked as DIR/videos; "
-                   "also read for fps / size when not given)")
-    p.add_argument("--frames-dir", default=None, help="extracted frames <id>/*.jpg (linked as "
-                   "DIR/frames, frame lists written)")
-    p.add_argument("--mapping", default=None, help="YAML/JSON: person_label, actions_from, "
-                   "attributes, labels, skip, track_attribute, merge_iou")
+    p.add_argument(
+        "--videos-dir",
+        default=None,
+        help="the videos <id>.mp4 (linked as DIR/videos; also read for fps / size when not given)",
+    )
+    p.add_argument(
+        "--frames-dir",
+        default=None,
+        help="extracted frames <id>/*.jpg (linked as DIR/frames, frame lists written)",
+    )
+    p.add_argument(
+        "--mapping",
+        default=None,
+        help="YAML/JSON: person_label, actions_from, "
+        "attributes, labels, skip, track_attribute, merge_iou",
+    )
     p.add_argument("--person-label", default=None)
     p.add_argument("--actions-from", default=None, choices=["attributes", "labels", "both"])
-    p.add_argument("--action-attributes", default=None,
-                   help="comma-separated checkbox attributes that are actions (default: all)")
-    p.add_argument("--action-labels", default=None,
-                   help="comma-separated labels that are actions (default: all but the person label)")
-    p.add_argument("--skip", default=None, help="tag / label / attribute / option marking frames to skip")
-    p.add_argument("--track-attribute", default=None, help="VIA: text attribute holding the person id")
+    p.add_argument(
+        "--action-attributes",
+        default=None,
+        help="comma-separated checkbox attributes that are actions (default: all)",
+    )
+    p.add_argument(
+        "--action-labels",
+        default=None,
+        help="comma-separated labels that are actions (default: all but the person label)",
+    )
+    p.add_argument(
+        "--skip", default=None, help="tag / label / attribute / option marking frames to skip"
+    )
+    p.add_argument(
+        "--track-attribute", default=None, help="VIA: text attribute holding the person id"
+    )
     p.add_argument("--video-id", default=None, help="CVAT: the video id of a single input")
     p.add_argument("--video-key", default="", help="Label Studio: the task data field of the video")
     p.add_argument("--use-predictions", action="store_true", help="Label Studio: read predictions")
@@ -158,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", default=None, help="class names, one a line: fixes ids 1..N")
     p.add_argument("--val-ratio", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-videos", default=None, help="comma-separated val videos (instead of the ratio)")
+    p.add_argument(
+        "--val-videos", default=None, help="comma-separated val videos (instead of the ratio)"
+    )
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     return p
 
@@ -188,16 +229,30 @@ def import_all(args) -> ImportResult:
         if fmt == "cvat":
             vid = args.video_id or cvat_video_id(data, path)
             probed = probe_video(args.videos_dir, vid)
-            r = parse_cvat_video(data, path, mapping=mapping, fps=args.fps or probed.get("fps"),
-                                 video_id=vid, width=args.width or probed.get("width"),
-                                 height=args.height or probed.get("height"))
+            r = parse_cvat_video(
+                data,
+                path,
+                mapping=mapping,
+                fps=args.fps or probed.get("fps"),
+                video_id=vid,
+                width=args.width or probed.get("width"),
+                height=args.height or probed.get("height"),
+            )
         elif fmt == "label-studio":
-            r = parse_label_studio(data, path, mapping=mapping, fps=args.fps, width=args.width,
-                                   height=args.height, video_key=args.video_key,
-                                   use_predictions=args.use_predictions)
+            r = parse_label_studio(
+                data,
+                path,
+                mapping=mapping,
+                fps=args.fps,
+                width=args.width,
+                height=args.height,
+                video_key=args.video_key,
+                use_predictions=args.use_predictions,
+            )
             if not args.width and args.videos_dir:
-                r.videos = [_with_probed_size(v, probe_video(args.videos_dir, v.video_id))
-                            for v in r.videos]
+                r.videos = [
+                    _with_probed_size(v, probe_video(args.videos_dir, v.video_id)) for v in r.videos
+                ]
         else:
             fps = args.fps
             sizes = {}
@@ -213,8 +268,15 @@ def import_all(args) -> ImportResult:
                         if probed:
                             sizes[vid] = (probed["width"], probed["height"])
                             fps = fps or probed["fps"]
-            r = parse_via3(data, path, mapping=mapping, fps=fps, sizes=sizes, width=args.width,
-                           height=args.height)
+            r = parse_via3(
+                data,
+                path,
+                mapping=mapping,
+                fps=fps,
+                sizes=sizes,
+                width=args.width,
+                height=args.height,
+            )
         total.extend(r)
     if not total.videos:
         raise ValueError("no video annotations found in the inputs")
@@ -234,17 +296,30 @@ def main(argv: list[str] | None = None) -> int:
         result = import_all(args)
         classes = read_classes(args.classes) if args.classes else None
         tables = build_ava_tables(result.videos, rate, classes)
-        splits = split_videos([v.video_id for v in result.videos], val_ratio=args.val_ratio,
-                              seed=args.seed,
-                              val_videos=args.val_videos.split(",") if args.val_videos else None)
+        splits = split_videos(
+            [v.video_id for v in result.videos],
+            val_ratio=args.val_ratio,
+            seed=args.seed,
+            val_videos=args.val_videos.split(",") if args.val_videos else None,
+        )
         summary = write_ava_dataset(
-            args.out, result.videos, tables, splits, rate=rate, frames_dir=args.frames_dir,
-            videos_dir=args.videos_dir, force=args.force,
-            info={"imported_from": [str(Path(p)) for p in args.inputs]})
+            args.out,
+            result.videos,
+            tables,
+            splits,
+            rate=rate,
+            frames_dir=args.frames_dir,
+            videos_dir=args.videos_dir,
+            force=args.force,
+            info={"imported_from": [str(Path(p)) for p in args.inputs]},
+        )
     except (InputFileError, ValueError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    rows = [[s, d["videos"], d["keyframes"], d["rows"], d["excluded"]] for s, d in summary["splits"].items()]
+    rows = [
+        [s, d["videos"], d["keyframes"], d["rows"], d["excluded"]]
+        for s, d in summary["splits"].items()
+    ]
     print(tabulate(rows, headers=["split", "videos", "keyframes", "rows", "excluded"]))
     print(f"classes (ids 1..{len(summary['classes'])}): {', '.join(summary['classes'])}")
     for what, n in sorted(summary["counts"].items()):
@@ -254,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     if tables.left_out_actions:
         print(f"left out: actions not in --classes: {', '.join(sorted(tables.left_out_actions))}")
     if not args.frames_dir and not args.videos_dir:
-        print(f"note: no --videos-dir or --frames-dir: put the videos in {args.out}/videos before training")
+        print(
+            f"note: no --videos-dir or --frames-dir: put the videos in {args.out}/videos before training"
+        )
     print(f"wrote {summary['root']}")
     return 0
 

@@ -29,17 +29,29 @@ from ava_detector.data.errors import InputFileError
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--root", required=True, help="dataset root in the AVA layout, with dataset.json")
+    p.add_argument(
+        "--root", required=True, help="dataset root in the AVA layout, with dataset.json"
+    )
     p.add_argument("--split", required=True, choices=["train", "val"])
-    p.add_argument("--detector-config", required=True, help="YAML file or Detectron2 model-zoo name")
+    p.add_argument(
+        "--detector-config", required=True, help="YAML file or Detectron2 model-zoo name"
+    )
     p.add_argument("--detector-weights", required=True, help="local weights file (.pkl or .pth)")
     p.add_argument("--out", default="", help="output CSV (default: the layout's proposals file)")
     p.add_argument("--threshold", type=float, default=0.5, help="minimum person score kept")
     p.add_argument("--batch-size", type=int, default=8, help="keyframes per detector call")
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1 ...")
-    p.add_argument("--source", default="frames", choices=["frames", "video"],
-                   help="read keyframes from the frame folders or the videos")
-    p.add_argument("--person-class", type=int, default=0, help="the detector's person class (COCO: 0)")
+    p.add_argument(
+        "--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1 ..."
+    )
+    p.add_argument(
+        "--source",
+        default="frames",
+        choices=["frames", "video"],
+        help="read keyframes from the frame folders or the videos",
+    )
+    p.add_argument(
+        "--person-class", type=int, default=0, help="the detector's person class (COCO: 0)"
+    )
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="detector config overrides")
     args = p.parse_args(argv)
@@ -61,29 +73,41 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists() and not args.force:
         print(f"{prog}: error: {out} exists (--force to replace it)", file=sys.stderr)
         return 2
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = (
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
     try:
         name = f"make_proposals_{args.split}"
-        register_ava(name, root=args.root, split=args.split, start_sec=None, fps=None, num_classes=None)
+        register_ava(
+            name, root=args.root, split=args.split, start_sec=None, fps=None, num_classes=None
+        )
         records = DatasetCatalog.get(name)
         if not records:
             raise ValueError(f"{args.root}: the {args.split} split has no keyframes")
-        cfg = build_person_detector_cfg(args.detector_config, args.detector_weights, args.threshold,
-                                        device)
+        cfg = build_person_detector_cfg(
+            args.detector_config, args.detector_weights, args.threshold, device
+        )
         if args.opts:
             cfg.defrost()
             cfg.merge_from_list(args.opts)
             cfg.freeze()
         detector = PersonDetector(cfg, person_class=args.person_class)
-        summary = make_proposals(records, detector.detect_batch, out, source=args.source,
-                                 batch_size=args.batch_size)
+        summary = make_proposals(
+            records, detector.detect_batch, out, source=args.source, batch_size=args.batch_size
+        )
     except (InputFileError, FileNotFoundError, ValueError, KeyError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {out}: {summary['boxes']} person boxes on {summary['keyframes']} keyframes of "
-          f"{summary['videos']} videos ({device}"
-          + (f"; {summary['resumed_videos']} videos from an earlier run" if summary["resumed_videos"]
-             else "") + ")")
+    print(
+        f"wrote {out}: {summary['boxes']} person boxes on {summary['keyframes']} keyframes of "
+        f"{summary['videos']} videos ({device}"
+        + (
+            f"; {summary['resumed_videos']} videos from an earlier run"
+            if summary["resumed_videos"]
+            else ""
+        )
+        + ")"
+    )
     return 0
 
 

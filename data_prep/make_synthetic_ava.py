@@ -34,30 +34,65 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--height", type=int, default=120)
     p.add_argument("--persons", type=int, nargs=2, default=(2, 3), metavar=("MIN", "MAX"))
     p.add_argument("--wave-period", type=int, default=10, help="hand-wave period in frames")
-    p.add_argument("--per-class", type=int, nargs=2, default=(8, 2), metavar=("TRAIN", "VAL"),
-                   help="Kinetics clips per class")
+    p.add_argument(
+        "--per-class",
+        type=int,
+        nargs=2,
+        default=(8, 2),
+        metavar=("TRAIN", "VAL"),
+        help="Kinetics clips per class",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jpeg-quality", type=int, default=85)
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     args = p.parse_args(argv)
-    spec = SceneSpec(width=args.width, height=args.height, fps=args.fps, start_sec=args.start_sec,
-                     duration=args.duration, persons=tuple(args.persons), wave_period=args.wave_period)
+    spec = SceneSpec(
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        start_sec=args.start_sec,
+        duration=args.duration,
+        persons=tuple(args.persons),
+        wave_period=args.wave_period,
+    )
     try:
         if args.kinetics:
             s = generate_synthetic_kinetics(
-                args.out or "datasets/kinetics_synthetic", train_per_class=args.per_class[0],
-                val_per_class=args.per_class[1], seconds=min(args.duration, 3), spec=spec,
-                seed=args.seed, force=args.force)
+                args.out or "datasets/kinetics_synthetic",
+                train_per_class=args.per_class[0],
+                val_per_class=args.per_class[1],
+                seconds=min(args.duration, 3),
+                spec=spec,
+                seed=args.seed,
+                force=args.force,
+            )
             print(tabulate([[k, n] for k, n in s["clips"].items()], headers=["split", "clips"]))
         else:
             s = generate_synthetic_ava(
-                args.out or "datasets/ava_synthetic", train_videos=args.train_videos,
-                val_videos=args.val_videos, spec=spec, seed=args.seed,
-                jpeg_quality=args.jpeg_quality, force=args.force)
-            rows = [[split, d["videos"], d["keyframes"], d["boxes"], d["proposals"],
-                     ", ".join(f"{k} {n}" for k, n in d["labels"].items())]
-                    for split, d in s["splits"].items()]
-            print(tabulate(rows, headers=["split", "videos", "keyframes", "boxes", "proposals", "labels"]))
+                args.out or "datasets/ava_synthetic",
+                train_videos=args.train_videos,
+                val_videos=args.val_videos,
+                spec=spec,
+                seed=args.seed,
+                jpeg_quality=args.jpeg_quality,
+                force=args.force,
+            )
+            rows = [
+                [
+                    split,
+                    d["videos"],
+                    d["keyframes"],
+                    d["boxes"],
+                    d["proposals"],
+                    ", ".join(f"{k} {n}" for k, n in d["labels"].items()),
+                ]
+                for split, d in s["splits"].items()
+            ]
+            print(
+                tabulate(
+                    rows, headers=["split", "videos", "keyframes", "boxes", "proposals", "labels"]
+                )
+            )
     except FileExistsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", type=float, default=900, help="first second kept by the cut")
     p.add_argument("--length", type=float, default=901, help="seconds kept by the cut")
     p.add_argument("--fps", type=float, default=30)
-    p.add_argument("--no-ffmpeg", action="store_true", help="use the PyAV fallback even with ffmpeg")
+    p.add_argument(
+        "--no-ffmpeg", action="store_true", help="use the PyAV fallback even with ffmpeg"
+    )
     args = p.parse_args(argv)
     root = Path(args.root)
     use_ffmpeg = False if args.no_ffmpeg else None
@@ -62,14 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.step in ("cut", "all"):
         if not args.movies:
             sys.exit("error: --movies is needed to cut")
-        movies = {m.stem: m for m in Path(args.movies).iterdir() if m.suffix.lower() in VIDEO_SUFFIXES}
+        movies = {
+            m.stem: m for m in Path(args.movies).iterdir() if m.suffix.lower() in VIDEO_SUFFIXES
+        }
         (root / "videos").mkdir(parents=True, exist_ok=True)
         missing = [v for v in vids if v not in movies]
         if missing:
             print(f"warning: {len(missing)} movies missing, e.g. {missing[0]}", file=sys.stderr)
         for v in tqdm([v for v in vids if v in movies], desc="cut"):
             if not (root / "videos" / f"{v}.mp4").exists():
-                cut_video(movies[v], root / "videos" / f"{v}.mp4", args.start, args.length, use_ffmpeg)
+                cut_video(
+                    movies[v], root / "videos" / f"{v}.mp4", args.start, args.length, use_ffmpeg
+                )
     if args.step in ("frames", "all"):
         for v in tqdm(vids, desc="frames"):
             video = root / "videos" / f"{v}.mp4"

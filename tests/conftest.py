@@ -26,7 +26,9 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but the shared reference folder {SHARED} is missing")
-        pytest.skip(f"reference data folder {SHARED} not present (only in the developers' checkout)")
+        pytest.skip(
+            f"reference data folder {SHARED} not present (only in the developers' checkout)"
+        )
     return SHARED
 
 

@@ -60,8 +60,9 @@ def test_detections_carry_the_ids_of_the_outputs():
 @pytest.fixture(scope="module")
 def synthetic_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("subset") / "ava_synthetic"
-    generate_synthetic_ava(root, train_videos=2, val_videos=1, spec=SceneSpec(duration=4), seed=2,
-                           progress=False)
+    generate_synthetic_ava(
+        root, train_videos=2, val_videos=1, spec=SceneSpec(duration=4), seed=2, progress=False
+    )
     return root
 
 
@@ -70,15 +71,38 @@ def test_a_subset_run_trains_a_two_output_head_and_writes_only_its_ids(synthetic
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        rc = tool.cli([
-            "--config", str(REPO / "configs/synthetic/tiny_slowfast.yaml"),
-            "AVA.SYNTHETIC_ROOT", str(synthetic_root), "OUTPUT_DIR", str(tmp_path),
-            "AVA.CLASS_SUBSET", str(SUBSET), "MODEL.ROI_HEADS.NUM_CLASSES", "0",
-            "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "2", "SOLVER.WARMUP_ITERS", "1",
-            "SOLVER.CHECKPOINT_PERIOD", "1000", "INPUT.TRAIN_JITTER_SCALES", "[64, 64]",
-            "INPUT.TRAIN_CROP_SIZE", "64", "INPUT.TEST_SHORT_SIDE", "64", "TEST.IMS_PER_BATCH", "2",
-            "DATALOADER.NUM_WORKERS", "0",
-        ])
+        rc = tool.cli(
+            [
+                "--config",
+                str(REPO / "configs/synthetic/tiny_slowfast.yaml"),
+                "AVA.SYNTHETIC_ROOT",
+                str(synthetic_root),
+                "OUTPUT_DIR",
+                str(tmp_path),
+                "AVA.CLASS_SUBSET",
+                str(SUBSET),
+                "MODEL.ROI_HEADS.NUM_CLASSES",
+                "0",
+                "SOLVER.IMS_PER_BATCH",
+                "2",
+                "SOLVER.MAX_ITER",
+                "2",
+                "SOLVER.WARMUP_ITERS",
+                "1",
+                "SOLVER.CHECKPOINT_PERIOD",
+                "1000",
+                "INPUT.TRAIN_JITTER_SCALES",
+                "[64, 64]",
+                "INPUT.TRAIN_CROP_SIZE",
+                "64",
+                "INPUT.TEST_SHORT_SIDE",
+                "64",
+                "TEST.IMS_PER_BATCH",
+                "2",
+                "DATALOADER.NUM_WORKERS",
+                "0",
+            ]
+        )
     finally:
         torch.set_num_threads(threads)
     assert rc == 0
@@ -95,8 +119,18 @@ def test_a_subset_run_trains_a_two_output_head_and_writes_only_its_ids(synthetic
 
     cfg = get_ava_cfg()
     cfg.merge_from_file(str(REPO / "configs/synthetic/tiny_slowfast.yaml"))
-    cfg.merge_from_list(["AVA.CLASS_SUBSET", str(SUBSET), "MODEL.ROI_HEADS.NUM_CLASSES", "2",
-                         "INPUT.TEST_SHORT_SIDE", "64", "MODEL.DEVICE", "cpu"])
+    cfg.merge_from_list(
+        [
+            "AVA.CLASS_SUBSET",
+            str(SUBSET),
+            "MODEL.ROI_HEADS.NUM_CLASSES",
+            "2",
+            "INPUT.TEST_SHORT_SIDE",
+            "64",
+            "MODEL.DEVICE",
+            "cpu",
+        ]
+    )
     predictor = VideoActionPredictor(cfg, tmp_path / "model_final.pth", tracker=None)
     boxes = {1.0: np.array([[0.1, 0.2, 0.4, 0.9]], np.float32)}
     results = list(predictor(synthetic_root / "videos" / "syn_val_000.mp4", boxes=boxes))

@@ -73,7 +73,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def _noisy(index: int, height: int, width: int, seed: int = 0) -> np.ndarray:
     """A numbered frame with noise (so JPEG blocks carry real AC coefficients)."""
     rng = np.random.default_rng(seed + index)
-    img = numbered_frame(index, height, width).astype(np.int16) + rng.integers(-30, 31, (height, width, 3))
+    img = numbered_frame(index, height, width).astype(np.int16) + rng.integers(
+        -30, 31, (height, width, 3)
+    )
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -88,9 +90,17 @@ def media(tmp_path_factory):
 
 def _record(paths, video=None, sec=902):
     return {
-        "video_id": "vid", "sec": sec, "image_id": f"vid,{sec:04d}", "fps": 30.0, "start_sec": 900.0,
-        "keyframe_index": (sec - 900) * 30, "source": "frames", "frames": paths, "video_path": video,
-        "height": 96, "width": 128,
+        "video_id": "vid",
+        "sec": sec,
+        "image_id": f"vid,{sec:04d}",
+        "fps": 30.0,
+        "start_sec": 900.0,
+        "keyframe_index": (sec - 900) * 30,
+        "source": "frames",
+        "frames": paths,
+        "video_path": video,
+        "height": 96,
+        "width": 128,
         "boxes": np.array([[0.25, 0.5, 0.5, 1.0], [0.0, 0.0, 0.1, 0.1]], dtype=np.float32),
         "labels": np.eye(80, dtype=np.float32)[[11, 79]],
         "scores": np.array([1.0, 0.85], dtype=np.float32),
@@ -99,8 +109,9 @@ def _record(paths, video=None, sec=902):
 
 
 def _cfg(decode_device="cpu", **input_overrides):
-    return make_cfg(INPUT__DECODE_DEVICE=decode_device,
-                    **{f"INPUT__{k}": v for k, v in input_overrides.items()})
+    return make_cfg(
+        INPUT__DECODE_DEVICE=decode_device, **{f"INPUT__{k}": v for k, v in input_overrides.items()}
+    )
 
 
 def _numbers(clip: torch.Tensor) -> list[int]:
@@ -113,13 +124,19 @@ def _numbers(clip: torch.Tensor) -> list[int]:
 @pytest.mark.parametrize("sampling", ["420", "422", "444"])
 @pytest.mark.parametrize("quality", [60, 95])
 def test_cpu_decode_is_bit_identical_to_imread(tmp_path, sampling, quality):
-    flag = {"420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420, "422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
-            "444": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444}[sampling]
+    flag = {
+        "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+        "422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+        "444": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+    }[sampling]
     paths = []
     for i, (h, w) in enumerate([(96, 128), (257, 341)]):  # 257x341: partial MCUs at the edges
         path = tmp_path / f"f{i}.jpg"
-        cv2.imwrite(str(path), cv2.cvtColor(_noisy(i, h, w), cv2.COLOR_RGB2BGR),
-                    [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, flag])
+        cv2.imwrite(
+            str(path),
+            cv2.cvtColor(_noisy(i, h, w), cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, flag],
+        )
         paths.append(str(path))
     for path in paths:
         enc = read_jpeg_bytes([path])
@@ -192,12 +209,21 @@ def test_resize_hand_computed():
     assert ref.tolist() == out[0, 0].tolist()
 
 
-@pytest.mark.parametrize("src,dst", [((96, 128), (256, 341)), ((360, 480), (256, 341)),
-                                     ((200, 300), (100, 150)), ((113, 77), (57, 39))])
+@pytest.mark.parametrize(
+    "src,dst",
+    [
+        ((96, 128), (256, 341)),
+        ((360, 480), (256, 341)),
+        ((200, 300), (100, 150)),
+        ((113, 77), (57, 39)),
+    ],
+)
 def test_resize_matches_cv2_inter_linear_within_one_level(src, dst):
     img = np.random.default_rng(1).integers(0, 256, src + (3,), dtype=np.uint8)
     ref = cv2.resize(img, dst[::-1], interpolation=cv2.INTER_LINEAR)
-    out = resize_frames(torch.from_numpy(img).permute(2, 0, 1)[None], dst)[0].permute(1, 2, 0).numpy()
+    out = (
+        resize_frames(torch.from_numpy(img).permute(2, 0, 1)[None], dst)[0].permute(1, 2, 0).numpy()
+    )
     diff = np.abs(out.astype(int) - ref)
     assert diff.max() <= 1  # OpenCV rounds 11-bit fixed-point weights, we round float32
     assert (diff == 0).mean() > 0.8
@@ -209,7 +235,9 @@ def test_crop_flip_exact_and_ops_from_detectron2_transforms():
     ops = clip_ops_from_transform(tfm)
     assert ops == [Crop(5, 2, 16, 12), HFlip()]
     ref = apply_transform_to_clip(tfm, clip)
-    out = apply_clip_ops(torch.from_numpy(clip).permute(0, 3, 1, 2), ops).permute(0, 2, 3, 1).numpy()
+    out = (
+        apply_clip_ops(torch.from_numpy(clip).permute(0, 3, 1, 2), ops).permute(0, 2, 3, 1).numpy()
+    )
     assert np.array_equal(out, ref)
     with pytest.raises(TypeError, match="BlendTransform has no device implementation"):
         clip_ops_from_transform(BlendTransform(0.0, 0.5, 0.5))
@@ -249,8 +277,9 @@ def test_shape_aug_input_follows_transforms_without_pixels():
 # ----------------------------------------------------------------------------- mapper + model
 
 
-@pytest.mark.parametrize("is_train,jitter,seed", [(False, 0.0, 0), (True, 0.0, 0), (True, 0.0, 5),
-                                                  (True, 0.4, 1)])
+@pytest.mark.parametrize(
+    "is_train,jitter,seed", [(False, 0.0, 0), (True, 0.0, 0), (True, 0.0, 5), (True, 0.4, 1)]
+)
 def test_bytes_mapper_gives_the_cpu_clips_and_boxes(media, is_train, jitter, seed):
     rec = _record(*media)
     np.random.seed(seed)
@@ -260,7 +289,9 @@ def test_bytes_mapper_gives_the_cpu_clips_and_boxes(media, is_train, jitter, see
     assert "clips" not in enc and set(enc["clip_bytes"]) == {"slow", "fast"}
     assert enc["clip_bytes"]["slow"].data is enc["clip_bytes"]["fast"].data  # one buffer
     # the same boxes, bit for bit, and the same sizes
-    assert torch.equal(cpu["instances"].proposal_boxes.tensor, enc["instances"].proposal_boxes.tensor)
+    assert torch.equal(
+        cpu["instances"].proposal_boxes.tensor, enc["instances"].proposal_boxes.tensor
+    )
     assert cpu["instances"].image_size == enc["instances"].image_size
     assert (cpu["height"], cpu["width"]) == (enc["height"], enc["width"]) == (96, 128)
     if is_train:
@@ -274,7 +305,9 @@ def test_bytes_mapper_gives_the_cpu_clips_and_boxes(media, is_train, jitter, see
         assert diff.max() <= (1 if jitter == 0 else 3)
     if not is_train:
         assert _numbers(clips["fast"]) == clip_indices(60, 32, 2, NUM).tolist()
-        assert _numbers(clips["slow"]) == [clip_indices(60, 32, 2, NUM)[i] for i in pathway_indices(32, 4)]
+        assert _numbers(clips["slow"]) == [
+            clip_indices(60, 32, 2, NUM)[i] for i in pathway_indices(32, 4)
+        ]
 
 
 def test_bytes_mapper_hand_computed_training_ops(media, monkeypatch):
@@ -283,6 +316,7 @@ def test_bytes_mapper_hand_computed_training_ops(media, monkeypatch):
     monkeypatch.setattr(np.random, "uniform", lambda lo, hi: next(draws["uniform"]))
     monkeypatch.setattr(np.random, "randint", lambda n: next(draws["randint"]))
     from detectron2.data.transforms import RandomFlip
+
     monkeypatch.setattr(RandomFlip, "_rand_range", lambda self: next(draws["flip"]))
     out = AVADatasetMapper(_cfg("cpu:bytes"), is_train=True)(_record(*media))
     # 96x128 -> 320x426 (floor(128 / 96 * 320)), crop x0 = 426 - 224, flip
@@ -367,8 +401,10 @@ def test_mixed_batch_and_training_loss(media, repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
     cfg, model = _tiny_model("cpu:bytes")
     np.random.seed(0)
-    batch = [AVADatasetMapper(_cfg_from(cfg, "cpu:bytes"), is_train=True)(_record(*media)),
-             AVADatasetMapper(_cfg_from(cfg, "cpu"), is_train=True)(_record(*media, sec=901))]
+    batch = [
+        AVADatasetMapper(_cfg_from(cfg, "cpu:bytes"), is_train=True)(_record(*media)),
+        AVADatasetMapper(_cfg_from(cfg, "cpu"), is_train=True)(_record(*media, sec=901)),
+    ]
     assert "clip_bytes" in batch[0] and "clips" in batch[1]
     model.train()
     losses = model(batch)
@@ -407,7 +443,10 @@ def test_cuda_decode_device_without_cuda_is_one_clear_error(media, repo_root, mo
     cfg, model = _tiny_model("cuda")
     model.eval()
     with torch.no_grad():
-        assert len(model([AVADatasetMapper(_cfg_from(cfg, "cpu"), is_train=False)(_record(*media))])) == 1
+        assert (
+            len(model([AVADatasetMapper(_cfg_from(cfg, "cpu"), is_train=False)(_record(*media))]))
+            == 1
+        )
         with pytest.raises(ValueError, match="INPUT.DECODE_DEVICE='cuda' but 0 CUDA device"):
             model([AVADatasetMapper(_cfg_from(cfg, "cuda"), is_train=False)(_record(*media))])
 
@@ -423,7 +462,9 @@ def test_unknown_decode_device_fails_when_building_the_model(repo_root, monkeypa
 # ----------------------------------------------------------------------------- CUDA
 
 
-@pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (nvJPEG decoding and transforms on the device)")
+@pytest.mark.skipif(
+    not CUDA, reason="needs a CUDA GPU (nvJPEG decoding and transforms on the device)"
+)
 def test_cuda_path_close_to_cpu_path(media):
     rec = _record(*media)
     np.random.seed(0)
@@ -444,13 +485,30 @@ def test_benchmark_train_runs_with_decode_device(repo_root, monkeypatch, capsys)
     monkeypatch.chdir(repo_root)
     parser = argparse.ArgumentParser()
     bench.add_arguments(parser)
-    args = parser.parse_args(["--config", "configs/synthetic/tiny_slowfast.yaml", "--batch", "2",
-                              "--iters", "1", "--warmup", "0", "--amp", "off", "--device", "cpu",
-                              "--decode-device", "cpu:bytes", "--frame-size", "120", "160"])
+    args = parser.parse_args(
+        [
+            "--config",
+            "configs/synthetic/tiny_slowfast.yaml",
+            "--batch",
+            "2",
+            "--iters",
+            "1",
+            "--warmup",
+            "0",
+            "--amp",
+            "off",
+            "--device",
+            "cpu",
+            "--decode-device",
+            "cpu:bytes",
+            "--frame-size",
+            "120",
+            "160",
+        ]
+    )
     assert bench.run(args) == 0
     text = capsys.readouterr().out
     assert "decoded and transformed on cpu:bytes" in text and "decode s/batch" in text
     batch = bench.make_encoded_batch(_cfg_from(get_ava_cfg(), "cpu:bytes"), 2, 3, (120, 160))
     assert len(batch) == 2 and set(batch[0]["clip_bytes"]) == {"slow", "fast"}
     assert len(batch[0]["clip_bytes"]["fast"]) == 32 and batch[0]["instances"].image_size[0] <= 224
-

@@ -24,8 +24,13 @@ def check_ava(repo_root):
 @pytest.fixture()
 def root(tmp_path):
     out = tmp_path / "syn"
-    generate_synthetic_ava(out, train_videos=1, val_videos=2, spec=SceneSpec(duration=4, width=96, height=80),
-                           progress=False)
+    generate_synthetic_ava(
+        out,
+        train_videos=1,
+        val_videos=2,
+        spec=SceneSpec(duration=4, width=96, height=80),
+        progress=False,
+    )
     return out
 
 
@@ -57,7 +62,9 @@ def test_videos_checked_for_fps_and_duration(root, check_ava, capsys):
 
 
 def test_proposal_quality_by_hand():
-    gt = parse_annotations("v,1,0.1,0.1,0.3,0.5,12\nv,1,0.1,0.1,0.3,0.5,17\nv,1,0.6,0.1,0.8,0.5,14\n").table
+    gt = parse_annotations(
+        "v,1,0.1,0.1,0.3,0.5,12\nv,1,0.1,0.1,0.3,0.5,17\nv,1,0.6,0.1,0.8,0.5,14\n"
+    ).table
     props = parse_proposals(
         "v,1,0.1,0.1,0.3,0.5,,0.9\nv,1,0.4,0.6,0.5,0.9,,0.95\nv,1,0.6,0.1,0.8,0.52,,0.5\n"
         "w,1,0.6,0.1,0.8,0.52,,0.99\n"  # a keyframe without GT: ignored
@@ -101,8 +108,11 @@ def test_every_problem_reported_without_a_traceback(root, check_ava, capsys):
 def test_frame_paths_outside_the_frames_folder(root, check_ava, capsys):
     lists = root / "frame_lists" / "val.csv"
     text = lists.read_text()
-    lists.write_text(text.replace(" syn_val_000/syn_val_000_000031.jpg",
-                                  " ../frames/syn_val_000/syn_val_000_000031.jpg"))
+    lists.write_text(
+        text.replace(
+            " syn_val_000/syn_val_000_000031.jpg", " ../frames/syn_val_000/syn_val_000_000031.jpg"
+        )
+    )
     assert check_ava(["--root", str(root), "--split", "val"]) == 1
     out = capsys.readouterr().out
     assert "1 outside the frames folder" in out

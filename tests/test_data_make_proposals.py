@@ -22,8 +22,16 @@ from ava_detector.data.synthetic_scene import SceneSpec
 SPEC = SceneSpec(duration=4, start_sec=0, width=96, height=80)
 DETECTOR = "COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml"
 # A one-class (person) detector on small inputs: with random weights every detection is a person.
-SMALL = ["INPUT.MIN_SIZE_TEST", "96", "INPUT.MAX_SIZE_TEST", "128", "MODEL.RPN.POST_NMS_TOPK_TEST", "50",
-         "MODEL.ROI_HEADS.NUM_CLASSES", "1"]
+SMALL = [
+    "INPUT.MIN_SIZE_TEST",
+    "96",
+    "INPUT.MAX_SIZE_TEST",
+    "128",
+    "MODEL.RPN.POST_NMS_TOPK_TEST",
+    "50",
+    "MODEL.ROI_HEADS.NUM_CLASSES",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +48,26 @@ def _records(root, split="train"):
 
 def _fake_detector(calls: list):
     """Boxes from the frame itself (its mean colour), so results depend on the keyframe read."""
+
     def detect(frames):
         calls.append(len(frames))
         out = []
         for f in frames:
             m = float(f.mean()) / 255
-            out.append((np.array([[0.1, 0.2, 0.1 + m / 2, 0.9]], np.float32), np.array([m], np.float32)))
+            out.append(
+                (np.array([[0.1, 0.2, 0.1 + m / 2, 0.9]], np.float32), np.array([m], np.float32))
+            )
         return out
+
     return detect
 
 
 def test_rows_are_ava_detection_csv():
     rows = format_proposal_rows("vid", 3, np.array([[0.1, 0.25, 0.5, 1.0]]), np.array([0.875]))
     assert rows == ["vid,0003,0.1000,0.2500,0.5000,1.0000,,0.875000"]
-    squeezed = format_proposal_rows("vid", 3, np.array([[0.1, 0.99999, 0.5, 1.2], [0, 0, 1, 1]]),
-                                    np.array([0.9, 0.8]))
+    squeezed = format_proposal_rows(
+        "vid", 3, np.array([[0.1, 0.99999, 0.5, 1.2], [0, 0, 1, 1]]), np.array([0.9, 0.8])
+    )
     assert squeezed == ["vid,0003,0.0000,0.0000,1.0000,1.0000,,0.800000"]
     table = parse_proposals("\n".join(rows) + "\n").table
     assert table["score"].tolist() == [0.875]
@@ -65,10 +78,17 @@ def test_every_keyframe_once_in_order_and_a_stopped_run_resumes(root, tmp_path):
     clean = tmp_path / "clean.csv"
     calls: list = []
     summary = make_proposals(records, _fake_detector(calls), clean, batch_size=2, progress=False)
-    assert summary == {"keyframes": len(records), "boxes": len(records), "videos": 2, "resumed_videos": 0}
+    assert summary == {
+        "keyframes": len(records),
+        "boxes": len(records),
+        "videos": 2,
+        "resumed_videos": 0,
+    }
     assert sum(calls) == len(records) and max(calls) == 2
     table = parse_proposals(clean.read_text()).table
-    assert list(zip(table["video_id"], table["sec"])) == [(r["video_id"], r["sec"]) for r in records]
+    assert list(zip(table["video_id"], table["sec"])) == [
+        (r["video_id"], r["sec"]) for r in records
+    ]
     assert not (tmp_path / "clean.csv.partial").exists()
 
     # Stop during the second video: the first is kept, the rerun does only the second.
@@ -118,9 +138,27 @@ def test_cli_with_a_detectron2_detector_of_random_weights(root, tmp_path, repo_r
     weights = tmp_path / "random_detector.pth"
     _random_detector_weights(weights)
     out = tmp_path / "val_proposals.csv"
-    cmd = [sys.executable, str(repo_root / "data_prep/make_proposals.py"), "--root", str(root),
-           "--split", "val", "--detector-config", DETECTOR, "--detector-weights", str(weights),
-           "--out", str(out), "--threshold", "0", "--batch-size", "3", "--device", "cpu", *SMALL]
+    cmd = [
+        sys.executable,
+        str(repo_root / "data_prep/make_proposals.py"),
+        "--root",
+        str(root),
+        "--split",
+        "val",
+        "--detector-config",
+        DETECTOR,
+        "--detector-weights",
+        str(weights),
+        "--out",
+        str(out),
+        "--threshold",
+        "0",
+        "--batch-size",
+        "3",
+        "--device",
+        "cpu",
+        *SMALL,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=repo_root)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "person boxes on" in done.stdout and "(cpu)" in done.stdout
@@ -131,8 +169,12 @@ def test_cli_with_a_detectron2_detector_of_random_weights(root, tmp_path, repo_r
     assert np.allclose(table["score"], np.e / (np.e + 1), atol=1e-5)
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=repo_root)
     assert again.returncode == 2 and again.stderr.strip().endswith("exists (--force to replace it)")
-    missing = subprocess.run([*cmd[:-len(SMALL)], "--force", "--detector-weights", str(tmp_path / "nope.pkl")],
-                             capture_output=True, text=True, cwd=repo_root)
+    missing = subprocess.run(
+        [*cmd[: -len(SMALL)], "--force", "--detector-weights", str(tmp_path / "nope.pkl")],
+        capture_output=True,
+        text=True,
+        cwd=repo_root,
+    )
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
     assert "detector weights not found" in missing.stderr
 

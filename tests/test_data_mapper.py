@@ -22,7 +22,9 @@ from ava_detector.data.video.synthetic import (
 )
 from ava_detector.utils.video_writer import write_mp4
 
-NUM = 120  # 4 s at 30 fps, frames 96x128; keyframe second 902 of a cut starting at 900 s -> frame 60
+NUM = (
+    120  # 4 s at 30 fps, frames 96x128; keyframe second 902 of a cut starting at 900 s -> frame 60
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +38,17 @@ def media(tmp_path_factory):
 
 def _record(paths, video, sec=902):
     return {
-        "video_id": "vid", "sec": sec, "image_id": f"vid,{sec:04d}", "fps": 30.0, "start_sec": 900.0,
-        "keyframe_index": (sec - 900) * 30, "source": "frames", "frames": paths, "video_path": video,
-        "height": 96, "width": 128,
+        "video_id": "vid",
+        "sec": sec,
+        "image_id": f"vid,{sec:04d}",
+        "fps": 30.0,
+        "start_sec": 900.0,
+        "keyframe_index": (sec - 900) * 30,
+        "source": "frames",
+        "frames": paths,
+        "video_path": video,
+        "height": 96,
+        "width": 128,
         "boxes": np.array([[0.25, 0.5, 0.5, 1.0], [0.0, 0.0, 0.1, 0.1]], dtype=np.float32),
         "labels": np.eye(80, dtype=np.float32)[[11, 79]],
         "scores": np.array([1.0, 0.85], dtype=np.float32),
@@ -83,13 +93,24 @@ def test_sources_give_the_same_clip(media):
     b = AVADatasetMapper(_cfg(SOURCE="video"), is_train=False)(_record(*media, sec=901))
     diff = (a["clips"]["fast"].float() - b["clips"]["fast"].float()).abs().mean()
     assert diff < 4.0
-    assert _numbers(a["clips"]["fast"]) == _numbers(b["clips"]["fast"]) == clip_indices(30, 32, 2, NUM).tolist()
+    assert (
+        _numbers(a["clips"]["fast"])
+        == _numbers(b["clips"]["fast"])
+        == clip_indices(30, 32, 2, NUM).tolist()
+    )
 
 
-@pytest.mark.parametrize("arch,key,numbers", [
-    ("slow", "slow", clip_indices(60, 8, 8, NUM).tolist()),  # 8 frames at stride 2 * 4 = 8: 28..84
-    ("fast", "fast", clip_indices(60, 32, 2, NUM).tolist()),
-])
+@pytest.mark.parametrize(
+    "arch,key,numbers",
+    [
+        (
+            "slow",
+            "slow",
+            clip_indices(60, 8, 8, NUM).tolist(),
+        ),  # 8 frames at stride 2 * 4 = 8: 28..84
+        ("fast", "fast", clip_indices(60, 32, 2, NUM).tolist()),
+    ],
+)
 def test_single_pathway_archs(media, arch, key, numbers):
     cfg = _cfg()
     cfg.MODEL.SLOWFAST.ARCH = arch
@@ -111,7 +132,11 @@ def test_training_output(media):
         boxes = inst.proposal_boxes.tensor
         assert len(boxes) == 2 and (boxes >= 0).all() and (boxes <= 224).all()
         assert inst.gt_actions.shape == (2, 80) and inst.gt_actions.dtype == torch.float32
-        assert inst.gt_actions[0, 11] == 1 and inst.gt_actions[1, 79] == 1 and inst.gt_actions.sum() == 2
+        assert (
+            inst.gt_actions[0, 11] == 1
+            and inst.gt_actions[1, 79] == 1
+            and inst.gt_actions.sum() == 2
+        )
 
 
 def test_training_boxes_follow_scale_crop_flip(media, monkeypatch):
@@ -120,6 +145,7 @@ def test_training_boxes_follow_scale_crop_flip(media, monkeypatch):
     monkeypatch.setattr(np.random, "uniform", lambda lo, hi: next(draws["uniform"]))
     monkeypatch.setattr(np.random, "randint", lambda n: next(draws["randint"]))
     from detectron2.data.transforms import RandomFlip
+
     monkeypatch.setattr(RandomFlip, "_rand_range", lambda self: next(draws["flip"]))
     out = AVADatasetMapper(_cfg(), is_train=True)(_record(*media))
     # 96x128 -> 320x426 (long side floor(128 / 96 * 320), PySlowFast's rule; x * 426/128, y * 320/96);
@@ -176,7 +202,9 @@ def test_a_keyframe_beyond_the_video_is_an_error_or_a_counted_skip(media, source
     out = AVADatasetMapper(_cfg(SOURCE=source), is_train=False)(near_end)
     assert _numbers(out["clips"]["fast"])[-1] == NUM - 1  # the clip runs over the end: padded
     past = _record(paths, video, sec=904)  # frame 120 of 120; 4.0 s of a 4.0-s video
-    with pytest.raises(InputFileError, match=r"at 4\.000 s lies beyond the end of the video \(4\.000 s\)"):
+    with pytest.raises(
+        InputFileError, match=r"at 4\.000 s lies beyond the end of the video \(4\.000 s\)"
+    ):
         AVADatasetMapper(_cfg(SOURCE=source), is_train=False)(past)
     cfg = _cfg(SOURCE=source)
     cfg.DATALOADER.SKIP_BAD_SAMPLES = True

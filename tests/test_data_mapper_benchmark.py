@@ -17,14 +17,35 @@ def _args(*argv):
 
 
 def test_data_benchmark_prints_both_sources_and_the_floor(capsys):
-    args = _args("--records", "2", "--rounds", "1", "--videos", "1", "--seconds", "4", "--size", "120", "160",
-                 "--gop", "30", "--mode", "test", "INPUT.NUM_FRAMES", "8")
+    args = _args(
+        "--records",
+        "2",
+        "--rounds",
+        "1",
+        "--videos",
+        "1",
+        "--seconds",
+        "4",
+        "--size",
+        "120",
+        "160",
+        "--gop",
+        "30",
+        "--mode",
+        "test",
+        "INPUT.NUM_FRAMES",
+        "8",
+    )
     assert bench.run(args) == 0
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("| ")]
     rows = {tuple(c.strip() for c in line.strip("|").split("|"))[:3] for line in lines[1:]}
-    assert rows == {("frames", "test", "8x2"), ("video", "test", "8x2"), ("floor", "test", "8x2"),
-                    ("video floor", "test", "8x2")}
+    assert rows == {
+        ("frames", "test", "8x2"),
+        ("video", "test", "8x2"),
+        ("floor", "test", "8x2"),
+        ("video floor", "test", "8x2"),
+    }
     assert all(float(line.strip("|").split("|")[3]) > 0 for line in lines[1:])
     assert "frames clip time / decode-only floor" in out and "x264" in out
 
@@ -32,8 +53,12 @@ def test_data_benchmark_prints_both_sources_and_the_floor(capsys):
 def test_generated_set_is_realistic(tmp_path):
     records, what = bench.realistic_records(tmp_path, videos=1, seconds=4, size=(360, 640), gop=250)
     assert [r["sec"] for r in records] == [2]  # keyframes a clip's half-length from both ends
-    sizes = [(tmp_path / "frames" / "nat00" / f"nat00_{i:06d}.jpg").stat().st_size for i in (1, 60, 120)]
-    assert all(25_000 < s < 70_000 for s in sizes), sizes  # ~40 KB, not a trivially compressible image
+    sizes = [
+        (tmp_path / "frames" / "nat00" / f"nat00_{i:06d}.jpg").stat().st_size for i in (1, 60, 120)
+    ]
+    assert all(25_000 < s < 70_000 for s in sizes), (
+        sizes
+    )  # ~40 KB, not a trivially compressible image
     assert len(records[0]["frames"]) == 120 and records[0]["keyframe_index"] == 60
     assert "gop 250" in what
 

@@ -120,13 +120,16 @@ def test_label_maps_both_layouts(shared_dir):
     with pytest.raises(InputFileError, match=r"m:1: expected 'item \{' or 'label \{'"):
         parse_label_map("nonsense\n", "m")
     with pytest.raises(InputFileError, match=r"m:1: block opened here is never closed"):
-        parse_label_map("item {\n name: \"a\"\n id: 1\n", "m")
+        parse_label_map('item {\n name: "a"\n id: 1\n', "m")
     with pytest.raises(InputFileError, match=r"m:5: action id 1 is defined twice"):
         parse_label_map('item {\nname: "a"\nid: 1\n}\nitem {\nname: "b"\nid: 1\n}\n', "m")
 
 
 def test_frame_list_parse_and_roundtrip():
-    videos = {"vidA": ["vidA/vidA_000001.jpg", "vidA/vidA_000002.jpg"], "vidB": ["vidB/vidB_000001.jpg"]}
+    videos = {
+        "vidA": ["vidA/vidA_000001.jpg", "vidA/vidA_000002.jpg"],
+        "vidB": ["vidB/vidB_000001.jpg"],
+    }
     text = format_frame_list(videos)
     assert text.splitlines()[0] == "original_vido_id video_id frame_id path labels"
     assert text.splitlines()[2] == 'vidA 0 1 vidA/vidA_000002.jpg ""'
@@ -136,7 +139,7 @@ def test_frame_list_parse_and_roundtrip():
     with pytest.raises(InputFileError, match=r"fl.csv:3: expected .* got 2 fields"):
         parse_frame_list(text.splitlines()[0] + "\n\nvidA 0\n", "fl.csv")
     with pytest.raises(InputFileError, match=r"fl.csv:2: frame_id must be an integer"):
-        parse_frame_list(text.splitlines()[0] + "\nvidA 0 x a.jpg \"\"\n", "fl.csv")
+        parse_frame_list(text.splitlines()[0] + '\nvidA 0 x a.jpg ""\n', "fl.csv")
 
 
 def test_iou_and_proposal_labels_by_hand():
@@ -162,8 +165,14 @@ vidB,0905,0.2,0.2,0.4,0.4,,0.9
 def _records(start_sec=900, fps=30, frames=None, **kw):
     frames = frames if frames is not None else {"vidA": ["a"] * 200, "vidB": ["b"] * 200}
     return build_records(
-        parse_annotations(GT).table, parse_proposals(PROPS).table, fps=fps, start_sec=start_sec,
-        frames=frames, gt_path="gt.csv", proposals_path="p.csv", **kw,
+        parse_annotations(GT).table,
+        parse_proposals(PROPS).table,
+        fps=fps,
+        start_sec=start_sec,
+        frames=frames,
+        gt_path="gt.csv",
+        proposals_path="p.csv",
+        **kw,
     )
 
 
@@ -175,7 +184,13 @@ def test_build_records_merge_and_keyframes():
     assert a["keyframe_index"] == 62 and a["fps"] == 25 and a["start_sec"] == 899.5  # 2.5 s * 25
     assert a["is_gt"].tolist() == [True, True, False, False, False]
     assert a["scores"].tolist() == pytest.approx([1, 1, 0.95, 0.85, 0.3])
-    assert [np.flatnonzero(lab).tolist() for lab in a["labels"]] == [[11, 16], [13], [11, 16], [], []]
+    assert [np.flatnonzero(lab).tolist() for lab in a["labels"]] == [
+        [11, 16],
+        [13],
+        [11, 16],
+        [],
+        [],
+    ]
     assert a["boxes"].dtype == np.float32 and a["boxes"].shape == (5, 4)
     assert a["source"] == "frames" and a["frames"] is records[1]["frames"]
     assert records[1]["boxes"].shape == (0, 4)  # the 2-column "no person" keyframe
@@ -185,12 +200,18 @@ def test_build_records_merge_and_keyframes():
 def test_build_records_missing_video_and_out_of_range_frames():
     with pytest.raises(InputFileError, match=r"^gt.csv:6: video 'vidB' has neither frames"):
         _records(frames={"vidA": ["a"] * 200})
-    with pytest.raises(InputFileError, match=r"^gt.csv:1: second 902 of video 'vidA' is frame 60, outside"):
+    with pytest.raises(
+        InputFileError, match=r"^gt.csv:1: second 902 of video 'vidA' is frame 60, outside"
+    ):
         _records(frames={"vidA": ["a"] * 60, "vidB": ["b"] * 200})
     records, skipped = _records(frames={"vidA": ["a"] * 60, "vidB": ["b"] * 200}, lenient=True)
     assert [r["image_id"] for r in records] == ["vidB,0904", "vidB,0905"] and len(skipped) == 2
     records, _ = build_records(
-        parse_annotations(GT).table, None, fps=30, start_sec=900, video_paths={"vidA": "a.mp4", "vidB": "b.mp4"}
+        parse_annotations(GT).table,
+        None,
+        fps=30,
+        start_sec=900,
+        video_paths={"vidA": "a.mp4", "vidB": "b.mp4"},
     )
     assert records[0]["source"] == "video" and records[0]["video_path"] == "a.mp4"
     assert "frames" not in records[0]
@@ -226,27 +247,37 @@ def test_register_ava_lazy_load_metadata_and_cfg(tmp_path, shared_dir):
     (tmp_path / "frame_lists").mkdir()
     frames = {v: [f"{v}/{v}_{i:06d}.jpg" for i in range(1, 301)] for v in ("vidA", "vidB")}
     (tmp_path / "frame_lists" / "val.csv").write_text(format_frame_list(frames))
-    (tmp_path / "dataset.json").write_text('{"start_sec": 900, "fps": 30, "width": 64, "height": 48}')
+    (tmp_path / "dataset.json").write_text(
+        '{"start_sec": 900, "fps": 30, "width": 64, "height": 48}'
+    )
     name = "test_readers_val"
     register_ava(name, root=tmp_path, split="val", start_sec=None, fps=None)
     meta = MetadataCatalog.get(name)
     assert meta.evaluator_type == "ava" and meta.gt_boxes_mode is False
     assert not hasattr(meta, "evaluated_ids")  # nothing read yet
     records = DatasetCatalog.get(name)
-    assert len(records) == 4 and records[0]["frames"][0] == str(tmp_path / "frames/vidA/vidA_000001.jpg")
+    assert len(records) == 4 and records[0]["frames"][0] == str(
+        tmp_path / "frames/vidA/vidA_000001.jpg"
+    )
     assert (records[0]["width"], records[0]["height"]) == (64, 48)
     assert len(meta.evaluated_ids) == 60 and meta.action_names[14] == "walk"
     assert meta.exclusions_file.endswith("ava_val_excluded_timestamps_v2.2.csv")
     cfg = get_ava_cfg()
     cfg.AVA.TEST_PROPOSAL_SCORE_THRESH = 0.8
     assert [r["image_id"] for r in records_for_cfg(name, cfg, False)] == [
-        "vidA,0902", "vidB,0904", "vidB,0905"]
+        "vidA,0902",
+        "vidB,0904",
+        "vidB,0905",
+    ]
     cfg.AVA.EVAL_EVERY_K_SECONDS = 2
     assert [r["image_id"] for r in records_for_cfg(name, cfg, False)] == ["vidA,0902", "vidB,0904"]
     cfg.AVA.GT_BOXES = True
     assert [r["image_id"] for r in records_for_cfg(name, cfg, False)] == ["vidA,0902", "vidB,0904"]
     assert [r["image_id"] for r in records_for_cfg(name, cfg, True)] == [
-        "vidA,0902", "vidB,0904", "vidB,0905"]
+        "vidA,0902",
+        "vidB,0904",
+        "vidB,0905",
+    ]
     cfg.AVA.GT_BOXES, cfg.AVA.TEST_PROPOSAL_SCORE_THRESH = False, 0.99
     with pytest.raises(ValueError, match="none of 2 keyframes has a box for testing"):
         records_for_cfg(name, cfg, False)
@@ -257,13 +288,21 @@ def test_register_ava_lazy_load_metadata_and_cfg(tmp_path, shared_dir):
     MetadataCatalog.remove(name)
 
 
-_CSV_CHARS = st.sampled_from(list("v0123456789.,-e \n\r\tnaN") + ["inf", "0902", "1e309", "\x00", "é"])
+_CSV_CHARS = st.sampled_from(
+    list("v0123456789.,-e \n\r\tnaN") + ["inf", "0902", "1e309", "\x00", "é"]
+)
 
 
 @settings(max_examples=150, deadline=None)
 @given(text=st.one_of(st.text(max_size=200), st.lists(_CSV_CHARS, max_size=80).map("".join)))
 def test_fuzz_parsers_raise_only_format_errors(text):
-    for parse in (parse_annotations, parse_proposals, parse_exclusions, parse_frame_list, parse_label_map):
+    for parse in (
+        parse_annotations,
+        parse_proposals,
+        parse_exclusions,
+        parse_frame_list,
+        parse_label_map,
+    ):
         try:
             parse(text)
         except InputFileError:
@@ -303,8 +342,14 @@ def test_builtin_roots(monkeypatch, tmp_path):
     assert resolve_ava_root() == tmp_path / "ava"
     monkeypatch.setenv("AVA_DATASETS", "/x/ava")
     assert str(resolve_ava_root()) == "/x/ava" and str(resolve_ava_root("/cfg")) == "/cfg"
-    assert {"ava_v2.2_train", "ava_v2.2_val", "ava_v2.1_train", "ava_v2.1_val", "ava_synthetic_train",
-            "ava_synthetic_val"} <= set(DatasetCatalog.list())
+    assert {
+        "ava_v2.2_train",
+        "ava_v2.2_val",
+        "ava_v2.1_train",
+        "ava_v2.1_val",
+        "ava_synthetic_train",
+        "ava_synthetic_val",
+    } <= set(DatasetCatalog.list())
 
 
 def test_readers_refuse_what_they_cannot_represent(tmp_path):
@@ -318,22 +363,31 @@ def test_readers_refuse_what_they_cannot_represent(tmp_path):
         parse_proposals("vidA,0902,0.1,0.2,0.3,0.4,,1e39\n")
     f = tmp_path / "gt.csv"
     f.write_bytes(b"vidA,0902,0.1,0.2,0.3,0.4,12,1\nvid\xff,0903,0.1,0.2,0.3,0.4,12,1\n")
-    with pytest.raises(InputFileError, match=r"gt.csv:2: annotations is not UTF-8 text \(byte 34\)"):
+    with pytest.raises(
+        InputFileError, match=r"gt.csv:2: annotations is not UTF-8 text \(byte 34\)"
+    ):
         read_annotations(f)
     f.write_bytes(b"\xef\xbb\xbfvidA,0902,0.1,0.2,0.3,0.4,12,1\n")
     assert read_annotations(f).table["video_id"].tolist() == ["vidA"]
     with pytest.raises(InputFileError, match="cannot read annotations"):
         read_annotations(tmp_path)
     wide = "vidA,0902,0.1,0.2,0.3,0.4,12,1\n" + "vidA," * 200_000 + "x\n"
-    with pytest.raises(InputFileError, match=r"^<annotations>:2: expected 2, 7 or 8 comma-separated "
-                                             r"columns, got 200001"):
+    with pytest.raises(
+        InputFileError,
+        match=r"^<annotations>:2: expected 2, 7 or 8 comma-separated "
+        r"columns, got 200001",
+    ):
         parse_annotations(wide)
     table, skipped = parse_annotations(wide, lenient=True)
-    assert len(table) == 1 and skipped == [(2, "expected 2, 7 or 8 comma-separated columns, got 200001")]
+    assert len(table) == 1 and skipped == [
+        (2, "expected 2, 7 or 8 comma-separated columns, got 200001")
+    ]
 
 
 def test_label_map_ids_out_of_range_name_the_entry():
     for value in ("-69", "0", "99999999999999999999"):
         text = f'label {{\n  name: "a"\n  label_id: {value}\n  label_type: PERSON_MOVEMENT\n}}\n'
-        with pytest.raises(InputFileError, match=rf"^m.pbtxt:\d: label_id must lie in 1\.\.100000, got {value}"):
+        with pytest.raises(
+            InputFileError, match=rf"^m.pbtxt:\d: label_id must lie in 1\.\.100000, got {value}"
+        ):
             parse_label_map(text, "m.pbtxt")

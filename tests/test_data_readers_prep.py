@@ -41,7 +41,13 @@ def test_output_frame_sources_by_hand():
     # 25 fps input -> 30 fps: output j shows the last input k with k/25 < (j + 0.5)/30.
     assert output_frame_sources(np.arange(50) / 25, 30, 7).tolist() == [0, 1, 2, 2, 3, 4, 5]
     assert output_frame_sources(np.arange(5) / 30, 30, 5).tolist() == [0, 1, 2, 3, 4]
-    assert ffmpeg_frames_command("v.mp4", "f/v", "v")[-5:] == ["-r", "30", "-q:v", "1", "f/v/v_%06d.jpg"]
+    assert ffmpeg_frames_command("v.mp4", "f/v", "v")[-5:] == [
+        "-r",
+        "30",
+        "-q:v",
+        "1",
+        "f/v/v_%06d.jpg",
+    ]
 
 
 def test_extract_25fps_video_to_30fps_frames(tmp_path):
@@ -55,11 +61,18 @@ def test_extract_25fps_video_to_30fps_frames(tmp_path):
 
 def test_cut_then_frame_lists(tmp_path):
     _grey_video(tmp_path / "movie.mp4", 40, 10)  # 4 s at 10 fps
-    cut = cut_video(tmp_path / "movie.mp4", tmp_path / "cut.mp4", start=1, length=2, use_ffmpeg=False)
+    cut = cut_video(
+        tmp_path / "movie.mp4", tmp_path / "cut.mp4", start=1, length=2, use_ffmpeg=False
+    )
     root = tmp_path / "ava"
     assert extract_frames(cut, root / "frames", "a", fps=10, use_ffmpeg=False) == 20
     assert _levels(sorted((root / "frames" / "a").glob("*.jpg"))[:2]) == [10, 11]  # starts at 1 s
     assert write_frame_lists(root, {"val": ["a"]}) == {"val": 20}
-    assert read_frame_list(root / "frame_lists" / "val.csv")["a"][:2] == ["a/a_000001.jpg", "a/a_000002.jpg"]
-    with pytest.raises(InputFileError, match=r"frames/b: no frames for 1 video\(s\) of split 'train'"):
+    assert read_frame_list(root / "frame_lists" / "val.csv")["a"][:2] == [
+        "a/a_000001.jpg",
+        "a/a_000002.jpg",
+    ]
+    with pytest.raises(
+        InputFileError, match=r"frames/b: no frames for 1 video\(s\) of split 'train'"
+    ):
         write_frame_lists(root, {"train": ["a", "b"]})

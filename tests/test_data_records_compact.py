@@ -54,8 +54,10 @@ def _reference_records(root: Path, gt_iou: float = 0.9) -> list[dict]:
     """The records as built one keyframe at a time, with a list of joined paths per video."""
     gt = read_annotations(root / "annotations/ava_train_v2.2.csv").table
     props = read_proposals(root / "annotations/ava_detection_train_boxes_and_labels.csv").table
-    frames = {v: [os.path.join(str(root / "frames"), p) for p in rel]
-              for v, rel in read_frame_list(root / "frame_lists/train.csv").items()}
+    frames = {
+        v: [os.path.join(str(root / "frames"), p) for p in rel]
+        for v, rel in read_frame_list(root / "frame_lists/train.csv").items()
+    }
     boxes, labels = merge_gt_boxes(gt)
     cols = ["x1", "y1", "x2", "y2"]
     keys = pd.concat([gt[["video_id", "sec"]], props[["video_id", "sec"]]]).drop_duplicates()
@@ -65,15 +67,19 @@ def _reference_records(root: Path, gt_iou: float = 0.9) -> list[dict]:
         p = (props["video_id"] == vid) & (props["sec"] == sec)
         gb, gl = boxes.loc[g, cols].to_numpy(np.float32), labels[g.to_numpy()]
         pb = props.loc[p, cols].to_numpy(np.float32)
-        out.append({
-            "image_id": f"{vid},{sec:04d}",
-            "keyframe_index": int(round((sec - 900) * 30)),
-            "boxes": np.concatenate([gb, pb]).reshape(-1, 4),
-            "labels": np.concatenate([gl, label_proposals(gb, gl, pb, gt_iou)]).reshape(-1, 80),
-            "scores": np.concatenate([np.ones(len(gb), np.float32), props.loc[p, "score"].to_numpy(np.float32)]),
-            "is_gt": np.concatenate([np.ones(len(gb), bool), np.zeros(len(pb), bool)]),
-            "frames": frames[vid],
-        })
+        out.append(
+            {
+                "image_id": f"{vid},{sec:04d}",
+                "keyframe_index": int(round((sec - 900) * 30)),
+                "boxes": np.concatenate([gb, pb]).reshape(-1, 4),
+                "labels": np.concatenate([gl, label_proposals(gb, gl, pb, gt_iou)]).reshape(-1, 80),
+                "scores": np.concatenate(
+                    [np.ones(len(gb), np.float32), props.loc[p, "score"].to_numpy(np.float32)]
+                ),
+                "is_gt": np.concatenate([np.ones(len(gb), bool), np.zeros(len(pb), bool)]),
+                "frames": frames[vid],
+            }
+        )
     return out
 
 
@@ -120,10 +126,13 @@ def test_handles_read_the_table_in_a_process_that_never_built_it(large_root, tmp
     record = DatasetCatalog.get("compact_large_train")[7]
     blob = tmp_path / "record.pkl"
     blob.write_bytes(pickle.dumps(record))
-    code = ("import pickle, sys; r = pickle.load(open(sys.argv[1], 'rb')); "
-            "print(r['frames'][r['keyframe_index']])")
-    out = subprocess.run([sys.executable, "-c", code, str(blob)], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    code = (
+        "import pickle, sys; r = pickle.load(open(sys.argv[1], 'rb')); "
+        "print(r['frames'][r['keyframe_index']])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(blob)], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == record["frames"][record["keyframe_index"]]
     assert out.endswith(f"{record['video_id']}_{record['keyframe_index'] + 1:06d}.jpg")
 
@@ -139,12 +148,29 @@ def test_a_changed_frame_list_is_an_error_not_other_frames(tmp_path):
 
 @pytest.mark.parametrize("layout", ["pyarrow", "fallback"])
 def test_frame_table_equals_the_reference_parser(tmp_path, layout):
-    videos = {"v1": ["v1/a.jpg", "v1/b.jpg", "/abs/c.jpg"], "v2": ["v2/x.jpg"], "v3": ["v3/ü.jpg"] * 2}
+    videos = {
+        "v1": ["v1/a.jpg", "v1/b.jpg", "/abs/c.jpg"],
+        "v2": ["v2/x.jpg"],
+        "v3": ["v3/ü.jpg"] * 2,
+    }
     text = format_frame_list(videos)
     if layout == "fallback":  # tabs, double spaces, a leading blank line, interleaved videos
         lines = text.splitlines()
-        text = "\n" + "\n".join([lines[0], lines[1].replace(" ", "\t"), lines[4], lines[2].replace(" ", "  "),
-                                 lines[5], lines[3], lines[6]]) + "\n"
+        text = (
+            "\n"
+            + "\n".join(
+                [
+                    lines[0],
+                    lines[1].replace(" ", "\t"),
+                    lines[4],
+                    lines[2].replace(" ", "  "),
+                    lines[5],
+                    lines[3],
+                    lines[6],
+                ]
+            )
+            + "\n"
+        )
     fl = tmp_path / "list.csv"
     fl.write_text(text, encoding="utf-8")
     expected = parse_frame_list(text)
@@ -157,7 +183,8 @@ def test_frame_table_equals_the_reference_parser(tmp_path, layout):
 
 def test_interleaved_rows_are_grouped_by_video_in_row_order(tmp_path):
     text = "original_vido_id video_id frame_id path labels\n" + "".join(
-        f'{v} 0 {i} {v}/{i}.jpg ""\n' for i in range(3) for v in ("b", "a"))
+        f'{v} 0 {i} {v}/{i}.jpg ""\n' for i in range(3) for v in ("b", "a")
+    )
     fl = tmp_path / "list.csv"
     fl.write_text(text)
     table = ft.read_frame_table(fl, "")
@@ -167,7 +194,9 @@ def test_interleaved_rows_are_grouped_by_video_in_row_order(tmp_path):
 
 def test_malformed_frame_lists_name_the_line(tmp_path):
     fl = tmp_path / "list.csv"
-    fl.write_text("original_vido_id video_id frame_id path labels\nv 0 0 v/0.jpg \"\"\nv 0 x v/1.jpg \"\"\n")
+    fl.write_text(
+        'original_vido_id video_id frame_id path labels\nv 0 0 v/0.jpg ""\nv 0 x v/1.jpg ""\n'
+    )
     with pytest.raises(InputFileError, match=r"list.csv:3: frame_id must be an integer"):
         ft.read_frame_table(fl, "")
     fl.write_text("video path\n")
@@ -179,8 +208,13 @@ def test_malformed_frame_lists_name_the_line(tmp_path):
 
 def test_synthetic_frames_resolve_to_the_same_files(tmp_path):
     root = tmp_path / "syn"
-    generate_synthetic_ava(root, train_videos=2, val_videos=1, progress=False,
-                           spec=SceneSpec(duration=4, start_sec=0, width=96, height=80))
+    generate_synthetic_ava(
+        root,
+        train_videos=2,
+        val_videos=1,
+        progress=False,
+        spec=SceneSpec(duration=4, start_sec=0, width=96, height=80),
+    )
     register_synthetic_ava(root, prefix="compact_syn")
     for split in ("train", "val"):
         expected = read_frame_list(root / "frame_lists" / f"{split}.csv")
@@ -211,7 +245,9 @@ def test_grouped_proposal_labels_equal_per_keyframe_labels():
     got = label_proposals_grouped(gt_boxes, gt_labels, gt_group, boxes, p_group, 0.5)
     for k in range(n_kf):
         g, p = gt_group == k, p_group == k
-        np.testing.assert_array_equal(got[p], label_proposals(gt_boxes[g], gt_labels[g], boxes[p], 0.5))
+        np.testing.assert_array_equal(
+            got[p], label_proposals(gt_boxes[g], gt_labels[g], boxes[p], 0.5)
+        )
     assert got.any(axis=1).sum() >= len(p_group) // 3
 
 
@@ -226,13 +262,23 @@ def test_frame_list_paths_leaving_the_frames_folder_are_refused_unless_allowed(t
     (root / "frame_lists" / "val.csv").write_text(format_frame_list({"v": paths}))
     (root / "dataset.json").write_text('{"start_sec": 0, "fps": 30}')
     (root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt").write_text(
-        'label {\n  name: "stand"\n  label_id: 12\n  label_type: PERSON_MOVEMENT\n}\n')
+        'label {\n  name: "stand"\n  label_id: 12\n  label_type: PERSON_MOVEMENT\n}\n'
+    )
     register_ava("outside_val", root=root, split="val", start_sec=None, fps=None)
-    with pytest.raises(InputFileError, match=r"val.csv:42: path '../../secret/x.jpg' points outside the "
-                                             r"frames folder .* \(2 such rows\); set AVA.ALLOW_PATHS_OUTSIDE_ROOT"):
+    with pytest.raises(
+        InputFileError,
+        match=r"val.csv:42: path '../../secret/x.jpg' points outside the "
+        r"frames folder .* \(2 such rows\); set AVA.ALLOW_PATHS_OUTSIDE_ROOT",
+    ):
         DatasetCatalog.get("outside_val")
-    register_ava("outside_val", root=root, split="val", start_sec=None, fps=None,
-                 allow_paths_outside_root=True)
+    register_ava(
+        "outside_val",
+        root=root,
+        split="val",
+        start_sec=None,
+        fps=None,
+        allow_paths_outside_root=True,
+    )
     frames = DatasetCatalog.get("outside_val")[0]["frames"]
     assert frames[50] == "/etc/y.jpg" and frames[40] == str(root / "frames" / "../../secret/x.jpg")
     table = ft.read_frame_table(root / "frame_lists" / "val.csv", root / "frames")

@@ -53,7 +53,9 @@ def test_layout_and_formats(synthetic_root):
         assert s.codec_context.name == "h264" and float(s.average_rate) == 30
         decoded = [f.to_ndarray(format="rgb24") for f in c.decode(s)]
     assert len(decoded) == 150 and decoded[0].shape == (80, 96, 3)
-    jpeg = cv2.cvtColor(cv2.imread(str(root / "frames/syn_val_000/syn_val_000_000061.jpg")), cv2.COLOR_BGR2RGB)
+    jpeg = cv2.cvtColor(
+        cv2.imread(str(root / "frames/syn_val_000/syn_val_000_000061.jpg")), cv2.COLOR_BGR2RGB
+    )
     assert np.abs(jpeg.astype(int) - decoded[60]).mean() < 6  # same frame 61 (1-based) in both
 
 
@@ -99,13 +101,21 @@ def test_deterministic_and_motion_defines_class():
     assert max(speeds[12]) == 0 and max(speeds[69]) == 0
     assert 0.4 < np.mean(speeds[14]) <= 0.5 < 1.2 < np.mean(speeds[10]) <= 1.6
     assert np.mean(speeds[7]) > 0.5
-    assert max(hand_slow[69]) < 1e-6 and max(hand_slow[12]) == 0  # Slow frames: wave looks like stand
+    assert (
+        max(hand_slow[69]) < 1e-6 and max(hand_slow[12]) == 0
+    )  # Slow frames: wave looks like stand
     assert min(hand_fast[69]) > 5 and max(hand_fast[12]) == 0  # Fast frames: the oscillation shows
 
 
 def test_kinetics_variant(tmp_path):
-    s = generate_synthetic_kinetics(tmp_path / "k", train_per_class=1, val_per_class=1, seconds=2,
-                                    spec=SceneSpec(width=64, height=80), progress=False)
+    s = generate_synthetic_kinetics(
+        tmp_path / "k",
+        train_per_class=1,
+        val_per_class=1,
+        seconds=2,
+        spec=SceneSpec(width=64, height=80),
+        progress=False,
+    )
     assert s["clips"] == {"train": 5, "val": 5}
     rows = [line.split() for line in (tmp_path / "k" / "train.csv").read_text().splitlines()]
     assert [int(label) for _, label in rows] == [0, 1, 2, 3, 4]

@@ -63,8 +63,11 @@ def test_scale_moves_boxes_and_resizes_every_frame():
     np.testing.assert_allclose(inp.boxes, [[20.0, 10.0, 40.0, 30.0]])
     for t in range(3):  # each frame resized on its own, as cv2.resize bilinear (PySlowFast's) does
         np.testing.assert_array_equal(
-            inp.clip[t], cv2.resize(clip[t], (120, 80), interpolation=cv2.INTER_LINEAR))
-        np.testing.assert_array_equal(inp.clip[t], ClipResizeTransform(40, 60, 80, 120).apply_image(clip[t]))
+            inp.clip[t], cv2.resize(clip[t], (120, 80), interpolation=cv2.INTER_LINEAR)
+        )
+        np.testing.assert_array_equal(
+            inp.clip[t], ClipResizeTransform(40, 60, 80, 120).apply_image(clip[t])
+        )
 
 
 def test_cv2_bilinear_resize_by_hand():
@@ -72,12 +75,15 @@ def test_cv2_bilinear_resize_by_hand():
     # border, i.e. weights (1, 0), (0.75, 0.25), (0.25, 0.75), (0, 1) along each axis.
     img = np.array([[0, 160], [80, 240]], dtype=np.uint8)[:, :, None].repeat(3, axis=2)
     row0, row1 = [0, 40, 120, 160], [80, 120, 200, 240]
-    expected = np.array([
-        row0,
-        [0.75 * a + 0.25 * b for a, b in zip(row0, row1)],  # 20 60 140 180
-        [0.25 * a + 0.75 * b for a, b in zip(row0, row1)],  # 60 100 180 220
-        row1,
-    ], dtype=np.uint8)
+    expected = np.array(
+        [
+            row0,
+            [0.75 * a + 0.25 * b for a, b in zip(row0, row1)],  # 20 60 140 180
+            [0.25 * a + 0.75 * b for a, b in zip(row0, row1)],  # 60 100 180 220
+            row1,
+        ],
+        dtype=np.uint8,
+    )
     clip = np.stack([img, 255 - img])
     out = ClipResizeTransform(2, 2, 4, 4).apply_image(clip)
     assert out.shape == (2, 4, 4, 3) and out.dtype == np.uint8
@@ -86,7 +92,9 @@ def test_cv2_bilinear_resize_by_hand():
     # Halving 1x4 -> 1x2 averages pixel pairs (source x = 2x' + 0.5), no wider (antialiasing) filter:
     # [10, 30, 100, 200] -> [20, 150]. PIL's bilinear (Detectron2's ResizeTransform) would blend more.
     line = np.array([[10, 30, 100, 200]], dtype=np.uint8)[:, :, None].repeat(3, axis=2)
-    np.testing.assert_array_equal(ClipResizeTransform(1, 4, 1, 2).apply_image(line)[0, :, 0], [20, 150])
+    np.testing.assert_array_equal(
+        ClipResizeTransform(1, 4, 1, 2).apply_image(line)[0, :, 0], [20, 150]
+    )
     # float frames (as after colour jitter) are resized too, at full precision
     flt = ClipResizeTransform(1, 4, 1, 2).apply_image(line.astype(np.float32)[None] + 0.5)
     np.testing.assert_allclose(flt[0, 0, :, 0], [20.5, 150.5])
@@ -100,25 +108,35 @@ def test_short_side_output_size_is_pyslowfasts_rule():
     assert short_side_output_shape(360, 640, 256) == (256, 455)  # 455.11
     assert short_side_output_shape(300, 400, 284) == (284, 378)  # 378.67: floored, not rounded
     assert short_side_output_shape(400, 300, 320) == (426, 320)  # portrait 426.67
-    assert short_side_output_shape(154, 108, 270) == (384, 270)  # 154 / 108 * 270 = 384.99999... in floats
+    assert short_side_output_shape(154, 108, 270) == (
+        384,
+        270,
+    )  # 154 / 108 * 270 = 384.99999... in floats
     assert short_side_output_shape(100, 100, 64) == (64, 64)
     # a frame whose short side already is the size is left alone (boxes too)
     tfm = ShortSideScale(256).get_transform(np.zeros((256, 400, 3), np.uint8))
     assert isinstance(tfm, NoOpTransform)
     tfm = ShortSideScale(256).get_transform(np.zeros((360, 640, 3), np.uint8))
     assert (tfm.new_h, tfm.new_w) == (256, 455)
-    np.testing.assert_allclose(tfm.apply_box(np.array([[64.0, 36.0, 640.0, 360.0]])),
-                               [[64 * 455 / 640, 25.6, 455.0, 256.0]], rtol=1e-6)
+    np.testing.assert_allclose(
+        tfm.apply_box(np.array([[64.0, 36.0, 640.0, 360.0]])),
+        [[64 * 455 / 640, 25.6, 455.0, 256.0]],
+        rtol=1e-6,
+    )
 
 
 def test_transform_list_applies_in_order():
     clip = _clip()
-    tfm = TransformList([ClipResizeTransform(40, 60, 20, 30), CropTransform(5, 0, 20, 20), HFlipTransform(20)])
+    tfm = TransformList(
+        [ClipResizeTransform(40, 60, 20, 30), CropTransform(5, 0, 20, 20), HFlipTransform(20)]
+    )
     out = apply_transform_to_clip(tfm, clip)
     small = np.stack([cv2.resize(f, (30, 20), interpolation=cv2.INTER_LINEAR) for f in clip])
     np.testing.assert_array_equal(out, small[:, 0:20, 5:25][:, :, ::-1])
     # [10, 0, 30, 10] -> halved [5, 0, 15, 5] -> crop x0=5 [0, 0, 10, 5] -> flip in 20: [10, 0, 20, 5]
-    np.testing.assert_allclose(tfm.apply_box(np.array([[10.0, 0.0, 30.0, 10.0]])), [[10.0, 0.0, 20.0, 5.0]])
+    np.testing.assert_allclose(
+        tfm.apply_box(np.array([[10.0, 0.0, 30.0, 10.0]])), [[10.0, 0.0, 20.0, 5.0]]
+    )
 
 
 def test_short_side_scale_is_inverse_uniform(monkeypatch):
@@ -190,11 +208,14 @@ def test_resized_clip_is_stored_channel_first():
     assert out.shape == (4, 30, 45, 3)
     assert out.transpose(3, 0, 1, 2).flags.c_contiguous  # the model's (3, T, H, W) without a copy
     for t in range(4):
-        np.testing.assert_array_equal(out[t], cv2.resize(clip[t], (45, 30), interpolation=cv2.INTER_LINEAR))
+        np.testing.assert_array_equal(
+            out[t], cv2.resize(clip[t], (45, 30), interpolation=cv2.INTER_LINEAR)
+        )
     # a second resize, crop and flip work on that layout as on any array
     again = ClipResizeTransform(30, 45, 20, 30).apply_image(out)
-    np.testing.assert_array_equal(again[1], cv2.resize(np.ascontiguousarray(out[1]), (30, 20),
-                                                       interpolation=cv2.INTER_LINEAR))
+    np.testing.assert_array_equal(
+        again[1], cv2.resize(np.ascontiguousarray(out[1]), (30, 20), interpolation=cv2.INTER_LINEAR)
+    )
     tfm = TransformList([CropTransform(2, 3, 20, 10), HFlipTransform(20)])
     np.testing.assert_array_equal(apply_transform_to_clip(tfm, out), out[:, 3:13, 2:22][:, :, ::-1])
 
@@ -207,18 +228,23 @@ def test_flip_of_a_channel_first_clip_stays_channel_first():
     np.testing.assert_array_equal(out, cropped[:, :, ::-1])
     assert out.transpose(3, 0, 1, 2).flags.c_contiguous
     # an ordinary (T, H, W, C) array is flipped as before
-    np.testing.assert_array_equal(apply_transform_to_clip(HFlipTransform(60), clip), clip[:, :, ::-1])
+    np.testing.assert_array_equal(
+        apply_transform_to_clip(HFlipTransform(60), clip), clip[:, :, ::-1]
+    )
 
 
-@pytest.mark.parametrize("steps", [
-    ("resize", "crop", "flip"),
-    ("resize", "crop", "noop"),
-    ("resize", "crop"),
-    ("resize", "flip"),
-    ("resize",),
-    ("resize", "crop", "flip", "crop"),  # a second crop: applied after the pending three
-    ("crop", "resize", "crop", "flip"),
-])
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ("resize", "crop", "flip"),
+        ("resize", "crop", "noop"),
+        ("resize", "crop"),
+        ("resize", "flip"),
+        ("resize",),
+        ("resize", "crop", "flip", "crop"),  # a second crop: applied after the pending three
+        ("crop", "resize", "crop", "flip"),
+    ],
+)
 def test_deferred_resize_crop_flip_equals_one_by_one(steps):
     # ClipAugInput defers a resize and the crop / flip after it: the pixels, the boxes and the
     # first frame the augmentations look at are exactly those of applying each transform in turn.
@@ -268,6 +294,7 @@ def test_augmentation_list_with_deferred_resize_same_as_eager():
     cfg.INPUT.TRAIN_CROP_SIZE = 40
     augs = AugmentationList(build_clip_augmentation(cfg, is_train=True))
     boxes = np.array([[10.0, 5.0, 60.0, 50.0]], dtype=np.float32)
+
     class EagerInput(ClipAugInput):  # every transform applied at once (the behaviour before)
         def _defer(self, tfm):
             return False

@@ -56,10 +56,19 @@ def test_mapper_skips_a_truncated_frame_and_counts_it(frames):
     data = open(frames[4], "rb").read()
     with open(frames[4], "wb") as f:
         f.write(data[: len(data) // 2])
-    record = {"video_id": "v", "sec": 0, "fps": 30.0, "keyframe_index": 4, "frames": frames,
-              "boxes": [[0.1, 0.1, 0.5, 0.5]], "labels": [[1.0, 0.0]], "image_id": "v,0"}
-    mapper = AVADatasetMapper(True, augmentations=[], arch="fast", num_frames=4, sampling_rate=1,
-                              skip_bad_samples=True)
+    record = {
+        "video_id": "v",
+        "sec": 0,
+        "fps": 30.0,
+        "keyframe_index": 4,
+        "frames": frames,
+        "boxes": [[0.1, 0.1, 0.5, 0.5]],
+        "labels": [[1.0, 0.0]],
+        "image_id": "v,0",
+    }
+    mapper = AVADatasetMapper(
+        True, augmentations=[], arch="fast", num_frames=4, sampling_rate=1, skip_bad_samples=True
+    )
     assert mapper(record) is None and mapper.num_skipped == 1
     with pytest.raises(InputFileError, match="truncated JPEG"):
         AVADatasetMapper(True, augmentations=[], arch="fast", num_frames=4, sampling_rate=1)(record)
@@ -108,7 +117,9 @@ def test_frames_may_be_any_sequence_and_repeats_are_decoded_once(frames, monkeyp
     calls = []
     real = js.read_file_bytes
     monkeypatch.setattr(js, "read_file_bytes", lambda p: calls.append(p) or real(p))
-    clip = JpegFrameSource(_Paths(frames), 30).read_clip(0.0, 4, 2, 30)  # indices -4,-2,0,2 -> 0,0,0,2
+    clip = JpegFrameSource(_Paths(frames), 30).read_clip(
+        0.0, 4, 2, 30
+    )  # indices -4,-2,0,2 -> 0,0,0,2
     assert [read_frame_number(f) for f in clip] == [0, 0, 0, 2]
     assert calls == [frames[0], frames[2]]
     assert clip.flags.c_contiguous and clip.dtype == np.uint8
@@ -127,15 +138,25 @@ def test_reduced_decode_option_from_config(frames):
     assert frame_source_options(cfg, "frames") == {"min_short_side": 320}  # train jitter max
     assert frame_source_options(cfg, "video") == {}
     record = {"frames": frames, "fps": 30.0}
-    assert build_frame_source("frames", record, **frame_source_options(cfg, "frames")).min_short_side == 320
+    assert (
+        build_frame_source("frames", record, **frame_source_options(cfg, "frames")).min_short_side
+        == 320
+    )
 
 
 def test_mapper_with_reduced_decode_gives_the_same_clip_size_and_boxes(tmp_path):
     from ava_detector.config.defaults import get_ava_cfg
 
     paths = write_jpeg_frames(tmp_path / "v", "v", [numbered_frame(i, 192, 256) for i in range(12)])
-    record = {"video_id": "v", "sec": 0, "fps": 30.0, "keyframe_index": 6, "frames": paths,
-              "boxes": [[0.1, 0.2, 0.5, 0.9]], "image_id": "v,0"}
+    record = {
+        "video_id": "v",
+        "sec": 0,
+        "fps": 30.0,
+        "keyframe_index": 6,
+        "frames": paths,
+        "boxes": [[0.1, 0.2, 0.5, 0.9]],
+        "image_id": "v,0",
+    }
     outs = []
     for reduced in (False, True):
         cfg = get_ava_cfg()
@@ -146,7 +167,9 @@ def test_mapper_with_reduced_decode_gives_the_same_clip_size_and_boxes(tmp_path)
     full, half = (o["clips"]["fast"] for o in outs)
     assert full.shape == half.shape == (3, 4, 64, 85)
     assert (outs[0]["height"], outs[1]["height"]) == (192, 96)  # the decoded frames' size
-    assert torch.equal(outs[0]["instances"].proposal_boxes.tensor, outs[1]["instances"].proposal_boxes.tensor)
+    assert torch.equal(
+        outs[0]["instances"].proposal_boxes.tensor, outs[1]["instances"].proposal_boxes.tensor
+    )
     assert [read_frame_number(f) for f in half.permute(1, 2, 3, 0).numpy()] == [4, 5, 6, 7]
     assert (full.float() - half.float()).abs().mean() < 4.0
 

@@ -28,8 +28,14 @@ NUM = 300  # 10 s at 30 fps
 def long_gop(tmp_path_factory):
     """300 numbered frames, key frame every 250 frames, 3 B-frames (as real movies)."""
     root = tmp_path_factory.mktemp("pyav")
-    return write_mp4(root / "gop250.mp4", [numbered_frame(i, 96, 128) for i in range(NUM)], 30,
-                     crf=12, gop=250, bframes=3)
+    return write_mp4(
+        root / "gop250.mp4",
+        [numbered_frame(i, 96, 128) for i in range(NUM)],
+        30,
+        crf=12,
+        gop=250,
+        bframes=3,
+    )
 
 
 def _numbers(clip):
@@ -51,8 +57,9 @@ def test_opencv_conversion_matches_swscale(long_gop):
 
 @pytest.mark.parametrize("width", [128, 100])  # 100: chroma rows padded (line size > width)
 def test_i420_planes_and_conversion_into_a_clip(tmp_path, width):
-    path = write_mp4(tmp_path / f"w{width}.mp4", [numbered_frame(i, 96, width) for i in range(4)], 30,
-                     crf=12)
+    path = write_mp4(
+        tmp_path / f"w{width}.mp4", [numbered_frame(i, 96, width) for i in range(4)], 30, crf=12
+    )
     with av.open(path) as container:
         for frame in container.decode(video=0):
             # our one-copy I420 buffer is PyAV's to_ndarray("yuv420p")
@@ -100,7 +107,9 @@ def test_cache_and_skipping_keep_frame_identity(long_gop):
     rng = np.random.RandomState(0)
     fresh = PyAVVideoSource(long_gop, cache=pv.VideoCache(0))
     for center in rng.randint(0, NUM, 12):
-        assert _clip(src, center) == _clip(fresh, center) == clip_indices(center, 32, 2, NUM).tolist()
+        assert (
+            _clip(src, center) == _clip(fresh, center) == clip_indices(center, 32, 2, NUM).tolist()
+        )
     cache.clear()
 
 
@@ -127,23 +136,35 @@ def test_unneeded_unreferenced_frames_are_not_decoded(long_gop, monkeypatch):
 def test_long_gaps_between_frames_fall_back_to_full_decoding(tmp_path):
     # frames at 0.00, 0.04, ... then a 2 s gap: the frame on screen at 2.5 s was shown at 0.36 s
     times = np.concatenate([np.arange(10) * 0.04, 2.4 + np.arange(10) * 0.04])
-    video = write_mp4(tmp_path / "gap.mp4", [numbered_frame(i) for i in range(20)], 30, times=times,
-                      gop=30, bframes=3)
+    video = write_mp4(
+        tmp_path / "gap.mp4",
+        [numbered_frame(i) for i in range(20)],
+        30,
+        times=times,
+        gop=30,
+        bframes=3,
+    )
     src = PyAVVideoSource(video, cache=pv.VideoCache(0))
     assert _numbers(src.read_times([1.5, 2.39, 2.41, 2.5])) == [9, 9, 10, 12]
     assert _numbers(src.read_times([0.0, 0.05])) == [0, 1]
 
 
 def test_cache_bounds(tmp_path, long_gop):
-    other = write_mp4(tmp_path / "b.mp4", [numbered_frame(i, 96, 128) for i in range(60)], 30, gop=12)
-    third = write_mp4(tmp_path / "c.mp4", [numbered_frame(i, 96, 128) for i in range(60)], 30, gop=12)
+    other = write_mp4(
+        tmp_path / "b.mp4", [numbered_frame(i, 96, 128) for i in range(60)], 30, gop=12
+    )
+    third = write_mp4(
+        tmp_path / "c.mp4", [numbered_frame(i, 96, 128) for i in range(60)], 30, gop=12
+    )
     cache = pv.VideoCache(max_videos=2, max_bytes=40 * 96 * 128 * 3)
     for path in (long_gop, other, third):
         assert _numbers(PyAVVideoSource(path, cache=cache).read_times([1.0])) == [30]
     assert list(cache._videos) == [other, third]  # least recently used closed
     sample_clip(PyAVVideoSource(long_gop, cache=cache), 5.0, 32, 2, 30)
     assert sum(v.nbytes for v in cache._videos.values()) <= cache.max_bytes
-    assert _clip(PyAVVideoSource(long_gop, cache=cache), 160) == clip_indices(160, 32, 2, NUM).tolist()
+    assert (
+        _clip(PyAVVideoSource(long_gop, cache=cache), 160) == clip_indices(160, 32, 2, NUM).tolist()
+    )
     cache.clear()
     assert not cache._videos
 
@@ -170,7 +191,9 @@ def test_forked_child_opens_its_own_files(long_gop):
 def test_continue_forward_or_seek(long_gop, tmp_path, monkeypatch):
     seeks = []
     real = pv._OpenVideo.seek
-    monkeypatch.setattr(pv._OpenVideo, "seek", lambda self, t: seeks.append(round(t * 30)) or real(self, t))
+    monkeypatch.setattr(
+        pv._OpenVideo, "seek", lambda self, t: seeks.append(round(t * 30)) or real(self, t)
+    )
     cache = pv.VideoCache()
     src = PyAVVideoSource(long_gop, cache=cache)
     # key frame every 250 frames: overlapping and nearby clips continue, only the first one seeks
@@ -178,7 +201,9 @@ def test_continue_forward_or_seek(long_gop, tmp_path, monkeypatch):
         assert _clip(src, center) == clip_indices(center, 32, 2, NUM).tolist()
     assert seeks == [28]
     # key frame every 12 frames (learnt while decoding): a clip 2 s on seeks to the key frame before it
-    short = write_mp4(tmp_path / "g12.mp4", [numbered_frame(i, 96, 128) for i in range(NUM)], 30, gop=12)
+    short = write_mp4(
+        tmp_path / "g12.mp4", [numbered_frame(i, 96, 128) for i in range(NUM)], 30, gop=12
+    )
     src = PyAVVideoSource(short, cache=cache)
     seeks.clear()
     for center in (60, 70, 150):

@@ -74,7 +74,9 @@ def test_25fps_video_returns_frames_displayed_at_the_requested_times(tmp_path):
 def test_variable_frame_rate_video(tmp_path):
     gaps = np.random.RandomState(0).choice([0.02, 0.05, 0.1], 39)
     times = np.concatenate([[0.0], np.cumsum(gaps)])
-    video = write_mp4(tmp_path / "vfr.mp4", [numbered_frame(i) for i in range(40)], 30, times=times, gop=8)
+    video = write_mp4(
+        tmp_path / "vfr.mp4", [numbered_frame(i) for i in range(40)], 30, times=times, gop=8
+    )
     src = PyAVVideoSource(video)
     queries = np.concatenate([times + 0.001, times[1:] - 0.003])
     expected = list(range(40)) + list(range(39))
@@ -83,8 +85,15 @@ def test_variable_frame_rate_video(tmp_path):
 
 def test_records_choose_the_source_and_the_keyframe_time(numbered):
     paths, video = numbered
-    record = {"video_id": "vid", "sec": 902, "start_sec": 900.0, "fps": 30.0, "keyframe_index": 60,
-              "frames": paths, "video_path": video}
+    record = {
+        "video_id": "vid",
+        "sec": 902,
+        "start_sec": 900.0,
+        "fps": 30.0,
+        "keyframe_index": 60,
+        "frames": paths,
+        "video_path": video,
+    }
     assert keyframe_time(record, "frames") == pytest.approx(2.0)
     assert keyframe_time(record, "video") == pytest.approx(2.0)
     assert isinstance(build_frame_source("frames", record), JpegFrameSource)

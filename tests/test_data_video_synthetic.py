@@ -16,8 +16,9 @@ from ava_detector.data.synthetic_scene import SceneSpec
 @pytest.fixture(scope="module")
 def synthetic_val(tmp_path_factory):
     root = tmp_path_factory.mktemp("ava_synthetic")
-    generate_synthetic_ava(root / "ava", train_videos=1, val_videos=1, spec=SceneSpec(duration=5),
-                           seed=0, force=True)
+    generate_synthetic_ava(
+        root / "ava", train_videos=1, val_videos=1, spec=SceneSpec(duration=5), seed=0, force=True
+    )
     register_synthetic_ava(root / "ava", prefix="test_data_video_synthetic")
     yield DatasetCatalog.get("test_data_video_synthetic_val")
     for split in ("train", "val"):
@@ -44,5 +45,7 @@ def test_frames_and_video_sources_agree_on_synthetic_data(synthetic_val):
         assert aligned < 4.0, record["image_id"]  # compression noise only
         for shift in (-1 / 30, 1 / 30):  # the video read one frame early / late matches worse
             moved = mappers["video"]({**record, "start_sec": record["start_sec"] + shift})
-            assert aligned < (fast - moved["clips"]["fast"].float()).abs().mean(), record["image_id"]
+            assert aligned < (fast - moved["clips"]["fast"].float()).abs().mean(), record[
+                "image_id"
+            ]
         assert (a["instances"].proposal_boxes.tensor == b["instances"].proposal_boxes.tensor).all()

@@ -35,21 +35,36 @@ REPO = Path(__file__).resolve().parents[1]
 VID = "syn_val_000"
 
 
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     """Two synthetic sets with the same video ids but other persons (seeds 0 and 5), a tiny model."""
     root = tmp_path_factory.mktemp("fixes")
     for name, seed in (("a", 0), ("b", 5)):
-        generate_synthetic_ava(root / name, train_videos=0, val_videos=1, spec=SceneSpec(duration=4),
-                               seed=seed, progress=False)
+        generate_synthetic_ava(
+            root / name,
+            train_videos=0,
+            val_videos=1,
+            spec=SceneSpec(duration=4),
+            seed=seed,
+            progress=False,
+        )
     tiny_model(root)
     return root
 
 
 def _run(env: Path, out: Path, *extra: str) -> int:
-    return load_tool("demo").main(["--config", str(env / "tiny.yaml"), "--weights", str(env / "model.pth"),
-                                    "--output", str(out), "--no-progress", *extra])
+    return load_tool("demo").main(
+        [
+            "--config",
+            str(env / "tiny.yaml"),
+            "--weights",
+            str(env / "model.pth"),
+            "--output",
+            str(out),
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 def _frames(path: Path) -> list[np.ndarray]:
@@ -70,8 +85,19 @@ def test_snapshot_is_written_at_29_97_fps(env, tmp_path):
         c.mux(s.encode())
     (tmp_path / "boxes.csv").write_text("ntsc,0001,0.2,0.2,0.6,0.9,12,0\n")
     snap = tmp_path / "snap.png"
-    assert _run(env, tmp_path / "o.mp4", "--input", str(path), "--boxes", str(tmp_path / "boxes.csv"),
-                "--snapshot", str(snap)) == 0
+    assert (
+        _run(
+            env,
+            tmp_path / "o.mp4",
+            "--input",
+            str(path),
+            "--boxes",
+            str(tmp_path / "boxes.csv"),
+            "--snapshot",
+            str(snap),
+        )
+        == 0
+    )
     assert snap.is_file()
     shot = cv2.cvtColor(cv2.imread(str(snap)), cv2.COLOR_BGR2RGB).astype(int)
     out = _frames(tmp_path / "o.mp4")
@@ -82,11 +108,22 @@ def test_snapshot_is_written_at_29_97_fps(env, tmp_path):
 def test_boxes_matching_no_keyframe_say_which_timestamps(env, tmp_path, capsys):
     """The synthetic CSV annotates 0101 (0102 is left out); without --start-sec the keyframes are
     0000..0003."""
-    rc = _run(env, tmp_path / "o.mp4", "--input", str(env / f"a/videos/{VID}.mp4"),
-              "--boxes", str(env / "a/annotations/ava_val_v2.2.csv"))
+    rc = _run(
+        env,
+        tmp_path / "o.mp4",
+        "--input",
+        str(env / f"a/videos/{VID}.mp4"),
+        "--boxes",
+        str(env / "a/annotations/ava_val_v2.2.csv"),
+    )
     err = capsys.readouterr().err
     assert rc == 2
-    assert "ava_val_v2.2.csv" in err and "has 0101 (1 second)" in err and "0000..0003" in err and "--start-sec" in err
+    assert (
+        "ava_val_v2.2.csv" in err
+        and "has 0101 (1 second)" in err
+        and "0000..0003" in err
+        and "--start-sec" in err
+    )
     assert not (tmp_path / "o.mp4").exists()
 
 
@@ -94,31 +131,79 @@ def test_dataset_follows_the_configured_root(env, tmp_path, capsys):
     """--dataset with AVA.SYNTHETIC_ROOT=b uses b's boxes for b's video, and refuses a's video of the
     same id (its boxes would be b's persons)."""
     out = tmp_path / "b.mp4"
-    assert _run(env, out, "--input", str(env / f"b/videos/{VID}.mp4"), "--dataset", "ava_synthetic_val",
-                "AVA.SYNTHETIC_ROOT", str(env / "b")) == 0
+    assert (
+        _run(
+            env,
+            out,
+            "--input",
+            str(env / f"b/videos/{VID}.mp4"),
+            "--dataset",
+            "ava_synthetic_val",
+            "AVA.SYNTHETIC_ROOT",
+            str(env / "b"),
+        )
+        == 0
+    )
     got = json.loads((tmp_path / "b_keyframes" / f"{VID}_0101.json").read_text())
-    want = sorted({tuple(round(float(v), 3) for v in line.split(",")[2:6])
-                   for line in (env / "b/annotations/ava_val_v2.2.csv").read_text().splitlines()
-                   if line.split(",")[1] == "0101"})
+    want = sorted(
+        {
+            tuple(round(float(v), 3) for v in line.split(",")[2:6])
+            for line in (env / "b/annotations/ava_val_v2.2.csv").read_text().splitlines()
+            if line.split(",")[1] == "0101"
+        }
+    )
     assert sorted(tuple(round(v, 3) for v in p["box"]) for p in got["persons"]) == want
-    other = sorted({tuple(round(float(v), 3) for v in line.split(",")[2:6])
-                    for line in (env / "a/annotations/ava_val_v2.2.csv").read_text().splitlines()
-                    if line.split(",")[1] == "0101"})
+    other = sorted(
+        {
+            tuple(round(float(v), 3) for v in line.split(",")[2:6])
+            for line in (env / "a/annotations/ava_val_v2.2.csv").read_text().splitlines()
+            if line.split(",")[1] == "0101"
+        }
+    )
     assert other != want  # the two sets really differ
-    rc = _run(env, tmp_path / "a.mp4", "--input", str(env / f"a/videos/{VID}.mp4"), "--dataset",
-              "ava_synthetic_val", "AVA.SYNTHETIC_ROOT", str(env / "b"))
+    rc = _run(
+        env,
+        tmp_path / "a.mp4",
+        "--input",
+        str(env / f"a/videos/{VID}.mp4"),
+        "--dataset",
+        "ava_synthetic_val",
+        "AVA.SYNTHETIC_ROOT",
+        str(env / "b"),
+    )
     assert rc == 2 and "not the input" in capsys.readouterr().err
 
 
 def test_action_names_come_from_the_config_test_set(env, tmp_path):
     out = tmp_path / "n.mp4"
-    assert _run(env, out, "--input", str(env / f"a/videos/{VID}.mp4"), "--boxes",
-                str(env / "a/annotations/ava_val_v2.2.csv"), "--start-sec", "100",
-                "DATASETS.TEST", "('ava_synthetic_val',)", "AVA.SYNTHETIC_ROOT", str(env / "a")) == 0
+    assert (
+        _run(
+            env,
+            out,
+            "--input",
+            str(env / f"a/videos/{VID}.mp4"),
+            "--boxes",
+            str(env / "a/annotations/ava_val_v2.2.csv"),
+            "--start-sec",
+            "100",
+            "DATASETS.TEST",
+            "('ava_synthetic_val',)",
+            "AVA.SYNTHETIC_ROOT",
+            str(env / "a"),
+        )
+        == 0
+    )
     payload = json.loads((tmp_path / "n_keyframes" / f"{VID}_0101.json").read_text())
     names = {a["name"] for p in payload["persons"] for a in p["actions"]}
     # the synthetic label map names its 6 actions; nothing falls back to "action N"
-    assert names and names <= {"stand", "walk", "run/jog", "jump/leap", "hand wave", "carry/hold (an object)"}
+    assert names and names <= {
+        "stand",
+        "walk",
+        "run/jog",
+        "jump/leap",
+        "hand wave",
+        "carry/hold (an object)",
+    }
 
 
 def test_labels_do_not_overlap():
@@ -144,16 +229,23 @@ def test_smoothing_and_segments_hand_computed():
     scores = np.zeros((6, 3))
     scores[:, 0] = [0.9, 0.9, 0.1, 0.9, 0.9, 0.9]  # one dip
     scores[:, 2] = [0.0, 0.6, 0.6, 0.0, 0.0, 0.0]
-    np.testing.assert_allclose(smooth_scores(scores, 3)[:, 0], [0.9, 1.9 / 3, 1.9 / 3, 1.9 / 3, 0.9, 0.9])
+    np.testing.assert_allclose(
+        smooth_scores(scores, 3)[:, 0], [0.9, 1.9 / 3, 1.9 / 3, 1.9 / 3, 0.9, 0.9]
+    )
     ts = [100, 101, 102, 103, 104, 105]
     thr = np.array([0.5, 0.5, 0.5])
     names = {1: "a", 3: "c"}
     raw = action_segments(ts, scores, thr, names)
     assert [(s["name"], s["start"], s["end"]) for s in raw] == [
-        ("a", 100, 101), ("c", 101, 102), ("a", 103, 105)]
+        ("a", 100, 101),
+        ("c", 101, 102),
+        ("a", 103, 105),
+    ]
     smooth = action_segments(ts, scores, thr, names, smooth=3)
     # the dip is smoothed over (1.9/3 = 0.633); c: (0 + .6 + .6) / 3 = 0.4 at 101 and 102 < 0.5
-    assert [(s["name"], s["start"], s["end"], s["keyframes"]) for s in smooth] == [("a", 100, 105, 6)]
+    assert [(s["name"], s["start"], s["end"], s["keyframes"]) for s in smooth] == [
+        ("a", 100, 105, 6)
+    ]
     # per-class threshold 0.3 for c: smoothed c is .3 (ends average 2), .4, .4, .2, 0, 0
     smooth = action_segments(ts, scores, np.array([0.5, 0.5, 0.3]), names, smooth=3)
     assert [(s["name"], s["start"], s["end"]) for s in smooth] == [("a", 100, 105), ("c", 100, 102)]
@@ -178,12 +270,16 @@ def test_best_f1_threshold_hand_computed():
 
 def test_calibrate_save_and_load(tmp_path):
     gt = tmp_path / "gt.csv"
-    gt.write_text("v,0001,0.1,0.1,0.4,0.9,12,0\nv,0001,0.5,0.1,0.9,0.9,14,1\n"
-                  "v,0002,0.1,0.1,0.4,0.9,12,0\n")
+    gt.write_text(
+        "v,0001,0.1,0.1,0.4,0.9,12,0\nv,0001,0.5,0.1,0.9,0.9,14,1\nv,0002,0.1,0.1,0.4,0.9,12,0\n"
+    )
     det = tmp_path / "det.csv"
     rows = []
-    for sec, box, s12, s14 in [("0001", "0.1,0.1,0.4,0.9", 0.8, 0.3), ("0001", "0.5,0.1,0.9,0.9", 0.6, 0.7),
-                               ("0002", "0.12,0.1,0.42,0.9", 0.9, 0.1)]:
+    for sec, box, s12, s14 in [
+        ("0001", "0.1,0.1,0.4,0.9", 0.8, 0.3),
+        ("0001", "0.5,0.1,0.9,0.9", 0.6, 0.7),
+        ("0002", "0.12,0.1,0.42,0.9", 0.9, 0.1),
+    ]:
         rows += [f"v,{sec},{box},12,{s12}", f"v,{sec},{box},14,{s14}"]
     det.write_text("\n".join(rows) + "\n")
     thr, f1 = calibrate_from_csv(det, gt, num_classes=80, default=0.5)
@@ -206,26 +302,71 @@ def test_calibrate_tool_writes_next_to_the_weights_and_the_demo_uses_it(env, tmp
     gt = tmp_path / "gt.csv"
     gt.write_text("v,0001,0.1,0.1,0.4,0.9,12,0\n")
     det = tmp_path / "det.csv"
-    det.write_text("".join(f"v,0001,0.1,0.1,0.4,0.9,{a},{0.9 if a == 12 else 0.5}\n" for a in (12, 14)))
-    assert load_tool("calibrate_thresholds").main(["--detections", str(det), "--groundtruth", str(gt),
-                                                    "--weights", str(weights_dir / "model.pth"),
-                                                    "--default", "1.0"]) == 0
+    det.write_text(
+        "".join(f"v,0001,0.1,0.1,0.4,0.9,{a},{0.9 if a == 12 else 0.5}\n" for a in (12, 14))
+    )
+    assert (
+        load_tool("calibrate_thresholds").main(
+            [
+                "--detections",
+                str(det),
+                "--groundtruth",
+                str(gt),
+                "--weights",
+                str(weights_dir / "model.pth"),
+                "--default",
+                "1.0",
+            ]
+        )
+        == 0
+    )
     saved = json.loads((weights_dir / "thresholds.json").read_text())
     assert saved["thresholds"]["12"] == 0.9 and saved["thresholds"]["14"] == 1.0
     saved["thresholds"]["12"] = 0.0
     (weights_dir / "thresholds.json").write_text(json.dumps(saved))
     out = tmp_path / "t.mp4"
-    rc = load_tool("demo").main(["--config", str(env / "tiny.yaml"), "--weights", str(weights_dir / "model.pth"),
-                                  "--output", str(out), "--no-progress", "--input", str(env / f"a/videos/{VID}.mp4"),
-                                  "--boxes", str(env / "a/annotations/ava_val_v2.2.csv"), "--start-sec", "100"])
+    rc = load_tool("demo").main(
+        [
+            "--config",
+            str(env / "tiny.yaml"),
+            "--weights",
+            str(weights_dir / "model.pth"),
+            "--output",
+            str(out),
+            "--no-progress",
+            "--input",
+            str(env / f"a/videos/{VID}.mp4"),
+            "--boxes",
+            str(env / "a/annotations/ava_val_v2.2.csv"),
+            "--start-sec",
+            "100",
+        ]
+    )
     assert rc == 0 and "per-action thresholds from" in capsys.readouterr().err
     payload = json.loads((tmp_path / "t_keyframes" / f"{VID}_0101.json").read_text())
-    assert payload["persons"] and all([a["id"] for a in p["actions"]] == [12] for p in payload["persons"])
+    assert payload["persons"] and all(
+        [a["id"] for a in p["actions"]] == [12] for p in payload["persons"]
+    )
     tracks = json.loads((tmp_path / "tracks.json").read_text())["tracks"]
     assert {s["id"] for t in tracks for s in t["segments"]} == {12}
     (tmp_path / "bad.json").write_text("{")
-    rc = load_tool("demo").main(["--config", str(env / "tiny.yaml"), "--weights", str(env / "model.pth"),
-                                  "--output", str(out), "--no-progress", "--input", str(env / f"a/videos/{VID}.mp4"),
-                                  "--boxes", str(env / "a/annotations/ava_val_v2.2.csv"), "--start-sec", "100",
-                                  "--thresholds", str(tmp_path / "bad.json")])
+    rc = load_tool("demo").main(
+        [
+            "--config",
+            str(env / "tiny.yaml"),
+            "--weights",
+            str(env / "model.pth"),
+            "--output",
+            str(out),
+            "--no-progress",
+            "--input",
+            str(env / f"a/videos/{VID}.mp4"),
+            "--boxes",
+            str(env / "a/annotations/ava_val_v2.2.csv"),
+            "--start-sec",
+            "100",
+            "--thresholds",
+            str(tmp_path / "bad.json"),
+        ]
+    )
     assert rc == 2 and "bad.json: not a thresholds JSON" in capsys.readouterr().err

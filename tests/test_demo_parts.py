@@ -65,16 +65,20 @@ def test_ring_buffer_drops_old_frames_and_reads_displayed_frame():
 
 def test_csv_provider_proposals_threshold_and_gt_dedup(tmp_path):
     prop = tmp_path / "prop.csv"
-    prop.write_text("v1,0902,0.1,0.1,0.3,0.5,,0.95\nv1,0902,0.5,0.1,0.7,0.5,-1,0.5\n"
-                    "v2,0902,0.2,0.2,0.4,0.4,,0.99\n")
+    prop.write_text(
+        "v1,0902,0.1,0.1,0.3,0.5,,0.95\nv1,0902,0.5,0.1,0.7,0.5,-1,0.5\n"
+        "v2,0902,0.2,0.2,0.4,0.4,,0.99\n"
+    )
     p = CSVBoxProvider(prop, "v1", threshold=0.8)
     boxes, scores = p(902.0, None)
     np.testing.assert_allclose(boxes, [[0.1, 0.1, 0.3, 0.5]])
     np.testing.assert_allclose(scores, [0.95], rtol=1e-6)
     assert len(p(903.0, None)[0]) == 0 and len(p(902.5, None)[0]) == 0
     gt = tmp_path / "gt.csv"
-    gt.write_text("v1,0902,0.1,0.1,0.3,0.5,12,0\nv1,0902,0.1,0.1,0.3,0.5,17,0\n"
-                  "v1,0902,0.5,0.1,0.7,0.5,14,1\nv1,0903\n")
+    gt.write_text(
+        "v1,0902,0.1,0.1,0.3,0.5,12,0\nv1,0902,0.1,0.1,0.3,0.5,17,0\n"
+        "v1,0902,0.5,0.1,0.7,0.5,14,1\nv1,0903\n"
+    )
     boxes, scores = CSVBoxProvider(gt, "other_name_single_video")(902, None)
     np.testing.assert_allclose(boxes, [[0.1, 0.1, 0.3, 0.5], [0.5, 0.1, 0.7, 0.5]])
     assert scores.tolist() == [1.0, 1.0]
@@ -83,9 +87,15 @@ def test_csv_provider_proposals_threshold_and_gt_dedup(tmp_path):
 
 
 def test_dataset_provider_keeps_ground_truth_boxes():
-    records = [{"video_id": "a", "sec": 101, "start_sec": 100.0,
-                "boxes": np.array([[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1]], np.float32),
-                "is_gt": np.array([True, False])}]
+    records = [
+        {
+            "video_id": "a",
+            "sec": 101,
+            "start_sec": 100.0,
+            "boxes": np.array([[0, 0, 0.5, 0.5], [0.5, 0.5, 1, 1]], np.float32),
+            "is_gt": np.array([True, False]),
+        }
+    ]
     p = DatasetBoxProvider(records, "a")
     assert p.start_sec == 100.0
     np.testing.assert_allclose(p(101.0, None)[0], [[0, 0, 0.5, 0.5]])
@@ -95,8 +105,14 @@ def test_dataset_provider_keeps_ground_truth_boxes():
 
 def test_person_boxes_keeps_persons_above_threshold():
     boxes = np.array([[0, 0, 50, 100], [10, 10, 20, 20], [100, 0, 200, 100], [0, 0, 10, 10]])
-    b, s = person_boxes(boxes, np.array([0.9, 0.99, 0.95, 0.5]), np.array([0, 2, 0, 0]),
-                        height=100, width=200, threshold=0.8)
+    b, s = person_boxes(
+        boxes,
+        np.array([0.9, 0.99, 0.95, 0.5]),
+        np.array([0, 2, 0, 0]),
+        height=100,
+        width=200,
+        threshold=0.8,
+    )
     np.testing.assert_allclose(b, [[0.5, 0, 1, 1], [0, 0, 0.25, 1]])  # highest score first
     np.testing.assert_allclose(s, [0.95, 0.9], rtol=1e-6)
 
@@ -108,7 +124,9 @@ def test_detectron2_person_detector_random_weights_forced_output(tmp_path, one_t
         build_person_detector_cfg("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml", "", 0.7)
     weights = tmp_path / "random.pth"
     torch.save({"model": {}}, weights)
-    cfg = build_person_detector_cfg("COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml", str(weights), 0.7)
+    cfg = build_person_detector_cfg(
+        "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml", str(weights), 0.7
+    )
     assert cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST == 0.7
     det = PersonDetector(cfg)
     seen = {}

@@ -37,13 +37,13 @@ VID = "syn_val_000"
 START_SEC = 100
 
 
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A 4 s synthetic video (160x120, 30 fps), a tiny config and random weights."""
     root = tmp_path_factory.mktemp("demo")
-    generate_synthetic_ava(root / "syn", train_videos=0, val_videos=1, spec=SceneSpec(duration=4),
-                           progress=False)
+    generate_synthetic_ava(
+        root / "syn", train_videos=0, val_videos=1, spec=SceneSpec(duration=4), progress=False
+    )
     cfg = get_ava_cfg()
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = 8
@@ -57,8 +57,11 @@ def setup(tmp_path_factory):
 
 
 def _gt_boxes(root: Path) -> pd.DataFrame:
-    gt = pd.read_csv(root / "syn/annotations/ava_val_v2.2.csv", header=None,
-                     names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "pid"])
+    gt = pd.read_csv(
+        root / "syn/annotations/ava_val_v2.2.csv",
+        header=None,
+        names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "pid"],
+    )
     return gt.drop_duplicates(["sec", "pid"])
 
 
@@ -74,12 +77,27 @@ def _decoded_frame(path: Path, index: int) -> np.ndarray:
 def demo_run(setup):
     out = setup / "out" / "demo.mp4"
     tool = load_tool("demo")
-    rc = tool.main([
-        "--config", str(setup / "tiny.yaml"), "--weights", str(setup / "model.pth"),
-        "--input", str(setup / f"syn/videos/{VID}.mp4"), "--output", str(out),
-        "--boxes", str(setup / "syn/annotations/ava_val_v2.2.csv"), "--start-sec", str(START_SEC),
-        "--every", "1", "--no-progress", "--snapshot", str(setup / "out" / "frame.png"),
-    ])
+    rc = tool.main(
+        [
+            "--config",
+            str(setup / "tiny.yaml"),
+            "--weights",
+            str(setup / "model.pth"),
+            "--input",
+            str(setup / f"syn/videos/{VID}.mp4"),
+            "--output",
+            str(out),
+            "--boxes",
+            str(setup / "syn/annotations/ava_val_v2.2.csv"),
+            "--start-sec",
+            str(START_SEC),
+            "--every",
+            "1",
+            "--no-progress",
+            "--snapshot",
+            str(setup / "out" / "frame.png"),
+        ]
+    )
     assert rc == 0
     return out
 
@@ -104,19 +122,25 @@ def test_boxes_are_drawn_where_the_persons_are_in_their_track_colours(setup, dem
         x1, y1, x2, y2 = (int(round(v)) for v in np.array(person["box"]) * [160, 120, 160, 120])
         # the left and right edges of the box: its colour along most of their height
         for x in (x1, x2):
-            column = painted[y1 + 2:y2 - 2, max(0, x - 1):x + 2].any(axis=1)
+            column = painted[y1 + 2 : y2 - 2, max(0, x - 1) : x + 2].any(axis=1)
             assert column.mean() > 0.8, (person, column.mean())
         assert not painted[(y1 + y2) // 2, (x1 + x2) // 2]  # the person itself is not painted over
         # the colour is not elsewhere (labels may sit above, inside or below the box)
         near = np.zeros_like(painted)
-        near[max(0, y1 - 40):min(120, y2 + 40), max(0, x1 - 3):min(160, max(x2, x1 + 70) + 3)] = True
+        near[
+            max(0, y1 - 40) : min(120, y2 + 40), max(0, x1 - 3) : min(160, max(x2, x1 + 70) + 3)
+        ] = True
         assert painted[~near].mean() < 0.01
         assert (_is_colour(original, colour) & painted).mean() < 0.01
 
 
 def test_csv_and_json_have_the_right_keyframes(setup, demo_run):
-    det = pd.read_csv(demo_run.with_suffix(".csv"), header=None, dtype={1: str},
-                      names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score", "person_id"])
+    det = pd.read_csv(
+        demo_run.with_suffix(".csv"),
+        header=None,
+        dtype={1: str},
+        names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score", "person_id"],
+    )
     gt = _gt_boxes(setup)
     # GT keyframes of this video (the generator leaves 0102 unannotated and excluded)
     assert sorted(set(det["sec"])) == [f"{s:04d}" for s in sorted(set(gt["sec"]))] == ["0101"]
@@ -134,8 +158,10 @@ def test_csv_and_json_have_the_right_keyframes(setup, demo_run):
     assert empty["persons"] == []
     # the CSV's person id of each box is that person's track id in the JSON
     for person in payload["persons"]:
-        rows = one[np.isclose(one["x1"], person["box"][0], atol=2e-6)
-                   & np.isclose(one["y1"], person["box"][1], atol=2e-6)]
+        rows = one[
+            np.isclose(one["x1"], person["box"][0], atol=2e-6)
+            & np.isclose(one["y1"], person["box"][1], atol=2e-6)
+        ]
         assert len(rows) == 80 and set(rows["person_id"]) == {person["track_id"]}
 
 
@@ -144,7 +170,9 @@ def test_snapshot_is_the_first_keyframe_with_persons(setup, demo_run):
 
     snap = cv2.cvtColor(cv2.imread(str(setup / "out" / "frame.png")), cv2.COLOR_BGR2RGB)
     # closest to output frame 30 (video time 1.0 s = keyframe 0101, the first with persons)
-    diffs = [np.abs(snap.astype(int) - _decoded_frame(demo_run, i)).mean() for i in (0, 28, 29, 30, 31)]
+    diffs = [
+        np.abs(snap.astype(int) - _decoded_frame(demo_run, i)).mean() for i in (0, 28, 29, 30, 31)
+    ]
     assert int(np.argmin(diffs)) == 3, diffs
 
 
@@ -165,15 +193,34 @@ def test_demo_clip_equals_the_test_mapper_clip(setup):
             buffer.push(float(frame.pts * stream.time_base), frame_to_rgb(frame))
     buffer.finish(4.0)
     boxes = np.array([[0.1, 0.2, 0.4, 0.9]], np.float32)
-    ours = predictor.mapper({"video_id": VID, "sec": 1.0, "start_sec": 0.0, "image_id": "x",
-                             "frame_source": buffer, "boxes": boxes})
-    video_mapper = AVADatasetMapper(**{**AVADatasetMapper.from_config(cfg, is_train=False),
-                                       "source": "video"})
-    ref = video_mapper({"video_id": VID, "sec": 101, "start_sec": 100.0, "image_id": "x",
-                        "video_path": str(setup / f"syn/videos/{VID}.mp4"), "boxes": boxes})
+    ours = predictor.mapper(
+        {
+            "video_id": VID,
+            "sec": 1.0,
+            "start_sec": 0.0,
+            "image_id": "x",
+            "frame_source": buffer,
+            "boxes": boxes,
+        }
+    )
+    video_mapper = AVADatasetMapper(
+        **{**AVADatasetMapper.from_config(cfg, is_train=False), "source": "video"}
+    )
+    ref = video_mapper(
+        {
+            "video_id": VID,
+            "sec": 101,
+            "start_sec": 100.0,
+            "image_id": "x",
+            "video_path": str(setup / f"syn/videos/{VID}.mp4"),
+            "boxes": boxes,
+        }
+    )
     for name in ("slow", "fast"):
         assert torch.equal(ours["clips"][name], ref["clips"][name])
-    assert torch.equal(ours["instances"].proposal_boxes.tensor, ref["instances"].proposal_boxes.tensor)
+    assert torch.equal(
+        ours["instances"].proposal_boxes.tensor, ref["instances"].proposal_boxes.tensor
+    )
 
 
 def test_buffer_stays_bounded(setup):
@@ -183,9 +230,15 @@ def test_buffer_stays_bounded(setup):
 
     cfg = build_cfg(str(setup / "tiny.yaml"))
     predictor = ActionPredictor(cfg, build_model(cfg))
-    summary = run_video_demo(setup / f"syn/videos/{VID}.mp4", setup / "bounded.mp4", predictor,
-                             lambda ts, rgb: no_boxes(), action_names={}, every="15f",
-                             progress=False)
+    summary = run_video_demo(
+        setup / f"syn/videos/{VID}.mp4",
+        setup / "bounded.mp4",
+        predictor,
+        lambda ts, rgb: no_boxes(),
+        action_names={},
+        every="15f",
+        progress=False,
+    )
     assert len(summary.keyframes) == 8  # 0, 0.5, ..., 3.5 s
     before, after = predictor.extent
     assert (before, after) == pytest.approx((8 / 30, 6 / 30))
@@ -195,11 +248,19 @@ def test_buffer_stays_bounded(setup):
 
 @pytest.mark.parametrize("case", ["missing_input", "garbage_input", "missing_weights", "bad_boxes"])
 def test_bad_input_gives_a_clear_error(setup, tmp_path, capsys, case):
-    args = {"--config": str(setup / "tiny.yaml"), "--weights": str(setup / "model.pth"),
-            "--input": str(setup / f"syn/videos/{VID}.mp4"), "--output": str(tmp_path / "o.mp4"),
-            "--boxes": str(setup / "syn/annotations/ava_val_v2.2.csv")}
-    expected = {"missing_input": "input video not found", "garbage_input": "cannot open video",
-                "missing_weights": "model weights not found", "bad_boxes": ":2:"}[case]
+    args = {
+        "--config": str(setup / "tiny.yaml"),
+        "--weights": str(setup / "model.pth"),
+        "--input": str(setup / f"syn/videos/{VID}.mp4"),
+        "--output": str(tmp_path / "o.mp4"),
+        "--boxes": str(setup / "syn/annotations/ava_val_v2.2.csv"),
+    }
+    expected = {
+        "missing_input": "input video not found",
+        "garbage_input": "cannot open video",
+        "missing_weights": "model weights not found",
+        "bad_boxes": ":2:",
+    }[case]
     if case == "missing_input":
         args["--input"] = str(tmp_path / "nope.mp4")
     elif case == "garbage_input":

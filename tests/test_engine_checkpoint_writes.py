@@ -68,8 +68,13 @@ _SCRIPT = textwrap.dedent("""
 
 def _killed_run(out: Path, mode: str) -> None:
     out.mkdir()
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(out), mode], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(out), mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
 
 
@@ -137,10 +142,20 @@ def test_tag_and_text_writes_are_atomic(tmp_path: Path):
 
 
 def test_stray_temporaries_are_removed_and_logged(tmp_path: Path, caplog):
-    keep = ["model_0000001.pth", "last_checkpoint", "inference/ds/detections.csv",
-            "notes.tmp", ".hidden.tmp", "inference/ds/.detections.csv.tmp"]
-    stray = [".model_0000002.pth.k3j_x9a1.tmp", ".last_checkpoint.abcdefgh.tmp",
-             "inference/ds/.detections.csv.0a1b2c3d.tmp", ".ava_results.json.zzzzzzzz.tmp"]
+    keep = [
+        "model_0000001.pth",
+        "last_checkpoint",
+        "inference/ds/detections.csv",
+        "notes.tmp",
+        ".hidden.tmp",
+        "inference/ds/.detections.csv.tmp",
+    ]
+    stray = [
+        ".model_0000002.pth.k3j_x9a1.tmp",
+        ".last_checkpoint.abcdefgh.tmp",
+        "inference/ds/.detections.csv.0a1b2c3d.tmp",
+        ".ava_results.json.zzzzzzzz.tmp",
+    ]
     for name in keep + stray:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")

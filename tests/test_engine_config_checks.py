@@ -22,7 +22,6 @@ TINY_AVA = REPO / "configs/synthetic/tiny_slowfast.yaml"
 ARCHS = ("AVADetector", "VideoClassifier", "GeneralizedRCNN")
 
 
-
 def _problems(overrides: dict, **kw) -> list:
     cfg = get_ava_cfg()
     for key, value in overrides.items():
@@ -40,25 +39,28 @@ def test_defaults_have_no_problem():
     assert set(PROTOCOL_NAMES) == {"official", "activitynet-2019", "pyslowfast", "mmaction2"}
 
 
-@pytest.mark.parametrize("key, value, words", [
-    ("AVA.EVAL_PROTOCOL", "offical", "unknown protocol 'offical'"),
-    ("INPUT.SOURCE", "jpegs", "unknown frame source 'jpegs'"),
-    ("SOLVER.IMS_PER_BATCH", 0, "positive integer, got 0"),
-    ("SOLVER.IMS_PER_BATCH", -8, "positive integer, got -8"),
-    ("SOLVER.CHECKPOINT_PERIOD", 0, "positive integer (iterations), got 0"),
-    ("SOLVER.MAX_ITER", 0, "positive integer, got 0"),
-    ("SOLVER.BASE_LR", 0.0, "must be > 0, got 0.0"),
-    ("SOLVER.BASE_LR", -0.1, "must be > 0, got -0.1"),
-    ("DATALOADER.NUM_WORKERS", -1, "integer >= 0, got -1"),
-    ("TEST.IMS_PER_BATCH", 0, "integer >= 1, got 0"),
-    ("MODEL.SLOWFAST.ALPHA", 0, "positive integer, got 0"),
-    ("MODEL.SLOWFAST.ALPHA", 5, "5 must divide INPUT.NUM_FRAMES 32"),
-    ("MODEL.SLOWFAST.ALPHA", 64, "64 must divide INPUT.NUM_FRAMES 32"),
-    ("INPUT.NUM_FRAMES", 0, "positive integer, got 0"),
-    ("MODEL.META_ARCHITECTURE", "AVADetectr", "unknown architecture 'AVADetectr'"),
-    ("SOLVER.AMP.DTYPE", "float8", "'float8' is not one of"),
-    ("KINETICS.ENSEMBLE", "mean", "'mean' is not one of sum, max"),
-])
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("AVA.EVAL_PROTOCOL", "offical", "unknown protocol 'offical'"),
+        ("INPUT.SOURCE", "jpegs", "unknown frame source 'jpegs'"),
+        ("SOLVER.IMS_PER_BATCH", 0, "positive integer, got 0"),
+        ("SOLVER.IMS_PER_BATCH", -8, "positive integer, got -8"),
+        ("SOLVER.CHECKPOINT_PERIOD", 0, "positive integer (iterations), got 0"),
+        ("SOLVER.MAX_ITER", 0, "positive integer, got 0"),
+        ("SOLVER.BASE_LR", 0.0, "must be > 0, got 0.0"),
+        ("SOLVER.BASE_LR", -0.1, "must be > 0, got -0.1"),
+        ("DATALOADER.NUM_WORKERS", -1, "integer >= 0, got -1"),
+        ("TEST.IMS_PER_BATCH", 0, "integer >= 1, got 0"),
+        ("MODEL.SLOWFAST.ALPHA", 0, "positive integer, got 0"),
+        ("MODEL.SLOWFAST.ALPHA", 5, "5 must divide INPUT.NUM_FRAMES 32"),
+        ("MODEL.SLOWFAST.ALPHA", 64, "64 must divide INPUT.NUM_FRAMES 32"),
+        ("INPUT.NUM_FRAMES", 0, "positive integer, got 0"),
+        ("MODEL.META_ARCHITECTURE", "AVADetectr", "unknown architecture 'AVADetectr'"),
+        ("SOLVER.AMP.DTYPE", "float8", "'float8' is not one of"),
+        ("KINETICS.ENSEMBLE", "mean", "'mean' is not one of sum, max"),
+    ],
+)
 def test_each_bad_value_is_one_error_naming_its_key(key, value, words):
     problems = _problems({key: value})
     assert len(problems) == 1, problems
@@ -70,13 +72,19 @@ def test_each_bad_value_is_one_error_naming_its_key(key, value, words):
 
 def test_batch_must_split_over_the_processes():
     (problem,) = _problems({"SOLVER.IMS_PER_BATCH": 6}, world_size=4)
-    assert problem.key == "SOLVER.IMS_PER_BATCH" and "not divisible by the 4 processes" in str(problem)
+    assert problem.key == "SOLVER.IMS_PER_BATCH" and "not divisible by the 4 processes" in str(
+        problem
+    )
     assert _problems({"SOLVER.IMS_PER_BATCH": 8}, world_size=4) == []
 
 
 def test_solver_keys_are_not_checked_for_evaluation():
-    bad_solver = {"SOLVER.IMS_PER_BATCH": 0, "SOLVER.CHECKPOINT_PERIOD": 0, "SOLVER.BASE_LR": 0.0,
-                  "MODEL.WEIGHTS": "model.pth"}
+    bad_solver = {
+        "SOLVER.IMS_PER_BATCH": 0,
+        "SOLVER.CHECKPOINT_PERIOD": 0,
+        "SOLVER.BASE_LR": 0.0,
+        "MODEL.WEIGHTS": "model.pth",
+    }
     assert _problems(bad_solver, eval_only=True) == []
     assert len(_problems(bad_solver)) == 3
 
@@ -114,31 +122,45 @@ def _error_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("flags, opts, key", [
-    ([], ["AVA.EVAL_PROTOCOL", "offical"], "AVA.EVAL_PROTOCOL"),
-    ([], ["INPUT.SOURCE", "jpegs"], "INPUT.SOURCE"),
-    ([], ["SOLVER.CHECKPOINT_PERIOD", "0"], "SOLVER.CHECKPOINT_PERIOD"),
-    (["--num-gpus", "2"], ["SOLVER.IMS_PER_BATCH", "3"], "SOLVER.IMS_PER_BATCH"),
-    ([], ["MODEL.META_ARCHITECTURE", "Nope"], "MODEL.META_ARCHITECTURE"),
-])
+@pytest.mark.parametrize(
+    "flags, opts, key",
+    [
+        ([], ["AVA.EVAL_PROTOCOL", "offical"], "AVA.EVAL_PROTOCOL"),
+        ([], ["INPUT.SOURCE", "jpegs"], "INPUT.SOURCE"),
+        ([], ["SOLVER.CHECKPOINT_PERIOD", "0"], "SOLVER.CHECKPOINT_PERIOD"),
+        (["--num-gpus", "2"], ["SOLVER.IMS_PER_BATCH", "3"], "SOLVER.IMS_PER_BATCH"),
+        ([], ["MODEL.META_ARCHITECTURE", "Nope"], "MODEL.META_ARCHITECTURE"),
+    ],
+)
 def test_train_ava_refuses_before_anything_starts(tmp_path, capsys, flags, opts, key):
     out = tmp_path / "out"
-    rc = load_tool("train_ava").cli(["--config", str(TINY_AVA), *flags, *opts, "OUTPUT_DIR", str(out)])
+    rc = load_tool("train_ava").cli(
+        ["--config", str(TINY_AVA), *flags, *opts, "OUTPUT_DIR", str(out)]
+    )
     assert rc == 2
     assert f"error: {key}: " in _error_line(capsys.readouterr().err)
     assert not out.exists()  # no log, no config dump, nothing
 
 
 def test_pretrain_kinetics_refuses_an_ava_config(tmp_path, capsys):
-    rc = load_tool("pretrain_kinetics").cli(["--config", str(TINY_AVA), "OUTPUT_DIR", str(tmp_path / "o")])
+    rc = load_tool("pretrain_kinetics").cli(
+        ["--config", str(TINY_AVA), "OUTPUT_DIR", str(tmp_path / "o")]
+    )
     assert rc == 2
     assert "MODEL.META_ARCHITECTURE: 'AVADetector'" in _error_line(capsys.readouterr().err)
 
 
 def test_eval_only_without_weights_refuses(tmp_path, capsys):
     train = load_tool("train_ava")
-    base = ["--config", str(TINY_AVA), "--eval-only", "AVA.SYNTHETIC_ROOT", str(tmp_path / "none"),
-            "OUTPUT_DIR", str(tmp_path / "out")]
+    base = [
+        "--config",
+        str(TINY_AVA),
+        "--eval-only",
+        "AVA.SYNTHETIC_ROOT",
+        str(tmp_path / "none"),
+        "OUTPUT_DIR",
+        str(tmp_path / "out"),
+    ]
     assert train.cli(base) == 2
     assert "error: MODEL.WEIGHTS: empty" in _error_line(capsys.readouterr().err)
     # --resume with nothing complete to resume from is no way around it either
@@ -171,9 +193,19 @@ def other_head(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.mark.parametrize("eval_only", [True, False])
 def test_head_of_another_class_count_is_an_error(other_head, tmp_path, capsys, eval_only):
     path, _ = other_head
-    rc = load_tool("train_ava").cli([
-        "--config", str(TINY_AVA), *(["--eval-only"] if eval_only else []), "MODEL.WEIGHTS",
-        str(path), "AVA.SYNTHETIC_ROOT", str(tmp_path / "none"), "OUTPUT_DIR", str(tmp_path / "o")])
+    rc = load_tool("train_ava").cli(
+        [
+            "--config",
+            str(TINY_AVA),
+            *(["--eval-only"] if eval_only else []),
+            "MODEL.WEIGHTS",
+            str(path),
+            "AVA.SYNTHETIC_ROOT",
+            str(tmp_path / "none"),
+            "OUTPUT_DIR",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2
     line = _error_line(capsys.readouterr().err)
     assert str(path) in line and "roi_heads.predictor.weight: (60, " in line
@@ -191,12 +223,31 @@ def test_backbone_only_init_takes_the_other_head(other_head, tmp_path, capsys):
 
     path, state = other_head
     train = load_tool("train_ava")
-    rc = train.cli(["--config", str(TINY_AVA), "MODEL.WEIGHTS", str(path),
-                    "MODEL.WEIGHTS_BACKBONE_ONLY", "True", "AVA.SYNTHETIC_ROOT", str(tmp_path / "x"),
-                    "OUTPUT_DIR", str(tmp_path / "o")])
+    rc = train.cli(
+        [
+            "--config",
+            str(TINY_AVA),
+            "MODEL.WEIGHTS",
+            str(path),
+            "MODEL.WEIGHTS_BACKBONE_ONLY",
+            "True",
+            "AVA.SYNTHETIC_ROOT",
+            str(tmp_path / "x"),
+            "OUTPUT_DIR",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2 and "dataset" in _error_line(capsys.readouterr().err)
-    args = train.argument_parser().parse_args(["--config", str(TINY_AVA), "MODEL.WEIGHTS", str(path),
-                                               "MODEL.WEIGHTS_BACKBONE_ONLY", "True"])
+    args = train.argument_parser().parse_args(
+        [
+            "--config",
+            str(TINY_AVA),
+            "MODEL.WEIGHTS",
+            str(path),
+            "MODEL.WEIGHTS_BACKBONE_ONLY",
+            "True",
+        ]
+    )
     cfg = load_cfg(args)
     assert check_weights(cfg, args, VideoCheckpointer) == str(path)
     cfg.MODEL.DEVICE = "cpu"
@@ -212,16 +263,33 @@ def test_eval_only_with_a_backbone_only_file_is_an_error(other_head, tmp_path, c
     _, state = other_head
     path = tmp_path / "backbone.pth"
     torch.save({"model": {k: v for k, v in state.items() if k.startswith("backbone.")}}, path)
-    rc = load_tool("train_ava").cli(["--config", str(TINY_AVA), "--eval-only", "MODEL.WEIGHTS", str(path),
-                                 "OUTPUT_DIR", str(tmp_path / "o")])
+    rc = load_tool("train_ava").cli(
+        [
+            "--config",
+            str(TINY_AVA),
+            "--eval-only",
+            "MODEL.WEIGHTS",
+            str(path),
+            "OUTPUT_DIR",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2
     line = _error_line(capsys.readouterr().err)
     assert str(path) in line and "roi_heads.predictor" in line and "random weights" in line
 
 
 def test_declared_init_missing_is_said_loudly(tmp_path, capsys):
-    rc = load_tool("train_ava").cli(["--config", str(REPO / "configs/ava_slowfast_r101.yaml"),
-                                 "AVA.ROOT", str(tmp_path / "none"), "OUTPUT_DIR", str(tmp_path / "o")])
+    rc = load_tool("train_ava").cli(
+        [
+            "--config",
+            str(REPO / "configs/ava_slowfast_r101.yaml"),
+            "AVA.ROOT",
+            str(tmp_path / "none"),
+            "OUTPUT_DIR",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2  # no data here; the warning comes first
     err = capsys.readouterr().err
     assert "WARNING: MODEL.WEIGHTS: empty: training from scratch" in err
@@ -231,8 +299,9 @@ def test_declared_init_missing_is_said_loudly(tmp_path, capsys):
 def test_weights_with_a_non_tensor_entry_are_one_line(tmp_path, capsys):
     path = tmp_path / "odd.pth"
     torch.save({"model": {"backbone.slow_stem.conv1.weight": "not a tensor"}}, path)
-    rc = load_tool("train_ava").cli(["--config", str(TINY_AVA), "MODEL.WEIGHTS", str(path),
-                                 "OUTPUT_DIR", str(tmp_path / "o")])
+    rc = load_tool("train_ava").cli(
+        ["--config", str(TINY_AVA), "MODEL.WEIGHTS", str(path), "OUTPUT_DIR", str(tmp_path / "o")]
+    )
     assert rc == 2
     line = _error_line(capsys.readouterr().err)
     assert str(path) in line and "MODEL.WEIGHTS" in line

@@ -77,7 +77,9 @@ def test_report_reads_percent_metrics_with_slashes_in_names():
     assert text.splitlines()[-1] == "val: GT-box mAP@0.5IOU = 0.8125"
     assert format_ava_results(metrics, ["val"]).splitlines()[-1] == "val: mAP@0.5IOU = 0.8125"
     assert format_ava_results(metrics, ["val"], per_class=False) == "val: mAP@0.5IOU = 0.8125"
-    both = format_comparison({"a": metrics, "b": {"ava": {"mAP@0.5IOU": 50.0, "AP/hand wave": 0.0}}})
+    both = format_comparison(
+        {"a": metrics, "b": {"ava": {"mAP@0.5IOU": 50.0, "AP/hand wave": 0.0}}}
+    )
     rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in both.splitlines()[2:]}
     assert [float(x) for x in rows["hand wave"]] == [1.0, 0.0]
     assert float(rows["jump/leap"][0]) == 0.625 and rows["jump/leap"][1].strip() == "nan"
@@ -92,11 +94,14 @@ def test_trainer_evaluator_follows_gt_box_mode_and_mini_val(tmp_path):
 
     (tmp_path / "lm.pbtxt").write_text('item {\n  name: "stand"\n  id: 12\n}\n')
     MetadataCatalog.get("ava_engine_test_evaluator").set(
-        label_map_file=str(tmp_path / "lm.pbtxt"), groundtruth_file=str(tmp_path / "gt.csv"),
-        gt_boxes_mode=False)
+        label_map_file=str(tmp_path / "lm.pbtxt"),
+        groundtruth_file=str(tmp_path / "gt.csv"),
+        gt_boxes_mode=False,
+    )
     cfg = get_ava_cfg()
-    cfg.merge_from_list(["AVA.GT_BOXES", "True", "AVA.EVAL_EVERY_K_SECONDS", "4",
-                         "OUTPUT_DIR", str(tmp_path)])
+    cfg.merge_from_list(
+        ["AVA.GT_BOXES", "True", "AVA.EVAL_EVERY_K_SECONDS", "4", "OUTPUT_DIR", str(tmp_path)]
+    )
     ev = AVATrainer.build_evaluator(cfg, "ava_engine_test_evaluator")
     assert ev._gt_boxes_mode is True and ev._every_k_seconds == 4
     assert ev._output_dir == str(tmp_path / "inference" / "ava_engine_test_evaluator")

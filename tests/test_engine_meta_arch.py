@@ -29,7 +29,9 @@ class _StubBackbone(Backbone):
 
     def __init__(self):
         super().__init__()
-        self.convs = nn.ModuleDict({p: nn.Conv3d(3, 4, (1, 8, 8), (1, 8, 8)) for p in self.pathways})
+        self.convs = nn.ModuleDict(
+            {p: nn.Conv3d(3, 4, (1, 8, 8), (1, 8, 8)) for p in self.pathways}
+        )
         self.seen: dict[str, torch.Tensor] = {}
 
     def forward(self, clips):
@@ -62,18 +64,23 @@ class _EngineStubHead(nn.Module):
 
     def forward(self, features, proposals):
         self.seen = proposals
-        rois = torch.cat([
-            torch.cat([torch.full((len(p), 1), float(i)), p.proposal_boxes.tensor], 1)
-            for i, p in enumerate(proposals)
-        ])
+        rois = torch.cat(
+            [
+                torch.cat([torch.full((len(p), 1), float(i)), p.proposal_boxes.tensor], 1)
+                for i, p in enumerate(proposals)
+            ]
+        )
         logits = self.forward_boxes(features, rois)
         if self.training:
             targets = torch.cat([p.gt_actions for p in proposals])
             return {"loss_action": nn.functional.binary_cross_entropy_with_logits(logits, targets)}
         out, start = [], 0
         for p in proposals:
-            inst = Instances(p.image_size, pred_boxes=p.proposal_boxes,
-                             scores=logits[start:start + len(p)].sigmoid())
+            inst = Instances(
+                p.image_size,
+                pred_boxes=p.proposal_boxes,
+                scores=logits[start : start + len(p)].sigmoid(),
+            )
             out.append(inst)
             start += len(p)
         return out
@@ -103,7 +110,10 @@ def _sample(h, w, boxes, labels, height, width, seed=0):
             "slow": torch.randint(0, 256, (3, 2, h, w), generator=g, dtype=torch.uint8),
             "fast": torch.randint(0, 256, (3, 8, h, w), generator=g, dtype=torch.uint8),
         },
-        "instances": inst, "height": height, "width": width, "image_id": f"v,{seed:04d}",
+        "instances": inst,
+        "height": height,
+        "width": width,
+        "image_id": f"v,{seed:04d}",
     }
 
 
@@ -118,11 +128,16 @@ def test_batch_clips_normalises_then_pads_to_divisibility():
 
 
 def test_rescale_keeps_every_box_and_maps_to_original_size():
-    pred = Instances((10, 20), pred_boxes=Boxes(torch.tensor([[2.0, 1.0, 10.0, 9.0], [5, 5, 5, 5]])),
-                     scores=torch.rand(2, 80))
+    pred = Instances(
+        (10, 20),
+        pred_boxes=Boxes(torch.tensor([[2.0, 1.0, 10.0, 9.0], [5, 5, 5, 5]])),
+        scores=torch.rand(2, 80),
+    )
     out = rescale_instances(pred, 40, 60)
     assert out.image_size == (40, 60)
-    assert torch.equal(out.pred_boxes.tensor, torch.tensor([[6.0, 4.0, 30.0, 36.0], [15, 20, 15, 20]]))
+    assert torch.equal(
+        out.pred_boxes.tensor, torch.tensor([[6.0, 4.0, 30.0, 36.0], [15, 20, 15, 20]])
+    )
     assert torch.equal(out.scores, pred.scores)
 
 
@@ -130,8 +145,10 @@ def test_training_forward_backward_shapes():
     torch.manual_seed(0)
     model = build_model(_cfg())
     model.train()
-    batch = [_sample(20, 28, [[0, 0, 10, 10], [4, 4, 20, 18]], [[1], [5, 80]], 40, 56),
-             _sample(24, 12, [[1, 2, 11, 20]], [[12]], 48, 24, seed=1)]
+    batch = [
+        _sample(20, 28, [[0, 0, 10, 10], [4, 4, 20, 18]], [[1], [5, 80]], 40, 56),
+        _sample(24, 12, [[1, 2, 11, 20]], [[12]], 48, 24, seed=1),
+    ]
     losses = model(batch)
     assert set(losses) == {"loss_action"} and losses["loss_action"].dim() == 0
     losses["loss_action"].backward()
@@ -151,15 +168,17 @@ def test_inference_returns_scores_per_box_in_original_pixels():
     inst = out["instances"]
     assert inst.image_size == (40, 56)
     assert inst.scores.shape == (3, 80)
-    assert torch.allclose(inst.pred_boxes.tensor,
-                          torch.tensor([[0.0, 0, 20, 20], [8, 8, 40, 36], [14, 14, 14, 18]]))
+    assert torch.allclose(
+        inst.pred_boxes.tensor, torch.tensor([[0.0, 0, 20, 20], [8, 8, 40, 36], [14, 14, 14, 18]])
+    )
 
 
 def test_mismatched_instance_size_is_an_error():
     model = build_model(_cfg())
     bad = _sample(20, 28, [[0, 0, 10, 10]], [[1]], 40, 56)
-    bad["instances"] = Instances((21, 28), proposal_boxes=Boxes(torch.zeros(1, 4)),
-                                 gt_actions=torch.zeros(1, 80))
+    bad["instances"] = Instances(
+        (21, 28), proposal_boxes=Boxes(torch.zeros(1, 4)), gt_actions=torch.zeros(1, 80)
+    )
     with pytest.raises(ValueError, match="image_size"):
         model([bad])
 
@@ -190,8 +209,10 @@ def test_tiny_slowfast_overfits_a_fixed_batch():
     cfg.MODEL.ROI_ACTION_HEAD.DROPOUT = 0.0
     model = build_model(cfg)
     model.train()
-    batch = [_sample(32, 32, [[0, 0, 16, 32], [16, 0, 32, 32]], [[3], [7, 9]], 32, 32),
-             _sample(32, 32, [[0, 0, 32, 16]], [[12]], 32, 32, seed=1)]
+    batch = [
+        _sample(32, 32, [[0, 0, 16, 32], [16, 0, 32, 32]], [[3], [7, 9]], 32, 32),
+        _sample(32, 32, [[0, 0, 32, 16]], [[12]], 32, 32, seed=1),
+    ]
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     losses = []
     for _ in range(60):

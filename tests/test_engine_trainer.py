@@ -38,12 +38,20 @@ def _records(n: int = 6) -> list[dict]:
     for i in range(n):
         labels = np.zeros((2, 80), np.float32)
         labels[0, i % 3] = labels[1, 10 + i % 2] = 1.0
-        out.append({
-            "video_id": "vid", "sec": 902 + i, "image_id": f"vid,{902 + i:04d}", "height": SIZE,
-            "width": SIZE, "boxes": np.array([[0, 0, 0.5, 0.5], [0.4, 0.4, 1, 1]], np.float32),
-            "labels": labels, "scores": np.ones(2, np.float32), "is_gt": np.ones(2, bool),
-            "seed": int(rng.integers(1 << 30)),
-        })
+        out.append(
+            {
+                "video_id": "vid",
+                "sec": 902 + i,
+                "image_id": f"vid,{902 + i:04d}",
+                "height": SIZE,
+                "width": SIZE,
+                "boxes": np.array([[0, 0, 0.5, 0.5], [0.4, 0.4, 1, 1]], np.float32),
+                "labels": labels,
+                "scores": np.ones(2, np.float32),
+                "is_gt": np.ones(2, bool),
+                "seed": int(rng.integers(1 << 30)),
+            }
+        )
     return out
 
 
@@ -60,10 +68,16 @@ def _clip_mapper(record: dict) -> dict:
     if np.random.rand() < 0.5:
         fast = fast.flip(-1)
         boxes = torch.stack([SIZE - boxes[:, 2], boxes[:, 1], SIZE - boxes[:, 0], boxes[:, 3]], 1)
-    inst = Instances((SIZE, SIZE), proposal_boxes=Boxes(boxes),
-                     gt_actions=torch.as_tensor(record["labels"]))
-    return {"clips": {"slow": fast[:, ::4], "fast": fast}, "instances": inst,
-            "height": SIZE, "width": SIZE, "image_id": record["image_id"]}
+    inst = Instances(
+        (SIZE, SIZE), proposal_boxes=Boxes(boxes), gt_actions=torch.as_tensor(record["labels"])
+    )
+    return {
+        "clips": {"slow": fast[:, ::4], "fast": fast},
+        "instances": inst,
+        "height": SIZE,
+        "width": SIZE,
+        "image_id": record["image_id"],
+    }
 
 
 class _Trainer(AVATrainer):
@@ -177,7 +191,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path):
     with pytest.raises(NonFiniteLossError, match="iteration 2.*last checkpoint is intact"):
         trainer.train()
     assert sorted(p.name for p in tmp_path.glob("model_*.pth")) == [
-        "model_0000000.pth", "model_0000001.pth"]
+        "model_0000000.pth",
+        "model_0000001.pth",
+    ]
     saved = torch.load(tmp_path / "model_0000001.pth", weights_only=False)["model"]
     assert all(torch.isfinite(v).all() for v in saved.values() if v.is_floating_point())
     params = dict(trainer.model.named_parameters())
@@ -238,11 +254,19 @@ def _same_weights(a: dict, b: dict) -> bool:
 _KILLED = {
     "empty tag, newest truncated": (["model_0000001.pth"], ["model_0000003.pth"], "", 2),
     "no tag": (["model_0000001.pth", "model_0000003.pth"], [], None, 4),
-    "tag names a truncated file": (["model_0000001.pth"], ["model_0000003.pth"],
-                                   "model_0000003.pth", 2),
+    "tag names a truncated file": (
+        ["model_0000001.pth"],
+        ["model_0000003.pth"],
+        "model_0000003.pth",
+        2,
+    ),
     "tag names a missing file": (["model_0000001.pth"], [], "model_0000009.pth", 2),
-    "zero-byte model_final": (["model_0000001.pth", "model_0000003.pth"], ["model_final.pth"],
-                              "model_final.pth", 4),
+    "zero-byte model_final": (
+        ["model_0000001.pth", "model_0000003.pth"],
+        ["model_final.pth"],
+        "model_final.pth",
+        4,
+    ),
 }
 
 
@@ -271,7 +295,8 @@ def test_resume_picks_the_newest_complete_checkpoint(full_run, tmp_path: Path, c
     chosen = f"model_{start - 1:07d}.pth"
     assert f"resuming from {killed / chosen}" in caplog.text, caplog.text
     reason = {"": "last_checkpoint is empty", None: "no last_checkpoint tag"}.get(
-        tag, f"last_checkpoint names {tag}: ")
+        tag, f"last_checkpoint names {tag}: "
+    )
     assert reason in caplog.text, caplog.text
     if damaged and damaged[0] == "model_final.pth":
         assert "model_final.pth: empty file" in caplog.text
@@ -310,4 +335,6 @@ def test_resume_without_a_complete_checkpoint_starts_from_model_weights(tmp_path
         trainer.resume_or_load(resume=True)
     assert trainer.start_iter == 0
     assert all(torch.all(p == 0.25) for p in trainer.model.parameters())
-    assert "no complete checkpoint" in caplog.text and "model_0000000.pth: empty file" in caplog.text
+    assert (
+        "no complete checkpoint" in caplog.text and "model_0000000.pth: empty file" in caplog.text
+    )

@@ -53,13 +53,25 @@ def test_blank_lines_are_skipped_and_errors_name_the_physical_line(tmp_path):
     assert err.value.line == 4 and "score must be finite" in err.value.problem
 
 
-@pytest.mark.parametrize("kind,text,line,problem", [
-    ("exclusions", "v,0902\nv,0903,1\n", 2, "expected 2 comma-separated columns, got 3"),
-    ("detections", "v,0902,0.1,0.1,0.5,0.5,1,0.9\n,0902,0.1,0.1,0.5,0.5,1,0.9\n", 2, "empty video_id"),
-    ("detections", "v,0902,0.1,0.1,0.5,0.5,1,0.9\nv,inf,0.1,0.1,0.5,0.5,1,0.9\n", 2,
-     "timestamp must be finite"),
-    ("groundtruth", "v,0902,0.1,0.1,0.5,,1,0\n", 1, "y2 must be a number, got ''"),
-])
+@pytest.mark.parametrize(
+    "kind,text,line,problem",
+    [
+        ("exclusions", "v,0902\nv,0903,1\n", 2, "expected 2 comma-separated columns, got 3"),
+        (
+            "detections",
+            "v,0902,0.1,0.1,0.5,0.5,1,0.9\n,0902,0.1,0.1,0.5,0.5,1,0.9\n",
+            2,
+            "empty video_id",
+        ),
+        (
+            "detections",
+            "v,0902,0.1,0.1,0.5,0.5,1,0.9\nv,inf,0.1,0.1,0.5,0.5,1,0.9\n",
+            2,
+            "timestamp must be finite",
+        ),
+        ("groundtruth", "v,0902,0.1,0.1,0.5,,1,0\n", 1, "y2 must be a number, got ''"),
+    ],
+)
 def test_malformed_rows(tmp_path, kind, text, line, problem):
     with pytest.raises(InputFileError) as err:
         read_ava_csv(_write(tmp_path, text), kind)
@@ -88,13 +100,35 @@ def test_detections_with_a_person_id_column_read_as_without(tmp_path):
         np.testing.assert_array_equal(b.boxes, a.boxes)
 
 
+def test_a_line_of_blanks_keeps_the_order_of_rows_of_other_widths(tmp_path):
+    """Rows of 8 and 9 columns around a line of spaces come back in file order (the file order
+    decides the official order of equal scores), and the line of spaces is skipped."""
+    rows = [
+        "v,0901,0.1,0.2,0.3,0.4,12,0.9",
+        "v,0902,0.1,0.2,0.3,0.4,12,0.8,5",
+        "v,0903,0.1,0.2,0.3,0.4,12,0.7",
+    ]
+    path = tmp_path / "d.csv"
+    path.write_text(rows[0] + "\n   \n" + rows[1] + "\n" + rows[2] + "\n")
+    got = read_ava_csv(path, "detections")
+    assert got.time.tolist() == [901.0, 902.0, 903.0]
+    assert got.score.tolist() == pytest.approx([0.9, 0.8, 0.7])
+    # a line of blanks before a last row of another width is no error either
+    path.write_text(rows[0] + "\n" + rows[2] + "\n   \n" + rows[1] + "\n")
+    assert read_ava_csv(path, "detections").time.tolist() == [901.0, 903.0, 902.0]
+
+
 def test_unreadable_text_is_an_error_naming_the_line(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"v,0902,0.1,0.2,0.3,0.4,12,0.9\nv\xff,0902,0.1,0.2,0.3,0.4,12,0.9\n")
-    with pytest.raises(InputFileError, match=r"bad.csv:2: detections file is not UTF-8 text \(byte 31\)"):
+    with pytest.raises(
+        InputFileError, match=r"bad.csv:2: detections file is not UTF-8 text \(byte 31\)"
+    ):
         read_ava_csv(bad, "detections")
     huge = tmp_path / "huge.csv"
-    huge.write_text("v,0902,0.1,0.2,0.3,0.4,12,0.9\nv,0902,0.1,0.2,0.3,0.4,12," + "x" * 200_000 + "\n")
+    huge.write_text(
+        "v,0902,0.1,0.2,0.3,0.4,12,0.9\nv,0902,0.1,0.2,0.3,0.4,12," + "x" * 200_000 + "\n"
+    )
     with pytest.raises(InputFileError, match=r"huge.csv:2: a field longer than 131072 characters"):
         read_ava_csv(huge, "detections")
 

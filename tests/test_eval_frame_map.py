@@ -18,9 +18,16 @@ from ava_detector.ava.evaluation.frame_map import (
 )
 
 LABEL_MAP = "ava/ava_action_list_v2.2_for_activitynet_2019.pbtxt"
-CASES = ["02_random_scores", "03_duplicate_detections", "04_iou_threshold", "06_excluded_timestamps",
-         "08_detections_absent_from_gt", "09_multiple_labels_per_box", "11_top50_cap_per_keyframe",
-         "14_empty_keyframe_rows_activitynet_only"]
+CASES = [
+    "02_random_scores",
+    "03_duplicate_detections",
+    "04_iou_threshold",
+    "06_excluded_timestamps",
+    "08_detections_absent_from_gt",
+    "09_multiple_labels_per_box",
+    "11_top50_cap_per_keyframe",
+    "14_empty_keyframe_rows_activitynet_only",
+]
 IDS = [1, 2, 3]
 
 
@@ -33,8 +40,13 @@ def test_reference_cases(shared_dir, case, protocol):
         expected = expected["variants"][protocol]
     if "error" in expected:  # that tool crashes on 2-column rows; we treat them as keyframes
         pytest.skip(f"{protocol} has no value here: {expected['error']}")
-    r = evaluate_files(shared_dir / LABEL_MAP, d / "groundtruth.csv", d / "detections.csv",
-                       d / "excluded.csv", protocol).result
+    r = evaluate_files(
+        shared_dir / LABEL_MAP,
+        d / "groundtruth.csv",
+        d / "detections.csv",
+        d / "excluded.csv",
+        protocol,
+    ).result
     assert r.mAP == pytest.approx(expected["mAP"], abs=1e-9)
     for cid, ap in expected["per_class"].items():
         if ap is None:
@@ -150,13 +162,24 @@ def test_mmaction2_averages_over_detected_classes():
     assert r.mAP == 1.0 and math.isnan(r.per_class[2])
 
 
-_row = st.tuples(st.sampled_from(["a", "b"]), st.integers(902, 904),
-                 st.floats(0, 0.5), st.floats(0, 0.5), st.floats(0.5, 1), st.floats(0.5, 1),
-                 st.sampled_from(IDS), st.floats(0, 1))
+_row = st.tuples(
+    st.sampled_from(["a", "b"]),
+    st.integers(902, 904),
+    st.floats(0, 0.5),
+    st.floats(0, 0.5),
+    st.floats(0.5, 1),
+    st.floats(0.5, 1),
+    st.sampled_from(IDS),
+    st.floats(0, 1),
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(gt=st.lists(_row, min_size=1, max_size=12), det=st.lists(_row, max_size=30), seed=st.integers(0, 99))
+@given(
+    gt=st.lists(_row, min_size=1, max_size=12),
+    det=st.lists(_row, max_size=30),
+    seed=st.integers(0, 99),
+)
 def test_properties_row_order_and_range(gt, det, seed):
     # Distinct scores: with ties the official order among equal scores is file order by design.
     det = [(*r[:7], (i + 1) / 100 + r[7] / 1000) for i, r in enumerate(det)]
@@ -166,5 +189,6 @@ def test_properties_row_order_and_range(gt, det, seed):
     assert 0.0 <= r.mAP <= 1.0
     assert r.mAP == pytest.approx(r2.mAP, abs=1e-12)
     for c in IDS:
-        assert (math.isnan(r.per_class[c]) and math.isnan(r2.per_class[c])) or \
-            r.per_class[c] == pytest.approx(r2.per_class[c], abs=1e-12)
+        assert (math.isnan(r.per_class[c]) and math.isnan(r2.per_class[c])) or r.per_class[
+            c
+        ] == pytest.approx(r2.per_class[c], abs=1e-12)

@@ -146,17 +146,33 @@ def _model(gt_rows, det_rows, ids, cap, integer_seconds, ignore_unannotated):
 
 # Boxes that match each other exactly, half-overlap (IoU 0.6 with both of the first two: an IoU tie
 # between ground-truth boxes), miss, or are invalid (x2 = x1).
-_BOXES = [(0.0, 0.0, 0.5, 0.5), (0.25, 0.0, 0.75, 0.5), (0.125, 0.0, 0.625, 0.5), (0.5, 0.5, 1.0, 1.0),
-          (0.5, 0.5, 0.5, 0.75)]
-_det = st.tuples(st.sampled_from(["a", "b"]), st.sampled_from([902, 902, 902, 903, 904]),
-                 st.sampled_from(_BOXES), st.sampled_from([1, 2, 3, 4]),
-                 st.sampled_from([0.25, 0.5, 0.75, 1.0]))
-_gt = st.tuples(st.sampled_from(["a", "b"]), st.sampled_from([902, 903]),
-                st.sampled_from(_BOXES[:4]), st.sampled_from([1, 2, 3]), st.integers(0, 3))
+_BOXES = [
+    (0.0, 0.0, 0.5, 0.5),
+    (0.25, 0.0, 0.75, 0.5),
+    (0.125, 0.0, 0.625, 0.5),
+    (0.5, 0.5, 1.0, 1.0),
+    (0.5, 0.5, 0.5, 0.75),
+]
+_det = st.tuples(
+    st.sampled_from(["a", "b"]),
+    st.sampled_from([902, 902, 902, 903, 904]),
+    st.sampled_from(_BOXES),
+    st.sampled_from([1, 2, 3, 4]),
+    st.sampled_from([0.25, 0.5, 0.75, 1.0]),
+)
+_gt = st.tuples(
+    st.sampled_from(["a", "b"]),
+    st.sampled_from([902, 903]),
+    st.sampled_from(_BOXES[:4]),
+    st.sampled_from([1, 2, 3]),
+    st.integers(0, 3),
+)
 
 
-@pytest.mark.parametrize("protocol,cap,integer_seconds,ignore", [
-    ("official", 50, False, True), ("activitynet-2019", 50, True, False)])
+@pytest.mark.parametrize(
+    "protocol,cap,integer_seconds,ignore",
+    [("official", 50, False, True), ("activitynet-2019", 50, True, False)],
+)
 @settings(max_examples=40, deadline=None)
 @given(gt=st.lists(_gt, min_size=1, max_size=10), det=st.lists(_det, min_size=1, max_size=160))
 def test_equals_a_model_of_the_official_steps(protocol, cap, integer_seconds, ignore, gt, det):

@@ -50,16 +50,28 @@ def exported(tmp_path_factory):
     """The tiny model, inputs from a synthetic AVA keyframe (test mapping), and both exports."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("export")
-    generate_synthetic_ava(root / "syn", train_videos=0, val_videos=1, spec=SceneSpec(duration=3),
-                           progress=False)
+    generate_synthetic_ava(
+        root / "syn", train_videos=0, val_videos=1, spec=SceneSpec(duration=3), progress=False
+    )
     cfg = _cfg()
     torch.manual_seed(0)
     detector = build_model(cfg).eval()
-    mapper = AVADatasetMapper(**{**AVADatasetMapper.from_config(cfg, is_train=False),
-                                 "source": "video"})
-    boxes = np.array([[0.05, 0.3, 0.2, 0.8], [0.5, 0.25, 0.7, 0.75], [0.3, 0.1, 0.9, 0.9]], np.float32)
-    sample = mapper({"video_id": "syn_val_000", "sec": 101, "start_sec": 100.0, "image_id": "x",
-                     "video_path": str(root / "syn/videos/syn_val_000.mp4"), "boxes": boxes})
+    mapper = AVADatasetMapper(
+        **{**AVADatasetMapper.from_config(cfg, is_train=False), "source": "video"}
+    )
+    boxes = np.array(
+        [[0.05, 0.3, 0.2, 0.8], [0.5, 0.25, 0.7, 0.75], [0.3, 0.1, 0.9, 0.9]], np.float32
+    )
+    sample = mapper(
+        {
+            "video_id": "syn_val_000",
+            "sec": 101,
+            "start_sec": 100.0,
+            "image_id": "x",
+            "video_path": str(root / "syn/videos/syn_val_000.mp4"),
+            "boxes": boxes,
+        }
+    )
     clips, proposals = detector.preprocess([sample])
     rois = convert_boxes_to_pooler_format([p.proposal_boxes for p in proposals])
     inputs = (clips["slow"], clips["fast"], rois)
@@ -133,16 +145,39 @@ def test_export_tool(exported, onnx_file, tmp_path):
     (tmp_path / "tiny.yaml").write_text(cfg.dump())
     torch.save({"model": _detector_state(cfg)}, tmp_path / "w.pth")
     tool = load_tool("export")
-    rc = tool.main(["--config", str(tmp_path / "tiny.yaml"), "--weights", str(tmp_path / "w.pth"),
-                    "--output-dir", str(tmp_path / "out"), "--height", "100", "--width", "130"])
+    rc = tool.main(
+        [
+            "--config",
+            str(tmp_path / "tiny.yaml"),
+            "--weights",
+            str(tmp_path / "w.pth"),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--height",
+            "100",
+            "--width",
+            "130",
+        ]
+    )
     assert rc == 0
     report = json.loads((tmp_path / "out" / "export.json").read_text())
     assert set(report) == {"torchscript", "onnx"}
     assert all(r["max_abs_diff"] <= TOL for r in report.values())
     assert (tmp_path / "out" / "action_model.ts").is_file()
     assert (tmp_path / "out" / "action_model.onnx").is_file()
-    assert tool.main(["--config", str(tmp_path / "tiny.yaml"), "--weights", str(tmp_path / "x.pth"),
-                      "--output-dir", str(tmp_path / "out2")]) == 2
+    assert (
+        tool.main(
+            [
+                "--config",
+                str(tmp_path / "tiny.yaml"),
+                "--weights",
+                str(tmp_path / "x.pth"),
+                "--output-dir",
+                str(tmp_path / "out2"),
+            ]
+        )
+        == 2
+    )
 
 
 def _detector_state(cfg):

@@ -46,8 +46,10 @@ def test_torchvision_ops_used_by_detectron2_work():
     # The single bin's sample point is (0.5, 0.5) after the -0.5 alignment: mean of the 2x2 corner.
     assert out.item() == pytest.approx((0 + 1 + 4 + 5) / 4)
     keep = batched_nms(
-        torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10.5]]), torch.tensor([0.9, 0.8]),
-        torch.tensor([0, 0]), 0.5,
+        torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10.5]]),
+        torch.tensor([0.9, 0.8]),
+        torch.tensor([0, 0]),
+        0.5,
     )
     assert keep.tolist() == [0]
 
@@ -134,7 +136,9 @@ def test_detectron2_engine_trains_checkpoints_and_resumes(tmp_path: Path):
 
 def test_collect_env_runs():
     out = subprocess.run(
-        [sys.executable, "-m", "detectron2.utils.collect_env"], capture_output=True, text=True,
+        [sys.executable, "-m", "detectron2.utils.collect_env"],
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
@@ -160,8 +164,9 @@ _REGISTERED = (
 
 
 def _registered_after(imports: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", imports + _REGISTERED], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", imports + _REGISTERED], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 
@@ -177,10 +182,19 @@ def test_packages_register_nothing_and_two_imports_register_everything():
     datasets, models = _registered_after(
         "import ava_detector.builtin_datasets, ava_detector.builtin_models\n"
     )
-    assert {"ava_v2.2_train", "ava_v2.2_val", "ava_synthetic_val", "kinetics400_train",
-            "kinetics_synthetic_val"} <= set(eval(datasets))
-    assert eval(models) == ["AVAActionHead", "AVADetector", "VideoClassifier",
-                            "build_slowfast_backbone"]
+    assert {
+        "ava_v2.2_train",
+        "ava_v2.2_val",
+        "ava_synthetic_val",
+        "kinetics400_train",
+        "kinetics_synthetic_val",
+    } <= set(eval(datasets))
+    assert eval(models) == [
+        "AVAActionHead",
+        "AVADetector",
+        "VideoClassifier",
+        "build_slowfast_backbone",
+    ]
 
 
 def test_pure_parts_import_without_torch():

@@ -51,8 +51,10 @@ def test_training_loss_is_cross_entropy_and_skipped_views_get_no_scores():
     torch.set_num_threads(1)
     model = build_model(tiny_cfg())
     model.cls_head.dropout = torch.nn.Identity()
-    clip = {"slow": torch.randint(0, 255, (3, 2, 64, 64), dtype=torch.uint8),
-            "fast": torch.randint(0, 255, (3, 8, 64, 64), dtype=torch.uint8)}
+    clip = {
+        "slow": torch.randint(0, 255, (3, 2, 64, 64), dtype=torch.uint8),
+        "fast": torch.randint(0, 255, (3, 8, 64, 64), dtype=torch.uint8),
+    }
     batch = [{"clips": clip, "label": 3}, {"clips": clip, "label": 1}]
     loss = model(batch)["loss_cls"]
     logits = model.logits(batch)

@@ -48,8 +48,10 @@ def test_failed_and_missing_views_leave_the_video_out():
     ]
     agg = aggregate_views(views, "sum")
     assert agg.video_ids == ["a", "b"]
-    assert agg.left_out == {"c": "1 of 2 views unreadable: c.mp4: cannot decode video",
-                            "d": "only 1 of 2 views were evaluated"}
+    assert agg.left_out == {
+        "c": "1 of 2 views unreadable: c.mp4: cannot decode video",
+        "d": "only 1 of 2 views were evaluated",
+    }
     assert agg.num_failed_views == 1 and agg.num_views == 7
     with pytest.raises(ValueError, match="ENSEMBLE"):
         aggregate_views(views, "mean")
@@ -63,20 +65,34 @@ def test_topk_and_confusion_by_hand():
     pred = scores.argmax(1)
     conf = confusion_matrix(pred, labels, 3)
     assert conf.tolist() == [[1, 0, 1], [0, 0, 0], [0, 2, 0]]
-    assert most_confused(conf, ["x", "y", "z"], top_k=2) == [("z", "y", 2, 100.0), ("x", "z", 1, 50.0)]
+    assert most_confused(conf, ["x", "y", "z"], top_k=2) == [
+        ("z", "y", 2, 100.0),
+        ("x", "z", 1, 50.0),
+    ]
 
 
 def test_evaluator_reports_counts_left_out_and_writes_json(tmp_path):
-    ev = KineticsEvaluator("kinetics_synthetic_val", ensemble="sum", top_k=3,
-                           output_dir=str(tmp_path), distributed=False)
+    ev = KineticsEvaluator(
+        "kinetics_synthetic_val",
+        ensemble="sum",
+        top_k=3,
+        output_dir=str(tmp_path),
+        distributed=False,
+    )
     ev.reset()
-    inputs = [{"video_id": v.video_id, "label": v.label, "view": v.view, "num_views": v.num_views}
-              for v in _views()]
+    inputs = [
+        {"video_id": v.video_id, "label": v.label, "view": v.view, "num_views": v.num_views}
+        for v in _views()
+    ]
     outputs = [{"scores": torch.as_tensor(v.scores)} for v in _views()]
     ev.process(inputs, outputs)
-    ev.process([{"video_id": "bad", "label": 1, "view": 0, "num_views": 2, "skip_reason": "too short"},
-                {"video_id": "bad", "label": 1, "view": 1, "num_views": 2, "skip_reason": "too short"}],
-               [{}, {}])
+    ev.process(
+        [
+            {"video_id": "bad", "label": 1, "view": 0, "num_views": 2, "skip_reason": "too short"},
+            {"video_id": "bad", "label": 1, "view": 1, "num_views": 2, "skip_reason": "too short"},
+        ],
+        [{}, {}],
+    )
     res = ev.evaluate()["classification"]
     assert res["top1"] == 50.0 and res["top5"] == 100.0
     assert res["videos"] == 2 and res["views"] == 6 and res["left_out_videos"] == 1

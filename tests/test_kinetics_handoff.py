@@ -27,12 +27,32 @@ SIZE = 32
 def kinetics_cfg(root: Path, out: Path):
     cfg = get_ava_cfg()
     cfg.merge_from_file(str(REPO / "configs/synthetic/tiny_kinetics.yaml"))
-    cfg.merge_from_list([
-        "KINETICS.SYNTHETIC_ROOT", str(root), "OUTPUT_DIR", str(out), "SOLVER.MAX_ITER", "2",
-        "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "1", "DATALOADER.NUM_WORKERS", "0",
-        "KINETICS.TEST_NUM_CLIPS", "2", "INPUT.NUM_FRAMES", "8", "INPUT.TRAIN_JITTER_SCALES",
-        "[32, 40]", "INPUT.TRAIN_CROP_SIZE", "32", "INPUT.TEST_SHORT_SIDE", "32",
-    ])
+    cfg.merge_from_list(
+        [
+            "KINETICS.SYNTHETIC_ROOT",
+            str(root),
+            "OUTPUT_DIR",
+            str(out),
+            "SOLVER.MAX_ITER",
+            "2",
+            "SOLVER.IMS_PER_BATCH",
+            "2",
+            "SOLVER.WARMUP_ITERS",
+            "1",
+            "DATALOADER.NUM_WORKERS",
+            "0",
+            "KINETICS.TEST_NUM_CLIPS",
+            "2",
+            "INPUT.NUM_FRAMES",
+            "8",
+            "INPUT.TRAIN_JITTER_SCALES",
+            "[32, 40]",
+            "INPUT.TRAIN_CROP_SIZE",
+            "32",
+            "INPUT.TEST_SHORT_SIDE",
+            "32",
+        ]
+    )
     return cfg
 
 
@@ -48,10 +68,20 @@ def kinetics_root(tmp_path_factory) -> Path:
 
 
 def _ava_records() -> list[dict]:
-    return [{"video_id": "v", "sec": 902 + i, "image_id": f"v,{902 + i:04d}", "height": SIZE,
-             "width": SIZE, "boxes": np.array([[0, 0, 0.5, 0.5]], np.float32),
-             "labels": np.eye(80, dtype=np.float32)[[i]], "scores": np.ones(1, np.float32),
-             "is_gt": np.ones(1, bool)} for i in range(2)]
+    return [
+        {
+            "video_id": "v",
+            "sec": 902 + i,
+            "image_id": f"v,{902 + i:04d}",
+            "height": SIZE,
+            "width": SIZE,
+            "boxes": np.array([[0, 0, 0.5, 0.5]], np.float32),
+            "labels": np.eye(80, dtype=np.float32)[[i]],
+            "scores": np.ones(1, np.float32),
+            "is_gt": np.ones(1, bool),
+        }
+        for i in range(2)
+    ]
 
 
 if AVA_TRAIN not in DatasetCatalog.list():
@@ -65,10 +95,18 @@ class _AVATrainer(AVATrainer):
     def build_mapper(cls, cfg, is_train):
         def mapper(record):
             fast = torch.randint(0, 256, (3, 8, SIZE, SIZE), dtype=torch.uint8)
-            inst = Instances((SIZE, SIZE), proposal_boxes=Boxes(torch.tensor([[0.0, 0, 16, 16]])),
-                             gt_actions=torch.as_tensor(record["labels"]))
-            return {"clips": {"slow": fast[:, ::4], "fast": fast}, "instances": inst,
-                    "height": SIZE, "width": SIZE, "image_id": record["image_id"]}
+            inst = Instances(
+                (SIZE, SIZE),
+                proposal_boxes=Boxes(torch.tensor([[0.0, 0, 16, 16]])),
+                gt_actions=torch.as_tensor(record["labels"]),
+            )
+            return {
+                "clips": {"slow": fast[:, ::4], "fast": fast},
+                "instances": inst,
+                "height": SIZE,
+                "width": SIZE,
+                "image_id": record["image_id"],
+            }
 
         return mapper
 
@@ -83,7 +121,12 @@ def test_pretrain_evaluate_and_hand_off_to_ava(kinetics_root: Path, tmp_path: Pa
         trainer.train()  # the corrupt training video is skipped, not a crash
     res = trainer._last_eval_results["classification"]
     # 5 val videos scored over 2 clips x 3 crops; the corrupt one is listed as left out
-    assert (res["videos"], res["views"], res["left_out_videos"], res["failed_views"]) == (5, 36, 1, 6)
+    assert (res["videos"], res["views"], res["left_out_videos"], res["failed_views"]) == (
+        5,
+        36,
+        1,
+        6,
+    )
     assert "left out videos/broken.mp4" in caplog.text
     final = tmp_path / "kinetics" / "model_final.pth"
     kinetics_state = torch.load(final, weights_only=False)["model"]
@@ -103,13 +146,40 @@ def test_pretrain_evaluate_and_hand_off_to_ava(kinetics_root: Path, tmp_path: Pa
 
     # the AVA trainer: same backbone shape (detection strides), weights from the Kinetics run
     ava = get_ava_cfg()
-    ava.merge_from_list([
-        "MODEL.DEVICE", "cpu", "MODEL.SLOWFAST.WIDTH_PER_GROUP", "8", "MODEL.SLOWFAST.ALPHA", "4",
-        "MODEL.SLOWFAST.BETA_INV", "4", "INPUT.NUM_FRAMES", "8", "MODEL.ROI_ACTION_HEAD.POOLER_RESOLUTION",
-        "2", "DATASETS.TRAIN", f"('{AVA_TRAIN}',)", "DATASETS.TEST", "()", "DATALOADER.NUM_WORKERS",
-        "0", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "1", "SOLVER.STEPS", "()",
-        "TEST.EVAL_PERIOD", "0", "MODEL.WEIGHTS", str(final), "OUTPUT_DIR", str(tmp_path / "ava"),
-    ])
+    ava.merge_from_list(
+        [
+            "MODEL.DEVICE",
+            "cpu",
+            "MODEL.SLOWFAST.WIDTH_PER_GROUP",
+            "8",
+            "MODEL.SLOWFAST.ALPHA",
+            "4",
+            "MODEL.SLOWFAST.BETA_INV",
+            "4",
+            "INPUT.NUM_FRAMES",
+            "8",
+            "MODEL.ROI_ACTION_HEAD.POOLER_RESOLUTION",
+            "2",
+            "DATASETS.TRAIN",
+            f"('{AVA_TRAIN}',)",
+            "DATASETS.TEST",
+            "()",
+            "DATALOADER.NUM_WORKERS",
+            "0",
+            "SOLVER.IMS_PER_BATCH",
+            "2",
+            "SOLVER.MAX_ITER",
+            "1",
+            "SOLVER.STEPS",
+            "()",
+            "TEST.EVAL_PERIOD",
+            "0",
+            "MODEL.WEIGHTS",
+            str(final),
+            "OUTPUT_DIR",
+            str(tmp_path / "ava"),
+        ]
+    )
     ava_trainer = _AVATrainer(ava)
     head_before = {k: v.clone() for k, v in ava_trainer.model.roi_heads.state_dict().items()}
     caplog.clear()
@@ -127,9 +197,15 @@ def test_pretrain_evaluate_and_hand_off_to_ava(kinetics_root: Path, tmp_path: Pa
 
 def _opts(cfg, **extra) -> list[str]:
     """KEY VALUE pairs reproducing the test overrides of ``kinetics_cfg`` plus ``extra``."""
-    keys = ["KINETICS.SYNTHETIC_ROOT", "KINETICS.TEST_NUM_CLIPS", "INPUT.NUM_FRAMES",
-            "INPUT.TRAIN_JITTER_SCALES", "INPUT.TRAIN_CROP_SIZE", "INPUT.TEST_SHORT_SIDE",
-            "DATALOADER.NUM_WORKERS"]
+    keys = [
+        "KINETICS.SYNTHETIC_ROOT",
+        "KINETICS.TEST_NUM_CLIPS",
+        "INPUT.NUM_FRAMES",
+        "INPUT.TRAIN_JITTER_SCALES",
+        "INPUT.TRAIN_CROP_SIZE",
+        "INPUT.TEST_SHORT_SIDE",
+        "DATALOADER.NUM_WORKERS",
+    ]
     out = []
     for key in keys:
         node = cfg
@@ -152,6 +228,8 @@ def test_kinetics_trainer_loads_its_own_checkpoint_whole(kinetics_root: Path, tm
     second = KineticsTrainer(cfg)
     second.resume_or_load(resume=False)
     # unlike the AVA trainer (backbone only), the classifier head comes along
-    assert torch.equal(second.model.cls_head.predictor.weight,
-                       torch.full_like(second.model.cls_head.predictor.weight, 0.5))
+    assert torch.equal(
+        second.model.cls_head.predictor.weight,
+        torch.full_like(second.model.cls_head.predictor.weight, 0.5),
+    )
     assert second.start_iter == 0

@@ -19,8 +19,17 @@ from ava_detector.utils.video_writer import write_mp4
 
 
 def _mapper(is_train: bool, **kw) -> KineticsDatasetMapper:
-    args = dict(augmentations=[], test_size=64, num_crops=3, num_clips=3, arch="slowfast",
-                num_frames=4, sampling_rate=2, alpha=2, target_fps=30)
+    args = dict(
+        augmentations=[],
+        test_size=64,
+        num_crops=3,
+        num_clips=3,
+        arch="slowfast",
+        num_frames=4,
+        sampling_rate=2,
+        alpha=2,
+        target_fps=30,
+    )
     args.update(kw)
     return KineticsDatasetMapper(is_train, **args)
 
@@ -37,7 +46,12 @@ def videos(tmp_path_factory):
 
 
 def _record(path: str, label: int = 1) -> dict:
-    return {"video_id": path.rsplit("/", 1)[-1], "video_path": path, "label": label, "source": "video"}
+    return {
+        "video_id": path.rsplit("/", 1)[-1],
+        "video_path": path,
+        "label": label,
+        "source": "video",
+    }
 
 
 def test_test_clip_frames_by_hand(videos):
@@ -63,7 +77,7 @@ def test_test_crops_are_left_centre_right(videos):
     for view, x0 in zip(expand_test_views([record], 1, 3), (0, 16, 32)):
         fast = mapper(view)["clips"]["fast"].permute(1, 2, 3, 0).numpy()
         assert fast.shape == (4, 64, 64, 3)
-        np.testing.assert_array_equal(fast, full[:, :, x0:x0 + 64])
+        np.testing.assert_array_equal(fast, full[:, :, x0 : x0 + 64])
 
 
 def test_training_clip_is_random_inside_the_video_and_augmented(videos):
@@ -101,15 +115,25 @@ def test_bad_videos_in_training_are_skipped_or_raise(videos):
 
 def test_bad_videos_at_test_are_reported_as_left_out(videos, tmp_path):
     mapper = _mapper(False, skip_bad_samples=False)
-    records = [_record(videos["square"], 0), _record(videos["corrupt"], 1), _record(videos["short"], 1)]
+    records = [
+        _record(videos["square"], 0),
+        _record(videos["corrupt"], 1),
+        _record(videos["short"], 1),
+    ]
     views = expand_test_views(records, num_clips=3, num_crops=1)
     outs = [mapper(v) for v in views]
     assert all("clips" not in o and "skip_reason" in o for o in outs[3:])
     assert "too short: 0.167 s" in outs[-1]["skip_reason"]
-    ev = KineticsEvaluator("kinetics_test_views", ensemble="sum", distributed=False,
-                           output_dir=str(tmp_path))
+    ev = KineticsEvaluator(
+        "kinetics_test_views", ensemble="sum", distributed=False, output_dir=str(tmp_path)
+    )
     ev.reset()
     scores = np.array([0.9, 0.1], np.float32)
     ev.process(views, [{"scores": torch.from_numpy(scores)} if "clips" in o else {} for o in outs])
     res = ev.evaluate()["classification"]
-    assert (res["videos"], res["left_out_videos"], res["failed_views"], res["top1"]) == (1, 2, 6, 100.0)
+    assert (res["videos"], res["left_out_videos"], res["failed_views"], res["top1"]) == (
+        1,
+        2,
+        6,
+        100.0,
+    )

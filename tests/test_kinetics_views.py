@@ -43,7 +43,9 @@ def test_duplicate_video_is_an_error():
 def test_registration_reads_lazily_and_names_classes(tmp_path):
     (tmp_path / "train.csv").write_text("v/a.mp4 1\nv/b.mp4 0\n")
     (tmp_path / "classes.json").write_text('["walk", "run"]')
-    register_kinetics("kinetics_test_tmp", tmp_path / "train.csv", classes_file=tmp_path / "classes.json")
+    register_kinetics(
+        "kinetics_test_tmp", tmp_path / "train.csv", classes_file=tmp_path / "classes.json"
+    )
     assert MetadataCatalog.get("kinetics_test_tmp").evaluator_type == "kinetics"
     recs = DatasetCatalog.get("kinetics_test_tmp")
     assert recs[0]["video_path"] == str(tmp_path / "v/a.mp4")
@@ -62,9 +64,17 @@ def test_view_clip_starts_by_hand():
 
 def test_crop_positions_by_hand():
     # landscape 256 x 341: left, centre (ceil(85 / 2) = 43), right (85)
-    assert [uniform_crop_offset(256, 341, 256, k, 3) for k in range(3)] == [(0, 0), (0, 43), (0, 85)]
+    assert [uniform_crop_offset(256, 341, 256, k, 3) for k in range(3)] == [
+        (0, 0),
+        (0, 43),
+        (0, 85),
+    ]
     # portrait 300 x 256: top, centre (22), bottom (44)
-    assert [uniform_crop_offset(300, 256, 256, k, 3) for k in range(3)] == [(0, 0), (22, 0), (44, 0)]
+    assert [uniform_crop_offset(300, 256, 256, k, 3) for k in range(3)] == [
+        (0, 0),
+        (22, 0),
+        (44, 0),
+    ]
     # one crop: centred; short side centred too
     assert uniform_crop_offset(260, 341, 256, 0, 1) == (2, 43)
 
@@ -79,5 +89,11 @@ def test_expand_test_views():
     views = expand_test_views([{"video_id": "a"}, {"video_id": "b"}], num_clips=2, num_crops=3)
     assert len(views) == 12
     assert [(v["clip_index"], v["crop_index"]) for v in views[:6]] == [
-        (0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+        (0, 0),
+        (0, 1),
+        (0, 2),
+        (1, 0),
+        (1, 1),
+        (1, 2),
+    ]
     assert views[7]["video_id"] == "b" and views[7]["view"] == 1 and views[7]["num_views"] == 6

@@ -39,7 +39,7 @@ def _write_stream(fd: int, seconds: int = SECONDS) -> None:
         for i in range(FPS * seconds):
             rgb = np.full((H, W, 3), 60, np.uint8)
             x = (i // 3) % (W - 16)
-            rgb[20:50, x:x + 16] = 230
+            rgb[20:50, x : x + 16] = 230
             out.mux(s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         out.mux(s.encode())
 
@@ -83,9 +83,18 @@ def test_pipe_stream_drops_keyframes_and_stays_bounded():
     tracker = PersonTracker(rate=1.0)  # imports its library before memory is traced
     tracemalloc.start()
     try:
-        stats = run_live(frames(), model, lambda ts, rgb: (np.array([[0.2, 0.3, 0.4, 0.8]]), np.ones(1)),
-                         results.append, rate=FPS, every="1", tracker=tracker,
-                         frame_queue=16, job_queue=2, report_every=0)
+        stats = run_live(
+            frames(),
+            model,
+            lambda ts, rgb: (np.array([[0.2, 0.3, 0.4, 0.8]]), np.ones(1)),
+            results.append,
+            rate=FPS,
+            every="1",
+            tracker=tracker,
+            frame_queue=16,
+            job_queue=2,
+            report_every=0,
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -125,9 +134,13 @@ def test_live_input_kinds(tmp_path):
     fifo = tmp_path / "stream.fifo"
     os.mkfifo(fifo)
     (tmp_path / "file.mp4").write_bytes(b"")
-    assert all(is_live_input(s) for s in ("-", "0", "/dev/video2", "rtsp://cam/stream",
-                                          "http://host/live.ts", str(fifo)))
-    assert not any(is_live_input(s) for s in (str(tmp_path / "file.mp4"), str(tmp_path / "none.mp4")))
+    assert all(
+        is_live_input(s)
+        for s in ("-", "0", "/dev/video2", "rtsp://cam/stream", "http://host/live.ts", str(fifo))
+    )
+    assert not any(
+        is_live_input(s) for s in (str(tmp_path / "file.mp4"), str(tmp_path / "none.mp4"))
+    )
 
 
 def test_demo_cli_reads_a_fifo(tmp_path):
@@ -142,13 +155,31 @@ def test_demo_cli_reads_a_fifo(tmp_path):
     config, weights = tiny_model(tmp_path)
     fifo = tmp_path / "in.fifo"
     os.mkfifo(fifo)
-    (tmp_path / "boxes.csv").write_text("".join(f"live,{s:04d},0.2,0.3,0.4,0.8,12,0\n" for s in range(6)))
-    writer = threading.Thread(target=lambda: _write_stream(os.open(fifo, os.O_WRONLY), 6), daemon=True)
+    (tmp_path / "boxes.csv").write_text(
+        "".join(f"live,{s:04d},0.2,0.3,0.4,0.8,12,0\n" for s in range(6))
+    )
+    writer = threading.Thread(
+        target=lambda: _write_stream(os.open(fifo, os.O_WRONLY), 6), daemon=True
+    )
     writer.start()
     tool = load_tool("demo")
-    rc = tool.main(["--config", str(config), "--weights", str(weights), "--input", str(fifo),
-                    "--output", str(tmp_path / "live.mp4"), "--boxes", str(tmp_path / "boxes.csv"),
-                    "--video-id", "live", "--no-progress"])
+    rc = tool.main(
+        [
+            "--config",
+            str(config),
+            "--weights",
+            str(weights),
+            "--input",
+            str(fifo),
+            "--output",
+            str(tmp_path / "live.mp4"),
+            "--boxes",
+            str(tmp_path / "boxes.csv"),
+            "--video-id",
+            "live",
+            "--no-progress",
+        ]
+    )
     writer.join(30)
     assert rc == 0
     jsons = sorted((tmp_path / "live_keyframes").iterdir())

@@ -85,13 +85,17 @@ def test_slowfast_r50_full_width_channels():
     assert model.output_shape()["fast"].channels == 256
 
 
-@pytest.mark.parametrize(
-    "rounding,stem,res2,res5", [("floor", 10, 42, 341), ("ceil", 11, 43, 342)]
-)
+@pytest.mark.parametrize("rounding,stem,res2,res5", [("floor", 10, 42, 341), ("ceil", 11, 43, 342)])
 def test_fast_channel_rounding_for_beta_that_does_not_divide(rounding, stem, res2, res5):
     # beta 1/6 at width 64: stem 64/6 = 10.67, res2 256/6 = 42.67, res5 2048/6 = 341.33
-    model = SlowFast(arch="slowfast", depth=50, width_per_group=64, alpha=8, beta_inv=6,
-                     fast_channel_rounding=rounding)
+    model = SlowFast(
+        arch="slowfast",
+        depth=50,
+        width_per_group=64,
+        alpha=8,
+        beta_inv=6,
+        fast_channel_rounding=rounding,
+    )
     assert model.fast_stem.out_channels == stem
     assert model.lateral_stem.out_channels == 2 * stem
     assert model.fast_res2[0].conv3.out_channels == res2
@@ -101,7 +105,9 @@ def test_fast_channel_rounding_for_beta_that_does_not_divide(rounding, stem, res
 
 
 def test_fast_channel_rounding_rejects_unknown_mode():
-    with pytest.raises(ValueError, match="FAST_CHANNEL_ROUNDING must be 'floor' or 'ceil', got 'up'"):
+    with pytest.raises(
+        ValueError, match="FAST_CHANNEL_ROUNDING must be 'floor' or 'ceil', got 'up'"
+    ):
         SlowFast(beta_inv=6, fast_channel_rounding="up")
 
 
@@ -191,6 +197,8 @@ def test_constructor_defaults_are_the_config_defaults():
     assert ours == plain
     built, default = build_slowfast_backbone(cfg), SlowFast()
     assert [m.kernel_size for m in built.modules() if isinstance(m, torch.nn.Conv3d)] == [
-        m.kernel_size for m in default.modules() if isinstance(m, torch.nn.Conv3d)]
+        m.kernel_size for m in default.modules() if isinstance(m, torch.nn.Conv3d)
+    ]
     assert [m.stride for m in built.modules() if isinstance(m, torch.nn.Conv3d)] == [
-        m.stride for m in default.modules() if isinstance(m, torch.nn.Conv3d)]
+        m.stride for m in default.modules() if isinstance(m, torch.nn.Conv3d)
+    ]

@@ -47,35 +47,46 @@ def test_imports_of_reads_absolute_relative_and_function_level_imports(tmp_path)
     probe = pkg / "_probe_for_test.py"
     probe.write_text(source)
     try:
-        assert imports_of(probe) == {"ava_detector.data.errors", "ava_detector.utils.temp_files",
-                                     "ava_detector.ava"}
+        assert imports_of(probe) == {
+            "ava_detector.data.errors",
+            "ava_detector.utils.temp_files",
+            "ava_detector.ava",
+        }
     finally:
         probe.unlink()
 
 
 @pytest.mark.parametrize("path", _files(*CORE), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_core_imports_no_task_package(path):
-    bad = {n for n in imports_of(path) if n.split(".")[1] in TASKS + ("demo", "export", "benchmarks")}
+    bad = {
+        n for n in imports_of(path) if n.split(".")[1] in TASKS + ("demo", "export", "benchmarks")
+    }
     assert not bad, f"{path} imports {sorted(bad)}"
 
 
 @pytest.mark.parametrize("path", _files("kinetics"), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_kinetics_imports_nothing_from_the_ava_package(path):
-    bad = {n for n in imports_of(path) if n == "ava_detector.ava" or n.startswith("ava_detector.ava.")}
+    bad = {
+        n for n in imports_of(path) if n == "ava_detector.ava" or n.startswith("ava_detector.ava.")
+    }
     assert not bad, f"{path} imports {sorted(bad)}"
 
 
 def test_package_inits_hold_only_a_docstring():
     for init in PACKAGE.rglob("__init__.py"):
         body = ast.parse(init.read_text()).body
-        statements = [s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+        statements = [
+            s for s in body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+        ]
         if init.parent == PACKAGE:  # the top level: __version__ and one warnings filter
             assert {type(s).__name__ for s in statements} <= {"Import", "Assign", "Expr"}, init
             continue
         assert statements == [], f"{init} has code: {ast.unparse(statements[0])}"
     for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text())
-        assert not any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body), path
+        assert not any(
+            isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body
+        ), path
 
 
 def test_offline_evaluator_modules_import_no_torch():
@@ -86,7 +97,12 @@ def test_offline_evaluator_modules_import_no_torch():
         "except SystemExit:\n    pass\n"
         "print(sorted(m for m in ('torch', 'detectron2', 'cv2') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         cwd=PACKAGE.parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PACKAGE.parent,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -26,8 +26,9 @@ VID = "syn_val_000"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("api")
-    generate_synthetic_ava(root / "syn", train_videos=0, val_videos=1, spec=SceneSpec(duration=4),
-                           progress=False)
+    generate_synthetic_ava(
+        root / "syn", train_videos=0, val_videos=1, spec=SceneSpec(duration=4), progress=False
+    )
     tiny_model(root)
     return root
 
@@ -40,31 +41,68 @@ def predictor(env):
 def _demo_csv(env: Path) -> pd.DataFrame:
     tool = load_tool("demo")
     out = env / "demo" / "o.mp4"
-    assert tool.main(["--config", str(env / "tiny.yaml"), "--weights", str(env / "model.pth"),
-                      "--input", str(env / f"syn/videos/{VID}.mp4"), "--output", str(out),
-                      "--boxes", str(env / "syn/annotations/ava_val_v2.2.csv"), "--start-sec", "100",
-                      "--no-progress"]) == 0
-    return pd.read_csv(out.with_suffix(".csv"), header=None, dtype={1: str},
-                       names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score", "person_id"])
+    assert (
+        tool.main(
+            [
+                "--config",
+                str(env / "tiny.yaml"),
+                "--weights",
+                str(env / "model.pth"),
+                "--input",
+                str(env / f"syn/videos/{VID}.mp4"),
+                "--output",
+                str(out),
+                "--boxes",
+                str(env / "syn/annotations/ava_val_v2.2.csv"),
+                "--start-sec",
+                "100",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    return pd.read_csv(
+        out.with_suffix(".csv"),
+        header=None,
+        dtype={1: str},
+        names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score", "person_id"],
+    )
 
 
 def test_api_on_a_video_equals_the_demo_csv(env, predictor):
-    results = list(predictor(env / f"syn/videos/{VID}.mp4", boxes=env / "syn/annotations/ava_val_v2.2.csv",
-                             start_sec=100))
+    results = list(
+        predictor(
+            env / f"syn/videos/{VID}.mp4",
+            boxes=env / "syn/annotations/ava_val_v2.2.csv",
+            start_sec=100,
+        )
+    )
     assert [r.timestamp for r in results] == [100.0, 101.0, 102.0, 103.0]
-    rows = [(VID, f"{int(r.timestamp):04d}", *box, a + 1, s[a], tid)
-            for r in results for box, s, tid in zip(r.boxes, r.action_scores, r.track_ids)
-            for a in range(len(s))]
-    ours = pd.DataFrame(rows, columns=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score", "person_id"])
+    rows = [
+        (VID, f"{int(r.timestamp):04d}", *box, a + 1, s[a], tid)
+        for r in results
+        for box, s, tid in zip(r.boxes, r.action_scores, r.track_ids)
+        for a in range(len(s))
+    ]
+    ours = pd.DataFrame(
+        rows, columns=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score", "person_id"]
+    )
     tracks = predictor.tracks(results)
-    assert sorted(t.track_id for t in tracks) == sorted({int(i) for r in results for i in r.track_ids})
+    assert sorted(t.track_id for t in tracks) == sorted(
+        {int(i) for r in results for i in r.track_ids}
+    )
     assert all(t.timestamps == [101.0] for t in tracks)  # the file annotates 0101 only
     demo = _demo_csv(env)
     assert len(ours) == len(demo) == 2 * 80
-    assert (ours[["vid", "sec", "action", "person_id"]].to_numpy() == demo[["vid", "sec", "action", "person_id"]]
-            .to_numpy()).all()
-    np.testing.assert_allclose(ours[["x1", "y1", "x2", "y2", "score"]].to_numpy(np.float64),
-                               demo[["x1", "y1", "x2", "y2", "score"]].to_numpy(), atol=1e-6)
+    assert (
+        ours[["vid", "sec", "action", "person_id"]].to_numpy()
+        == demo[["vid", "sec", "action", "person_id"]].to_numpy()
+    ).all()
+    np.testing.assert_allclose(
+        ours[["x1", "y1", "x2", "y2", "score"]].to_numpy(np.float64),
+        demo[["x1", "y1", "x2", "y2", "score"]].to_numpy(),
+        atol=1e-6,
+    )
 
 
 def _decoded(env: Path) -> list[np.ndarray]:
@@ -75,9 +113,14 @@ def _decoded(env: Path) -> list[np.ndarray]:
 def test_frames_in_memory_and_predict_clip_equal_the_video(env, predictor):
     frames = _decoded(env)
     boxes = {101.0: np.array([[0.1, 0.2, 0.4, 0.9]], np.float32)}
-    from_file = [r for r in predictor(env / f"syn/videos/{VID}.mp4", boxes=boxes, start_sec=100)
-                 if len(r.boxes)]
-    from_array = [r for r in predictor(np.stack(frames), boxes=boxes, fps=30, start_sec=100) if len(r.boxes)]
+    from_file = [
+        r
+        for r in predictor(env / f"syn/videos/{VID}.mp4", boxes=boxes, start_sec=100)
+        if len(r.boxes)
+    ]
+    from_array = [
+        r for r in predictor(np.stack(frames), boxes=boxes, fps=30, start_sec=100) if len(r.boxes)
+    ]
     assert len(from_file) == len(from_array) == 1
     np.testing.assert_array_equal(from_file[0].action_scores, from_array[0].action_scores)
     # keyframe 1.0 s = frame 30: a clip of frames 0..60 centred on it gives the same scores
@@ -110,9 +153,11 @@ def test_readme_example_runs(env, capsys):
     """The README's Python API example, with its paths pointed at this test's files."""
     text = (REPO / "README.md").read_text()
     code = text.split("**Python API**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    for old, new in [("configs/synthetic/tiny_slowfast.yaml", env / "tiny.yaml"),
-                     ("output/demo/tiny_slowfast/model_final.pth", env / "model.pth"),
-                     ("datasets/ava_synthetic/", f"{env / 'syn'}/")]:
+    for old, new in [
+        ("configs/synthetic/tiny_slowfast.yaml", env / "tiny.yaml"),
+        ("output/demo/tiny_slowfast/model_final.pth", env / "model.pth"),
+        ("datasets/ava_synthetic/", f"{env / 'syn'}/"),
+    ]:
         assert old in code
         code = code.replace(old, str(new))
     scope: dict = {}

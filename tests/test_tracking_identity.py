@@ -30,7 +30,9 @@ def test_identity_metrics_on_a_hand_made_swap():
     mapping keeps 4 of 8 boxes (IDTP 4, IDFP 4, IDFN 4): IDF1 = 2*4 / (2*4 + 4 + 4) = 0.5."""
     a, b = _box(0.1), _box(0.6)
     gt_ids, boxes = np.array([0, 1]), np.array([a, b])
-    frames = [(gt_ids, boxes, np.array([7, 8]), boxes)] * 2 + [(gt_ids, boxes, np.array([8, 7]), boxes)] * 2
+    frames = [(gt_ids, boxes, np.array([7, 8]), boxes)] * 2 + [
+        (gt_ids, boxes, np.array([8, 7]), boxes)
+    ] * 2
     m = identity_metrics(frames)
     assert m["idf1"] == pytest.approx(0.5)
     assert m["id_switches"] == 2 and m["frames"] == 4
@@ -56,7 +58,9 @@ def test_identity_accuracy_on_crossing_persons(every, minimum):
     rng = np.random.default_rng(0)
     persons = crossing_persons(rng, spec)
     times = np.arange(0, 30, every)
-    untracked = [(ids, b, np.arange(len(ids)), b) for ids, b in crossing_boxes(rng, spec, persons, times)]
+    untracked = [
+        (ids, b, np.arange(len(ids)), b) for ids, b in crossing_boxes(rng, spec, persons, times)
+    ]
     assert identity_metrics(untracked)["idf1"] < 0.6
 
 

@@ -35,7 +35,6 @@ VID = "crossing"
 SECONDS = 10
 
 
-
 def tiny_model(root: Path) -> tuple[Path, Path]:
     """A tiny SlowFast config and random weights under ``root``."""
     torch.set_num_threads(1)
@@ -62,8 +61,11 @@ def crossing_run(tmp_path_factory):
     background = make_background(rng, spec.scene)
     order = np.argsort(np.stack([p.cx for p in persons]), axis=0)
     assert (np.diff(order, axis=1) != 0).any(axis=0).sum() >= 2  # persons swap sides
-    write_mp4(root / f"{VID}.mp4", [render_crossing(background, spec, persons, t)
-                                    for t in range(spec.scene.num_frames)], spec.scene.fps)
+    write_mp4(
+        root / f"{VID}.mp4",
+        [render_crossing(background, spec, persons, t) for t in range(spec.scene.num_frames)],
+        spec.scene.fps,
+    )
     rows = []
     for sec in range(SECONDS):
         for pid, p in enumerate(persons):
@@ -72,30 +74,55 @@ def crossing_run(tmp_path_factory):
                 rows.append(f"{VID},{sec:04d},{x1:.4f},{y1:.4f},{x2:.4f},{y2:.4f},14,{pid}")
     (root / "gt.csv").write_text("\n".join(rows) + "\n")
     config, weights = tiny_model(root)
-    rc = load_tool("demo").main([
-        "--config", str(config), "--weights", str(weights), "--input", str(root / f"{VID}.mp4"),
-        "--output", str(root / "out" / "demo.mp4"), "--boxes", str(root / "gt.csv"),
-        "--no-progress", "--smooth", "3", "--action-threshold", "0.0"])
+    rc = load_tool("demo").main(
+        [
+            "--config",
+            str(config),
+            "--weights",
+            str(weights),
+            "--input",
+            str(root / f"{VID}.mp4"),
+            "--output",
+            str(root / "out" / "demo.mp4"),
+            "--boxes",
+            str(root / "gt.csv"),
+            "--no-progress",
+            "--smooth",
+            "3",
+            "--action-threshold",
+            "0.0",
+        ]
+    )
     assert rc == 0
     return root
 
 
 def _detections(root: Path) -> pd.DataFrame:
-    det = pd.read_csv(root / "out" / "demo.csv", header=None, dtype={1: str},
-                      names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score", "person_id"])
+    det = pd.read_csv(
+        root / "out" / "demo.csv",
+        header=None,
+        dtype={1: str},
+        names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "score", "person_id"],
+    )
     return det.drop_duplicates(["sec", "x1", "y1", "x2", "y2"])
 
 
 def test_csv_person_ids_are_identities(crossing_run):
-    gt = pd.read_csv(crossing_run / "gt.csv", header=None, dtype={1: str},
-                     names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "pid"])
+    gt = pd.read_csv(
+        crossing_run / "gt.csv",
+        header=None,
+        dtype={1: str},
+        names=["vid", "sec", "x1", "y1", "x2", "y2", "action", "pid"],
+    )
     det = _detections(crossing_run)
     assert len(det) == len(gt)
     cols = ["x1", "y1", "x2", "y2"]
     frames = []
     for sec, g in gt.groupby("sec"):
         d = det[det["sec"] == sec]
-        frames.append((g["pid"].to_numpy(), g[cols].to_numpy(), d["person_id"].to_numpy(), d[cols].to_numpy()))
+        frames.append(
+            (g["pid"].to_numpy(), g[cols].to_numpy(), d["person_id"].to_numpy(), d[cols].to_numpy())
+        )
     m = identity_metrics(frames)
     # measured 1.0: every person keeps one id through the crossings and its keyframe out of view
     assert m["idf1"] >= 0.9, m
@@ -110,8 +137,9 @@ def test_tracks_json_and_csv_are_the_csv_ids_timelines(crossing_run):
         mine = det[det["person_id"] == t["track_id"]].sort_values("sec")
         assert [k["timestamp"] for k in t["keyframes"]] == mine["sec"].tolist()
         assert t["first"] == mine["sec"].iloc[0] and t["last"] == mine["sec"].iloc[-1]
-        np.testing.assert_allclose([k["box"] for k in t["keyframes"]],
-                                   mine[["x1", "y1", "x2", "y2"]].to_numpy(), atol=2e-6)
+        np.testing.assert_allclose(
+            [k["box"] for k in t["keyframes"]], mine[["x1", "y1", "x2", "y2"]].to_numpy(), atol=2e-6
+        )
         assert all(len(k["actions"]) == 3 for k in t["keyframes"])
         for s in t["segments"]:  # threshold 0: every named action is on for the whole track
             assert (s["start"], s["end"]) == (t["first"], t["last"])
@@ -127,10 +155,22 @@ def test_official_csv_has_the_evaluator_columns(crossing_run):
     from ava_detector.ava.evaluation.csv_io import read_ava_csv
 
     out = crossing_run / "official" / "demo.mp4"
-    rc = load_tool("demo").main([
-        "--config", str(crossing_run / "tiny.yaml"), "--weights", str(crossing_run / "model.pth"),
-        "--input", str(crossing_run / f"{VID}.mp4"), "--output", str(out), "--boxes",
-        str(crossing_run / "gt.csv"), "--no-progress", "--official-csv"])
+    rc = load_tool("demo").main(
+        [
+            "--config",
+            str(crossing_run / "tiny.yaml"),
+            "--weights",
+            str(crossing_run / "model.pth"),
+            "--input",
+            str(crossing_run / f"{VID}.mp4"),
+            "--output",
+            str(out),
+            "--boxes",
+            str(crossing_run / "gt.csv"),
+            "--no-progress",
+            "--official-csv",
+        ]
+    )
     assert rc == 0
     table = read_ava_csv(out.with_suffix(".csv"), "detections")
     tracked = pd.read_csv(crossing_run / "out" / "demo.csv", header=None)

@@ -31,8 +31,16 @@ def test_temporary_files_and_the_outputs_follow_the_umask(tmp_path, mask):
     assert _mode(tmp) == 0o666 & ~mask and os.path.basename(tmp).startswith(".x.csv.")
     with atomic_open(tmp_path / "model.pth") as f:
         f.write(b"weights")
-    table = AVABoxes(("v",), np.zeros(1, np.int32), np.array([902.0]), np.array([[0.1, 0.2, 0.3, 0.4]]),
-                     np.array([12]), np.array([0.5]))
+    table = AVABoxes(
+        ("v",),
+        np.zeros(1, np.int32),
+        np.array([902.0]),
+        np.array([[0.1, 0.2, 0.3, 0.4]]),
+        np.array([12]),
+        np.array([0.5]),
+    )
     write_ava_csv(tmp_path / "detections.csv", table)
     for name in ("model.pth", "detections.csv"):
-        assert _mode(tmp_path / name) == 0o666 & ~mask, name  # 0o644 with the usual umask, not 0o600
+        assert _mode(tmp_path / name) == 0o666 & ~mask, (
+            name
+        )  # 0o644 with the usual umask, not 0o600

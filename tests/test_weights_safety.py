@@ -44,7 +44,6 @@ class _Marker:
         return (open, (self.path, "w"))
 
 
-
 @pytest.fixture(scope="module")
 def crafted(tmp_path_factory) -> tuple[dict[str, Path], Path]:
     """Five crafted files (Caffe2 blobs .pkl, model-zoo .pkl, bare pickle, torch zip .pth, PySlowFast
@@ -54,16 +53,19 @@ def crafted(tmp_path_factory) -> tuple[dict[str, Path], Path]:
     evil = _Marker(marker)
     files = {
         "caffe2.pkl": pickle.dumps({"blobs": {"conv1_w": evil}}, protocol=2),
-        "zoo.pkl": pickle.dumps({"model": {"w": evil}, "__author__": "Detectron2 Model Zoo"},
-                                protocol=4),
+        "zoo.pkl": pickle.dumps(
+            {"model": {"w": evil}, "__author__": "Detectron2 Model Zoo"}, protocol=4
+        ),
         "bare.pkl": pickle.dumps(evil, protocol=5),
     }
     paths = {}
     for name, data in files.items():
         paths[name] = root / name
         paths[name].write_bytes(data)
-    for name, obj in {"model.pth": {"model": {"w": evil}},
-                      "model.pyth": {"model_state": {"w": evil}, "cfg": "MODEL: {}"}}.items():
+    for name, obj in {
+        "model.pth": {"model": {"w": evil}},
+        "model.pyth": {"model_state": {"w": evil}, "cfg": "MODEL: {}"},
+    }.items():
         buf = io.BytesIO()
         torch.save(obj, buf)
         paths[name] = root / name
@@ -112,8 +114,11 @@ def test_checkpointers_refuse(crafted):
 def test_damaged_files_are_one_line_errors_too(tmp_path):
     buf = io.BytesIO()
     torch.save({"model": {"w": torch.ones(3)}}, buf)
-    cases = {"empty.pth": b"", "half.pth": buf.getvalue()[: len(buf.getvalue()) // 2],
-             "text.pkl": b"not a pickle at all"}
+    cases = {
+        "empty.pth": b"",
+        "half.pth": buf.getvalue()[: len(buf.getvalue()) // 2],
+        "text.pkl": b"not a pickle at all",
+    }
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(CheckpointError) as info:
@@ -133,8 +138,12 @@ def test_model_zoo_pkl_of_arrays_still_loads(tmp_path):
     weight = np.arange(6, dtype=np.float32).reshape(2, 3)
     for protocol in (2, 5):
         path = tmp_path / f"zoo{protocol}.pkl"
-        path.write_bytes(pickle.dumps({"model": {"weight": weight, "bias": np.ones(2, np.float32)},
-                                       "__author__": "test"}, protocol=protocol))
+        path.write_bytes(
+            pickle.dumps(
+                {"model": {"weight": weight, "bias": np.ones(2, np.float32)}, "__author__": "test"},
+                protocol=protocol,
+            )
+        )
         with torch.no_grad():
             model.weight.zero_()
         SafeDetectionCheckpointer(model).load(str(path))
@@ -177,8 +186,9 @@ def demo_inputs(tmp_path_factory):
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("demo_safety")
-    generate_synthetic_ava(root / "syn", train_videos=0, val_videos=1, spec=SceneSpec(duration=3),
-                           progress=False)
+    generate_synthetic_ava(
+        root / "syn", train_videos=0, val_videos=1, spec=SceneSpec(duration=3), progress=False
+    )
     cfg = get_ava_cfg()
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.SLOWFAST.WIDTH_PER_GROUP = 8
@@ -193,15 +203,37 @@ def demo_inputs(tmp_path_factory):
 def test_demo_refuses_action_and_detector_weights(crafted, demo_inputs, capsys):
     paths, marker = crafted
     demo = load_tool("demo")
-    common = ["--config", str(demo_inputs / "tiny.yaml"), "--input",
-              str(demo_inputs / "syn/videos/syn_val_000.mp4"), "--output",
-              str(demo_inputs / "out.mp4"), "--no-progress"]
-    rc = demo.main([*common, "--weights", str(paths["model.pth"]), "--boxes",
-                    str(demo_inputs / "syn/annotations/ava_val_v2.2.csv")])
+    common = [
+        "--config",
+        str(demo_inputs / "tiny.yaml"),
+        "--input",
+        str(demo_inputs / "syn/videos/syn_val_000.mp4"),
+        "--output",
+        str(demo_inputs / "out.mp4"),
+        "--no-progress",
+    ]
+    rc = demo.main(
+        [
+            *common,
+            "--weights",
+            str(paths["model.pth"]),
+            "--boxes",
+            str(demo_inputs / "syn/annotations/ava_val_v2.2.csv"),
+        ]
+    )
     assert rc == 2
     _one_line_error(capsys.readouterr().err, paths["model.pth"])
-    rc = demo.main([*common, "--weights", str(demo_inputs / "good.pth"), "--detector-config", ZOO,
-                    "--detector-weights", str(paths["zoo.pkl"])])
+    rc = demo.main(
+        [
+            *common,
+            "--weights",
+            str(demo_inputs / "good.pth"),
+            "--detector-config",
+            ZOO,
+            "--detector-weights",
+            str(paths["zoo.pkl"]),
+        ]
+    )
     assert rc == 2
     _one_line_error(capsys.readouterr().err, paths["zoo.pkl"])
     assert not marker.exists() and not (demo_inputs / "out.mp4").exists()
@@ -209,8 +241,16 @@ def test_demo_refuses_action_and_detector_weights(crafted, demo_inputs, capsys):
 
 def test_export_refuses(crafted, demo_inputs, tmp_path, capsys):
     paths, marker = crafted
-    rc = load_tool("export").main(["--config", str(demo_inputs / "tiny.yaml"), "--weights",
-                               str(paths["caffe2.pkl"]), "--output-dir", str(tmp_path / "x")])
+    rc = load_tool("export").main(
+        [
+            "--config",
+            str(demo_inputs / "tiny.yaml"),
+            "--weights",
+            str(paths["caffe2.pkl"]),
+            "--output-dir",
+            str(tmp_path / "x"),
+        ]
+    )
     assert rc == 2
     _one_line_error(capsys.readouterr().err, paths["caffe2.pkl"])
     assert not marker.exists() and not (tmp_path / "x" / "export.json").exists()
@@ -223,8 +263,17 @@ def test_convert_refuses(crafted, tmp_path, capsys):
     psf.write_text("MODEL:\n  ARCH: slowfast\n")
     for name in ("model.pyth", "caffe2.pkl", "bare.pkl"):
         out = tmp_path / f"{name}.out.pth"
-        rc = convert.main([str(paths[name]), "--output", str(out), "--config-out",
-                           str(tmp_path / "c.yaml"), "--pyslowfast-config", str(psf)])
+        rc = convert.main(
+            [
+                str(paths[name]),
+                "--output",
+                str(out),
+                "--config-out",
+                str(tmp_path / "c.yaml"),
+                "--pyslowfast-config",
+                str(psf),
+            ]
+        )
         assert rc == 2
         _one_line_error(capsys.readouterr().err, paths[name])
         assert not out.exists()
@@ -237,12 +286,21 @@ def test_training_evaluation_and_resume_refuse(crafted, tmp_path, capsys):
     paths, marker = crafted
     train = load_tool("train_ava")
     base = ["--config", str(TINY_AVA), "AVA.SYNTHETIC_ROOT", str(tmp_path / "nowhere")]
-    rc = train.cli([*base, "--eval-only", "MODEL.WEIGHTS", str(paths["model.pth"]),
-                    "OUTPUT_DIR", str(tmp_path / "eval")])
+    rc = train.cli(
+        [
+            *base,
+            "--eval-only",
+            "MODEL.WEIGHTS",
+            str(paths["model.pth"]),
+            "OUTPUT_DIR",
+            str(tmp_path / "eval"),
+        ]
+    )
     assert rc == 2
     _one_line_error(capsys.readouterr().err, paths["model.pth"])
-    rc = train.cli([*base, "MODEL.WEIGHTS", str(paths["caffe2.pkl"]),
-                    "OUTPUT_DIR", str(tmp_path / "train")])
+    rc = train.cli(
+        [*base, "MODEL.WEIGHTS", str(paths["caffe2.pkl"]), "OUTPUT_DIR", str(tmp_path / "train")]
+    )
     assert rc == 2
     _one_line_error(capsys.readouterr().err, paths["caffe2.pkl"])
     run = tmp_path / "resume"
@@ -257,9 +315,18 @@ def test_training_evaluation_and_resume_refuse(crafted, tmp_path, capsys):
 
 def test_kinetics_pretraining_refuses(crafted, tmp_path, capsys):
     paths, marker = crafted
-    rc = load_tool("pretrain_kinetics").cli([
-        "--config", str(TINY_KINETICS), "MODEL.WEIGHTS", str(paths["bare.pkl"]),
-        "KINETICS.SYNTHETIC_ROOT", str(tmp_path / "nowhere"), "OUTPUT_DIR", str(tmp_path)])
+    rc = load_tool("pretrain_kinetics").cli(
+        [
+            "--config",
+            str(TINY_KINETICS),
+            "MODEL.WEIGHTS",
+            str(paths["bare.pkl"]),
+            "KINETICS.SYNTHETIC_ROOT",
+            str(tmp_path / "nowhere"),
+            "OUTPUT_DIR",
+            str(tmp_path),
+        ]
+    )
     assert rc == 2
     _one_line_error(capsys.readouterr().err, paths["bare.pkl"])
     assert not marker.exists()
@@ -268,10 +335,21 @@ def test_kinetics_pretraining_refuses(crafted, tmp_path, capsys):
 def test_train_ava_process_exits_2_with_one_line(crafted, tmp_path):
     paths, marker = crafted
     proc = subprocess.run(
-        [sys.executable, str(REPO / "tools/train_ava.py"), "--config", str(TINY_AVA), "--eval-only",
-         "MODEL.WEIGHTS", str(paths["zoo.pkl"]), "OUTPUT_DIR", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, env={"OMP_NUM_THREADS": "1",
-                                                          "PATH": "/usr/bin:/bin"},
+        [
+            sys.executable,
+            str(REPO / "tools/train_ava.py"),
+            "--config",
+            str(TINY_AVA),
+            "--eval-only",
+            "MODEL.WEIGHTS",
+            str(paths["zoo.pkl"]),
+            "OUTPUT_DIR",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 2, proc.stderr
     assert _one_line_error(proc.stderr, paths["zoo.pkl"]).startswith("train_ava.py: error:")
@@ -290,12 +368,24 @@ def test_configs_that_are_not_plain_yaml_are_refused(demo_inputs, tmp_path, caps
     assert rc == 2
     assert "python/object/apply" in _one_line_error(capsys.readouterr().err, child)
     common = ["--weights", str(demo_inputs / "good.pth")]
-    rc = load_tool("demo").main(["--config", str(base), *common, "--input",
-                             str(demo_inputs / "syn/videos/syn_val_000.mp4"), "--output",
-                             str(tmp_path / "out.mp4"), "--boxes", str(base)])
+    rc = load_tool("demo").main(
+        [
+            "--config",
+            str(base),
+            *common,
+            "--input",
+            str(demo_inputs / "syn/videos/syn_val_000.mp4"),
+            "--output",
+            str(tmp_path / "out.mp4"),
+            "--boxes",
+            str(base),
+        ]
+    )
     assert rc == 2
     _one_line_error(capsys.readouterr().err, base)
-    rc = load_tool("export").main(["--config", str(child), *common, "--output-dir", str(tmp_path / "x")])
+    rc = load_tool("export").main(
+        ["--config", str(child), *common, "--output-dir", str(tmp_path / "x")]
+    )
     assert rc == 2
     _one_line_error(capsys.readouterr().err, child)
     assert not marker.exists()

@@ -28,17 +28,27 @@ from ava_detector.demo.thresholds import (
 
 
 def argument_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--detections", required=True, help="AVA detections CSV on the validation split")
     p.add_argument("--groundtruth", required=True, help="the split's AVA ground-truth CSV")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--weights", help=f"the model: {THRESHOLDS_FILE} is written next to it")
     where.add_argument("--output", help="the thresholds JSON")
-    p.add_argument("--label-map", default=None, help="label map pbtxt (names in the JSON, and the "
-                                                     "actions listed)")
-    p.add_argument("--default", type=float, default=0.5, help="threshold of actions without ground truth")
-    p.add_argument("--min-iou", type=float, default=0.5, help="IoU for a detection to match a person")
+    p.add_argument(
+        "--label-map",
+        default=None,
+        help="label map pbtxt (names in the JSON, and the actions listed)",
+    )
+    p.add_argument(
+        "--default", type=float, default=0.5, help="threshold of actions without ground truth"
+    )
+    p.add_argument(
+        "--min-iou", type=float, default=0.5, help="IoU for a detection to match a person"
+    )
     p.add_argument("--num-classes", type=int, default=80)
     return p
 
@@ -52,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             from ava_detector.ava.data.label_map import read_label_map
 
             names = dict(read_label_map(args.label_map).names)
-        thr, f1 = calibrate_from_csv(args.detections, args.groundtruth, args.num_classes,
-                                     args.default, args.min_iou)
+        thr, f1 = calibrate_from_csv(
+            args.detections, args.groundtruth, args.num_classes, args.default, args.min_iou
+        )
     except (InputFileError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

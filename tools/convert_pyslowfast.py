@@ -47,11 +47,13 @@ def convert(args) -> int:
     )
     if not isinstance(cfg_text, str):
         raise CheckpointError(
-            args.input, "carries no PySlowFast config: pass --pyslowfast-config FILE")
+            args.input, "carries no PySlowFast config: pass --pyslowfast-config FILE"
+        )
     psf = yaml.safe_load(cfg_text)
     if not isinstance(psf, dict):
-        raise ValueError(f"{args.pyslowfast_config or args.input}: the PySlowFast config is not a "
-                         "YAML mapping")
+        raise ValueError(
+            f"{args.pyslowfast_config or args.input}: the PySlowFast config is not a YAML mapping"
+        )
     detection = is_detection_cfg(psf)
     try:
         result = convert_any(obj, "backbone.", "roi_heads." if detection else "cls_head.")
@@ -106,8 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("IN, --output and --config-out are required (or use --verify)")
     try:
         return verify(args) if args.verify else convert(args)
-    except (CheckpointError, FileNotFoundError, IsADirectoryError, ValueError, KeyError,
-            yaml.YAMLError) as err:
+    except (
+        CheckpointError,
+        FileNotFoundError,
+        IsADirectoryError,
+        ValueError,
+        KeyError,
+        yaml.YAMLError,
+    ) as err:
         message = " ".join(str(err).split())
         print(f"convert_pyslowfast.py: error: {message}", file=sys.stderr)
         return 2

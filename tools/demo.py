@@ -72,45 +72,88 @@ from ava_detector.engine.cli import check_yaml_file
 
 
 def argument_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--config-file", "--config", dest="config_file", required=True, metavar="FILE")
     p.add_argument("--weights", required=True, help="checkpoint of the trained action detector")
-    p.add_argument("--input", required=True,
-                   help="input video (anything FFmpeg decodes), or live: '-' (standard input), a FIFO, "
-                        "an rtsp:// / http:// URL, /dev/videoN or a camera number")
-    p.add_argument("--output", required=True,
-                   help="annotated video (.mp4); live input: the base name of the CSV and JSONs")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="input video (anything FFmpeg decodes), or live: '-' (standard input), a FIFO, "
+        "an rtsp:// / http:// URL, /dev/videoN or a camera number",
+    )
+    p.add_argument(
+        "--output",
+        required=True,
+        help="annotated video (.mp4); live input: the base name of the CSV and JSONs",
+    )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--boxes", help="AVA-format boxes CSV (proposals or ground truth)")
     src.add_argument("--detector-config", help="Detectron2 detector YAML or model-zoo name")
     src.add_argument("--dataset", help="registered dataset whose ground-truth boxes to use")
     p.add_argument("--detector-weights", help="weights of --detector-config (local file)")
-    p.add_argument("--every", default="1", help="keyframe spacing: seconds ('1', '0.5s') or frames ('15f')")
+    p.add_argument(
+        "--every", default="1", help="keyframe spacing: seconds ('1', '0.5s') or frames ('15f')"
+    )
     p.add_argument("--threshold", type=float, default=0.8, help="minimum person box score")
     p.add_argument("--start-sec", type=float, default=None, help="CSV timestamp of video time 0")
-    p.add_argument("--video-id", default=None, help="video id in the CSVs (default: input file name)")
+    p.add_argument(
+        "--video-id", default=None, help="video id in the CSVs (default: input file name)"
+    )
     p.add_argument("--top-k", type=int, default=3, help="actions drawn per person")
     p.add_argument("--action-threshold", type=float, default=0.1, help="minimum drawn action score")
     p.add_argument("--label-map", default=None, help="label map pbtxt for action names")
     p.add_argument("--csv", default=None, help="detections CSV (default <output>.csv)")
-    p.add_argument("--json-dir", default=None, help="per-keyframe JSONs (default <output>_keyframes)")
-    p.add_argument("--snapshot", default=None,
-                   help="PNG of the annotated frame of the first keyframe with persons")
-    p.add_argument("--thresholds", default=None, metavar="JSON",
-                   help=f"per-action score thresholds (default: {THRESHOLDS_FILE} next to --weights "
-                        "when there is one, else --action-threshold for all)")
-    p.add_argument("--tracker", default="bytetrack", choices=[*TRACKER_METHODS, "none"],
-                   help="person tracking across keyframes")
-    p.add_argument("--track-lost-seconds", type=float, default=3.0,
-                   help="a person unseen this long gets a new track id when seen again")
-    p.add_argument("--tracks-dir", default=None, help="tracks.json / tracks.csv (default: the output's folder)")
-    p.add_argument("--smooth", type=int, default=1,
-                   help="moving average over N keyframes of a track's scores for its action segments")
-    p.add_argument("--official-csv", action="store_true",
-                   help="the CSV without the person_id column (the 8 columns the evaluator reads)")
-    p.add_argument("--live-csv-keyframes", type=int, default=60,
-                   help="live input: detections CSV written in parts of this many keyframes")
+    p.add_argument(
+        "--json-dir", default=None, help="per-keyframe JSONs (default <output>_keyframes)"
+    )
+    p.add_argument(
+        "--snapshot",
+        default=None,
+        help="PNG of the annotated frame of the first keyframe with persons",
+    )
+    p.add_argument(
+        "--thresholds",
+        default=None,
+        metavar="JSON",
+        help=f"per-action score thresholds (default: {THRESHOLDS_FILE} next to --weights "
+        "when there is one, else --action-threshold for all)",
+    )
+    p.add_argument(
+        "--tracker",
+        default="bytetrack",
+        choices=[*TRACKER_METHODS, "none"],
+        help="person tracking across keyframes",
+    )
+    p.add_argument(
+        "--track-lost-seconds",
+        type=float,
+        default=3.0,
+        help="a person unseen this long gets a new track id when seen again",
+    )
+    p.add_argument(
+        "--tracks-dir", default=None, help="tracks.json / tracks.csv (default: the output's folder)"
+    )
+    p.add_argument(
+        "--smooth",
+        type=int,
+        default=1,
+        help="moving average over N keyframes of a track's scores for its action segments",
+    )
+    p.add_argument(
+        "--official-csv",
+        action="store_true",
+        help="the CSV without the person_id column (the 8 columns the evaluator reads)",
+    )
+    p.add_argument(
+        "--live-csv-keyframes",
+        type=int,
+        default=60,
+        help="live input: detections CSV written in parts of this many keyframes",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE ...")
     return p
@@ -146,20 +189,25 @@ def build_provider(args, cfg, video_id: str):
         from detectron2.data import DatasetCatalog
 
         if args.dataset not in DatasetCatalog.list():
-            raise KeyError(f"no dataset named {args.dataset!r} (registered: "
-                           f"{', '.join(sorted(DatasetCatalog.list())[:20])})")
+            raise KeyError(
+                f"no dataset named {args.dataset!r} (registered: "
+                f"{', '.join(sorted(DatasetCatalog.list())[:20])})"
+            )
         provider = DatasetBoxProvider(DatasetCatalog.get(args.dataset), video_id, args.dataset)
         others = [p for p in provider.video_paths if not _same_file(p, args.input)]
         if provider.video_paths and len(others) == len(provider.video_paths):
-            raise ValueError(f"dataset {args.dataset!r} has video {provider.video_id!r} at "
-                             f"{others[0]}, not the input {args.input} (set AVA.ROOT / "
-                             f"AVA.SYNTHETIC_ROOT, or pass --boxes)")
+            raise ValueError(
+                f"dataset {args.dataset!r} has video {provider.video_id!r} at "
+                f"{others[0]}, not the input {args.input} (set AVA.ROOT / "
+                f"AVA.SYNTHETIC_ROOT, or pass --boxes)"
+            )
         start = provider.start_sec if args.start_sec is None else args.start_sec
         return provider, start
     if not args.detector_weights:
         raise FileNotFoundError("--detector-config needs --detector-weights (a local weights file)")
-    det_cfg = build_person_detector_cfg(args.detector_config, args.detector_weights,
-                                        args.threshold, cfg.MODEL.DEVICE)
+    det_cfg = build_person_detector_cfg(
+        args.detector_config, args.detector_weights, args.threshold, cfg.MODEL.DEVICE
+    )
     return PersonDetector(det_cfg), args.start_sec or 0.0
 
 
@@ -210,10 +258,15 @@ def run_live_mode(args, cfg, predictor, provider, start_sec: float, tracker) -> 
     def flush() -> None:
         if part:
             parts[0] += 1
-            write_detections_csv(csv_base.with_name(f"{csv_base.stem}_{parts[0]:05d}{csv_base.suffix}"), part,
-                                 person_id=not args.official_csv)
+            write_detections_csv(
+                csv_base.with_name(f"{csv_base.stem}_{parts[0]:05d}{csv_base.suffix}"),
+                part,
+                person_id=not args.official_csv,
+            )
             if tracker is not None:  # the part's stretch of each track (ids go on across parts)
-                payload = tracks_payload(build_tracks(part), names, thresholds, args.top_k, args.smooth)
+                payload = tracks_payload(
+                    build_tracks(part), names, thresholds, args.top_k, args.smooth
+                )
                 write_tracks_json(tracks_dir / f"tracks_{parts[0]:05d}.json", payload)
                 write_tracks_csv(tracks_dir / f"tracks_{parts[0]:05d}.csv", payload)
             part.clear()
@@ -227,14 +280,24 @@ def run_live_mode(args, cfg, predictor, provider, start_sec: float, tracker) -> 
 
     logging.getLogger("ava_detector.demo.live").setLevel(logging.INFO)
     video_id = getattr(provider, "video_id", None) or args.video_id or "live"
-    stats = run_live_input(args.input, predictor, provider, on_result, every=args.every,
-                           start_sec=start_sec, video_id=video_id, tracker=tracker,
-                           report_every=0 if args.no_progress else 5.0)
+    stats = run_live_input(
+        args.input,
+        predictor,
+        provider,
+        on_result,
+        every=args.every,
+        start_sec=start_sec,
+        video_id=video_id,
+        tracker=tracker,
+        report_every=0 if args.no_progress else 5.0,
+    )
     flush()
     if args.no_progress:  # otherwise the last progress line said it
         print(stats.line())
-    print(f"keyframe JSONs: {json_dir}  detections: {parts[0]} CSV parts {csv_base.stem}_NNNNN{csv_base.suffix}"
-          + (f"  tracks: {tracks_dir}/tracks_NNNNN.json" if tracker is not None else ""))
+    print(
+        f"keyframe JSONs: {json_dir}  detections: {parts[0]} CSV parts {csv_base.stem}_NNNNN{csv_base.suffix}"
+        + (f"  tracks: {tracks_dir}/tracks_NNNNN.json" if tracker is not None else "")
+    )
     return 0
 
 
@@ -247,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         if live:
             rate, duration = 30.0, float("inf")  # the stream's own rate is read when it opens
         else:
-            container, stream = open_video(args.input)  # fail on a bad input before loading anything
+            container, stream = open_video(
+                args.input
+            )  # fail on a bad input before loading anything
             with container:
                 rate, duration, _ = stream_info(container, stream)
         if Path(args.config_file).is_file():
@@ -260,33 +325,52 @@ def main(argv: list[str] | None = None) -> int:
         video_id = args.video_id or Path(args.input).stem
         provider, start_sec = build_provider(args, cfg, video_id)
         if hasattr(provider, "seconds") and not live:
-            stamps = [start_sec + t for t in keyframe_times(parse_every(args.every, rate), duration)]
-            check_timestamps_match(provider.seconds, stamps,
-                                   getattr(provider, "path", None) or f"dataset {args.dataset}")
+            stamps = [
+                start_sec + t for t in keyframe_times(parse_every(args.every, rate), duration)
+            ]
+            check_timestamps_match(
+                provider.seconds,
+                stamps,
+                getattr(provider, "path", None) or f"dataset {args.dataset}",
+            )
         tracker = None
         if args.tracker != "none":
-            tracker = PersonTracker(args.tracker, rate=1.0 / parse_every(args.every, rate),
-                                    lost_seconds=args.track_lost_seconds)
+            tracker = PersonTracker(
+                args.tracker,
+                rate=1.0 / parse_every(args.every, rate),
+                lost_seconds=args.track_lost_seconds,
+            )
         if live:
             return run_live_mode(args, cfg, predictor, provider, start_sec, tracker)
         summary = run_video_demo(
-            args.input, out, predictor, provider,
-            action_names=action_names(cfg, args.dataset, args.label_map), every=args.every,
-            start_sec=start_sec, video_id=getattr(provider, "video_id", video_id),
-            top_k=args.top_k, action_threshold=action_thresholds(args, cfg.MODEL.ROI_HEADS.NUM_CLASSES),
+            args.input,
+            out,
+            predictor,
+            provider,
+            action_names=action_names(cfg, args.dataset, args.label_map),
+            every=args.every,
+            start_sec=start_sec,
+            video_id=getattr(provider, "video_id", video_id),
+            top_k=args.top_k,
+            action_threshold=action_thresholds(args, cfg.MODEL.ROI_HEADS.NUM_CLASSES),
             csv_path=args.csv or out.with_suffix(".csv"),
             json_dir=args.json_dir or out.with_name(out.stem + "_keyframes"),
-            snapshot=args.snapshot, progress=not args.no_progress, tracker=tracker,
-            tracks_dir=args.tracks_dir or out.parent, smooth=args.smooth,
+            snapshot=args.snapshot,
+            progress=not args.no_progress,
+            tracker=tracker,
+            tracks_dir=args.tracks_dir or out.parent,
+            smooth=args.smooth,
             csv_person_id=not args.official_csv,
         )
     except (InputFileError, FileNotFoundError, KeyError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     persons = sum(len(k.boxes) for k in summary.keyframes)
-    print(f"{summary.output}: {summary.frames} frames, {len(summary.keyframes)} keyframes, "
-          f"{persons} person boxes, {summary.seconds:.1f} s "
-          f"(at most {summary.peak_buffered_frames} frames buffered)")
+    print(
+        f"{summary.output}: {summary.frames} frames, {len(summary.keyframes)} keyframes, "
+        f"{persons} person boxes, {summary.seconds:.1f} s "
+        f"(at most {summary.peak_buffered_frames} frames buffered)"
+    )
     print(f"detections: {summary.csv}  keyframe JSONs: {summary.json_dir}")
     if summary.tracks_json is not None:
         print(f"tracks: {summary.tracks_json}  {summary.tracks_csv}")

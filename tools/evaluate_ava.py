@@ -49,21 +49,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detections", required=True, help="detections CSV (official format)")
     parser.add_argument("--exclusions", default=None, help="excluded timestamps CSV")
     parser.add_argument("--protocol", default="official", choices=sorted(PROTOCOLS))
-    parser.add_argument("--json", default=None, help='write {"mAP": ..., "per_class": {"<id>": AP}}')
+    parser.add_argument(
+        "--json", default=None, help='write {"mAP": ..., "per_class": {"<id>": AP}}'
+    )
     parser.add_argument("--plot", default=None, help="write a per-class AP bar chart (PNG)")
     args = parser.parse_args(argv)
     _keep_freed_memory()
     try:
-        ev = evaluate_files(args.labelmap, args.groundtruth, args.detections, args.exclusions,
-                            args.protocol)
+        ev = evaluate_files(
+            args.labelmap, args.groundtruth, args.detections, args.exclusions, args.protocol
+        )
     except InputFileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     result = ev.result
     print(format_table(result, ev.label_map))
     if args.json:
-        payload = {"mAP": result.mAP, "protocol": result.protocol, "per_class": {
-            str(c): (None if math.isnan(ap) else ap) for c, ap in sorted(result.per_class.items())}}
+        payload = {
+            "mAP": result.mAP,
+            "protocol": result.protocol,
+            "per_class": {
+                str(c): (None if math.isnan(ap) else ap)
+                for c, ap in sorted(result.per_class.items())
+            },
+        }
         with atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps(payload, indent=1) + "\n")
     if args.plot:

@@ -59,14 +59,20 @@ def dataset_inputs(cfg, detector, name: str) -> tuple[torch.Tensor, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--config-file", "--config", dest="config_file", required=True, metavar="FILE")
     p.add_argument("--weights", required=True, help="checkpoint of the trained detector")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--format", nargs="+", default=["torchscript", "onnx"],
-                   choices=["torchscript", "onnx"])
-    p.add_argument("--dataset", default=None, help="registered dataset whose first keyframe is the example")
+    p.add_argument(
+        "--format", nargs="+", default=["torchscript", "onnx"], choices=["torchscript", "onnx"]
+    )
+    p.add_argument(
+        "--dataset", default=None, help="registered dataset whose first keyframe is the example"
+    )
     p.add_argument("--height", type=int, default=256)
     p.add_argument("--width", type=int, default=320)
     p.add_argument("--num-boxes", type=int, default=3)
@@ -84,9 +90,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             div = max(detector.size_divisibility, 1)
             inputs = example_inputs(
-                detector, num_frames=cfg.INPUT.NUM_FRAMES, alpha=cfg.MODEL.SLOWFAST.ALPHA,
-                height=-(-args.height // div) * div, width=-(-args.width // div) * div,
-                num_boxes=args.num_boxes)
+                detector,
+                num_frames=cfg.INPUT.NUM_FRAMES,
+                alpha=cfg.MODEL.SLOWFAST.ALPHA,
+                height=-(-args.height // div) * div,
+                width=-(-args.width // div) * div,
+                num_boxes=args.num_boxes,
+            )
         model = ActionModel(detector).eval()
         out = Path(args.output_dir)
         report = {}
@@ -95,8 +105,13 @@ def main(argv: list[str] | None = None) -> int:
                 path = export_torchscript(model, inputs, out / "action_model.ts")
                 diff = max_abs_diff(model, inputs, run_torchscript(path, inputs))
             else:
-                path = export_onnx(model, inputs, out / "action_model.onnx",
-                                   input_names=model.input_names, opset=args.opset)
+                path = export_onnx(
+                    model,
+                    inputs,
+                    out / "action_model.onnx",
+                    input_names=model.input_names,
+                    opset=args.opset,
+                )
                 diff = max_abs_diff(model, inputs, run_onnx(path, inputs))
             report[fmt] = {"path": str(path), "max_abs_diff": diff}
             print(f"{fmt}: {path}  max |exported - eager| = {diff:.3g}")
@@ -107,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps(report, indent=1) + "\n")
     bad = [f for f, r in report.items() if not r["max_abs_diff"] <= args.tolerance]
     if bad:
-        print(f"error: {', '.join(bad)} differ from the eager model by more than {args.tolerance}",
-              file=sys.stderr)
+        print(
+            f"error: {', '.join(bad)} differ from the eager model by more than {args.tolerance}",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

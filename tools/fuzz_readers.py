@@ -33,13 +33,13 @@ from ava_detector.kinetics.data.lists import read_kinetics_list
 
 SEEDS: dict[str, bytes] = {
     "annotations": b"vidA,0902,0.1,0.2,0.3,0.4,12,0\nvidA,0902,0.1,0.2,0.3,0.4,17,0\nvidB,0903\n"
-                   b"vidB,0904,0.5,0.5,0.9,0.95,80,3\n",
+    b"vidB,0904,0.5,0.5,0.9,0.95,80,3\n",
     "proposals": b"vidA,0902,0.1,0.2,0.3,0.4,,0.95\nvidA,0903,0.1,0.2,0.3,0.45,,0.5\n",
     "exclusions": b"vidA,0902\nvidB,1798\n",
     "frame list": b'original_vido_id video_id frame_id path labels\nvidA 0 0 vidA/vidA_000001.jpg ""\n'
-                  b'vidA 0 1 vidA/vidA_000002.jpg ""\nvidB 1 0 vidB/vidB_000001.jpg ""\n',
+    b'vidA 0 1 vidA/vidA_000002.jpg ""\nvidB 1 0 vidB/vidB_000001.jpg ""\n',
     "label map": b'label {\n  name: "stand"\n  label_id: 12\n  label_type: PERSON_MOVEMENT\n}\n'
-                 b'label {\n  name: "walk"\n  label_id: 14\n  label_type: PERSON_MOVEMENT\n}\n',
+    b'label {\n  name: "walk"\n  label_id: 14\n  label_type: PERSON_MOVEMENT\n}\n',
     "kinetics list": b"videos/a.mp4 0\nvideos/b.mp4 4\n",
     "evaluator detections": b"vidA,0902,0.1,0.2,0.3,0.4,12,0.9\nvidA,0902.5,0.1,0.2,0.3,0.4,14,0.25\n",
     "evaluator ground truth": b"vidA,0902,0.1,0.2,0.3,0.4,12,0\nvidB,0903\n",
@@ -56,10 +56,37 @@ READERS: dict[str, Callable[[Path], object]] = {
     "evaluator ground truth": lambda p: read_ava_csv(p, "groundtruth"),
 }
 
-_AWKWARD = [b"\xff", b"\xc3", b"\x00", b"\xef\xbb\xbf", b"99999999999999999999", b"9223372036854775808",
-            b"1e39", b"-1e400", b"nan", b"inf", b"-69", b",", b",,,,,,,,", b"\n", b"\r\n", b" ", b'"',
-            b"\t", b"..", b"../../etc/passwd", b"/abs/x.jpg", b"0x10", b"1_0", b"\xe2\x80\xa8", b"{", b"}",
-            b"label_id:", b"x" * 200_000, b"," * 5_000]
+_AWKWARD = [
+    b"\xff",
+    b"\xc3",
+    b"\x00",
+    b"\xef\xbb\xbf",
+    b"99999999999999999999",
+    b"9223372036854775808",
+    b"1e39",
+    b"-1e400",
+    b"nan",
+    b"inf",
+    b"-69",
+    b",",
+    b",,,,,,,,",
+    b"\n",
+    b"\r\n",
+    b" ",
+    b'"',
+    b"\t",
+    b"..",
+    b"../../etc/passwd",
+    b"/abs/x.jpg",
+    b"0x10",
+    b"1_0",
+    b"\xe2\x80\xa8",
+    b"{",
+    b"}",
+    b"label_id:",
+    b"x" * 200_000,
+    b"," * 5_000,
+]
 
 
 def mutate(seed: bytes, rng: random.Random) -> bytes:
@@ -115,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
                     failures += 1
                     if first_crash is None:
                         first_crash = (data, traceback.format_exc(limit=3))
-            print(f"{name:24s} {args.per_reader:6d} inputs: {accepted:6d} accepted, {refused:6d} refused"
-                  + (", CRASHES" if first_crash else ""))
+            print(
+                f"{name:24s} {args.per_reader:6d} inputs: {accepted:6d} accepted, {refused:6d} refused"
+                + (", CRASHES" if first_crash else "")
+            )
             if first_crash is not None:
                 print(f"  first crashing input: {first_crash[0][:200]!r}\n{first_crash[1]}")
                 if args.keep:

@@ -51,7 +51,7 @@ def has_cuda():
     return False
 '''
 
-SETUP_PY = '''from setuptools import find_packages, setup
+SETUP_PY = """from setuptools import find_packages, setup
 
 setup(
     name="detectron2",
@@ -62,14 +62,13 @@ setup(
     include_package_data=False,
     python_requires=">=3.7",
 )
-'''
+"""
 
 NUMPY_ALIASES = {r"\bnp\.bool\b": "bool", r"\bnp\.int\b": "int", r"\bnp\.float\b": "float"}
 # setuptools >= 81 no longer ships pkg_resources; the model zoo only used it to find its own files.
 PKG_RESOURCES = {
     "import pkg_resources\n": "",
-    'pkg_resources.resource_filename(\n        "detectron2.model_zoo", os.path.join("configs", config_path)\n    )':
-        'os.path.join(os.path.dirname(__file__), "configs", config_path)',
+    'pkg_resources.resource_filename(\n        "detectron2.model_zoo", os.path.join("configs", config_path)\n    )': 'os.path.join(os.path.dirname(__file__), "configs", config_path)',
     # Python >= 3.11: random.sample needs a sequence (MapDataset's retry after a mapper returns None).
     "self._rng.sample(self._fallback_candidates, k=1)": "self._rng.sample(sorted(self._fallback_candidates), k=1)",
 }
@@ -107,8 +106,18 @@ def main() -> int:
             archive = Path(args.sdist)
         else:
             subprocess.run(
-                pip + ["download", "-q", "--no-deps", "--no-build-isolation", "--no-binary", ":all:",
-                       "-d", str(tmpdir), SDIST],
+                pip
+                + [
+                    "download",
+                    "-q",
+                    "--no-deps",
+                    "--no-build-isolation",
+                    "--no-binary",
+                    ":all:",
+                    "-d",
+                    str(tmpdir),
+                    SDIST,
+                ],
                 check=True,
             )
             archive = next(tmpdir.glob("pb1[-_]detectron2-*.tar.gz"))
@@ -118,7 +127,8 @@ def main() -> int:
         changed = patch_sources(src)
         print(f"patched {len(changed)} Detectron2 files for torch 2.x / Pillow 10+ / NumPy 2")
         subprocess.run(
-            pip + ["install", "-q", "--no-deps", "--no-build-isolation", "--force-reinstall", str(src)],
+            pip
+            + ["install", "-q", "--no-deps", "--no-build-isolation", "--force-reinstall", str(src)],
             check=True,
         )
     return 0

@@ -41,8 +41,12 @@ def prepare(args) -> None:
     """Fail before launching on a bad config (e.g. not a ``VideoClassifier``), unusable weights, an
     unknown dataset or an unreadable list."""
     cfg = build_cfg(args)
-    check_config(cfg, args, expected_meta_architecture="VideoClassifier",
-                 task_checks=[kinetics_config_problems])
+    check_config(
+        cfg,
+        args,
+        expected_meta_architecture="VideoClassifier",
+        task_checks=[kinetics_config_problems],
+    )
     check_weights(cfg, args, KineticsTrainer.checkpointer_class)
     check_datasets(cfg, args.eval_only, load_kinetics_records, ("videos", "test views"))
 

@@ -71,16 +71,22 @@ def main(args):
         if len(names) == 1 and names[0] not in results:  # DefaultTrainer.test unwraps one dataset
             results = {names[0]: results}
         # the evaluator has logged the per-class table (with #gt, #det and label-type groups)
-        print(format_ava_results(results, cfg.DATASETS.TEST, gt_boxes=cfg.AVA.GT_BOXES,
-                                 per_class=False))
+        print(
+            format_ava_results(
+                results, cfg.DATASETS.TEST, gt_boxes=cfg.AVA.GT_BOXES, per_class=False
+            )
+        )
         save_results(results, os.path.join(cfg.OUTPUT_DIR, "ava_results.json"))
     return results
 
 
 def cli(argv: list[str] | None = None) -> int:
     parser = argument_parser(__doc__)
-    parser.add_argument("--gt-boxes", action="store_true",
-                        help="evaluate on the ground-truth boxes (AVA.GT_BOXES); reports GT-box mAP")
+    parser.add_argument(
+        "--gt-boxes",
+        action="store_true",
+        help="evaluate on the ground-truth boxes (AVA.GT_BOXES); reports GT-box mAP",
+    )
     return run("train_ava.py", parser.parse_args(argv), prepare, main)
 
 

@@ -42,7 +42,8 @@ class AVATrainingCheckpointer(VideoCheckpointer):
             skipped = sorted(k for k in state if k not in kept)
             logger.info(
                 "Classification checkpoint: loading the backbone only (%d tensors); skipped: %s",
-                len(kept), ", ".join(skipped) or "none",
+                len(kept),
+                ", ".join(skipped) or "none",
             )
             checkpoint["model"] = kept
         return super()._load_model(checkpoint)

@@ -17,9 +17,18 @@ def ava_config_problems(cfg: CfgNode) -> list[ConfigProblem]:
     """What is wrong with ``cfg``'s AVA keys (errors, each naming its key)."""
     errors = []
     if cfg.AVA.EVAL_PROTOCOL not in PROTOCOL_NAMES:
-        errors.append(error("AVA.EVAL_PROTOCOL", f"unknown protocol {cfg.AVA.EVAL_PROTOCOL!r}; "
-                            f"use one of {', '.join(PROTOCOL_NAMES)}"))
+        errors.append(
+            error(
+                "AVA.EVAL_PROTOCOL",
+                f"unknown protocol {cfg.AVA.EVAL_PROTOCOL!r}; "
+                f"use one of {', '.join(PROTOCOL_NAMES)}",
+            )
+        )
     if not is_int(cfg.AVA.EVAL_EVERY_K_SECONDS) or cfg.AVA.EVAL_EVERY_K_SECONDS < 1:
-        errors.append(error("AVA.EVAL_EVERY_K_SECONDS",
-                            f"must be an integer >= 1, got {cfg.AVA.EVAL_EVERY_K_SECONDS!r}"))
+        errors.append(
+            error(
+                "AVA.EVAL_EVERY_K_SECONDS",
+                f"must be an integer >= 1, got {cfg.AVA.EVAL_EVERY_K_SECONDS!r}",
+            )
+        )
     return errors

@@ -96,9 +96,16 @@ class AVADatasetMapper(ClipMapper):
         source_options: dict | None = None,
     ) -> None:
         super().__init__(
-            is_train, arch=arch, num_frames=num_frames, sampling_rate=sampling_rate, alpha=alpha,
-            target_fps=target_fps, source=source, source_options=source_options,
-            skip_bad_samples=skip_bad_samples, max_bad_sample_retries=max_bad_sample_retries,
+            is_train,
+            arch=arch,
+            num_frames=num_frames,
+            sampling_rate=sampling_rate,
+            alpha=alpha,
+            target_fps=target_fps,
+            source=source,
+            source_options=source_options,
+            skip_bad_samples=skip_bad_samples,
+            max_bad_sample_retries=max_bad_sample_retries,
         )
         self.augmentations = AugmentationList(augmentations)
         # the device decodes: workers read bytes and sample transforms (JPEG frames only)
@@ -114,12 +121,16 @@ class AVADatasetMapper(ClipMapper):
             AugmentationList(device_augmentations(augmentations)) if self.read_bytes else None
         )
         if self.read_bytes and self.source_options:
-            logger.warning(f"[AVADatasetMapper] INPUT.DECODE_DEVICE={decode_device!r} decodes JPEGs at "
-                           f"full size; the workers' decoding options {self.source_options} do not apply")
+            logger.warning(
+                f"[AVADatasetMapper] INPUT.DECODE_DEVICE={decode_device!r} decodes JPEGs at "
+                f"full size; the workers' decoding options {self.source_options} do not apply"
+            )
         mode = "training" if is_train else "inference"
         where = f"decoded on {decode_device}" if self.read_bytes else "decoded in the workers"
-        logger.info(f"[AVADatasetMapper] {mode}: source={source} ({where}) arch={arch} "
-                    f"augmentations={augmentations}")
+        logger.info(
+            f"[AVADatasetMapper] {mode}: source={source} ({where}) arch={arch} "
+            f"augmentations={augmentations}"
+        )
 
     @classmethod
     def from_config(cls, cfg: CfgNode, is_train: bool = True) -> dict[str, Any]:
@@ -141,7 +152,8 @@ class AVADatasetMapper(ClipMapper):
             # A clip running over the end is padded with the last frame; a keyframe past it is not
             # a clip of this video at all (a video shorter than its annotations).
             raise InputFileError(
-                source.path, None,
+                source.path,
+                None,
                 f"keyframe {record.get('image_id', '?')} at {center:.3f} s lies beyond the end of "
                 f"the video ({source.duration:.3f} s)",
             )
@@ -174,8 +186,10 @@ class AVADatasetMapper(ClipMapper):
             self.device_augmentations(shape_input)
             assert shape_input.boxes is not None  # given, transformed in place
             image_size, boxes = shape_input.image_size, shape_input.boxes
-            clip_fields = {"clip_bytes": self._split_encoded(clip),
-                           "clip_transforms": tuple(shape_input.ops)}
+            clip_fields = {
+                "clip_bytes": self._split_encoded(clip),
+                "clip_transforms": tuple(shape_input.ops),
+            }
         else:
             aug_input = ClipAugInput(clip, boxes=boxes)
             self.augmentations(aug_input)

@@ -80,7 +80,11 @@ class AVATrainer(VideoTrainer):
             output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
         if comm.is_main_process():
             os.makedirs(output_folder, exist_ok=True)
-        return AVAEvaluator(dataset_name, output_dir=output_folder, protocol=cfg.AVA.EVAL_PROTOCOL,
-                            gt_boxes=cfg.AVA.GT_BOXES,
-                            every_k_seconds=cfg.AVA.EVAL_EVERY_K_SECONDS,
-                            class_ids=cfg.AVA.CLASS_SUBSET or None)
+        return AVAEvaluator(
+            dataset_name,
+            output_dir=output_folder,
+            protocol=cfg.AVA.EVAL_PROTOCOL,
+            gt_boxes=cfg.AVA.GT_BOXES,
+            every_k_seconds=cfg.AVA.EVAL_EVERY_K_SECONDS,
+            class_ids=cfg.AVA.CLASS_SUBSET or None,
+        )

@@ -61,25 +61,58 @@ TARGET_FRAMES_VS_FLOOR = 1.25  # clip time at most this multiple of the decode-o
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--records", type=int, default=16, help="keyframes timed per source, mode and round")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (the median is printed)")
+    parser.add_argument(
+        "--records", type=int, default=16, help="keyframes timed per source, mode and round"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds (the median is printed)"
+    )
     parser.add_argument("--videos", type=int, default=2, help="videos of the generated frame set")
     parser.add_argument("--seconds", type=int, default=12, help="length of each generated video")
-    parser.add_argument("--size", type=int, nargs=2, default=[360, 640], metavar=("H", "W"),
-                        help="generated frame size (AVA's frames: mostly 360 p)")
-    parser.add_argument("--jpeg-quality", type=int, default=90, help="JPEG quality of the generated frames")
-    parser.add_argument("--gop", type=int, default=250, help="key frame interval of the generated mp4")
-    parser.add_argument("--dataset", default="", help="time a registered dataset instead (needs frames and video_path)")
-    parser.add_argument("--pyslowfast", default="", metavar="PATH",
-                        help="a PySlowFast checkout: time its Ava dataset on the same keyframes")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="test mode: time what one of this many DataLoader workers reads (every "
-                             "W-th keyframe, as an inference loader deals them out)")
-    parser.add_argument("--opencv-jpeg", action="store_true",
-                        help="decode JPEG frames with OpenCV even where simplejpeg is installed")
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=[360, 640],
+        metavar=("H", "W"),
+        help="generated frame size (AVA's frames: mostly 360 p)",
+    )
+    parser.add_argument(
+        "--jpeg-quality", type=int, default=90, help="JPEG quality of the generated frames"
+    )
+    parser.add_argument(
+        "--gop", type=int, default=250, help="key frame interval of the generated mp4"
+    )
+    parser.add_argument(
+        "--dataset",
+        default="",
+        help="time a registered dataset instead (needs frames and video_path)",
+    )
+    parser.add_argument(
+        "--pyslowfast",
+        default="",
+        metavar="PATH",
+        help="a PySlowFast checkout: time its Ava dataset on the same keyframes",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="test mode: time what one of this many DataLoader workers reads (every "
+        "W-th keyframe, as an inference loader deals them out)",
+    )
+    parser.add_argument(
+        "--opencv-jpeg",
+        action="store_true",
+        help="decode JPEG frames with OpenCV even where simplejpeg is installed",
+    )
     parser.add_argument("--arch", default="slowfast", help="MODEL.SLOWFAST.ARCH")
-    parser.add_argument("--mode", default="both", choices=["test", "train", "both"], help="mapper mode(s)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="config KEY VALUE overrides")
+    parser.add_argument(
+        "--mode", default="both", choices=["test", "train", "both"], help="mapper mode(s)"
+    )
+    parser.add_argument(
+        "opts", nargs=argparse.REMAINDER, default=[], help="config KEY VALUE overrides"
+    )
 
 
 def realistic_records(
@@ -111,16 +144,29 @@ def realistic_records(
             boxes = np.stack([x0, y0, x0 + 0.3, y0 + 0.4], axis=1).round(3)
             labels = np.zeros((2, 80), np.float32)
             labels[:, rng.randint(0, 80, 2)] = 1
-            records.append({
-                "video_id": vid, "sec": sec, "start_sec": 0.0, "fps": 30.0, "keyframe_index": sec * 30,
-                "frames": paths, "video_path": video, "boxes": boxes.tolist(), "labels": labels.tolist(),
-                "scores": [1.0, 1.0], "is_gt": [True, True], "image_id": f"{vid},{sec:04d}",
-            })
+            records.append(
+                {
+                    "video_id": vid,
+                    "sec": sec,
+                    "start_sec": 0.0,
+                    "fps": 30.0,
+                    "keyframe_index": sec * 30,
+                    "frames": paths,
+                    "video_path": video,
+                    "boxes": boxes.tolist(),
+                    "labels": labels.tolist(),
+                    "scores": [1.0, 1.0],
+                    "is_gt": [True, True],
+                    "image_id": f"{vid},{sec:04d}",
+                }
+            )
         del frames
     mp4_kb = sum(Path(r).stat().st_size for r in {r["video_path"] for r in records}) / 1024
-    what = (f"generated {videos} x {seconds}s {size[0]}x{size[1]}: JPEG q{quality} mean "
-            f"{np.mean(sizes) / 1024:.0f} KB, x264 crf 18 gop {gop} 3 B-frames "
-            f"({mp4_kb * 8 / 1024 / (videos * seconds):.2f} Mbit/s)")
+    what = (
+        f"generated {videos} x {seconds}s {size[0]}x{size[1]}: JPEG q{quality} mean "
+        f"{np.mean(sizes) / 1024:.0f} KB, x264 crf 18 gop {gop} 3 B-frames "
+        f"({mp4_kb * 8 / 1024 / (videos * seconds):.2f} Mbit/s)"
+    )
     return records, what
 
 
@@ -136,8 +182,12 @@ def load_pyslowfast(path: str | Path) -> tuple[Any, Any]:
     root = Path(path).resolve() / "slowfast"
     if not (root / "datasets" / "ava_dataset.py").is_file():
         raise SystemExit(f"--pyslowfast {path}: no slowfast/datasets/ava_dataset.py there")
-    for name, folder in (("slowfast", root), ("slowfast.datasets", root / "datasets"),
-                         ("slowfast.utils", root / "utils"), ("slowfast.config", root / "config")):
+    for name, folder in (
+        ("slowfast", root),
+        ("slowfast.datasets", root / "datasets"),
+        ("slowfast.utils", root / "utils"),
+        ("slowfast.config", root / "config"),
+    ):
         if name not in sys.modules:
             package = types.ModuleType(name)
             package.__path__ = [str(folder)]
@@ -154,8 +204,10 @@ def load_pyslowfast(path: str | Path) -> tuple[Any, Any]:
         scipy: Any = sys.modules.setdefault("scipy", types.ModuleType("scipy"))
         scipy.ndimage = ndimage
         sys.modules["scipy.ndimage"] = ndimage
-    return (importlib.import_module("slowfast.datasets.ava_dataset"),
-            importlib.import_module("slowfast.config.defaults"))
+    return (
+        importlib.import_module("slowfast.datasets.ava_dataset"),
+        importlib.import_module("slowfast.config.defaults"),
+    )
 
 
 def pyslowfast_dataset(path: str, cfg: CfgNode, records: list[dict], split: str) -> Any:
@@ -176,7 +228,9 @@ def pyslowfast_dataset(path: str, cfg: CfgNode, records: list[dict], split: str)
     pcfg.DATA.TRAIN_JITTER_SCALES = list(cfg.INPUT.TRAIN_JITTER_SCALES)
     pcfg.DATA.TRAIN_CROP_SIZE = cfg.INPUT.TRAIN_CROP_SIZE
     pcfg.DATA.TEST_CROP_SIZE = cfg.INPUT.TEST_SHORT_SIDE
-    pcfg.MODEL.ARCH = cfg.MODEL.SLOWFAST.ARCH if cfg.MODEL.SLOWFAST.ARCH in ("slowfast", "slow") else "slowfast"
+    pcfg.MODEL.ARCH = (
+        cfg.MODEL.SLOWFAST.ARCH if cfg.MODEL.SLOWFAST.ARCH in ("slowfast", "slow") else "slowfast"
+    )
     pcfg.MODEL.NUM_CLASSES = 80
     pcfg.SLOWFAST.ALPHA = cfg.MODEL.SLOWFAST.ALPHA
 
@@ -193,9 +247,13 @@ def pyslowfast_dataset(path: str, cfg: CfgNode, records: list[dict], split: str)
             self._keyframe_indices = []
             for r in records:
                 vi = videos.index(r["video_id"])
-                boxes_labels = [[list(map(float, b)), [int(j) + 1 for j in np.flatnonzero(lab)]]
-                                for b, lab in zip(r["boxes"], r["labels"])]
-                self._keyframe_indices.append((vi, len(per_video[vi]), r["sec"], int(r["keyframe_index"])))
+                boxes_labels = [
+                    [list(map(float, b)), [int(j) + 1 for j in np.flatnonzero(lab)]]
+                    for b, lab in zip(r["boxes"], r["labels"])
+                ]
+                self._keyframe_indices.append(
+                    (vi, len(per_video[vi]), r["sec"], int(r["keyframe_index"]))
+                )
                 per_video[vi].append(boxes_labels)
             self._keyframe_boxes_and_labels = per_video
             self._num_boxes_used = sum(len(r["boxes"]) for r in records)
@@ -208,8 +266,12 @@ def pyslowfast_dataset(path: str, cfg: CfgNode, records: list[dict], split: str)
 
 def decode_floor(record: dict, cfg: CfgNode) -> None:
     """``cv2.imread`` of the clip's JPEG files, nothing else (the same frames as the mapper's)."""
-    idx = clip_indices(int(record["keyframe_index"]), cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE,
-                       len(record["frames"]))
+    idx = clip_indices(
+        int(record["keyframe_index"]),
+        cfg.INPUT.NUM_FRAMES,
+        cfg.INPUT.SAMPLING_RATE,
+        len(record["frames"]),
+    )
     for i in idx:
         cv2.imread(str(record["frames"][int(i)]), cv2.IMREAD_COLOR)
 
@@ -221,14 +283,21 @@ def video_decode_floor(record: dict, cfg: CfgNode, cache: pyav_source.VideoCache
     center = float(record["sec"]) - float(record.get("start_sec", 0.0))
 
     def decode(video: pyav_source._OpenVideo) -> None:
-        times = clip_times(center, cfg.INPUT.NUM_FRAMES, cfg.INPUT.SAMPLING_RATE, cfg.INPUT.TARGET_FPS,
-                           video.duration)
+        times = clip_times(
+            center,
+            cfg.INPUT.NUM_FRAMES,
+            cfg.INPUT.SAMPLING_RATE,
+            cfg.INPUT.TARGET_FPS,
+            video.duration,
+        )
         video.read(times, convert=False)
 
     source._with_video(decode)
 
 
-def time_interleaved(runners: dict[str, Callable[[int], object]], start: int, n: int) -> dict[str, float]:
+def time_interleaved(
+    runners: dict[str, Callable[[int], object]], start: int, n: int
+) -> dict[str, float]:
     """Clips per CPU second of each runner over calls ``start .. start + n - 1``, interleaved call by
     call (A B C A B C ...). CPU time of this process (one thread): per-core throughput, much less
     sensitive than wall time to other processes on the machine."""
@@ -258,12 +327,17 @@ def run(args: argparse.Namespace) -> int:
     cfg.merge_from_list(args.opts)
     with tempfile.TemporaryDirectory() as tmp:
         if args.dataset:
-            records = [r for r in DatasetCatalog.get(args.dataset) if r.get("frames") and r.get("video_path")]
+            records = [
+                r
+                for r in DatasetCatalog.get(args.dataset)
+                if r.get("frames") and r.get("video_path")
+            ]
             what = args.dataset
         else:
             t0 = time.perf_counter()
-            records, what = realistic_records(Path(tmp), args.videos, args.seconds, tuple(args.size),
-                                              args.jpeg_quality, args.gop)
+            records, what = realistic_records(
+                Path(tmp), args.videos, args.seconds, tuple(args.size), args.jpeg_quality, args.gop
+            )
             what += f"; written in {time.perf_counter() - t0:.0f}s"
         if not records:
             raise SystemExit(f"{what}: no record has both frames and a video_path")
@@ -280,7 +354,9 @@ def run(args: argparse.Namespace) -> int:
                 cfg.INPUT.SOURCE = source
                 mapper = AVADatasetMapper(cfg, is_train=is_train)
 
-                def run_mapper(i: int, m: AVADatasetMapper = mapper, o: list[dict] = order) -> object:
+                def run_mapper(
+                    i: int, m: AVADatasetMapper = mapper, o: list[dict] = order
+                ) -> object:
                     return m(o[i % len(o)])
 
                 runners[source] = run_mapper
@@ -291,12 +367,16 @@ def run(args: argparse.Namespace) -> int:
             runners["floor"] = run_floor
             floor_cache = pyav_source.VideoCache()
 
-            def run_video_floor(i: int, o: list[dict] = order, c: pyav_source.VideoCache = floor_cache) -> None:
+            def run_video_floor(
+                i: int, o: list[dict] = order, c: pyav_source.VideoCache = floor_cache
+            ) -> None:
                 video_decode_floor(o[i % len(o)], cfg, c)
 
             runners["video floor"] = run_video_floor
             if args.pyslowfast:
-                dataset = pyslowfast_dataset(args.pyslowfast, cfg, order, "train" if is_train else "test")
+                dataset = pyslowfast_dataset(
+                    args.pyslowfast, cfg, order, "train" if is_train else "test"
+                )
 
                 def run_pyslowfast(i: int, d: Any = dataset) -> object:
                     return d[i % len(d)]
@@ -316,23 +396,57 @@ def run(args: argparse.Namespace) -> int:
             for name, rate in med.items():
                 vs_psf = f"{rate / med['pyslowfast']:.2f}" if "pyslowfast" in med else "-"
                 rows.append([name, mode, clip, f"{rate:.2f}", f"{1000 / rate:.1f}", vs_psf])
-            seen = "shuffled" if is_train else (
-                "in order" if args.workers == 1 else f"every {args.workers}th, as one of {args.workers} workers")
+            seen = (
+                "shuffled"
+                if is_train
+                else (
+                    "in order"
+                    if args.workers == 1
+                    else f"every {args.workers}th, as one of {args.workers} workers"
+                )
+            )
             notes.append(f"{mode} (keyframes {seen}):")
-            notes.append(_ratio_line("frames clip time / decode-only floor", med["floor"] / med["frames"],
-                                     TARGET_FRAMES_VS_FLOOR, higher=False))
+            notes.append(
+                _ratio_line(
+                    "frames clip time / decode-only floor",
+                    med["floor"] / med["frames"],
+                    TARGET_FRAMES_VS_FLOOR,
+                    higher=False,
+                )
+            )
             if "pyslowfast" in med:
-                notes.append(_ratio_line("frames / PySlowFast", med["frames"] / med["pyslowfast"],
-                                         TARGET_FRAMES_VS_PYSLOWFAST))
-                notes.append(_ratio_line("video / PySlowFast", med["video"] / med["pyslowfast"],
-                                         TARGET_VIDEO_VS_PYSLOWFAST))
-                notes.append(f"  (video decoding alone vs PySlowFast: {med['video floor'] / med['pyslowfast']:.2f}x; "
-                             f"video clip time / its decoding: {med['video floor'] / med['video']:.2f}x)")
-    print(f"AVADatasetMapper, {what}, JPEG decoder {decoder}, arch={args.arch}, 1 process (1 torch/cv2 thread), CPU time, "
-          f"{args.rounds} rounds x {args.records} clips interleaved call by call, median of the rounds:")
-    print(tabulate(rows, headers=["source", "mode", "clip", "clips/s per core", "CPU ms/clip", "vs PySlowFast"],
-                   tablefmt="github"))
+                notes.append(
+                    _ratio_line(
+                        "frames / PySlowFast",
+                        med["frames"] / med["pyslowfast"],
+                        TARGET_FRAMES_VS_PYSLOWFAST,
+                    )
+                )
+                notes.append(
+                    _ratio_line(
+                        "video / PySlowFast",
+                        med["video"] / med["pyslowfast"],
+                        TARGET_VIDEO_VS_PYSLOWFAST,
+                    )
+                )
+                notes.append(
+                    f"  (video decoding alone vs PySlowFast: {med['video floor'] / med['pyslowfast']:.2f}x; "
+                    f"video clip time / its decoding: {med['video floor'] / med['video']:.2f}x)"
+                )
+    print(
+        f"AVADatasetMapper, {what}, JPEG decoder {decoder}, arch={args.arch}, 1 process (1 torch/cv2 thread), CPU time, "
+        f"{args.rounds} rounds x {args.records} clips interleaved call by call, median of the rounds:"
+    )
+    print(
+        tabulate(
+            rows,
+            headers=["source", "mode", "clip", "clips/s per core", "CPU ms/clip", "vs PySlowFast"],
+            tablefmt="github",
+        )
+    )
     print("\n".join(notes))
     if not args.pyslowfast:
-        print("(--pyslowfast PATH times PySlowFast's Ava loader from a checkout beside these figures)")
+        print(
+            "(--pyslowfast PATH times PySlowFast's Ava loader from a checkout beside these figures)"
+        )
     return 0

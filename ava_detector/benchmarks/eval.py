@@ -20,28 +20,104 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_LABEL_MAP = (Path(__file__).resolve().parents[3] / "shared" / "ava"
-                     / "ava_action_list_v2.2_for_activitynet_2019.pbtxt")
-_EVALUATED = (1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 20, 22, 24, 26, 27, 28, 29, 30,
-              34, 36, 37, 38, 41, 43, 45, 46, 47, 48, 49, 51, 52, 54, 56, 57, 58, 59, 60, 61, 62, 63,
-              64, 65, 66, 67, 68, 69, 70, 72, 73, 74, 76, 77, 78, 79, 80)
+DEFAULT_LABEL_MAP = (
+    Path(__file__).resolve().parents[3]
+    / "shared"
+    / "ava"
+    / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
+)
+_EVALUATED = (
+    1,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    17,
+    20,
+    22,
+    24,
+    26,
+    27,
+    28,
+    29,
+    30,
+    34,
+    36,
+    37,
+    38,
+    41,
+    43,
+    45,
+    46,
+    47,
+    48,
+    49,
+    51,
+    52,
+    54,
+    56,
+    57,
+    58,
+    59,
+    60,
+    61,
+    62,
+    63,
+    64,
+    65,
+    66,
+    67,
+    68,
+    69,
+    70,
+    72,
+    73,
+    74,
+    76,
+    77,
+    78,
+    79,
+    80,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--videos", type=int, default=64, help="videos (AVA val: 64)")
     parser.add_argument("--first-sec", type=int, default=902)
     parser.add_argument("--last-sec", type=int, default=1798)
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="timed runs of tools/evaluate_ava.py (a fresh process each)")
-    parser.add_argument("--baseline", default="",
-                        help="another source tree of this project (e.g. `git worktree add` of an "
-                             "older commit): its evaluator runs interleaved with this one")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timed runs of tools/evaluate_ava.py (a fresh process each)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default="",
+        help="another source tree of this project (e.g. `git worktree add` of an "
+        "older commit): its evaluator runs interleaved with this one",
+    )
     parser.add_argument("--protocol", default="official")
-    parser.add_argument("--labelmap", default=str(DEFAULT_LABEL_MAP),
-                        help="label map pbtxt (default: ../shared's AVA v2.2 map)")
-    parser.add_argument("--workdir", default="",
-                        help="keep the generated CSVs here, or reuse those already there "
-                             "(default: a temporary folder)")
+    parser.add_argument(
+        "--labelmap",
+        default=str(DEFAULT_LABEL_MAP),
+        help="label map pbtxt (default: ../shared's AVA v2.2 map)",
+    )
+    parser.add_argument(
+        "--workdir",
+        default="",
+        help="keep the generated CSVs here, or reuse those already there "
+        "(default: a temporary folder)",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -52,8 +128,14 @@ def _put_digits(out: np.ndarray, col: int, values: np.ndarray, width: int) -> No
         out[:, col + width - 1 - p] = 48 + (v // 10**p) % 10
 
 
-def _fixed_rows(video_names: np.ndarray, sec: np.ndarray, boxes: np.ndarray, label: np.ndarray,
-                last: np.ndarray, last_digits: int) -> bytes:
+def _fixed_rows(
+    video_names: np.ndarray,
+    sec: np.ndarray,
+    boxes: np.ndarray,
+    label: np.ndarray,
+    last: np.ndarray,
+    last_digits: int,
+) -> bytes:
     """``vid,ssss,0.xxx,0.xxx,0.xxx,0.xxx,ll,<last>`` rows; ``last`` is an integer (person id) or a
     score in millionths written ``0.xxxxxx``."""
     n, vlen = len(sec), video_names.shape[1]
@@ -66,13 +148,13 @@ def _fixed_rows(video_names: np.ndarray, sec: np.ndarray, boxes: np.ndarray, lab
     c += 5
     milli = np.clip(np.round(boxes * 1000), 0, 999).astype(np.int64)
     for k in range(4):
-        out[:, c:c + 2] = (ord("0"), ord("."))
+        out[:, c : c + 2] = (ord("0"), ord("."))
         _put_digits(out, c + 2, milli[:, k], 3)
         c += 6
     _put_digits(out, c, label, 2)
     c += 3
     if score:
-        out[:, c:c + 2] = (ord("0"), ord("."))
+        out[:, c : c + 2] = (ord("0"), ord("."))
         _put_digits(out, c + 2, last, 6)
         c += 8
     else:
@@ -88,7 +170,10 @@ def generate(workdir: Path, videos: int, first_sec: int, last_sec: int, seed: in
     ids = np.array(_EVALUATED)
     secs = np.arange(first_sec, last_sec + 1)
     gt_rows = det_rows = 0
-    with open(workdir / "groundtruth.csv", "wb") as gt_f, open(workdir / "detections.csv", "wb") as det_f:
+    with (
+        open(workdir / "groundtruth.csv", "wb") as gt_f,
+        open(workdir / "detections.csv", "wb") as det_f,
+    ):
         for v in range(videos):
             name = np.frombuffer(f"vid{v:08d}".encode(), np.uint8)
             persons = 1 + rng.poisson(1.6, len(secs))
@@ -101,24 +186,33 @@ def generate(workdir: Path, videos: int, first_sec: int, last_sec: int, seed: in
             nlab = 1 + rng.poisson(0.8, n_p)
             g = np.repeat(np.arange(n_p), nlab)
             glab = ids[rng.integers(0, len(ids), len(g))]
-            gt_f.write(_fixed_rows(np.tile(name, (len(g), 1)), p_sec[g], pbox[g], glab, pid[g] % 100, 2))
+            gt_f.write(
+                _fixed_rows(np.tile(name, (len(g), 1)), p_sec[g], pbox[g], glab, pid[g] % 100, 2)
+            )
             gt_rows += len(g)
             # Detected boxes: each person jittered, plus a false box on ~15% of keyframes' persons.
             extra = rng.random(n_p) < 0.15
             d_src = np.concatenate([np.arange(n_p), np.flatnonzero(extra)])
             dbox = pbox[d_src] + rng.normal(0, 0.02, (len(d_src), 4))
-            dbox[len(pbox):] = np.roll(dbox[len(pbox):], 1, axis=0)
+            dbox[len(pbox) :] = np.roll(dbox[len(pbox) :], 1, axis=0)
             order = np.argsort(p_sec[d_src], kind="stable")
             d_src, dbox = d_src[order], dbox[order]
             k = len(ids)
             rows = np.repeat(np.arange(len(d_src)), k)
             dlab = np.tile(ids, len(d_src))
             score = rng.integers(0, 1_000_000, len(rows))
-            det_f.write(_fixed_rows(np.tile(name, (len(rows), 1)), p_sec[d_src][rows], dbox[rows],
-                                    dlab, score, 6))
+            det_f.write(
+                _fixed_rows(
+                    np.tile(name, (len(rows), 1)), p_sec[d_src][rows], dbox[rows], dlab, score, 6
+                )
+            )
             det_rows += len(rows)
     (workdir / "excluded.csv").write_text("")
-    return {"keyframes": videos * len(secs), "groundtruth_rows": gt_rows, "detection_rows": det_rows}
+    return {
+        "keyframes": videos * len(secs),
+        "groundtruth_rows": gt_rows,
+        "detection_rows": det_rows,
+    }
 
 
 # Runs the script as ``python SCRIPT ARGS`` would, then reports the process's own peak resident
@@ -146,11 +240,25 @@ def _run_cli(checkout: Path, files: list[str], protocol: str) -> dict:
         files: label map, ground truth, detections, exclusions.
         protocol: the ``--protocol`` value.
     """
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(checkout)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
-    args = [str(checkout / "tools" / "evaluate_ava.py"), "--labelmap", files[0],
-            "--groundtruth", files[1], "--detections", files[2], "--exclusions", files[3],
-            "--protocol", protocol]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(checkout)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+        ),
+    }
+    args = [
+        str(checkout / "tools" / "evaluate_ava.py"),
+        "--labelmap",
+        files[0],
+        "--groundtruth",
+        files[1],
+        "--detections",
+        files[2],
+        "--exclusions",
+        files[3],
+        "--protocol",
+        protocol,
+    ]
     cmd = [sys.executable, "-c", _PEAK_OF_SCRIPT, *args]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
@@ -164,15 +272,23 @@ def _run_cli(checkout: Path, files: list[str], protocol: str) -> dict:
     if proc.returncode:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{errors[-2000:]}")
     last = text.strip().splitlines()[-1]
-    kb = int(next(line.split()[1] for line in reversed(errors.splitlines())
-                  if line.startswith("VmHWM")))
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "sys_s": usage.ru_stime,
-            "peak_mib": kb / 1024, "mAP": last.split(":")[-1].strip()}
+    kb = int(
+        next(line.split()[1] for line in reversed(errors.splitlines()) if line.startswith("VmHWM"))
+    )
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "sys_s": usage.ru_stime,
+        "peak_mib": kb / 1024,
+        "mAP": last.split(":")[-1].strip(),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
     here = Path(__file__).resolve().parents[2]
-    checkouts = [("this", here)] + ([("baseline", Path(args.baseline).resolve())] if args.baseline else [])
+    checkouts = [("this", here)] + (
+        [("baseline", Path(args.baseline).resolve())] if args.baseline else []
+    )
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -182,24 +298,31 @@ def run(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             counts = generate(workdir, args.videos, args.first_sec, args.last_sec, args.seed)
             print(f"generated {counts} in {time.perf_counter() - t0:.1f} s")
-        files = [args.labelmap] + [str(workdir / f) for f in
-                                   ("groundtruth.csv", "detections.csv", "excluded.csv")]
+        files = [args.labelmap] + [
+            str(workdir / f) for f in ("groundtruth.csv", "detections.csv", "excluded.csv")
+        ]
         results: dict[str, list[dict]] = {name: [] for name, _ in checkouts}
         for i in range(args.repeat):  # interleaved: this, baseline, this, baseline, ...
             for name, checkout in checkouts:
                 m = _run_cli(checkout, files, args.protocol)
                 results[name].append(m)
-                print(f"run {i + 1} {name}: {m['wall_s']:.2f} s (CPU {m['cpu_s']:.2f} s, of "
-                      f"which system {m['sys_s']:.2f} s), "
-                      f"peak {m['peak_mib']:.0f} MiB, mAP {m['mAP']}", flush=True)
+                print(
+                    f"run {i + 1} {name}: {m['wall_s']:.2f} s (CPU {m['cpu_s']:.2f} s, of "
+                    f"which system {m['sys_s']:.2f} s), "
+                    f"peak {m['peak_mib']:.0f} MiB, mAP {m['mAP']}",
+                    flush=True,
+                )
         for name, runs in results.items():
             wall = sorted(r["wall_s"] for r in runs)
             cpu = np.median([r["cpu_s"] for r in runs])
             peak = max(r["peak_mib"] for r in runs)
-            print(f"{name}: whole process median {np.median(wall):.2f} s (min {wall[0]:.2f}, "
-                  f"max {wall[-1]:.2f}), CPU median {cpu:.2f} s, peak {peak:.0f} MiB")
+            print(
+                f"{name}: whole process median {np.median(wall):.2f} s (min {wall[0]:.2f}, "
+                f"max {wall[-1]:.2f}), CPU median {cpu:.2f} s, peak {peak:.0f} MiB"
+            )
         if args.baseline:
-            ratio = (np.median([r["wall_s"] for r in results["baseline"]])
-                     / np.median([r["wall_s"] for r in results["this"]]))
+            ratio = np.median([r["wall_s"] for r in results["baseline"]]) / np.median(
+                [r["wall_s"] for r in results["this"]]
+            )
             print(f"baseline / this (medians): {ratio:.2f}x")
     return 0

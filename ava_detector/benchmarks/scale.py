@@ -39,12 +39,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", default="", help="metadata folder (generated there if empty)")
     parser.add_argument("--train-videos", type=int, default=235, help="videos of the train split")
     parser.add_argument("--val-videos", type=int, default=64, help="videos of the val split")
-    parser.add_argument("--workers", type=int, default=4, help="DataLoader workers for the PSS figure")
+    parser.add_argument(
+        "--workers", type=int, default=4, help="DataLoader workers for the PSS figure"
+    )
     parser.add_argument("--samples", type=int, default=20000, help="samples timed for the overhead")
-    parser.add_argument("--epoch-fraction", type=float, default=1.0,
-                        help="fraction of an epoch each worker group loads before PSS is read")
-    parser.add_argument("--pyslowfast", default="", metavar="PATH",
-                        help="a PySlowFast checkout: build its Ava datasets on the same files too")
+    parser.add_argument(
+        "--epoch-fraction",
+        type=float,
+        default=1.0,
+        help="fraction of an epoch each worker group loads before PSS is read",
+    )
+    parser.add_argument(
+        "--pyslowfast",
+        default="",
+        metavar="PATH",
+        help="a PySlowFast checkout: build its Ava datasets on the same files too",
+    )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
 
 
@@ -117,8 +127,9 @@ def _pss_after_epoch(dataset: torchdata.IterableDataset, workers: int) -> tuple[
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    loader = torchdata.DataLoader(dataset, batch_size=None, num_workers=workers,
-                                  multiprocessing_context="fork")
+    loader = torchdata.DataLoader(
+        dataset, batch_size=None, num_workers=workers, multiprocessing_context="fork"
+    )
     pss = [float(v) for v in loader]
     return pss, time.perf_counter() - t0
 
@@ -149,7 +160,8 @@ def _child_pyslowfast(args: argparse.Namespace, split: str) -> dict:
         out["rss_one_process_mb"] = _rss_mb()
         barrier = multiprocessing.get_context("fork").Barrier(args.workers)
         out["workers_pss_mb"], out["epoch_s"] = _pss_after_epoch(
-            _TouchPySlowFast(dataset, barrier), args.workers)
+            _TouchPySlowFast(dataset, barrier), args.workers
+        )
         out["epoch_samples"] = out["keyframes"]
     return out
 
@@ -202,17 +214,33 @@ def _child(args: argparse.Namespace) -> dict:
     count = int(stream._size * args.epoch_fraction)
     barrier = multiprocessing.get_context("fork").Barrier(args.workers)
     out["workers_pss_mb"], out["epoch_s"] = _pss_after_epoch(
-        _TouchEpoch(stream, count, barrier), args.workers)
+        _TouchEpoch(stream, count, barrier), args.workers
+    )
     out["epoch_samples"] = count
     return out
 
 
 def _run_child(args: argparse.Namespace, split: str) -> dict:
-    cmd = [sys.executable, "-m", "ava_detector.benchmarks.scale", "--root", args.root,
-           "--child", split, "--workers", str(args.workers), "--samples", str(args.samples),
-           "--epoch-fraction", str(args.epoch_fraction), "--pyslowfast", args.pyslowfast]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ,
-                                                                     "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "ava_detector.benchmarks.scale",
+        "--root",
+        args.root,
+        "--child",
+        split,
+        "--workers",
+        str(args.workers),
+        "--samples",
+        str(args.samples),
+        "--epoch-fraction",
+        str(args.epoch_fraction),
+        "--pyslowfast",
+        args.pyslowfast,
+    ]
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     if done.returncode != 0:
         raise SystemExit(f"scale benchmark ({split}) failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -234,14 +262,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not (Path(args.root) / "frame_lists" / "train.csv").is_file():
             t0 = time.perf_counter()
-            summary = write_ava_metadata(args.root, {
-                "train": MetadataSpec(videos=args.train_videos),
-                "val": MetadataSpec(videos=args.val_videos),
-            })
-            print(f"generated metadata in {args.root} ({time.perf_counter() - t0:.1f} s): " + ", ".join(
-                f"{s}: {v['videos']} videos, {v['annotation_rows']:,} annotation rows, "
-                f"{v['proposal_rows']:,} proposal rows, {v['frame_rows']:,} frame-list rows"
-                for s, v in summary.items()))
+            summary = write_ava_metadata(
+                args.root,
+                {
+                    "train": MetadataSpec(videos=args.train_videos),
+                    "val": MetadataSpec(videos=args.val_videos),
+                },
+            )
+            print(
+                f"generated metadata in {args.root} ({time.perf_counter() - t0:.1f} s): "
+                + ", ".join(
+                    f"{s}: {v['videos']} videos, {v['annotation_rows']:,} annotation rows, "
+                    f"{v['proposal_rows']:,} proposal rows, {v['frame_rows']:,} frame-list rows"
+                    for s, v in summary.items()
+                )
+            )
         children = ["train", "val"]
         if args.pyslowfast:  # interleaved: ours, theirs, per split
             children = ["train", "pyslowfast-train", "val", "pyslowfast-val"]
@@ -251,25 +286,49 @@ def run(args: argparse.Namespace) -> int:
             tmp.cleanup()
     rows = []
     for r in results:
-        rows.append([
-            r["split"], f"{r['keyframes']:,}", f"{r['selected']:,}", f"{r['build_s']:.1f}",
-            f"{r['peak_build_mb'] / 1024:.2f}", f"{(r['peak_build_mb'] - r['rss_imports_mb']) / 1024:.2f}",
-            f"{r['serialized_mb']:.0f}" if "serialized_mb" in r else "-",
-            f"{r['serialize_s']:.1f}" if "serialize_s" in r else "-",
-        ])
-    print(tabulate(rows, tablefmt="github", headers=[
-        "split", "keyframes", "selected", "build s", "peak RSS GiB", "above imports GiB",
-        "serialised MiB", "serialise s"]))
-    print(f"training stream, stand-in mapper: {results[0]['per_sample_us']:.0f} us per sample "
-          "(unpickle, seeded RNGs, 32 frame paths)")
+        rows.append(
+            [
+                r["split"],
+                f"{r['keyframes']:,}",
+                f"{r['selected']:,}",
+                f"{r['build_s']:.1f}",
+                f"{r['peak_build_mb'] / 1024:.2f}",
+                f"{(r['peak_build_mb'] - r['rss_imports_mb']) / 1024:.2f}",
+                f"{r['serialized_mb']:.0f}" if "serialized_mb" in r else "-",
+                f"{r['serialize_s']:.1f}" if "serialize_s" in r else "-",
+            ]
+        )
+    print(
+        tabulate(
+            rows,
+            tablefmt="github",
+            headers=[
+                "split",
+                "keyframes",
+                "selected",
+                "build s",
+                "peak RSS GiB",
+                "above imports GiB",
+                "serialised MiB",
+                "serialise s",
+            ],
+        )
+    )
+    print(
+        f"training stream, stand-in mapper: {results[0]['per_sample_us']:.0f} us per sample "
+        "(unpickle, seeded RNGs, 32 frame paths)"
+    )
     for r in results:
         if "workers_pss_mb" not in r:
             continue
         pss, one = r["workers_pss_mb"], r["rss_one_process_mb"]
-        print(f"{r['split']}: {len(pss)} workers after {r['epoch_samples']:,} samples "
-              f"({r['epoch_s']:.1f} s): summed PSS {sum(pss) / 1024:.2f} GiB = {sum(pss) / one:.2f} x "
-              f"one process's RSS ({one / 1024:.2f} GiB); per worker "
-              + ", ".join(f"{p:.0f}" for p in pss) + " MiB")
+        print(
+            f"{r['split']}: {len(pss)} workers after {r['epoch_samples']:,} samples "
+            f"({r['epoch_s']:.1f} s): summed PSS {sum(pss) / 1024:.2f} GiB = {sum(pss) / one:.2f} x "
+            f"one process's RSS ({one / 1024:.2f} GiB); per worker "
+            + ", ".join(f"{p:.0f}" for p in pss)
+            + " MiB"
+        )
     return 0
 
 

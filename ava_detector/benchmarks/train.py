@@ -45,18 +45,29 @@ from ava_detector.modeling.video_model import VideoModel
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="YAML config, e.g. configs/ava_slowfast_r101.yaml")
+    parser.add_argument(
+        "--config", required=True, help="YAML config, e.g. configs/ava_slowfast_r101.yaml"
+    )
     parser.add_argument("--batch", type=int, default=8, help="clips per step")
     parser.add_argument("--boxes", type=int, default=4, help="person boxes per clip")
     parser.add_argument("--iters", type=int, default=30, help="timed steps (after --warmup steps)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument("--amp", choices=["on", "off", "both"], default="both")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--decode-device", default="",
-                        help="INPUT.DECODE_DEVICE for the batch: 'cuda', 'cpu:bytes' = JPEG bytes decoded "
-                             "and transformed in every step; '' or 'cpu' = decoded clips (default)")
-    parser.add_argument("--frame-size", type=int, nargs=2, default=[360, 480], metavar=("H", "W"),
-                        help="size of the JPEG frames with --decode-device")
+    parser.add_argument(
+        "--decode-device",
+        default="",
+        help="INPUT.DECODE_DEVICE for the batch: 'cuda', 'cpu:bytes' = JPEG bytes decoded "
+        "and transformed in every step; '' or 'cpu' = decoded clips (default)",
+    )
+    parser.add_argument(
+        "--frame-size",
+        type=int,
+        nargs=2,
+        default=[360, 480],
+        metavar=("H", "W"),
+        help="size of the JPEG frames with --decode-device",
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
 
 
@@ -64,21 +75,31 @@ def make_batch(cfg: CfgNode, batch: int, boxes: int, seed: int = 0) -> list[dict
     """Random uint8 clips of the config's training input with ``boxes`` labelled boxes each."""
     g = torch.Generator().manual_seed(seed)
     size, t, alpha = cfg.INPUT.TRAIN_CROP_SIZE, cfg.INPUT.NUM_FRAMES, cfg.MODEL.SLOWFAST.ALPHA
-    frames = {"slowfast": {"slow": t // alpha, "fast": t}, "slow": {"slow": t // alpha},
-              "fast": {"fast": t}}[cfg.MODEL.SLOWFAST.ARCH]
+    frames = {
+        "slowfast": {"slow": t // alpha, "fast": t},
+        "slow": {"slow": t // alpha},
+        "fast": {"fast": t},
+    }[cfg.MODEL.SLOWFAST.ARCH]
     out = []
     for _ in range(batch):
         xy = torch.rand(boxes, 2, generator=g) * size / 2
         wh = torch.rand(boxes, 2, generator=g) * size / 2 + 8
-        inst = Instances((size, size), proposal_boxes=Boxes(torch.cat([xy, xy + wh], 1)),
-                         gt_actions=(torch.rand(boxes, 80, generator=g) < 0.05).float())
-        clips = {p: torch.randint(0, 256, (3, n, size, size), generator=g, dtype=torch.uint8)
-                 for p, n in frames.items()}
+        inst = Instances(
+            (size, size),
+            proposal_boxes=Boxes(torch.cat([xy, xy + wh], 1)),
+            gt_actions=(torch.rand(boxes, 80, generator=g) < 0.05).float(),
+        )
+        clips = {
+            p: torch.randint(0, 256, (3, n, size, size), generator=g, dtype=torch.uint8)
+            for p, n in frames.items()
+        }
         out.append({"clips": clips, "instances": inst, "height": size, "width": size})
     return out
 
 
-def make_encoded_batch(cfg: CfgNode, batch: int, boxes: int, frame_size: tuple[int, int], seed: int = 0) -> list[dict]:
+def make_encoded_batch(
+    cfg: CfgNode, batch: int, boxes: int, frame_size: tuple[int, int], seed: int = 0
+) -> list[dict]:
     """A batch as the AVA mapper gives it with ``INPUT.DECODE_DEVICE`` on the device: per clip
     ``NUM_FRAMES`` distinct JPEG frames (quality 95, ``frame_size``), the training recipe's transforms
     sampled on them (``clip_transforms``) and ``boxes`` labelled boxes moved with them.
@@ -100,25 +121,49 @@ def make_encoded_batch(cfg: CfgNode, batch: int, boxes: int, frame_size: tuple[i
         chunks = []
         for i in range(t):
             rgb = numbered_frame(b * t + i, height, width).astype(np.int16)
-            rgb = np.clip(rgb + rng.integers(-8, 9, rgb.shape), 0, 255).astype(np.uint8)  # sensor noise
-            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            rgb = np.clip(rgb + rng.integers(-8, 9, rgb.shape), 0, 255).astype(
+                np.uint8
+            )  # sensor noise
+            ok, buf = cv2.imencode(
+                ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]
+            )
             chunks.append(buf.tobytes())
         offsets = torch.tensor(np.cumsum([0] + [len(c) for c in chunks]), dtype=torch.int64)
         data = torch.frombuffer(bytearray(b"".join(chunks)), dtype=torch.uint8)
-        enc = EncodedFrames(data, offsets, tuple(f"synthetic_{b}_{i}.jpg" for i in range(t)),
-                            torch.arange(t), height, width)
+        enc = EncodedFrames(
+            data,
+            offsets,
+            tuple(f"synthetic_{b}_{i}.jpg" for i in range(t)),
+            torch.arange(t),
+            height,
+            width,
+        )
         xy = rng.random((boxes, 2)) * np.array([width, height]) / 2
         wh = rng.random((boxes, 2)) * np.array([width, height]) / 2 + 8
-        shape_input = ShapeAugInput(height, width, boxes=np.concatenate([xy, xy + wh], 1).astype(np.float32))
+        shape_input = ShapeAugInput(
+            height, width, boxes=np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        )
         augs(shape_input)
-        inst = Instances(shape_input.image_size,
-                         proposal_boxes=Boxes(torch.as_tensor(shape_input.boxes, dtype=torch.float32)),
-                         gt_actions=torch.as_tensor(rng.random((boxes, 80)) < 0.05, dtype=torch.float32))
+        inst = Instances(
+            shape_input.image_size,
+            proposal_boxes=Boxes(torch.as_tensor(shape_input.boxes, dtype=torch.float32)),
+            gt_actions=torch.as_tensor(rng.random((boxes, 80)) < 0.05, dtype=torch.float32),
+        )
         inst.proposal_boxes.clip(shape_input.image_size)
-        pathways = {"slowfast": {"slow": enc.select(pathway_indices(t, alpha)), "fast": enc},
-                    "slow": {"slow": enc}, "fast": {"fast": enc}}[arch]
-        out.append({"clip_bytes": pathways, "clip_transforms": tuple(shape_input.ops), "instances": inst,
-                    "height": height, "width": width})
+        pathways = {
+            "slowfast": {"slow": enc.select(pathway_indices(t, alpha)), "fast": enc},
+            "slow": {"slow": enc},
+            "fast": {"fast": enc},
+        }[arch]
+        out.append(
+            {
+                "clip_bytes": pathways,
+                "clip_transforms": tuple(shape_input.ops),
+                "instances": inst,
+                "height": height,
+                "width": width,
+            }
+        )
     return out
 
 
@@ -136,8 +181,15 @@ def measure_decode(model: VideoModel, data: list[dict], iters: int, warmup: int)
     return (time.perf_counter() - start) / max(iters, 1)
 
 
-def measure(cfg: CfgNode, batch: int, boxes: int, iters: int, warmup: int, amp: bool,
-            frame_size: tuple[int, int] = (360, 480)) -> dict[str, float]:
+def measure(
+    cfg: CfgNode,
+    batch: int,
+    boxes: int,
+    iters: int,
+    warmup: int,
+    amp: bool,
+    frame_size: tuple[int, int] = (360, 480),
+) -> dict[str, float]:
     """Seconds per step, clips/s and peak memory (GiB, CUDA only) of ``iters`` training steps; with
     ``INPUT.DECODE_DEVICE`` on the device the steps decode JPEG bytes and ``"decode s"`` is the
     decode + transforms time per batch alone."""
@@ -149,8 +201,14 @@ def measure(cfg: CfgNode, batch: int, boxes: int, iters: int, warmup: int, amp: 
     else:
         data = make_batch(cfg, batch, boxes)
     cuda = str(cfg.MODEL.DEVICE).startswith("cuda")
-    loop = VideoTrainLoop(model, itertools.repeat(data), optimizer, seed=0, amp=amp and cuda,
-                        dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE))
+    loop = VideoTrainLoop(
+        model,
+        itertools.repeat(data),
+        optimizer,
+        seed=0,
+        amp=amp and cuda,
+        dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE),
+    )
     with EventStorage() as storage:
         for i in range(warmup + iters):
             if i == warmup:
@@ -180,17 +238,36 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     modes = {"on": [True], "off": [False], "both": [False, True]}[args.amp]
     for amp in modes:
-        r = measure(cfg, args.batch, args.boxes, args.iters, args.warmup, amp, tuple(args.frame_size))
-        label = f"AMP {cfg.SOLVER.AMP.DTYPE}" if amp and args.device.startswith("cuda") else (
-            "fp32" if not amp else "fp32 (AMP needs CUDA)")
-        row = [label, args.batch, f"{r['s/step']:.3f}", f"{r['clips/s']:.2f}", f"{r['peak GiB']:.2f}"]
+        r = measure(
+            cfg, args.batch, args.boxes, args.iters, args.warmup, amp, tuple(args.frame_size)
+        )
+        label = (
+            f"AMP {cfg.SOLVER.AMP.DTYPE}"
+            if amp and args.device.startswith("cuda")
+            else ("fp32" if not amp else "fp32 (AMP needs CUDA)")
+        )
+        row = [
+            label,
+            args.batch,
+            f"{r['s/step']:.3f}",
+            f"{r['clips/s']:.2f}",
+            f"{r['peak GiB']:.2f}",
+        ]
         rows.append(row + ([f"{r['decode s']:.3f}"] if encoded else []))
         if args.device.startswith("cuda"):
             torch.cuda.empty_cache()
-    where = (f"JPEG {args.frame_size[0]}x{args.frame_size[1]} decoded and transformed on "
-             f"{cfg.INPUT.DECODE_DEVICE} in every step" if encoded else "decoded clips in memory")
-    print(f"config {args.config} on {args.device} "
-          f"({torch.cuda.get_device_name() if args.device.startswith('cuda') else 'CPU'}), input: {where}")
-    headers = ["precision", "batch", "s/step", "clips/s", "peak GiB"] + (["decode s/batch"] if encoded else [])
+    where = (
+        f"JPEG {args.frame_size[0]}x{args.frame_size[1]} decoded and transformed on "
+        f"{cfg.INPUT.DECODE_DEVICE} in every step"
+        if encoded
+        else "decoded clips in memory"
+    )
+    print(
+        f"config {args.config} on {args.device} "
+        f"({torch.cuda.get_device_name() if args.device.startswith('cuda') else 'CPU'}), input: {where}"
+    )
+    headers = ["precision", "batch", "s/step", "clips/s", "peak GiB"] + (
+        ["decode s/batch"] if encoded else []
+    )
     print(tabulate(rows, headers=headers))
     return 0

@@ -128,8 +128,11 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
         if "model" in data:  # a checkpointer's own file
             return data
         if "model_state" in data:  # pycls
-            state = {k: v for k, v in data["model_state"].items()
-                     if not k.endswith("num_batches_tracked")}
+            state = {
+                k: v
+                for k, v in data["model_state"].items()
+                if not k.endswith("num_batches_tracked")
+            }
             return {"model": state, "__author__": "pycls", "matching_heuristics": True}
         if "blobs" in data or (data and all(isinstance(v, np.ndarray) for v in data.values())):
             blobs = data.get("blobs", data)
@@ -213,11 +216,13 @@ class SafeDetectionCheckpointer(DetectionCheckpointer):
         if passed and getattr(self, "_logged_choice", None) != key:
             self._logged_choice = key
             if chosen:
-                logger.warning("resume: %s -> resuming from %s, the newest complete checkpoint",
-                               message, chosen)
+                logger.warning(
+                    "resume: %s -> resuming from %s, the newest complete checkpoint",
+                    message,
+                    chosen,
+                )
             else:
-                logger.warning("resume: %s -> no complete checkpoint in %s", message,
-                               self.save_dir)
+                logger.warning("resume: %s -> no complete checkpoint in %s", message, self.save_dir)
         return chosen
 
     def has_checkpoint(self) -> bool:
@@ -266,8 +271,13 @@ class VideoCheckpointer(SafeDetectionCheckpointer):
     """
 
     def __init__(
-        self, model: nn.Module, save_dir: str = "", *, backbone_only: bool = False,
-        require_complete: bool = False, **checkpointables: Any,
+        self,
+        model: nn.Module,
+        save_dir: str = "",
+        *,
+        backbone_only: bool = False,
+        require_complete: bool = False,
+        **checkpointables: Any,
     ) -> None:
         super().__init__(model, save_dir, **checkpointables)
         self.backbone_only = backbone_only
@@ -322,18 +332,24 @@ class VideoCheckpointer(SafeDetectionCheckpointer):
             shapes = incompatible.incorrect_shapes
             key, ckpt_shape, model_shape = shapes[0]
             head_only = all(".predictor." in f".{k}" for k, _, _ in shapes)
-            hint = ("the number of classes differs (MODEL.ROI_HEADS.NUM_CLASSES / "
-                    "MODEL.CLS_HEAD.NUM_CLASSES); set MODEL.WEIGHTS_BACKBONE_ONLY True to "
-                    "initialise the backbone only" if head_only else
-                    "the checkpoint is of another architecture than the config (MODEL.SLOWFAST)")
+            hint = (
+                "the number of classes differs (MODEL.ROI_HEADS.NUM_CLASSES / "
+                "MODEL.CLS_HEAD.NUM_CLASSES); set MODEL.WEIGHTS_BACKBONE_ONLY True to "
+                "initialise the backbone only"
+                if head_only
+                else "the checkpoint is of another architecture than the config (MODEL.SLOWFAST)"
+            )
             raise CheckpointError(
-                name, f"{len(shapes)} tensor(s) do not fit the model, e.g. {key}: "
-                f"{tuple(ckpt_shape)} in the file, {tuple(model_shape)} in the model; {hint}")
+                name,
+                f"{len(shapes)} tensor(s) do not fit the model, e.g. {key}: "
+                f"{tuple(ckpt_shape)} in the file, {tuple(model_shape)} in the model; {hint}",
+            )
         if self.require_complete:
-            missing = [k for k in incompatible.missing_keys
-                       if k.split(".")[-1] not in _OPTIONAL]
+            missing = [k for k in incompatible.missing_keys if k.split(".")[-1] not in _OPTIONAL]
             if missing:
                 raise CheckpointError(
-                    name, f"{len(missing)} model tensor(s) are not in the file (e.g. "
-                    f"{', '.join(missing[:3])}): evaluating would use random weights for them")
+                    name,
+                    f"{len(missing)} model tensor(s) are not in the file (e.g. "
+                    f"{', '.join(missing[:3])}): evaluating would use random weights for them",
+                )
         return incompatible

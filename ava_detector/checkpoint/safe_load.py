@@ -130,8 +130,10 @@ def load_checkpoint_file(path: str | os.PathLike, *, mmap: bool = False) -> Any:
                     return torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
             except pickle.UnpicklingError as e:
                 raise UnsafeCheckpointError(
-                    p, f"refusing to load {_refused_global(str(e))}: only tensors and plain "
-                    "containers are loaded from weights files") from None
+                    p,
+                    f"refusing to load {_refused_global(str(e))}: only tensors and plain "
+                    "containers are loaded from weights files",
+                ) from None
         with open(p, "rb") as f:
             data = f.read()
         try:
@@ -144,8 +146,18 @@ def load_checkpoint_file(path: str | os.PathLike, *, mmap: bool = False) -> Any:
         raise
     except OSError as e:
         raise CheckpointError(p, f"cannot read: {e.strerror or e}") from None
-    except (RuntimeError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            ImportError, MemoryError, zipfile.BadZipFile) as e:
+    except (
+        RuntimeError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        ImportError,
+        MemoryError,
+        zipfile.BadZipFile,
+    ) as e:
         kind = "truncated or damaged" if isinstance(e, (EOFError, RuntimeError)) else "unreadable"
         first = str(e).split(". ")[0]  # torch's zip errors go on for several sentences
         raise CheckpointError(p, f"{kind} checkpoint ({type(e).__name__}: {first})") from None

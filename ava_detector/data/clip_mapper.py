@@ -100,8 +100,13 @@ class ClipMapper:
     @property
     def clip_length(self) -> tuple[int, int]:
         """``(frames, stride)`` the clip reads from its source."""
-        return clip_sampling(self.arch, self.num_frames, self.sampling_rate, self.alpha,
-                             slow_from_fast=self.slow_from_fast)
+        return clip_sampling(
+            self.arch,
+            self.num_frames,
+            self.sampling_rate,
+            self.alpha,
+            slow_from_fast=self.slow_from_fast,
+        )
 
     def open_source(self, record: dict, source: str | None = None) -> FrameSource:
         """The frame source of ``record`` (``source`` overrides the mapper's source name)."""
@@ -139,5 +144,6 @@ class ClipMapper:
             logger.error(f"{self._bad_in_a_row} unreadable samples in a row; giving up")
             raise err
         name = record.get("image_id") or record.get("video_id", "?")
-        logger.warning(f"Skipping {name}: {err} ({self.num_skipped} samples skipped so far in "
-                       "this process)")
+        logger.warning(
+            f"Skipping {name}: {err} ({self.num_skipped} samples skipped so far in this process)"
+        )

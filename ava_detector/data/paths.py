@@ -62,6 +62,9 @@ def resolve_under_root(
         raise InputFileError(source, line, f"path {entry!r} holds a NUL byte")
     if not allow_outside and leaves_root(entry):
         raise InputFileError(
-            source, line, f"path {entry!r} points outside the dataset root {str(Path(root))!r}; "
-            f"set {opt_in_key} True to allow it")
+            source,
+            line,
+            f"path {entry!r} points outside the dataset root {str(Path(root))!r}; "
+            f"set {opt_in_key} True to allow it",
+        )
     return os.path.join(root, entry)

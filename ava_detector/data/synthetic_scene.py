@@ -22,13 +22,24 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-__all__ = ["MOVEMENTS", "CARRY_ID", "SceneSpec", "PersonTrack", "simulate_video", "render_frame",
-           "make_background", "person_box"]
+__all__ = [
+    "MOVEMENTS",
+    "CARRY_ID",
+    "SceneSpec",
+    "PersonTrack",
+    "simulate_video",
+    "render_frame",
+    "make_background",
+    "person_box",
+]
 
 MOVEMENTS: dict[str, int] = {"stand": 12, "walk": 14, "run": 10, "jump": 7, "wave": 69}
 CARRY_ID = 17
 
-_BOX_W, _BOX_H = 26, 56  # person box in pixels: head 12, body 26, legs 18; hand / object at the sides
+_BOX_W, _BOX_H = (
+    26,
+    56,
+)  # person box in pixels: head 12, body 26, legs 18; hand / object at the sides
 _HEAD_R, _BODY_W, _BODY_H, _LEG_H = 6, 14, 26, 18
 _HAND_AMPLITUDE = 7.0
 _JUMP_HEIGHT = 10.0
@@ -48,7 +59,9 @@ class SceneSpec:
     duration: int = 10
     persons: tuple[int, int] = (2, 3)  # inclusive range of persons per video
     wave_period: int = 10
-    keep_action_prob: float = 0.4  # a person keeps its previous second's movement with this probability
+    keep_action_prob: float = (
+        0.4  # a person keeps its previous second's movement with this probability
+    )
     carry_prob: float = 0.35
 
     @property
@@ -77,15 +90,20 @@ class PersonTrack:
 
 def _second_ranges(spec: SceneSpec) -> list[tuple[int, int]]:
     half = spec.fps // 2
-    return [(max(0, k * spec.fps - half), min(spec.num_frames, k * spec.fps + spec.fps - half))
-            for k in range(spec.duration + 1) if k * spec.fps - half < spec.num_frames]
+    return [
+        (max(0, k * spec.fps - half), min(spec.num_frames, k * spec.fps + spec.fps - half))
+        for k in range(spec.duration + 1)
+        if k * spec.fps - half < spec.num_frames
+    ]
 
 
 def _texture(rng: np.random.Generator, colour: tuple[int, int, int]) -> np.ndarray:
     base = np.array(colour, np.float32)
     period = int(rng.integers(3, 6))
     rows = (np.arange(_BODY_H) // period) % 2
-    tex = np.where(rows[:, None, None] == 1, base * 0.55, base)[:, None, :, :].repeat(_BODY_W, axis=1)
+    tex = np.where(rows[:, None, None] == 1, base * 0.55, base)[:, None, :, :].repeat(
+        _BODY_W, axis=1
+    )
     tex = tex.reshape(_BODY_H, _BODY_W, 3) + rng.normal(0, 12, (_BODY_H, _BODY_W, 3))
     return np.clip(tex, 0, 255).astype(np.uint8)
 
@@ -157,8 +175,9 @@ def make_background(rng: np.random.Generator, spec: SceneSpec) -> np.ndarray:
 def person_box(p: PersonTrack, t: int, spec: SceneSpec) -> np.ndarray:
     """Normalised XYXY box of person ``p`` at frame ``t``."""
     x1, y1 = p.cx[t] - _BOX_W / 2, p.top[t]
-    box = np.array([x1 / spec.width, y1 / spec.height, (x1 + _BOX_W) / spec.width,
-                    (y1 + _BOX_H) / spec.height])
+    box = np.array(
+        [x1 / spec.width, y1 / spec.height, (x1 + _BOX_W) / spec.width, (y1 + _BOX_H) / spec.height]
+    )
     return np.clip(box, 0.0, 1.0)
 
 
@@ -170,14 +189,18 @@ def render_frame(background: np.ndarray, persons: list[PersonTrack], t: int) -> 
         head_c = (cx, top + _HEAD_R)
         body_top = top + 2 * _HEAD_R
         bx = cx - _BODY_W // 2
-        img[body_top:body_top + _BODY_H, bx:bx + _BODY_W] = p.texture
+        img[body_top : body_top + _BODY_H, bx : bx + _BODY_W] = p.texture
         leg_top = body_top + _BODY_H
         dark = tuple(int(c * 0.4) for c in p.colour)
         cv2.rectangle(img, (bx + 1, leg_top), (bx + 4, leg_top + _LEG_H - 1), dark, -1)
-        cv2.rectangle(img, (bx + _BODY_W - 5, leg_top), (bx + _BODY_W - 2, leg_top + _LEG_H - 1), dark, -1)
+        cv2.rectangle(
+            img, (bx + _BODY_W - 5, leg_top), (bx + _BODY_W - 2, leg_top + _LEG_H - 1), dark, -1
+        )
         cv2.circle(img, head_c, _HEAD_R, (230, 190, 160), -1, cv2.LINE_AA)
         hand_y = body_top + _BODY_H // 2 + p.hand[t]
-        cv2.circle(img, (cx + _BODY_W // 2 + 3, int(round(hand_y))), 3, (250, 200, 170), -1, cv2.LINE_AA)
+        cv2.circle(
+            img, (cx + _BODY_W // 2 + 3, int(round(hand_y))), 3, (250, 200, 170), -1, cv2.LINE_AA
+        )
         if p.carry[t]:
             ox = cx - _BODY_W // 2 - 3
             oy = body_top + _BODY_H // 2

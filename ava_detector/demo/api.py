@@ -78,7 +78,9 @@ class _MappingBoxes:
     """A box provider from ``{timestamp: (K, 4) normalised boxes}`` (whole or fractional seconds)."""
 
     def __init__(self, boxes: Mapping[float, np.ndarray]) -> None:
-        self.boxes = {round(float(k), 3): np.asarray(v, np.float32).reshape(-1, 4) for k, v in boxes.items()}
+        self.boxes = {
+            round(float(k), 3): np.asarray(v, np.float32).reshape(-1, 4) for k, v in boxes.items()
+        }
 
     def __call__(self, timestamp: float, frame_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         b = self.boxes.get(round(float(timestamp), 3))
@@ -99,9 +101,17 @@ class VideoActionPredictor:
         opts: ``KEY VALUE`` overrides when ``cfg`` is a file.
     """
 
-    def __init__(self, cfg: CfgNode | str | Path, weights: str | Path | None = None, *,
-                 every: str | float = "1", tracker: str | None = "bytetrack", lost_seconds: float = 3.0,
-                 person_detector: BoxProvider | None = None, opts: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: CfgNode | str | Path,
+        weights: str | Path | None = None,
+        *,
+        every: str | float = "1",
+        tracker: str | None = "bytetrack",
+        lost_seconds: float = 3.0,
+        person_detector: BoxProvider | None = None,
+        opts: Sequence[str] | None = None,
+    ) -> None:
         if not isinstance(cfg, CfgNode):
             from ava_detector.engine.cli import check_yaml_file
 
@@ -126,8 +136,10 @@ class VideoActionPredictor:
     def _provider(self, boxes: Boxes, video_id: str) -> BoxProvider:
         if boxes is None:
             if self.person_detector is None:
-                raise ValueError("no boxes given and no person_detector set: pass boxes= (a CSV, a "
-                                 "{timestamp: boxes} dict or a provider) or person_detector=")
+                raise ValueError(
+                    "no boxes given and no person_detector set: pass boxes= (a CSV, a "
+                    "{timestamp: boxes} dict or a provider) or person_detector="
+                )
             return self.person_detector
         if isinstance(boxes, (str, Path)):
             return CSVBoxProvider(boxes, video_id)
@@ -135,11 +147,17 @@ class VideoActionPredictor:
             return _MappingBoxes(boxes)
         if callable(boxes):
             return boxes
-        raise TypeError(f"boxes must be a CSV path, a mapping or a provider, not {type(boxes).__name__}")
+        raise TypeError(
+            f"boxes must be a CSV path, a mapping or a provider, not {type(boxes).__name__}"
+        )
 
     def __call__(
         self,
-        video_or_frames: str | Path | np.ndarray | Iterable[np.ndarray] | Iterable[tuple[float, np.ndarray]],
+        video_or_frames: str
+        | Path
+        | np.ndarray
+        | Iterable[np.ndarray]
+        | Iterable[tuple[float, np.ndarray]],
         boxes: Boxes = None,
         *,
         fps: float | None = None,
@@ -167,8 +185,15 @@ class VideoActionPredictor:
             container, stream = open_video(path)
             with container:
                 rate, duration, _ = stream_info(container, stream)
-                yield from self._run(decode_frames(container, stream, rate), provider, rate, duration,
-                                     start_sec, getattr(provider, "video_id", video_id), on_frame)
+                yield from self._run(
+                    decode_frames(container, stream, rate),
+                    provider,
+                    rate,
+                    duration,
+                    start_sec,
+                    getattr(provider, "video_id", video_id),
+                    on_frame,
+                )
             return
         rate = float(fps or self.action.mapper.target_fps)
         frames = _timed_frames(video_or_frames, rate)
@@ -176,18 +201,38 @@ class VideoActionPredictor:
         provider = self._provider(boxes, video_id)
         yield from self._run(frames, provider, rate, np.inf, start_sec, video_id, on_frame)
 
-    def _run(self, frames: Iterable[tuple[float, np.ndarray]], provider: BoxProvider, rate: float,
-             duration: float, start_sec: float, video_id: str,
-             on_frame: FrameCallback | None) -> Iterator[KeyframeResult]:
+    def _run(
+        self,
+        frames: Iterable[tuple[float, np.ndarray]],
+        provider: BoxProvider,
+        rate: float,
+        duration: float,
+        start_sec: float,
+        video_id: str,
+        on_frame: FrameCallback | None,
+    ) -> Iterator[KeyframeResult]:
         from ava_detector.demo.schedule import parse_every
 
         tracker = None
         if self.tracker:
-            tracker = PersonTracker(self.tracker, rate=1.0 / parse_every(self.every, rate),
-                                    lost_seconds=self.lost_seconds)
-        yield from iter_keyframes(frames, self.action, provider, rate=rate, duration=duration,
-                                  every=self.every, start_sec=start_sec, video_id=video_id,
-                                  tracker=tracker, action_names=self.action_names, on_frame=on_frame)
+            tracker = PersonTracker(
+                self.tracker,
+                rate=1.0 / parse_every(self.every, rate),
+                lost_seconds=self.lost_seconds,
+            )
+        yield from iter_keyframes(
+            frames,
+            self.action,
+            provider,
+            rate=rate,
+            duration=duration,
+            every=self.every,
+            start_sec=start_sec,
+            video_id=video_id,
+            tracker=tracker,
+            action_names=self.action_names,
+            on_frame=on_frame,
+        )
 
     @staticmethod
     def tracks(results: Sequence[KeyframeResult]) -> list[Track]:
@@ -200,8 +245,9 @@ class VideoActionPredictor:
 
         return build_tracks(results)
 
-    def predict_clip(self, clip: np.ndarray | Sequence[np.ndarray], boxes: np.ndarray,
-                     fps: float | None = None) -> dict[str, np.ndarray]:
+    def predict_clip(
+        self, clip: np.ndarray | Sequence[np.ndarray], boxes: np.ndarray, fps: float | None = None
+    ) -> dict[str, np.ndarray]:
         """Actions of ``boxes`` on the clip's middle frame (index ``T // 2``).
 
         Args:
@@ -223,7 +269,10 @@ class VideoActionPredictor:
         buffer.finish(len(frames) / rate)
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         if not len(boxes):
-            return {"boxes": np.zeros((0, 4), np.float32), "scores": np.zeros((0, self.action.num_score_columns), np.float32)}
+            return {
+                "boxes": np.zeros((0, 4), np.float32),
+                "scores": np.zeros((0, self.action.num_score_columns), np.float32),
+            }
         inst = self.action(buffer, (len(frames) // 2) / rate, boxes)
         return {"boxes": inst.pred_boxes.tensor.numpy(), "scores": inst.scores.numpy()}
 

@@ -26,7 +26,13 @@ from ava_detector.ava.data.timestamps import (
 )
 from ava_detector.data.errors import InputFileError
 
-__all__ = ["BoxProvider", "CSVBoxProvider", "DatasetBoxProvider", "check_timestamps_match", "no_boxes"]
+__all__ = [
+    "BoxProvider",
+    "CSVBoxProvider",
+    "DatasetBoxProvider",
+    "check_timestamps_match",
+    "no_boxes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +88,9 @@ def _stamp_range(seconds: list[float]) -> str:
     return f"{text[0]}..{text[1]} ({len(seconds)} seconds)"
 
 
-def check_timestamps_match(provider_seconds: list[float], keyframes: list[float], source: str | Path) -> None:
+def check_timestamps_match(
+    provider_seconds: list[float], keyframes: list[float], source: str | Path
+) -> None:
     """Refuse boxes none of whose timestamps is a keyframe's: say which the file has and which the
     video's keyframes are (a missing ``--start-sec`` is the usual cause).
 
@@ -97,10 +105,14 @@ def check_timestamps_match(provider_seconds: list[float], keyframes: list[float]
     wanted = {_key(t) for t in keyframes}
     if not provider_seconds or wanted & {_key(s) for s in provider_seconds}:
         return
-    raise InputFileError(source, None, f"no box timestamp is a keyframe's: the file has "
-                                       f"{_stamp_range(sorted(provider_seconds))}, the video's "
-                                       f"keyframes are {_stamp_range(sorted(keyframes))} (set "
-                                       f"--start-sec to the timestamp of video time 0)")
+    raise InputFileError(
+        source,
+        None,
+        f"no box timestamp is a keyframe's: the file has "
+        f"{_stamp_range(sorted(provider_seconds))}, the video's "
+        f"keyframes are {_stamp_range(sorted(keyframes))} (set "
+        f"--start-sec to the timestamp of video time 0)",
+    )
 
 
 class CSVBoxProvider:
@@ -119,8 +131,11 @@ class CSVBoxProvider:
         videos = sorted(set(table["video_id"]))
         if video_id not in videos:
             if len(videos) != 1:
-                raise InputFileError(path, None, f"no rows for video {video_id!r}; the file has "
-                                                 f"{videos[:10]} (pass --video-id)")
+                raise InputFileError(
+                    path,
+                    None,
+                    f"no rows for video {video_id!r}; the file has {videos[:10]} (pass --video-id)",
+                )
             logger.info(f"{path}: using the boxes of its only video {videos[0]!r}")
             video_id = videos[0]
         keep = (table["video_id"] == video_id).to_numpy() & (scores >= threshold)
@@ -145,8 +160,10 @@ class DatasetBoxProvider:
         mine = [r for r in records if r["video_id"] == video_id]
         if not mine:
             ids = sorted({r["video_id"] for r in records})
-            raise KeyError(f"dataset {name!r} has no keyframes of video {video_id!r} "
-                           f"(videos: {ids[:10]}); pass --video-id")
+            raise KeyError(
+                f"dataset {name!r} has no keyframes of video {video_id!r} "
+                f"(videos: {ids[:10]}); pass --video-id"
+            )
         self.video_id = video_id
         self.start_sec = float(mine[0].get("start_sec", 0.0))
         self.boxes: dict[int, tuple[np.ndarray, np.ndarray]] = {}

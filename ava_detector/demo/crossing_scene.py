@@ -73,10 +73,18 @@ def crossing_persons(rng: np.random.Generator, spec: CrossingSpec) -> list[Perso
         stripes = (np.arange(_TEXTURE[0]) // (2 + i)) % 2 == 1
         texture = np.where(stripes[:, None, None], np.array(colour) * 0.5, np.array(colour))
         texture = np.broadcast_to(texture, (*_TEXTURE, 3)).astype(np.uint8)
-        persons.append(PersonTrack(
-            cx=cx, top=np.full(frames, tops[i]), hand=np.zeros(frames), carry=np.zeros(frames, bool),
-            movements=[MOVEMENTS["walk"]] * scene.duration, carries=[False] * scene.duration,
-            colour=colour, texture=texture))
+        persons.append(
+            PersonTrack(
+                cx=cx,
+                top=np.full(frames, tops[i]),
+                hand=np.zeros(frames),
+                carry=np.zeros(frames, bool),
+                movements=[MOVEMENTS["walk"]] * scene.duration,
+                carries=[False] * scene.duration,
+                colour=colour,
+                texture=texture,
+            )
+        )
     return persons
 
 
@@ -109,13 +117,15 @@ def crossing_boxes(
             boxes.append(np.clip(box + rng.normal(0, spec.jitter, 4) * size, 0, 1))
             ids.append(pid)
         order = rng.permutation(len(ids))
-        out.append((np.asarray(ids, np.int64)[order],
-                    np.asarray(boxes, np.float32).reshape(-1, 4)[order]))
+        out.append(
+            (np.asarray(ids, np.int64)[order], np.asarray(boxes, np.float32).reshape(-1, 4)[order])
+        )
     return out
 
 
-def render_crossing(background: np.ndarray, spec: CrossingSpec, persons: list[PersonTrack],
-                    t: int) -> np.ndarray:
+def render_crossing(
+    background: np.ndarray, spec: CrossingSpec, persons: list[PersonTrack], t: int
+) -> np.ndarray:
     """RGB frame ``t`` with the persons in view at that time drawn (later persons in front).
 
     Args:
@@ -125,4 +135,6 @@ def render_crossing(background: np.ndarray, spec: CrossingSpec, persons: list[Pe
         t: the frame index.
     """
     time = t / spec.scene.fps
-    return render_frame(background, [p for i, p in enumerate(persons) if _visible(spec, i, time)], t)
+    return render_frame(
+        background, [p for i, p in enumerate(persons) if _visible(spec, i, time)], t
+    )

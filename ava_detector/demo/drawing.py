@@ -107,8 +107,11 @@ class DrawStyle:
     @staticmethod
     def for_frame(height: int, width: int) -> DrawStyle:
         short = min(height, width)
-        return DrawStyle(thickness=max(2, round(short / 180)), font_scale=max(0.3, short / 900),
-                         font_thickness=max(1, round(short / 500)))
+        return DrawStyle(
+            thickness=max(2, round(short / 180)),
+            font_scale=max(0.3, short / 900),
+            font_thickness=max(1, round(short / 500)),
+        )
 
 
 def top_actions(
@@ -130,8 +133,11 @@ def top_actions(
     if names:
         scores = np.where(np.isin(np.arange(1, len(scores) + 1), list(names)), scores, -np.inf)
     order = np.argsort(-scores, kind="stable")[:k]
-    return [(int(i) + 1, names.get(int(i) + 1, f"action {int(i) + 1}"), float(scores[i]))
-            for i in order if np.isfinite(scores[i])]
+    return [
+        (int(i) + 1, names.get(int(i) + 1, f"action {int(i) + 1}"), float(scores[i]))
+        for i in order
+        if np.isfinite(scores[i])
+    ]
 
 
 def draw_persons(
@@ -163,13 +169,25 @@ def draw_persons(
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, style.thickness)
         sizes = [cv2.getTextSize(t, _FONT, style.font_scale, style.font_thickness) for t in lines]
         line_h = max((h + base for (_, h), base in sizes), default=0) + 2
-        block = (max((w for (w, _), _ in sizes), default=0) + 2, line_h * len(lines)) if sizes else (0, 0)
+        block = (
+            (max((w for (w, _), _ in sizes), default=0) + 2, line_h * len(lines))
+            if sizes
+            else (0, 0)
+        )
         blocks.append((sizes, line_h, block))
     rects = place_labels(boxes, [b[2] for b in blocks], height, width)
     for (sizes, line_h, _), lines, colour, rect in zip(blocks, labels, colours, rects):
         for i, (text, ((w, h), _)) in enumerate(zip(lines, sizes)):
             y = rect[1] + i * line_h
             cv2.rectangle(out, (rect[0], y), (rect[0] + w + 2, y + line_h), colour, cv2.FILLED)
-            cv2.putText(out, text, (rect[0] + 1, y + h + 1), _FONT, style.font_scale,
-                        _text_colour(colour), style.font_thickness, cv2.LINE_AA)
+            cv2.putText(
+                out,
+                text,
+                (rect[0] + 1, y + h + 1),
+                _FONT,
+                style.font_scale,
+                _text_colour(colour),
+                style.font_thickness,
+                cv2.LINE_AA,
+            )
     return out

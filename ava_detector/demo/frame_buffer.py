@@ -70,7 +70,9 @@ class FrameRingBuffer(FrameSource):
     def read_time_of(self, time: float) -> float:
         """Start time of the frame shown at ``time``."""
         stamps = np.fromiter(self._times, dtype=np.float64, count=len(self._times))
-        return float(stamps[max(0, int(np.searchsorted(stamps, time + TIME_EPS, side="right")) - 1)])
+        return float(
+            stamps[max(0, int(np.searchsorted(stamps, time + TIME_EPS, side="right")) - 1)]
+        )
 
     def span(self, start: float, end: float) -> list[tuple[float, np.ndarray]]:
         """The frames shown between ``start`` and ``end`` seconds (the one shown at ``start`` first).

@@ -56,7 +56,16 @@ __all__ = ["DropOldestQueue", "LiveStats", "is_live_input", "open_live", "run_li
 
 logger = logging.getLogger(__name__)
 
-_URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+_URL_SCHEMES = (
+    "rtsp://",
+    "rtsps://",
+    "rtmp://",
+    "http://",
+    "https://",
+    "udp://",
+    "tcp://",
+    "srt://",
+)
 _CLOSED = object()
 
 
@@ -186,10 +195,12 @@ class LiveStats:
 
     def line(self) -> str:
         """One log line."""
-        return (f"live: {self.frames_decoded} frames ({self.decode_fps:.1f} fps), "
-                f"{self.frames_dropped} dropped; keyframes {self.keyframes_done} done, "
-                f"{self.keyframes_dropped} dropped; latency {self.latency:.2f} s "
-                f"(max {self.max_latency:.2f} s, {self.max_stream_lag:.2f} s of stream)")
+        return (
+            f"live: {self.frames_decoded} frames ({self.decode_fps:.1f} fps), "
+            f"{self.frames_dropped} dropped; keyframes {self.keyframes_done} done, "
+            f"{self.keyframes_dropped} dropped; latency {self.latency:.2f} s "
+            f"(max {self.max_latency:.2f} s, {self.max_stream_lag:.2f} s of stream)"
+        )
 
 
 @dataclass
@@ -340,8 +351,14 @@ def run_live(
     def act() -> None:
         last_report = _time.perf_counter()
         for job in q_tracked:
-            result = KeyframeResult(video_id, job.time, start_sec + job.time, job.boxes, job.scores,
-                                    track_ids=job.track_ids)
+            result = KeyframeResult(
+                video_id,
+                job.time,
+                start_sec + job.time,
+                job.boxes,
+                job.scores,
+                track_ids=job.track_ids,
+            )
             if len(job.boxes):
                 inst = predictor(job.clip, job.time, job.boxes)
                 result.action_scores = np.asarray(inst.scores, np.float32)
@@ -367,7 +384,11 @@ def run_live(
         stop.set()
         for t in threads:
             t.join(5)
-    stats.queue_peaks = {"frames": q_frames.peak, "detected": q_detected.peak, "tracked": q_tracked.peak}
+    stats.queue_peaks = {
+        "frames": q_frames.peak,
+        "detected": q_detected.peak,
+        "tracked": q_tracked.peak,
+    }
     if errors:
         raise errors[0]
     if report_every:
@@ -397,8 +418,13 @@ def live_frames(
         logger.warning(f"live input ended: {err}")
 
 
-def run_live_input(source: str | BinaryIO | Path, predictor: ActionPredictor, boxes: BoxProvider,
-                   on_result: Callable[[KeyframeResult], None], **kwargs: Any) -> LiveStats:
+def run_live_input(
+    source: str | BinaryIO | Path,
+    predictor: ActionPredictor,
+    boxes: BoxProvider,
+    on_result: Callable[[KeyframeResult], None],
+    **kwargs: Any,
+) -> LiveStats:
     """:func:`run_live` on a live input opened by :func:`open_live` (rate from its headers).
 
     Args:
@@ -411,5 +437,11 @@ def run_live_input(source: str | BinaryIO | Path, predictor: ActionPredictor, bo
     container, stream = open_live(str(source) if isinstance(source, Path) else source)
     with container:
         rate, _, _ = stream_info(container, stream)
-        return run_live(live_frames(container, stream), predictor, boxes, on_result,
-                        rate=kwargs.pop("rate", rate), **kwargs)
+        return run_live(
+            live_frames(container, stream),
+            predictor,
+            boxes,
+            on_result,
+            rate=kwargs.pop("rate", rate),
+            **kwargs,
+        )

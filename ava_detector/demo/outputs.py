@@ -21,8 +21,15 @@ from ava_detector.ava.evaluation.frame_map import AVABoxes
 from ava_detector.utils.atomic_files import atomic_output
 from ava_detector.utils.temp_files import temp_beside
 
-__all__ = ["AnnotatedVideoWriter", "KeyframeResult", "detections_table", "format_timestamp",
-           "save_png", "write_detections_csv", "write_keyframe_json"]
+__all__ = [
+    "AnnotatedVideoWriter",
+    "KeyframeResult",
+    "detections_table",
+    "format_timestamp",
+    "save_png",
+    "write_detections_csv",
+    "write_keyframe_json",
+]
 
 
 def format_timestamp(timestamp: float) -> str:
@@ -48,14 +55,22 @@ class KeyframeResult:
         Args:
             actions: the ``(id, name, score)`` actions to list per person.
         """
-        ids = [None] * len(self.boxes) if self.track_ids is None else np.asarray(self.track_ids).tolist()
+        ids = (
+            [None] * len(self.boxes)
+            if self.track_ids is None
+            else np.asarray(self.track_ids).tolist()
+        )
         return {
-            "video_id": self.video_id, "time": round(self.time, 6),
+            "video_id": self.video_id,
+            "time": round(self.time, 6),
             "timestamp": format_timestamp(self.timestamp),
             "persons": [
-                {"box": [round(float(v), 6) for v in box], "score": round(float(s), 6),
-                 **({"track_id": int(tid)} if tid is not None else {}),
-                 "actions": [{"id": i, "name": n, "score": round(p, 6)} for i, n, p in acts]}
+                {
+                    "box": [round(float(v), 6) for v in box],
+                    "score": round(float(s), 6),
+                    **({"track_id": int(tid)} if tid is not None else {}),
+                    "actions": [{"id": i, "name": n, "score": round(p, 6)} for i, n, p in acts],
+                }
                 for box, s, tid, acts in zip(self.boxes, self.person_scores, ids, actions)
             ],
         }
@@ -84,8 +99,14 @@ def detections_table(results: list[KeyframeResult]) -> AVABoxes:
     videos = tuple(dict.fromkeys(r.video_id for r in results))
     parts = [(videos.index(r.video_id), r) for r in results if len(r.boxes)]
     if not parts:
-        return AVABoxes(videos, np.zeros(0, np.int32), np.zeros(0), np.zeros((0, 4)),
-                        np.zeros(0, np.int64), np.zeros(0))
+        return AVABoxes(
+            videos,
+            np.zeros(0, np.int32),
+            np.zeros(0),
+            np.zeros((0, 4)),
+            np.zeros(0, np.int64),
+            np.zeros(0),
+        )
     video, time, boxes, label, score = [], [], [], [], []
     for code, r in parts:
         k, c = r.action_scores.shape
@@ -99,7 +120,9 @@ def detections_table(results: list[KeyframeResult]) -> AVABoxes:
     return AVABoxes(videos, *(c[keep] for c in columns))
 
 
-def write_detections_csv(path: str | Path, results: list[KeyframeResult], person_id: bool = True) -> Path:
+def write_detections_csv(
+    path: str | Path, results: list[KeyframeResult], person_id: bool = True
+) -> Path:
     """The AVA detections CSV ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` of ``results``;
     with track ids (and ``person_id``) a 9th column ``person_id`` holds each box's track id. Atomic.
 
@@ -115,14 +138,22 @@ def write_detections_csv(path: str | Path, results: list[KeyframeResult], person
         return Path(path)
     import pandas as pd
 
-    person = np.concatenate([np.repeat(np.asarray(r.track_ids, np.int64), r.action_scores.shape[1])
-                             for r in tracked])
-    frame = pd.DataFrame({
-        "video": np.asarray(table.videos, dtype=object)[table.video],
-        "time": [format_timestamp(t) for t in table.time.tolist()],
-        "x1": table.boxes[:, 0], "y1": table.boxes[:, 1], "x2": table.boxes[:, 2], "y2": table.boxes[:, 3],
-        "label": table.label, "score": table.score, "person": person,
-    })
+    person = np.concatenate(
+        [np.repeat(np.asarray(r.track_ids, np.int64), r.action_scores.shape[1]) for r in tracked]
+    )
+    frame = pd.DataFrame(
+        {
+            "video": np.asarray(table.videos, dtype=object)[table.video],
+            "time": [format_timestamp(t) for t in table.time.tolist()],
+            "x1": table.boxes[:, 0],
+            "y1": table.boxes[:, 1],
+            "x2": table.boxes[:, 2],
+            "y2": table.boxes[:, 3],
+            "label": table.label,
+            "score": table.score,
+            "person": person,
+        }
+    )
     with atomic_output(path) as tmp:
         frame.to_csv(tmp, header=False, index=False, float_format="%.6f")
     return Path(path)
@@ -141,8 +172,15 @@ class AnnotatedVideoWriter:
         crf: the encoder's constant rate factor (lower: better quality, larger file).
     """
 
-    def __init__(self, path: str | Path, width: int, height: int, rate: Fraction | float,
-                 codec: str = "libx264", crf: int = 20) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        rate: Fraction | float,
+        codec: str = "libx264",
+        crf: int = 20,
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = temp_beside(self.path)
@@ -161,7 +199,9 @@ class AnnotatedVideoWriter:
 
     def write(self, frame_rgb: np.ndarray) -> None:
         if any(self._pad):
-            frame_rgb = np.pad(frame_rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+            frame_rgb = np.pad(
+                frame_rgb, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge"
+            )
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
         self._container.mux(self._stream.encode(frame))
         self.frames += 1

@@ -49,7 +49,9 @@ def build_person_detector_cfg(
         try:
             config = model_zoo.get_config_file(config)
         except RuntimeError as err:
-            raise FileNotFoundError(f"detector config {config!r}: no such file or model-zoo name") from err
+            raise FileNotFoundError(
+                f"detector config {config!r}: no such file or model-zoo name"
+            ) from err
     try:
         cfg.merge_from_file(config, allow_unsafe=False)
     except yaml.YAMLError as err:
@@ -64,8 +66,13 @@ def build_person_detector_cfg(
 
 
 def person_boxes(
-    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, height: int, width: int,
-    threshold: float, person_class: int = COCO_PERSON,
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    height: int,
+    width: int,
+    threshold: float,
+    person_class: int = COCO_PERSON,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Normalised XYXY boxes and scores of the ``person_class`` detections with score >= ``threshold``,
     highest score first."""
@@ -116,13 +123,23 @@ class PersonDetector:
             height, width = image.shape[:2]
             resized = p.aug.get_transform(image).apply_image(image)
             tensor = torch.as_tensor(resized.astype("float32").transpose(2, 0, 1))
-            inputs.append({"image": tensor.to(p.cfg.MODEL.DEVICE), "height": height, "width": width})
+            inputs.append(
+                {"image": tensor.to(p.cfg.MODEL.DEVICE), "height": height, "width": width}
+            )
         with torch.no_grad():
             outputs = p.model(inputs) if inputs else []
         results = []
         for rgb, out in zip(frames_rgb, outputs):
             inst = out["instances"].to("cpu")
-            results.append(person_boxes(
-                inst.pred_boxes.tensor.numpy(), inst.scores.numpy(), inst.pred_classes.numpy(),
-                rgb.shape[0], rgb.shape[1], self.threshold, self.person_class))
+            results.append(
+                person_boxes(
+                    inst.pred_boxes.tensor.numpy(),
+                    inst.scores.numpy(),
+                    inst.pred_classes.numpy(),
+                    rgb.shape[0],
+                    rgb.shape[1],
+                    self.threshold,
+                    self.person_class,
+                )
+            )
         return results

@@ -29,7 +29,9 @@ from ava_detector.demo.schedule import clip_extent
 __all__ = ["ActionPredictor", "build_cfg", "load_detector", "scores_by_action_id"]
 
 
-def build_cfg(config_file: str, opts: list[str] | None = None, dataset: str | None = None) -> CfgNode:
+def build_cfg(
+    config_file: str, opts: list[str] | None = None, dataset: str | None = None
+) -> CfgNode:
     """A frozen config from ``config_file`` + ``KEY VALUE`` overrides (CPU when CUDA is absent), the
     class count resolved as training resolves it (``NUM_CLASSES`` 0, ``AVA.CLASS_SUBSET``), from
     ``dataset`` (the demo's ``--dataset``) when given, else the config's datasets."""
@@ -79,13 +81,19 @@ class ActionPredictor:
         #: action id of each model output (AVA.CLASS_SUBSET), None: outputs are ids 1..C
         self.class_ids = [int(c) for c in cfg.AVA.CLASS_SUBSET] or None
         #: columns of ``scores``: the largest action id (column ``id - 1`` holds action ``id``)
-        self.num_score_columns = max(self.class_ids) if self.class_ids else int(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+        self.num_score_columns = (
+            max(self.class_ids) if self.class_ids else int(cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+        )
 
     def __call__(self, buffer: FrameRingBuffer, time: float, boxes: np.ndarray) -> Instances:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         record = {
-            "video_id": buffer.path, "sec": float(time), "start_sec": 0.0,
-            "image_id": f"{buffer.path},{time:.3f}", "frame_source": buffer, "boxes": boxes,
+            "video_id": buffer.path,
+            "sec": float(time),
+            "start_sec": 0.0,
+            "image_id": f"{buffer.path},{time:.3f}",
+            "frame_source": buffer,
+            "boxes": boxes,
         }
         with torch.no_grad():
             inst = self.model([self.mapper(record)])[0]["instances"].to("cpu")

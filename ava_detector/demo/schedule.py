@@ -24,8 +24,10 @@ def parse_every(text: str | float, fps: float) -> float:
     """Seconds between keyframes from ``"2"``/``"2s"`` (seconds) or ``"15f"`` (frames at ``fps``)."""
     m = _EVERY.match(str(text))
     if not m or float(m.group(1)) <= 0:
-        raise ValueError(f"--every must be a positive number of seconds ('2', '0.5s') or frames "
-                         f"('15f'), got {text!r}")
+        raise ValueError(
+            f"--every must be a positive number of seconds ('2', '0.5s') or frames "
+            f"('15f'), got {text!r}"
+        )
     value = float(m.group(1))
     if m.group(2) and m.group(2).startswith("f"):
         if not fps > 0:

@@ -25,14 +25,23 @@ from ava_detector.ava.evaluation.frame_map import AVABoxes
 from ava_detector.data.errors import InputFileError
 from ava_detector.utils.atomic_files import atomic_output
 
-__all__ = ["THRESHOLDS_FILE", "best_f1_threshold", "calibrate_from_csv", "calibrate_thresholds",
-           "load_thresholds", "match_detections", "save_thresholds"]
+__all__ = [
+    "THRESHOLDS_FILE",
+    "best_f1_threshold",
+    "calibrate_from_csv",
+    "calibrate_thresholds",
+    "load_thresholds",
+    "match_detections",
+    "save_thresholds",
+]
 
 #: The file name next to the model weights.
 THRESHOLDS_FILE = "thresholds.json"
 
 
-def best_f1_threshold(scores: np.ndarray, positive: np.ndarray, total_positives: int) -> tuple[float, float]:
+def best_f1_threshold(
+    scores: np.ndarray, positive: np.ndarray, total_positives: int
+) -> tuple[float, float]:
     """``(threshold, F1)`` maximising F1 when every score >= threshold is predicted positive.
 
     Args:
@@ -66,8 +75,13 @@ def _distinct_boxes(
     table (rows with a box and an action id in 1..C); values: the rows' scores per action."""
     keep = (t.label >= 1) & (t.label <= num_classes) & np.isfinite(t.boxes).all(axis=1)
     codes = np.array([videos.setdefault(v, len(videos)) for v in t.videos], np.float64)
-    rows = np.column_stack([codes[t.video[keep]] if len(t.videos) else np.zeros(keep.sum()),
-                            t.time[keep], np.round(t.boxes[keep], 6)])
+    rows = np.column_stack(
+        [
+            codes[t.video[keep]] if len(t.videos) else np.zeros(keep.sum()),
+            t.time[keep],
+            np.round(t.boxes[keep], 6),
+        ]
+    )
     if not len(rows):
         return np.zeros((0, 2)), np.zeros((0, 4)), np.zeros((0, num_classes))
     keys, inverse = np.unique(rows, axis=0, return_inverse=True)
@@ -76,8 +90,9 @@ def _distinct_boxes(
     return keys[:, :2], keys[:, 2:], values
 
 
-def match_detections(det: AVABoxes, gt: AVABoxes, num_classes: int, min_iou: float = 0.5,
-                     progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def match_detections(
+    det: AVABoxes, gt: AVABoxes, num_classes: int, min_iou: float = 0.5, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(scores (M, C), labels (M, C) bool, positives per action (C,))`` over the M distinct
     detection boxes: each box's score per action and whether its matched ground-truth box has it.
 
@@ -99,7 +114,9 @@ def match_detections(det: AVABoxes, gt: AVABoxes, num_classes: int, min_iou: flo
     gt_frames: dict[tuple[float, float], list[int]] = {}
     for i, key in enumerate(map(tuple, gkeys)):
         gt_frames.setdefault(key, []).append(i)
-    starts: np.ndarray | list[int] = np.flatnonzero(np.r_[True, (np.diff(dkeys, axis=0) != 0).any(axis=1)]) if len(dkeys) else []
+    starts: np.ndarray | list[int] = (
+        np.flatnonzero(np.r_[True, (np.diff(dkeys, axis=0) != 0).any(axis=1)]) if len(dkeys) else []
+    )
     bounds = list(zip(starts, list(starts[1:]) + [len(dkeys)]))
     for a, b in tqdm(bounds, desc="matching keyframes", unit="keyframe", disable=not progress):
         g = gt_frames.get(tuple(dkeys[a]))
@@ -118,8 +135,9 @@ def match_detections(det: AVABoxes, gt: AVABoxes, num_classes: int, min_iou: flo
     return scores, labels, positives
 
 
-def calibrate_thresholds(scores: np.ndarray, labels: np.ndarray, positives: np.ndarray,
-                         default: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def calibrate_thresholds(
+    scores: np.ndarray, labels: np.ndarray, positives: np.ndarray, default: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """``(thresholds (C,), best F1 (C,))``; actions without ground truth get ``default`` (F1 nan).
 
     Args:
@@ -139,8 +157,13 @@ def calibrate_thresholds(scores: np.ndarray, labels: np.ndarray, positives: np.n
     return thr, f1
 
 
-def calibrate_from_csv(detections: str | Path, groundtruth: str | Path, num_classes: int = 80,
-                       default: float = 0.5, min_iou: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def calibrate_from_csv(
+    detections: str | Path,
+    groundtruth: str | Path,
+    num_classes: int = 80,
+    default: float = 0.5,
+    min_iou: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`calibrate_thresholds` of a detections CSV against a ground-truth CSV.
 
     Args:
@@ -154,12 +177,18 @@ def calibrate_from_csv(detections: str | Path, groundtruth: str | Path, num_clas
     gt = read_ava_csv(groundtruth, "groundtruth")
     if not len(det):
         raise InputFileError(detections, None, "no detections to calibrate on")
-    return calibrate_thresholds(*match_detections(det, gt, num_classes, min_iou, progress=True),
-                                default=default)
+    return calibrate_thresholds(
+        *match_detections(det, gt, num_classes, min_iou, progress=True), default=default
+    )
 
 
-def save_thresholds(path: str | Path, thresholds: np.ndarray, f1: np.ndarray | None = None,
-                    names: Mapping[int, str] | None = None, source: str = "") -> Path:
+def save_thresholds(
+    path: str | Path,
+    thresholds: np.ndarray,
+    f1: np.ndarray | None = None,
+    names: Mapping[int, str] | None = None,
+    source: str = "",
+) -> Path:
     """``{"thresholds": {id: t}, "f1": {id: f}, "names": {...}, "source": ...}``, atomically.
 
     Args:
@@ -169,10 +198,14 @@ def save_thresholds(path: str | Path, thresholds: np.ndarray, f1: np.ndarray | N
         names: action names to include.
         source: how they were calibrated (files).
     """
-    payload = {"thresholds": {str(i + 1): round(float(t), 6) for i, t in enumerate(thresholds)},
-               "f1": {str(i + 1): (None if f is None or not np.isfinite(f) else round(float(f), 6))
-                      for i, f in enumerate(f1 if f1 is not None else [None] * len(thresholds))},
-               "source": source}
+    payload = {
+        "thresholds": {str(i + 1): round(float(t), 6) for i, t in enumerate(thresholds)},
+        "f1": {
+            str(i + 1): (None if f is None or not np.isfinite(f) else round(float(f), 6))
+            for i, f in enumerate(f1 if f1 is not None else [None] * len(thresholds))
+        },
+        "source": source,
+    }
     if names:
         payload["names"] = {str(k): v for k, v in sorted(names.items())}
     with atomic_output(path) as tmp:

@@ -33,16 +33,27 @@ class PersonTracker:
             keyframe a second, a walking person's boxes often do not overlap from one to the next.
     """
 
-    def __init__(self, method: str = "bytetrack", rate: float = 1.0, lost_seconds: float = 3.0,
-                 min_iou: float = -0.5) -> None:
+    def __init__(
+        self,
+        method: str = "bytetrack",
+        rate: float = 1.0,
+        lost_seconds: float = 3.0,
+        min_iou: float = -0.5,
+    ) -> None:
         if method not in TRACKER_METHODS:
-            raise ValueError(f"--tracker must be one of {', '.join(TRACKER_METHODS)}, got {method!r}")
+            raise ValueError(
+                f"--tracker must be one of {', '.join(TRACKER_METHODS)}, got {method!r}"
+            )
         if not rate > 0 or not lost_seconds >= 0:
-            raise ValueError(f"tracker rate must be > 0 and lost_seconds >= 0, got {rate}, {lost_seconds}")
+            raise ValueError(
+                f"tracker rate must be > 0 and lost_seconds >= 0, got {rate}, {lost_seconds}"
+            )
         try:
             import trackers
         except ImportError as err:  # pragma: no cover - an install without the dependency
-            raise ImportError("person tracking needs the 'trackers' package (pip install trackers)") from err
+            raise ImportError(
+                "person tracking needs the 'trackers' package (pip install trackers)"
+            ) from err
         # The library counts the lost-track buffer in frames at 30 fps and, with timestamps,
         # keeps a track for buffer / 30 seconds.
         buffer, fps, min_iou = max(1, round(lost_seconds * 30)), float(rate), float(min_iou)
@@ -52,24 +63,44 @@ class PersonTracker:
             # every box spawns a track at once (track_activation_threshold 0): the boxes are
             # already the persons the user asked for (CSV, ground truth or a thresholded detector)
             self._tracker = trackers.ByteTrackTracker(
-                track_activation_threshold=0.0, high_conf_det_threshold=0.0,
-                lost_track_buffer=buffer, frame_rate=fps, minimum_consecutive_frames=1,
-                minimum_iou_threshold=min_iou, iou=iou)
+                track_activation_threshold=0.0,
+                high_conf_det_threshold=0.0,
+                lost_track_buffer=buffer,
+                frame_rate=fps,
+                minimum_consecutive_frames=1,
+                minimum_iou_threshold=min_iou,
+                iou=iou,
+            )
         elif method == "ocsort":
             self._tracker = trackers.OCSORTTracker(
-                high_conf_det_threshold=0.0, lost_track_buffer=buffer, frame_rate=fps,
-                minimum_consecutive_frames=1, minimum_iou_threshold=min_iou, iou=iou)
+                high_conf_det_threshold=0.0,
+                lost_track_buffer=buffer,
+                frame_rate=fps,
+                minimum_consecutive_frames=1,
+                minimum_iou_threshold=min_iou,
+                iou=iou,
+            )
         else:
             self._tracker = trackers.SORTTracker(
-                track_activation_threshold=0.0, lost_track_buffer=buffer, frame_rate=fps,
-                minimum_consecutive_frames=1, minimum_iou_threshold=min_iou, iou=iou)
+                track_activation_threshold=0.0,
+                lost_track_buffer=buffer,
+                frame_rate=fps,
+                minimum_consecutive_frames=1,
+                minimum_iou_threshold=min_iou,
+                iou=iou,
+            )
         self.method = method
         self._sv = __import__("supervision")
         self._last_time = -np.inf
         self._next_id = 0
 
-    def update(self, time: float, boxes: np.ndarray, scores: np.ndarray | None = None,
-               size: tuple[int, int] = (1, 1)) -> np.ndarray:
+    def update(
+        self,
+        time: float,
+        boxes: np.ndarray,
+        scores: np.ndarray | None = None,
+        size: tuple[int, int] = (1, 1),
+    ) -> np.ndarray:
         """Track ids (int64, ``(K,)``) of ``boxes`` at ``time`` seconds.
 
         Args:
@@ -84,11 +115,15 @@ class PersonTracker:
         self._last_time = float(time)
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         scale = np.array([size[0], size[1], size[0], size[1]], np.float32)
-        scores = np.ones(len(boxes), np.float32) if scores is None else np.asarray(scores, np.float32)
-        dets = self._sv.Detections(xyxy=(boxes * scale).astype(np.float64),
-                                   confidence=scores.astype(np.float64),
-                                   class_id=np.zeros(len(boxes), int),
-                                   data={"index": np.arange(len(boxes))})
+        scores = (
+            np.ones(len(boxes), np.float32) if scores is None else np.asarray(scores, np.float32)
+        )
+        dets = self._sv.Detections(
+            xyxy=(boxes * scale).astype(np.float64),
+            confidence=scores.astype(np.float64),
+            class_id=np.zeros(len(boxes), int),
+            data={"index": np.arange(len(boxes))},
+        )
         before = {id(t) for t in self._tracker.tracks}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -55,14 +55,25 @@ def identity_metrics(
         dist = 1.0 - _iou(gt_boxes, hyp_boxes)
         dist[dist > 1 - min_iou] = np.nan  # motmetrics: nan = may not be matched
         acc.update(list(map(int, gt_ids)), list(map(int, hyp_ids)), dist)
-    summary = mm.metrics.create().compute(acc, metrics=["idf1", "num_switches", "mota", "num_frames"])
+    summary = mm.metrics.create().compute(
+        acc, metrics=["idf1", "num_switches", "mota", "num_frames"]
+    )
     row = summary.iloc[0]
-    return {"idf1": float(row["idf1"]), "id_switches": int(row["num_switches"]),
-            "mota": float(row["mota"]), "frames": int(row["num_frames"])}
+    return {
+        "idf1": float(row["idf1"]),
+        "id_switches": int(row["num_switches"]),
+        "mota": float(row["mota"]),
+        "frames": int(row["num_frames"]),
+    }
 
 
-def track_crossing_scene(seed: int, spec: CrossingSpec, every: float, method: str = "bytetrack",
-                         lost_seconds: float = 3.0) -> dict[str, float]:
+def track_crossing_scene(
+    seed: int,
+    spec: CrossingSpec,
+    every: float,
+    method: str = "bytetrack",
+    lost_seconds: float = 3.0,
+) -> dict[str, float]:
     """Identity metrics of ``method`` on one generated crossing scene sampled every ``every`` s.
 
     Args:
@@ -89,14 +100,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--duration", type=int, default=60)
     p.add_argument("--persons", type=int, default=4)
     args = p.parse_args(argv)
-    spec = CrossingSpec(scene=SceneSpec(duration=args.duration, persons=(args.persons,) * 2),
-                        absent=((1, 20.0, 22.0),))
+    spec = CrossingSpec(
+        scene=SceneSpec(duration=args.duration, persons=(args.persons,) * 2),
+        absent=((1, 20.0, 22.0),),
+    )
     cases = [(m, e) for m in TRACKER_METHODS for e in (1.0, 0.5, 1 / spec.scene.fps)]
     print(f"{'method':10} {'every':>7} {'IDF1':>6} {'IDsw':>5} {'MOTA':>6}")
     for method, every in tqdm(cases, desc="trackers", leave=False):
         res = [track_crossing_scene(s, spec, every, method) for s in range(args.seeds)]
-        print(f"{method:10} {every:7.3f} {np.mean([r['idf1'] for r in res]):6.3f} "
-              f"{np.mean([r['id_switches'] for r in res]):5.1f} {np.mean([r['mota'] for r in res]):6.3f}")
+        print(
+            f"{method:10} {every:7.3f} {np.mean([r['idf1'] for r in res]):6.3f} "
+            f"{np.mean([r['id_switches'] for r in res]):5.1f} {np.mean([r['mota'] for r in res]):6.3f}"
+        )
 
 
 if __name__ == "__main__":

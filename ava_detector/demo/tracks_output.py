@@ -88,8 +88,11 @@ def smooth_scores(scores: np.ndarray, window: int) -> np.ndarray:
 
 
 def action_segments(
-    timestamps: Sequence[float], scores: np.ndarray, thresholds: np.ndarray,
-    names: Mapping[int, str], smooth: int = 1,
+    timestamps: Sequence[float],
+    scores: np.ndarray,
+    thresholds: np.ndarray,
+    names: Mapping[int, str],
+    smooth: int = 1,
 ) -> list[dict]:
     """Segments ``{"id", "name", "start", "end", "keyframes", "mean_score", "max_score"}`` of one
     track, ordered by start then action id.
@@ -112,10 +115,17 @@ def action_segments(
         edges = np.flatnonzero(np.diff(np.r_[0, on[:, c].astype(np.int8), 0]))
         for a, b in zip(edges[::2], edges[1::2]):  # keyframes a .. b-1
             run = scores[a:b, c]
-            segments.append({"id": c + 1, "name": names.get(c + 1, f"action {c + 1}"),
-                             "start": float(timestamps[a]), "end": float(timestamps[b - 1]),
-                             "keyframes": int(b - a), "mean_score": float(run.mean()),
-                             "max_score": float(run.max())})
+            segments.append(
+                {
+                    "id": c + 1,
+                    "name": names.get(c + 1, f"action {c + 1}"),
+                    "start": float(timestamps[a]),
+                    "end": float(timestamps[b - 1]),
+                    "keyframes": int(b - a),
+                    "mean_score": float(run.mean()),
+                    "max_score": float(run.max()),
+                }
+            )
     return sorted(segments, key=lambda s: (s["start"], s["id"]))
 
 
@@ -124,8 +134,13 @@ def _thresholds(thresholds: np.ndarray | float, classes: int) -> np.ndarray:
     return np.array(out)
 
 
-def tracks_payload(tracks: Sequence[Track], names: Mapping[int, str], thresholds: np.ndarray | float,
-                   top_k: int = 3, smooth: int = 1) -> list[dict]:
+def tracks_payload(
+    tracks: Sequence[Track],
+    names: Mapping[int, str],
+    thresholds: np.ndarray | float,
+    top_k: int = 3,
+    smooth: int = 1,
+) -> list[dict]:
     """The JSON-ready form of ``tracks``.
 
     Args:
@@ -142,16 +157,28 @@ def tracks_payload(tracks: Sequence[Track], names: Mapping[int, str], thresholds
         keyframes = []
         for i, ts in enumerate(t.timestamps):
             acts = top_actions(scores[i], names, top_k, thr) if i < len(scores) and top_k else []
-            keyframes.append({"timestamp": format_timestamp(ts),
-                              "box": [round(float(v), 6) for v in t.boxes[i]],
-                              "score": round(t.person_scores[i], 6),
-                              "actions": [{"id": a, "name": n, "score": round(p, 6)} for a, n, p in acts]})
-        segs = action_segments(t.timestamps[:len(scores)], scores, thr, names, smooth)
+            keyframes.append(
+                {
+                    "timestamp": format_timestamp(ts),
+                    "box": [round(float(v), 6) for v in t.boxes[i]],
+                    "score": round(t.person_scores[i], 6),
+                    "actions": [{"id": a, "name": n, "score": round(p, 6)} for a, n, p in acts],
+                }
+            )
+        segs = action_segments(t.timestamps[: len(scores)], scores, thr, names, smooth)
         for s in segs:
             s["start"], s["end"] = format_timestamp(s["start"]), format_timestamp(s["end"])
             s["mean_score"], s["max_score"] = round(s["mean_score"], 6), round(s["max_score"], 6)
-        out.append({"track_id": t.track_id, "video_id": t.video_id, "first": format_timestamp(t.first),
-                    "last": format_timestamp(t.last), "keyframes": keyframes, "segments": segs})
+        out.append(
+            {
+                "track_id": t.track_id,
+                "video_id": t.video_id,
+                "first": format_timestamp(t.first),
+                "last": format_timestamp(t.last),
+                "keyframes": keyframes,
+                "segments": segs,
+            }
+        )
     return out
 
 
@@ -181,14 +208,47 @@ def write_tracks_csv(path: str | Path, payload: list[dict]) -> Path:
     """
     with atomic_output(path) as tmp, open(tmp, "w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["track_id", "video_id", "first", "last", "kind", "timestamp", "x1", "y1", "x2",
-                      "y2", "score", "actions"])
+        out.writerow(
+            [
+                "track_id",
+                "video_id",
+                "first",
+                "last",
+                "kind",
+                "timestamp",
+                "x1",
+                "y1",
+                "x2",
+                "y2",
+                "score",
+                "actions",
+            ]
+        )
         for t in payload:
             head = [t["track_id"], t["video_id"], t["first"], t["last"]]
             for k in t["keyframes"]:
-                out.writerow(head + ["keyframe", k["timestamp"], *k["box"], k["score"],
-                                     ";".join(f"{a['name']}:{a['score']:.3f}" for a in k["actions"])])
+                out.writerow(
+                    head
+                    + [
+                        "keyframe",
+                        k["timestamp"],
+                        *k["box"],
+                        k["score"],
+                        ";".join(f"{a['name']}:{a['score']:.3f}" for a in k["actions"]),
+                    ]
+                )
             for s in t["segments"]:
-                out.writerow(head + ["segment", f"{s['start']}-{s['end']}", "", "", "", "",
-                                     s["mean_score"], s["name"]])
+                out.writerow(
+                    head
+                    + [
+                        "segment",
+                        f"{s['start']}-{s['end']}",
+                        "",
+                        "",
+                        "",
+                        "",
+                        s["mean_score"],
+                        s["name"],
+                    ]
+                )
     return Path(path)

@@ -54,7 +54,14 @@ from ava_detector.demo.tracks_output import (
     write_tracks_json,
 )
 
-__all__ = ["DemoSummary", "decode_frames", "iter_keyframes", "open_video", "run_video_demo", "stream_info"]
+__all__ = [
+    "DemoSummary",
+    "decode_frames",
+    "iter_keyframes",
+    "open_video",
+    "run_video_demo",
+    "stream_info",
+]
 
 
 @dataclass
@@ -189,20 +196,28 @@ def iter_keyframes(
         keyframe = buffer.read_times([kt])[0]
         person, person_scores = boxes(timestamp, keyframe)
         person = np.asarray(person, np.float32).reshape(-1, 4)
-        result = KeyframeResult(video_id, kt, timestamp, person, np.asarray(person_scores, np.float32))
+        result = KeyframeResult(
+            video_id, kt, timestamp, person, np.asarray(person_scores, np.float32)
+        )
         pixels = np.zeros((0, 4), np.float32)
         if len(person):
             inst = predictor(buffer, kt, person)
             result.action_scores = np.asarray(inst.scores, np.float32)
             pixels = np.asarray(inst.pred_boxes.tensor, np.float32)
         if tracker is not None:
-            ids = tracker.update(kt, person, result.person_scores, size=(keyframe.shape[1], keyframe.shape[0]))
-            result.track_ids = np.array([i if i >= 0 else next(spare_ids) for i in ids.tolist()], np.int64)
+            ids = tracker.update(
+                kt, person, result.person_scores, size=(keyframe.shape[1], keyframe.shape[0])
+            )
+            result.track_ids = np.array(
+                [i if i >= 0 else next(spare_ids) for i in ids.tolist()], np.int64
+            )
         if on_frame is not None:
             acts = [top_actions(s, names, top_k, action_threshold) for s in result.action_scores]
             labels = [[f"{n} {p:.2f}" for _, n, p in a] for a in acts]
             if result.track_ids is not None:
-                labels = [[f"#{tid}", *lines] for tid, lines in zip(result.track_ids.tolist(), labels)]
+                labels = [
+                    [f"#{tid}", *lines] for tid, lines in zip(result.track_ids.tolist(), labels)
+                ]
             state["drawn"] = (pixels, labels, None, result.track_ids)
             state["result"] = result
         return result
@@ -292,8 +307,12 @@ def run_video_demo(
     stream.thread_type = "AUTO"
     rate, duration, total = stream_info(container, stream)
     buffer = FrameRingBuffer(video_id)
-    summary = DemoSummary(Path(output_path), Path(csv_path) if csv_path else None,
-                          Path(json_dir) if json_dir else None, 0)
+    summary = DemoSummary(
+        Path(output_path),
+        Path(csv_path) if csv_path else None,
+        Path(json_dir) if json_dir else None,
+        0,
+    )
     state = _RunState(snapped=not snapshot)
     bar = tqdm(total=total, unit="frame", desc=f"demo {video_id}", disable=not progress)
 
@@ -310,12 +329,25 @@ def run_video_demo(
     names = dict(action_names)
     try:
         for result in iter_keyframes(
-                decode_frames(container, stream, rate), predictor, boxes, rate=rate,
-                duration=duration, every=every, start_sec=start_sec, video_id=video_id,
-                tracker=tracker, action_names=names, top_k=top_k,
-                action_threshold=action_threshold, on_frame=on_frame, buffer=buffer):
+            decode_frames(container, stream, rate),
+            predictor,
+            boxes,
+            rate=rate,
+            duration=duration,
+            every=every,
+            start_sec=start_sec,
+            video_id=video_id,
+            tracker=tracker,
+            action_names=names,
+            top_k=top_k,
+            action_threshold=action_threshold,
+            on_frame=on_frame,
+            buffer=buffer,
+        ):
             if summary.json_dir is not None:
-                acts = [top_actions(s, names, top_k, action_threshold) for s in result.action_scores]
+                acts = [
+                    top_actions(s, names, top_k, action_threshold) for s in result.action_scores
+                ]
                 write_keyframe_json(summary.json_dir, result, result.to_json(acts))
             summary.keyframes.append(result)
         if state.writer is None:
@@ -333,7 +365,9 @@ def run_video_demo(
     if summary.csv is not None:
         write_detections_csv(summary.csv, summary.keyframes, person_id=csv_person_id)
     if tracker is not None and tracks_dir is not None:
-        payload = tracks_payload(build_tracks(summary.keyframes), names, action_threshold, top_k, smooth)
+        payload = tracks_payload(
+            build_tracks(summary.keyframes), names, action_threshold, top_k, smooth
+        )
         summary.tracks_json = write_tracks_json(Path(tracks_dir) / "tracks.json", payload)
         summary.tracks_csv = write_tracks_csv(Path(tracks_dir) / "tracks.csv", payload)
     summary.peak_buffered_frames = buffer.peak

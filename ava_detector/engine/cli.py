@@ -35,9 +35,19 @@ from ava_detector.engine.launch import launch
 from ava_detector.utils.atomic_files import remove_stray_temporaries
 
 # is_main_process: Detectron2's, re-exported so the tools need no Detectron2 import of their own.
-__all__ = ["SetupError", "argument_parser", "check_config", "check_datasets", "check_weights",
-           "check_yaml_file", "is_main_process", "load_cfg", "remove_stray_files", "run",
-           "setup_process"]
+__all__ = [
+    "SetupError",
+    "argument_parser",
+    "check_config",
+    "check_datasets",
+    "check_weights",
+    "check_yaml_file",
+    "is_main_process",
+    "load_cfg",
+    "remove_stray_files",
+    "run",
+    "setup_process",
+]
 
 logger = logging.getLogger("ava_detector")
 
@@ -51,8 +61,9 @@ def argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
     ``--num-gpus``, ``--num-machines``, ``--machine-rank``, ``--dist-url``, ``KEY VALUE`` opts)
     with ``--config`` as an alias of ``--config-file``."""
     parser = default_argument_parser(epilog=epilog)
-    parser.add_argument("--config", dest="config_file", metavar="FILE",
-                        help="alias of --config-file")
+    parser.add_argument(
+        "--config", dest="config_file", metavar="FILE", help="alias of --config-file"
+    )
     return parser
 
 
@@ -88,7 +99,9 @@ def load_cfg(args: argparse.Namespace) -> CfgNode:
         cfg.merge_from_list(args.opts)
     except (KeyError, ValueError, AssertionError, FileNotFoundError, yaml.YAMLError) as err:
         detail = " ".join(str(err).split())
-        raise SetupError(f"bad configuration ({args.config_file or 'no file'} + opts): {detail}") from err
+        raise SetupError(
+            f"bad configuration ({args.config_file or 'no file'} + opts): {detail}"
+        ) from err
     if str(cfg.MODEL.DEVICE).startswith("cuda") and not torch.cuda.is_available():
         cfg.MODEL.DEVICE = "cpu"
     return cfg
@@ -103,9 +116,12 @@ def world_size(args: argparse.Namespace) -> int:
     return max(1, int(args.num_gpus)) * max(1, int(args.num_machines))
 
 
-def check_config(cfg: CfgNode, args: argparse.Namespace,
-                 expected_meta_architecture: str | None = None,
-                 task_checks: Iterable[TaskCheck] = ()) -> None:
+def check_config(
+    cfg: CfgNode,
+    args: argparse.Namespace,
+    expected_meta_architecture: str | None = None,
+    task_checks: Iterable[TaskCheck] = (),
+) -> None:
     """:func:`~.config_checks.config_problems` for this run: the first error raises
     :class:`SetupError`; warnings are printed to stderr.
 
@@ -120,10 +136,14 @@ def check_config(cfg: CfgNode, args: argparse.Namespace,
     from ava_detector.data.video.frame_source import frame_source_names
 
     problems = config_problems(
-        cfg, eval_only=args.eval_only, resume=args.resume, world_size=world_size(args),
+        cfg,
+        eval_only=args.eval_only,
+        resume=args.resume,
+        world_size=world_size(args),
         meta_architectures=[name for name, _ in META_ARCH_REGISTRY],
         frame_sources=frame_source_names(),
-        expected_meta_architecture=expected_meta_architecture, task_checks=task_checks,
+        expected_meta_architecture=expected_meta_architecture,
+        task_checks=task_checks,
     )
     errors = [p for p in problems if p.level == "error"]
     if errors:
@@ -167,7 +187,9 @@ def check_weights(cfg: CfgNode, args: argparse.Namespace, checkpointer_class: ty
     resumed = path = ""
     try:
         if args.resume:
-            finder = SafeDetectionCheckpointer(torch.nn.Module(), cfg.OUTPUT_DIR, save_to_disk=False)
+            finder = SafeDetectionCheckpointer(
+                torch.nn.Module(), cfg.OUTPUT_DIR, save_to_disk=False
+            )
             resumed = finder.find_resume_checkpoint()
         path = resumed or cfg.MODEL.WEIGHTS
         if not path:
@@ -175,7 +197,8 @@ def check_weights(cfg: CfgNode, args: argparse.Namespace, checkpointer_class: ty
                 raise SetupError(
                     f"MODEL.WEIGHTS: empty and --resume found no complete checkpoint in "
                     f"{cfg.OUTPUT_DIR}: --eval-only would evaluate a randomly initialised model "
-                    "(set MODEL.ALLOW_RANDOM_WEIGHTS True to do so on purpose)")
+                    "(set MODEL.ALLOW_RANDOM_WEIGHTS True to do so on purpose)"
+                )
             return ""
         if "://" not in path and not os.path.isfile(path):
             kind = "is a directory" if os.path.isdir(path) else "not found"
@@ -186,8 +209,10 @@ def check_weights(cfg: CfgNode, args: argparse.Namespace, checkpointer_class: ty
         with _Quiet():
             model = build_model(probe)
             checkpointer = checkpointer_class(
-                model, backbone_only=bool(cfg.MODEL.WEIGHTS_BACKBONE_ONLY) and not resumed,
-                require_complete=bool(args.eval_only) and not cfg.MODEL.ALLOW_RANDOM_WEIGHTS)
+                model,
+                backbone_only=bool(cfg.MODEL.WEIGHTS_BACKBONE_ONLY) and not resumed,
+                require_complete=bool(args.eval_only) and not cfg.MODEL.ALLOW_RANDOM_WEIGHTS,
+            )
             checkpointer.load(path, checkpointables=[])
         return path
     except CheckpointError as err:
@@ -212,8 +237,12 @@ def remove_stray_files(output_dir: str) -> list[str]:
     return removed
 
 
-def check_datasets(cfg: CfgNode, eval_only: bool, load: Callable[[CfgNode, Iterable[str], bool], list],
-                   units: tuple[str, str]) -> None:
+def check_datasets(
+    cfg: CfgNode,
+    eval_only: bool,
+    load: Callable[[CfgNode, Iterable[str], bool], list],
+    units: tuple[str, str],
+) -> None:
     """Load every split the run needs (train unless ``eval_only``, then test) with ``load(cfg,
     names, is_train)`` and print its size in ``units`` (train, test); any data problem raises
     :class:`SetupError`."""
@@ -253,14 +282,24 @@ def setup_process(cfg: CfgNode, args: argparse.Namespace) -> None:
         logger.info("CPU: %d intra-op threads per process", torch.get_num_threads())
 
 
-def run(prog: str, args: argparse.Namespace, prepare: Callable[[argparse.Namespace], None],
-        main: Callable[[argparse.Namespace], object]) -> int:
+def run(
+    prog: str,
+    args: argparse.Namespace,
+    prepare: Callable[[argparse.Namespace], None],
+    main: Callable[[argparse.Namespace], object],
+) -> int:
     """``prepare(args)`` (config and data checks, raising :class:`SetupError`) in this process, then
     ``main(args)`` in every launched process. Returns the exit status: 2 for a setup error."""
     try:
         prepare(args)
-        launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-               dist_url=args.dist_url, args=(args,))
+        launch(
+            main,
+            args.num_gpus,
+            num_machines=args.num_machines,
+            machine_rank=args.machine_rank,
+            dist_url=args.dist_url,
+            args=(args,),
+        )
     except (SetupError, CheckpointError) as err:  # CheckpointError: a file changed after prepare
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2

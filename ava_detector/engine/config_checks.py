@@ -16,7 +16,15 @@ from detectron2.config import CfgNode
 from ava_detector.config.pathways import ARCHS
 from ava_detector.data.transforms.device_clip import decode_device_problems
 
-__all__ = ["AMP_DTYPES", "ConfigProblem", "TaskCheck", "config_problems", "error", "is_int", "warning"]
+__all__ = [
+    "AMP_DTYPES",
+    "ConfigProblem",
+    "TaskCheck",
+    "config_problems",
+    "error",
+    "is_int",
+    "warning",
+]
 
 #: SOLVER.AMP.DTYPE values.
 AMP_DTYPES = ("bfloat16", "bf16", "float16", "fp16")
@@ -80,11 +88,19 @@ def config_problems(
     arch = cfg.MODEL.META_ARCHITECTURE
     registered = sorted(meta_architectures)
     if registered and arch not in registered:
-        errors.append(error("MODEL.META_ARCHITECTURE",
-                             f"unknown architecture {arch!r}; registered: {', '.join(registered)}"))
+        errors.append(
+            error(
+                "MODEL.META_ARCHITECTURE",
+                f"unknown architecture {arch!r}; registered: {', '.join(registered)}",
+            )
+        )
     elif expected_meta_architecture and arch != expected_meta_architecture:
-        errors.append(error("MODEL.META_ARCHITECTURE",
-                             f"{arch!r}, but this tool runs {expected_meta_architecture!r}"))
+        errors.append(
+            error(
+                "MODEL.META_ARCHITECTURE",
+                f"{arch!r}, but this tool runs {expected_meta_architecture!r}",
+            )
+        )
 
     sf = cfg.MODEL.SLOWFAST
     frames = cfg.INPUT.NUM_FRAMES
@@ -93,19 +109,33 @@ def config_problems(
     if not is_int(frames) or frames < 1:
         errors.append(error("INPUT.NUM_FRAMES", f"must be a positive integer, got {frames!r}"))
     elif not is_int(sf.ALPHA) or sf.ALPHA < 1:
-        errors.append(error("MODEL.SLOWFAST.ALPHA", f"must be a positive integer, got {sf.ALPHA!r}"))
+        errors.append(
+            error("MODEL.SLOWFAST.ALPHA", f"must be a positive integer, got {sf.ALPHA!r}")
+        )
     elif sf.ARCH in ("slowfast", "slow") and (sf.ALPHA > frames or frames % sf.ALPHA):
-        errors.append(error(
-            "MODEL.SLOWFAST.ALPHA", f"{sf.ALPHA} must divide INPUT.NUM_FRAMES {frames} (the Slow "
-            f"pathway takes NUM_FRAMES / ALPHA frames)"))
+        errors.append(
+            error(
+                "MODEL.SLOWFAST.ALPHA",
+                f"{sf.ALPHA} must divide INPUT.NUM_FRAMES {frames} (the Slow "
+                f"pathway takes NUM_FRAMES / ALPHA frames)",
+            )
+        )
     if not is_int(cfg.INPUT.SAMPLING_RATE) or cfg.INPUT.SAMPLING_RATE < 1:
-        errors.append(error("INPUT.SAMPLING_RATE",
-                             f"must be a positive integer, got {cfg.INPUT.SAMPLING_RATE!r}"))
+        errors.append(
+            error(
+                "INPUT.SAMPLING_RATE",
+                f"must be a positive integer, got {cfg.INPUT.SAMPLING_RATE!r}",
+            )
+        )
 
     sources = sorted(frame_sources)
     if cfg.INPUT.SOURCE not in sources:
-        errors.append(error("INPUT.SOURCE", f"unknown frame source {cfg.INPUT.SOURCE!r}; use one "
-                             f"of {', '.join(sources)}"))
+        errors.append(
+            error(
+                "INPUT.SOURCE",
+                f"unknown frame source {cfg.INPUT.SOURCE!r}; use one of {', '.join(sources)}",
+            )
+        )
     workers = cfg.DATALOADER.NUM_WORKERS
     if not is_int(workers) or workers < 0:
         errors.append(error("DATALOADER.NUM_WORKERS", f"must be an integer >= 0, got {workers!r}"))
@@ -116,46 +146,77 @@ def config_problems(
     if not eval_only:
         batch = cfg.SOLVER.IMS_PER_BATCH
         if not is_int(batch) or batch <= 0:
-            errors.append(error("SOLVER.IMS_PER_BATCH", f"must be a positive integer, got {batch!r}"))
+            errors.append(
+                error("SOLVER.IMS_PER_BATCH", f"must be a positive integer, got {batch!r}")
+            )
         elif batch % world_size:
-            errors.append(error(
-                "SOLVER.IMS_PER_BATCH", f"{batch} is not divisible by the {world_size} processes "
-                "(it is the total batch, split evenly over them)"))
+            errors.append(
+                error(
+                    "SOLVER.IMS_PER_BATCH",
+                    f"{batch} is not divisible by the {world_size} processes "
+                    "(it is the total batch, split evenly over them)",
+                )
+            )
         period = cfg.SOLVER.CHECKPOINT_PERIOD
         if not is_int(period) or period <= 0:
-            errors.append(error("SOLVER.CHECKPOINT_PERIOD",
-                                 f"must be a positive integer (iterations), got {period!r}"))
+            errors.append(
+                error(
+                    "SOLVER.CHECKPOINT_PERIOD",
+                    f"must be a positive integer (iterations), got {period!r}",
+                )
+            )
         if not is_int(cfg.SOLVER.MAX_ITER) or cfg.SOLVER.MAX_ITER <= 0:
-            errors.append(error("SOLVER.MAX_ITER",
-                                 f"must be a positive integer, got {cfg.SOLVER.MAX_ITER!r}"))
+            errors.append(
+                error("SOLVER.MAX_ITER", f"must be a positive integer, got {cfg.SOLVER.MAX_ITER!r}")
+            )
         if not cfg.SOLVER.BASE_LR > 0:
             errors.append(error("SOLVER.BASE_LR", f"must be > 0, got {cfg.SOLVER.BASE_LR!r}"))
         if cfg.TEST.EVAL_PERIOD < 0:
-            errors.append(error("TEST.EVAL_PERIOD",
-                                 f"must be >= 0 (0 = at the end only), got {cfg.TEST.EVAL_PERIOD!r}"))
+            errors.append(
+                error(
+                    "TEST.EVAL_PERIOD",
+                    f"must be >= 0 (0 = at the end only), got {cfg.TEST.EVAL_PERIOD!r}",
+                )
+            )
         if str(cfg.SOLVER.AMP.DTYPE).lower() not in AMP_DTYPES:
-            errors.append(error("SOLVER.AMP.DTYPE", f"{cfg.SOLVER.AMP.DTYPE!r} is not one of "
-                                 "bfloat16, float16"))
+            errors.append(
+                error(
+                    "SOLVER.AMP.DTYPE", f"{cfg.SOLVER.AMP.DTYPE!r} is not one of bfloat16, float16"
+                )
+            )
 
     weights = cfg.MODEL.WEIGHTS
     if eval_only and not weights and not resume and not cfg.MODEL.ALLOW_RANDOM_WEIGHTS:
-        errors.append(error(
-            "MODEL.WEIGHTS", "empty: --eval-only would evaluate a randomly initialised model; give "
-            "the weights to evaluate, or set MODEL.ALLOW_RANDOM_WEIGHTS True to do so on purpose"))
+        errors.append(
+            error(
+                "MODEL.WEIGHTS",
+                "empty: --eval-only would evaluate a randomly initialised model; give "
+                "the weights to evaluate, or set MODEL.ALLOW_RANDOM_WEIGHTS True to do so on purpose",
+            )
+        )
     if not eval_only and not weights:
         expected = cfg.MODEL.EXPECTED_INIT
         if expected:
-            warnings.append(warning(
-                "MODEL.WEIGHTS", f"empty: training from scratch, but the config expects "
-                f"initialisation from {expected} (MODEL.EXPECTED_INIT); the published numbers need it"
-                + (" (unless --resume finds a checkpoint in OUTPUT_DIR)" if resume else "")))
+            warnings.append(
+                warning(
+                    "MODEL.WEIGHTS",
+                    f"empty: training from scratch, but the config expects "
+                    f"initialisation from {expected} (MODEL.EXPECTED_INIT); the published numbers need it"
+                    + (" (unless --resume finds a checkpoint in OUTPUT_DIR)" if resume else ""),
+                )
+            )
         elif cfg.MODEL.WEIGHTS_BACKBONE_ONLY:
-            warnings.append(warning(
-                "MODEL.WEIGHTS", "empty while MODEL.WEIGHTS_BACKBONE_ONLY is True: the backbone "
-                "initialisation the config asks for is missing; training from scratch"))
+            warnings.append(
+                warning(
+                    "MODEL.WEIGHTS",
+                    "empty while MODEL.WEIGHTS_BACKBONE_ONLY is True: the backbone "
+                    "initialisation the config asks for is missing; training from scratch",
+                )
+            )
     for level, key, message in decode_device_problems(cfg):
         (errors if level == "error" else warnings).append(
-            ConfigProblem(level, key, message if message.startswith(key) else f"{key}: {message}"))
+            ConfigProblem(level, key, message if message.startswith(key) else f"{key}: {message}")
+        )
     for check in task_checks:
         for problem in check(cfg):
             (errors if problem.level == "error" else warnings).append(problem)

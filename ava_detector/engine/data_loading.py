@@ -152,7 +152,9 @@ class IterationSeededStream(torchdata.IterableDataset):
             if out is not None:
                 return out
             index = sample_seed(self.seed, position * 64 + retry, RETRY) % self._size
-        raise RuntimeError(f"the mapper dropped {self.max_retries + 1} samples in a row at {position}")
+        raise RuntimeError(
+            f"the mapper dropped {self.max_retries + 1} samples in a row at {position}"
+        )
 
     def __iter__(self) -> Iterator[Any]:
         info = torchdata.get_worker_info()

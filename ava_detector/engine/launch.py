@@ -43,8 +43,15 @@ def launch(
         use_cuda = torch.cuda.is_available()
     world_size = num_machines * num_processes_per_machine
     if use_cuda or world_size == 1:
-        d2_launch(main_func, num_processes_per_machine, num_machines, machine_rank, dist_url,
-                  args=args, timeout=timeout)
+        d2_launch(
+            main_func,
+            num_processes_per_machine,
+            num_machines,
+            machine_rank,
+            dist_url,
+            args=args,
+            timeout=timeout,
+        )
         return
     if dist_url in (None, "auto"):
         if num_machines > 1:
@@ -53,18 +60,33 @@ def launch(
     mp.spawn(
         _cpu_worker,
         nprocs=num_processes_per_machine,
-        args=(main_func, world_size, num_processes_per_machine, machine_rank, dist_url, args,
-              timeout),
+        args=(
+            main_func,
+            world_size,
+            num_processes_per_machine,
+            machine_rank,
+            dist_url,
+            args,
+            timeout,
+        ),
         daemon=False,
     )
 
 
-def _cpu_worker(local_rank: int, main_func: Callable[..., object], world_size: int,
-                per_machine: int, machine_rank: int, dist_url: str, args: tuple[Any, ...],
-                timeout: timedelta) -> None:
+def _cpu_worker(
+    local_rank: int,
+    main_func: Callable[..., object],
+    world_size: int,
+    per_machine: int,
+    machine_rank: int,
+    dist_url: str,
+    args: tuple[Any, ...],
+    timeout: timedelta,
+) -> None:
     rank = machine_rank * per_machine + local_rank
-    dist.init_process_group("gloo", init_method=dist_url, world_size=world_size, rank=rank,
-                            timeout=timeout)
+    dist.init_process_group(
+        "gloo", init_method=dist_url, world_size=world_size, rank=rank, timeout=timeout
+    )
     for i in range(world_size // per_machine):
         group = dist.new_group(list(range(i * per_machine, (i + 1) * per_machine)))
         if i == machine_rank:

@@ -28,8 +28,12 @@ class NonFiniteLossError(FloatingPointError):
 
 def amp_dtype(name: str) -> torch.dtype:
     """``SOLVER.AMP.DTYPE`` -> torch dtype ("bfloat16"/"bf16" or "float16"/"fp16")."""
-    table = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-             "float16": torch.float16, "fp16": torch.float16}
+    table = {
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if name.lower() not in table:
         raise ValueError(f"SOLVER.AMP.DTYPE must be bfloat16 or float16, got {name!r}")
     return table[name.lower()]
@@ -56,9 +60,17 @@ class VideoTrainLoop(SimpleTrainer):
         stop_on_nan: check the loss on every rank and raise :class:`NonFiniteLossError`.
     """
 
-    def __init__(self, model: nn.Module, data_loader: Iterable[Any], optimizer: torch.optim.Optimizer,
-                 *, seed: int = 0, amp: bool = False,
-                 dtype: torch.dtype = torch.bfloat16, stop_on_nan: bool = True) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        data_loader: Iterable[Any],
+        optimizer: torch.optim.Optimizer,
+        *,
+        seed: int = 0,
+        amp: bool = False,
+        dtype: torch.dtype = torch.bfloat16,
+        stop_on_nan: bool = True,
+    ) -> None:
         super().__init__(model, data_loader, optimizer)
         self.seed = int(seed)
         self.amp = bool(amp)

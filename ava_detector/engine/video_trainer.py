@@ -83,12 +83,19 @@ class VideoTrainer(DefaultTrainer):
         model = create_ddp_model(model, broadcast_buffers=False, **ddp_kwargs)
         amp = self.amp_enabled(cfg)
         self._trainer = VideoTrainLoop(
-            model, data_loader, optimizer, seed=self.seed, amp=amp,
-            dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE), stop_on_nan=cfg.SOLVER.STOP_ON_NAN,
+            model,
+            data_loader,
+            optimizer,
+            seed=self.seed,
+            amp=amp,
+            dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE),
+            stop_on_nan=cfg.SOLVER.STOP_ON_NAN,
         )
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
         self.checkpointer = self.checkpointer_class(
-            model, cfg.OUTPUT_DIR, backbone_only=cfg.MODEL.WEIGHTS_BACKBONE_ONLY,
+            model,
+            cfg.OUTPUT_DIR,
+            backbone_only=cfg.MODEL.WEIGHTS_BACKBONE_ONLY,
             trainer=weakref.proxy(self),
         )
         self.start_iter = 0
@@ -114,8 +121,10 @@ class VideoTrainer(DefaultTrainer):
         if not cfg.SOLVER.AMP.ENABLED:
             return False
         if not str(cfg.MODEL.DEVICE).startswith("cuda") or not torch.cuda.is_available():
-            logger.info("SOLVER.AMP.ENABLED ignored: mixed precision runs on CUDA only (device %s)",
-                        cfg.MODEL.DEVICE)
+            logger.info(
+                "SOLVER.AMP.ENABLED ignored: mixed precision runs on CUDA only (device %s)",
+                cfg.MODEL.DEVICE,
+            )
             return False
         return True
 
@@ -136,8 +145,13 @@ class VideoTrainer(DefaultTrainer):
             final = os.path.join(self.cfg.OUTPUT_DIR, "model_final.pth")
             problem = checkpoint_problem(final)
             if problem is not None:
-                logger.warning("%s: %s; writing it again from the resumed checkpoint (iteration "
-                               "%d of %d)", final, problem, self.start_iter, self.max_iter)
+                logger.warning(
+                    "%s: %s; writing it again from the resumed checkpoint (iteration %d of %d)",
+                    final,
+                    problem,
+                    self.start_iter,
+                    self.max_iter,
+                )
                 self.checkpointer.save("model_final", iteration=self.start_iter - 1)
 
     def state_dict(self) -> dict:
@@ -169,7 +183,8 @@ class VideoTrainer(DefaultTrainer):
         return build_inference_loader(
             cls.load_records(cfg, [dataset_name], is_train=False),
             cls.build_mapper(cfg, is_train=False),
-            batch_size=cfg.TEST.IMS_PER_BATCH, num_workers=cfg.DATALOADER.NUM_WORKERS,
+            batch_size=cfg.TEST.IMS_PER_BATCH,
+            num_workers=cfg.DATALOADER.NUM_WORKERS,
         )
 
     @classmethod

@@ -47,7 +47,9 @@ def export_torchscript(model: nn.Module, inputs: Sequence[torch.Tensor], path: s
     model = model.eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", FutureWarning)  # "torch.jit is deprecated" (still supported)
+        warnings.simplefilter(
+            "ignore", FutureWarning
+        )  # "torch.jit is deprecated" (still supported)
         traced = torch.jit.trace(model, tuple(inputs), check_trace=False)
         with atomic_output(path) as tmp:
             torch.jit.save(traced, str(tmp))
@@ -79,8 +81,14 @@ def export_onnx(
     with atomic_output(path) as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, tuple(inputs), str(tmp), dynamo=False, opset_version=opset,
-            input_names=names, output_names=["scores"], dynamic_axes=dynamic,
+            model,
+            tuple(inputs),
+            str(tmp),
+            dynamo=False,
+            opset_version=opset,
+            input_names=names,
+            output_names=["scores"],
+            dynamic_axes=dynamic,
         )
     return Path(path)
 

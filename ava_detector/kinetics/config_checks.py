@@ -14,8 +14,12 @@ def kinetics_config_problems(cfg: CfgNode) -> list[ConfigProblem]:
     """What is wrong with ``cfg``'s Kinetics keys (errors, each naming its key)."""
     errors = []
     if cfg.KINETICS.ENSEMBLE not in ENSEMBLES:
-        errors.append(error("KINETICS.ENSEMBLE", f"{cfg.KINETICS.ENSEMBLE!r} is not one of "
-                            f"{', '.join(ENSEMBLES)}"))
+        errors.append(
+            error(
+                "KINETICS.ENSEMBLE",
+                f"{cfg.KINETICS.ENSEMBLE!r} is not one of {', '.join(ENSEMBLES)}",
+            )
+        )
     for key in ("TEST_NUM_CLIPS", "TEST_NUM_CROPS"):
         value = cfg.KINETICS[key]
         if not is_int(value) or value < 1:

@@ -102,7 +102,9 @@ def aggregate_views(views: Iterable[ViewResult], ensemble: str = "sum") -> Video
     )
 
 
-def topk_accuracy(scores: np.ndarray, labels: np.ndarray, ks: Sequence[int] = (1, 5)) -> dict[int, float]:
+def topk_accuracy(
+    scores: np.ndarray, labels: np.ndarray, ks: Sequence[int] = (1, 5)
+) -> dict[int, float]:
     """Percentage of rows whose label is among the ``k`` highest scores (ties broken by class
     order, as ``argsort``); ``k`` larger than the class count means all classes."""
     if len(labels) == 0:
@@ -171,7 +173,9 @@ class KineticsEvaluator(DatasetEvaluator):
             raise ValueError(f"KINETICS.ENSEMBLE must be one of {ENSEMBLES}, got {ensemble!r}")
         self.dataset_name = dataset_name
         self.ensemble = ensemble
-        self.top_k = int(top_k if top_k is not None else (cfg.KINETICS.CONFUSION_TOP_K if cfg else 10))
+        self.top_k = int(
+            top_k if top_k is not None else (cfg.KINETICS.CONFUSION_TOP_K if cfg else 10)
+        )
         self.output_dir = output_dir
         self.distributed = distributed
         self._views: list[ViewResult] = []
@@ -211,9 +215,11 @@ class KineticsEvaluator(DatasetEvaluator):
         num_classes = agg.scores.shape[1] if agg.scores.size else 0
         names = self._class_names(num_classes)
         predicted = agg.scores.argmax(axis=1) if len(agg.labels) else np.zeros(0, np.int64)
-        confused = most_confused(
-            confusion_matrix(predicted, agg.labels, num_classes), names, self.top_k
-        ) if num_classes else []
+        confused = (
+            most_confused(confusion_matrix(predicted, agg.labels, num_classes), names, self.top_k)
+            if num_classes
+            else []
+        )
         self._log(agg, acc, confused)
         if self.output_dir:
             self._save(self.output_dir, agg, predicted, names, acc)
@@ -244,8 +250,14 @@ class KineticsEvaluator(DatasetEvaluator):
             )
             logger.info("Most confused class pairs:\n" + table)
 
-    def _save(self, output_dir: str, agg: VideoScores, predicted: np.ndarray, names: list[str],
-              acc: dict[int, float]) -> None:
+    def _save(
+        self,
+        output_dir: str,
+        agg: VideoScores,
+        predicted: np.ndarray,
+        names: list[str],
+        acc: dict[int, float],
+    ) -> None:
         os.makedirs(output_dir, exist_ok=True)
         doc = {
             "dataset": self.dataset_name,

@@ -82,8 +82,14 @@ class KineticsDatasetMapper(ClipMapper):
         max_bad_sample_retries: int = 10,
     ) -> None:
         super().__init__(
-            is_train, arch=arch, num_frames=num_frames, sampling_rate=sampling_rate, alpha=alpha,
-            target_fps=target_fps, source="video", skip_bad_samples=skip_bad_samples,
+            is_train,
+            arch=arch,
+            num_frames=num_frames,
+            sampling_rate=sampling_rate,
+            alpha=alpha,
+            target_fps=target_fps,
+            source="video",
+            skip_bad_samples=skip_bad_samples,
             max_bad_sample_retries=max_bad_sample_retries,
         )
         self.augmentations = augmentations
@@ -114,17 +120,22 @@ class KineticsDatasetMapper(ClipMapper):
         """Start time (s) of the clip: random in training, the record's ``clip_index`` at test."""
         if self.is_train:
             return random_clip_start(duration, self.span)
-        return view_clip_start(duration, self.span, int(record.get("clip_index", 0)), self.num_clips)
+        return view_clip_start(
+            duration, self.span, int(record.get("clip_index", 0)), self.num_clips
+        )
 
     def _read_clip(self, record: dict) -> np.ndarray:
         """The decoded ``(T, H, W, 3)`` clip, or InputFileError for a bad or too-short video."""
         source = self.open_source(record, record.get("source", "video"))
         duration = source.duration
         if not math.isfinite(duration):
-            raise InputFileError(source.path, None, "video duration unknown (no stream/container duration)")
+            raise InputFileError(
+                source.path, None, "video duration unknown (no stream/container duration)"
+            )
         if duration < self.min_clip_coverage * self.span:
             raise InputFileError(
-                source.path, None,
+                source.path,
+                None,
                 f"video too short: {duration:.3f} s < {self.min_clip_coverage:g} x the "
                 f"{self.span:.3f} s clip ({self.num_frames}x{self.sampling_rate} at {self.target_fps:g} fps)",
             )

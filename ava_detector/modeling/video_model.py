@@ -36,8 +36,13 @@ class VideoModel(nn.Module):
     pixel_mean: torch.Tensor  # (C,) buffers
     pixel_std: torch.Tensor
 
-    def __init__(self, backbone: nn.Module, pixel_mean: tuple[float, ...],
-                 pixel_std: tuple[float, ...], decode_device: str = "cpu") -> None:
+    def __init__(
+        self,
+        backbone: nn.Module,
+        pixel_mean: tuple[float, ...],
+        pixel_std: tuple[float, ...],
+        decode_device: str = "cpu",
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1), False)
@@ -81,7 +86,9 @@ class VideoModel(nn.Module):
             batched_inputs: mapper dicts, each with ``clips`` or ``clip_bytes``.
         """
         out: list[dict[str, torch.Tensor] | None] = [None] * len(batched_inputs)
-        encoded = [i for i, x in enumerate(batched_inputs) if "clips" not in x and "clip_bytes" in x]
+        encoded = [
+            i for i, x in enumerate(batched_inputs) if "clips" not in x and "clip_bytes" in x
+        ]
         if encoded:
             decoded = decode_clip_bytes([batched_inputs[i] for i in encoded], self.decode_device)
             for i, clips in zip(encoded, decoded):
@@ -89,7 +96,9 @@ class VideoModel(nn.Module):
         for i, x in enumerate(batched_inputs):
             if out[i] is None:
                 if "clips" not in x:
-                    raise KeyError(f"{x.get('image_id', x.get('video_id', '?'))}: an input without "
-                                   "'clips' or 'clip_bytes'")
+                    raise KeyError(
+                        f"{x.get('image_id', x.get('video_id', '?'))}: an input without "
+                        "'clips' or 'clip_bytes'"
+                    )
                 out[i] = {k: v.to(self.device, non_blocking=True) for k, v in x["clips"].items()}
         return out  # type: ignore[return-value]

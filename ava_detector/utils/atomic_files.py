@@ -20,8 +20,13 @@ from typing import BinaryIO
 from ava_detector.utils.temp_files import temp_beside
 
 __all__ = [
-    "TEMPORARY_NAME", "atomic_open", "atomic_output", "atomic_write_text", "remove_stray_temporaries",
-    "folder_beside", "replace_folder",
+    "TEMPORARY_NAME",
+    "atomic_open",
+    "atomic_output",
+    "atomic_write_text",
+    "remove_stray_temporaries",
+    "folder_beside",
+    "replace_folder",
 ]
 
 #: ``.<target name>.<8 random characters of tempfile.mkstemp>.tmp``

@@ -75,15 +75,21 @@ def parse_ava_rows(text: str, path: str | Path, *, detections: bool = False) -> 
             rows.append(AVARow(f[0], f[1], None, 0, -1, line))
             continue
         if len(f) not in (7, 8) or (detections and len(f) != 8):
-            raise InputFileError(path, line, f"expected {'8' if detections else '2, 7 or 8'} "
-                                 f"comma-separated columns, got {len(f)}")
+            raise InputFileError(
+                path,
+                line,
+                f"expected {'8' if detections else '2, 7 or 8'} "
+                f"comma-separated columns, got {len(f)}",
+            )
         _num(f[1], path, line, "timestamp")
         x1, y1, x2, y2 = (_num(v, path, line, "box coordinate") for v in f[2:6])
         box = (x1, y1, x2, y2)
         action = _num(f[6], path, line, "action_id")
         if action != int(action):
             raise InputFileError(path, line, f"action_id {f[6]!r} is not an integer")
-        value = _num(f[7], path, line, "score" if detections else "person_id") if len(f) == 8 else -1
+        value = (
+            _num(f[7], path, line, "score" if detections else "person_id") if len(f) == 8 else -1
+        )
         if not detections and value != int(value):
             raise InputFileError(path, line, f"person_id {f[7]!r} is not an integer")
         rows.append(AVARow(f[0], f[1], box, int(action), value, line))
@@ -102,7 +108,9 @@ def parse_exclusion_rows(text: str, path: str | Path) -> list[tuple[str, str]]:
         if raw.strip():
             f = [x.strip() for x in raw.split(",")]
             if len(f) != 2:
-                raise InputFileError(path, line, f"expected 2 comma-separated columns, got {len(f)}")
+                raise InputFileError(
+                    path, line, f"expected 2 comma-separated columns, got {len(f)}"
+                )
             _num(f[1], path, line, "timestamp")
             out.append((f[0], f[1]))
     return out
@@ -117,7 +125,9 @@ def _link(keyframes: list[list[tuple[_Box, set[str]]]], link_iou: float) -> list
         cur = [-1] * len(boxes)
         if prev and boxes:
             iou = pairwise_iou(np.array([b for b, _ in prev]), np.array([b[0] for b in boxes]))
-            order = np.dstack(np.unravel_index(np.argsort(-iou, axis=None, kind="stable"), iou.shape))[0]
+            order = np.dstack(
+                np.unravel_index(np.argsort(-iou, axis=None, kind="stable"), iou.shape)
+            )[0]
             used_prev: set[int] = set()
             for i, j in order:
                 if iou[i, j] < link_iou:
@@ -214,8 +224,9 @@ def videos_from_ava(
             spans, current, last = [], [], None
             for sec, box, actions in items:
                 if last is not None and sec == last:
-                    raise InputFileError(path, None, f"video {vid!r}: person {pid} has two boxes "
-                                         f"at second {sec:g}")
+                    raise InputFileError(
+                        path, None, f"video {vid!r}: person {pid} has two boxes at second {sec:g}"
+                    )
                 if last is not None and sec - last > step + 1e-6:
                     spans.append(current)
                     current = []
@@ -225,9 +236,17 @@ def videos_from_ava(
             tracks.append(make_track(pid, spans))
         frames = sorted(frame_of(s, fps) for s in v["secs"])
         annotated = meta.get("annotated_frames") or ([0, frames[-1]] if frames else None)
-        videos.append(VideoAnnotations(
-            video_id=vid, fps=float(fps), num_frames=int(meta.get("frames") or 0),
-            width=int(meta.get("width") or width), height=int(meta.get("height") or height),
-            tracks=tuple(tracks), skip_frames=frozenset(excluded.get(vid, ())),
-            annotated=tuple(annotated) if annotated else None, source=str(path)))
+        videos.append(
+            VideoAnnotations(
+                video_id=vid,
+                fps=float(fps),
+                num_frames=int(meta.get("frames") or 0),
+                width=int(meta.get("width") or width),
+                height=int(meta.get("height") or height),
+                tracks=tuple(tracks),
+                skip_frames=frozenset(excluded.get(vid, ())),
+                annotated=tuple(annotated) if annotated else None,
+                source=str(path),
+            )
+        )
     return videos

@@ -35,8 +35,17 @@ from ava_detector.data.errors import InputFileError
 from ava_detector.utils.atomic_files import folder_beside, replace_folder
 
 __all__ = [
-    "AVATables", "parse_rate", "format_sec", "keyframe_times", "build_ava_tables", "split_videos",
-    "label_map_text", "list_frames", "write_ava_dataset", "LABEL_MAP_NAME", "IMAGE_SUFFIXES",
+    "AVATables",
+    "parse_rate",
+    "format_sec",
+    "keyframe_times",
+    "build_ava_tables",
+    "split_videos",
+    "label_map_text",
+    "list_frames",
+    "write_ava_dataset",
+    "LABEL_MAP_NAME",
+    "IMAGE_SUFFIXES",
 ]
 
 LABEL_MAP_NAME = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
@@ -148,7 +157,9 @@ def build_ava_tables(
     """
     tables = AVATables()
     if classes is None:
-        names = {a for v in videos for t in v.tracks for s in t.spans for fb in s for a in fb.actions}
+        names = {
+            a for v in videos for t in v.tracks for s in t.spans for fb in s for a in fb.actions
+        }
         classes = sorted(names)
     tables.classes = list(classes)
     ids = {name: i + 1 for i, name in enumerate(classes)}
@@ -197,7 +208,11 @@ def build_ava_tables(
 
 
 def split_videos(
-    video_ids: list[str], *, val_ratio: float = 0.2, seed: int = 0, val_videos: list[str] | None = None
+    video_ids: list[str],
+    *,
+    val_ratio: float = 0.2,
+    seed: int = 0,
+    val_videos: list[str] | None = None,
 ) -> dict[str, str]:
     """``{video_id: "train" | "val"}``: the named ``val_videos``, or ``round(val_ratio * n)`` videos
     drawn with ``seed`` (at least one when the ratio is positive and there are two or more videos).
@@ -212,8 +227,9 @@ def split_videos(
     if val_videos is not None:
         unknown = sorted(set(val_videos) - set(ids))
         if unknown:
-            raise ValueError(f"--val-videos names videos that were not imported: {unknown} "
-                             f"(imported: {ids})")
+            raise ValueError(
+                f"--val-videos names videos that were not imported: {unknown} (imported: {ids})"
+            )
         val = set(val_videos)
     else:
         if not 0 <= val_ratio < 1:
@@ -234,8 +250,10 @@ def label_map_text(classes: list[str]) -> str:
     out = []
     for i, name in enumerate(classes, start=1):
         if any(c in name for c in '"\\\n\r') or not name.strip():
-            raise ValueError(f"action name {name!r} cannot be written in a label map "
-                             "(empty, or holds a quote, backslash or line break)")
+            raise ValueError(
+                f"action name {name!r} cannot be written in a label map "
+                "(empty, or holds a quote, backslash or line break)"
+            )
         out.append(f'label {{\n  name: "{name}"\n  label_id: {i}\n}}\n')
     return "".join(out)
 
@@ -250,11 +268,15 @@ def list_frames(frames_dir: str | Path, video_ids: list[str]) -> dict[str, list[
     out = {}
     for vid in video_ids:
         d = Path(frames_dir) / vid
-        names = sorted(p.name for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) \
-            if d.is_dir() else []
+        names = (
+            sorted(p.name for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if d.is_dir()
+            else []
+        )
         if not names:
-            raise InputFileError(d, None, f"no extracted frames for video {vid!r} "
-                                 f"(expected {d}/<frame>.jpg)")
+            raise InputFileError(
+                d, None, f"no extracted frames for video {vid!r} (expected {d}/<frame>.jpg)"
+            )
         out[vid] = [f"{vid}/{n}" for n in names]
     return out
 
@@ -294,9 +316,11 @@ def write_ava_dataset(
         raise FileExistsError(f"{out} exists (pass --force to replace it)")
     fps_values = sorted({v.fps for v in videos})
     if len(fps_values) > 1:
-        raise ValueError("the videos have different frame rates "
-                         f"({', '.join(f'{v.video_id}: {v.fps:g}' for v in videos)}): extract their "
-                         "frames at one rate and pass it as --fps")
+        raise ValueError(
+            "the videos have different frame rates "
+            f"({', '.join(f'{v.video_id}: {v.fps:g}' for v in videos)}): extract their "
+            "frames at one rate and pass it as --fps"
+        )
     label_map = label_map_text(tables.classes)
     frame_lists = list_frames(frames_dir, [v.video_id for v in videos]) if frames_dir else None
     sizes = {(v.width, v.height) for v in videos}
@@ -309,9 +333,12 @@ def write_ava_dataset(
             vids = [v.video_id for v in videos if splits[v.video_id] == split]
             rows = [r for vid in vids for r in tables.rows[vid]]
             excl = [r for vid in vids for r in tables.exclusions[vid]]
-            (tmp / "annotations" / f"ava_{split}_v2.2.csv").write_text("".join(r + "\n" for r in rows))
+            (tmp / "annotations" / f"ava_{split}_v2.2.csv").write_text(
+                "".join(r + "\n" for r in rows)
+            )
             (tmp / "annotations" / f"ava_{split}_excluded_timestamps_v2.2.csv").write_text(
-                "".join(r + "\n" for r in excl))
+                "".join(r + "\n" for r in excl)
+            )
             summary["splits"][split] = {
                 "videos": len(vids),
                 "keyframes": len({tuple(r.split(",")[:2]) for r in rows}),
@@ -321,7 +348,8 @@ def write_ava_dataset(
             if frame_lists is not None:
                 (tmp / "frame_lists").mkdir(exist_ok=True)
                 (tmp / "frame_lists" / f"{split}.csv").write_text(
-                    format_frame_list({vid: frame_lists[vid] for vid in vids}))
+                    format_frame_list({vid: frame_lists[vid] for vid in vids})
+                )
         (tmp / "annotations" / LABEL_MAP_NAME).write_text(label_map)
         if frames_dir:
             os.symlink(Path(frames_dir).resolve(), tmp / "frames", target_is_directory=True)
@@ -340,8 +368,12 @@ def write_ava_dataset(
             "classes": tables.classes,
             "videos": {
                 v.video_id: {
-                    "split": splits[v.video_id], "fps": v.fps, "frames": v.num_frames,
-                    "width": v.width, "height": v.height, "source": v.source,
+                    "split": splits[v.video_id],
+                    "fps": v.fps,
+                    "frames": v.num_frames,
+                    "width": v.width,
+                    "height": v.height,
+                    "source": v.source,
                     "keyframe_secs": [_number(s) for s in tables.secs.get(v.video_id, ())],
                     "annotated_frames": list(v.annotated) if v.annotated else None,
                 }

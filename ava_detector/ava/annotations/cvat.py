@@ -127,17 +127,20 @@ def _meta(ctx: _Ctx, root: XmlNode) -> tuple[XmlNode, dict[str, dict[str, str]]]
     project = meta.find("project")
     if task is None:
         if project is not None:
-            ctx.fail(project, "project exports hold several tasks: export each task "
-                     "(or job) as 'CVAT for video 1.1'")
+            ctx.fail(
+                project,
+                "project exports hold several tasks: export each task "
+                "(or job) as 'CVAT for video 1.1'",
+            )
         ctx.fail(meta, "has no <task> or <job>")
     labels: dict[str, dict[str, str]] = {}
     label_nodes = task.find("labels")
     if label_nodes is None and project is not None:
         label_nodes = project.find("labels")
-    for label in (label_nodes.findall("label") if label_nodes is not None else []):
+    for label in label_nodes.findall("label") if label_nodes is not None else []:
         attrs = {}
         attr_nodes = label.find("attributes")
-        for a in (attr_nodes.findall("attribute") if attr_nodes is not None else []):
+        for a in attr_nodes.findall("attribute") if attr_nodes is not None else []:
             kind = a.child_text("input_type").lower()
             mutable = a.child_text("mutable", "true").strip().lower() != "false"
             attrs[a.child_text("name")] = kind if mutable else f"immutable {kind}"
@@ -220,11 +223,16 @@ def parse_cvat_video(
         ctx.fail(root, "is not a CVAT export (expected the root <annotations>)")
     image = root.find("image")
     if image is not None:
-        ctx.fail(image, "belongs to a 'CVAT for images' export: export the task as "
-                 "'CVAT for video 1.1'")
+        ctx.fail(
+            image, "belongs to a 'CVAT for images' export: export the task as 'CVAT for video 1.1'"
+        )
     if fps is None or not fps > 0:
-        raise InputFileError(path, None, "CVAT exports do not record the frame rate: pass --fps "
-                             "(or --videos-dir with the video)")
+        raise InputFileError(
+            path,
+            None,
+            "CVAT exports do not record the frame rate: pass --fps "
+            "(or --videos-dir with the video)",
+        )
     task, label_attrs = _meta(ctx, root)
     start, step, stop, size = _frame_mapping(ctx, task)
     orig = task.find("original_size")
@@ -274,8 +282,9 @@ def parse_cvat_video(
         if action is not None:
             action_tracks.append((tid, action, track))
             continue
-        persons[tid] = _spans(ctx, track, video_frame, w, h, mapping,
-                              label_attrs.get(label, {}), skip, result)
+        persons[tid] = _spans(
+            ctx, track, video_frame, w, h, mapping, label_attrs.get(label, {}), skip, result
+        )
     for tid, action, track in action_tracks:
         _merge_action_track(ctx, tid, action, track, video_frame, w, h, persons, mapping, result)
     tracks = []
@@ -286,9 +295,19 @@ def parse_cvat_video(
             raise InputFileError(path, None, str(e)) from None
     num_frames = (stop + 1) if stop is not None else 0
     annotated = (start, stop) if stop is not None else None
-    result.videos.append(VideoAnnotations(
-        video_id=vid, fps=float(fps), num_frames=num_frames, width=int(w), height=int(h),
-        tracks=tuple(tracks), skip_frames=frozenset(skip), annotated=annotated, source=str(path)))
+    result.videos.append(
+        VideoAnnotations(
+            video_id=vid,
+            fps=float(fps),
+            num_frames=num_frames,
+            width=int(w),
+            height=int(h),
+            tracks=tuple(tracks),
+            skip_frames=frozenset(skip),
+            annotated=annotated,
+            source=str(path),
+        )
+    )
     return result
 
 
@@ -300,9 +319,17 @@ def _box(ctx: _Ctx, node: XmlNode, w: int, h: int) -> tuple[float, float, float,
     return (x1 / w, y1 / h, x2 / w, y2 / h)
 
 
-def _spans(ctx: _Ctx, track: XmlNode, video_frame: Callable[[XmlNode], int], w: int, h: int,
-           mapping: ActionMapping, input_types: dict[str, str], skip: set[int],
-           result: ImportResult) -> list[list[FrameBox]]:
+def _spans(
+    ctx: _Ctx,
+    track: XmlNode,
+    video_frame: Callable[[XmlNode], int],
+    w: int,
+    h: int,
+    mapping: ActionMapping,
+    input_types: dict[str, str],
+    skip: set[int],
+    result: ImportResult,
+) -> list[list[FrameBox]]:
     """The visible spans of a person track, with per-frame actions."""
     inherited = _attributes(ctx, track, {})
     boxes = []
@@ -338,18 +365,32 @@ def _spans(ctx: _Ctx, track: XmlNode, video_frame: Callable[[XmlNode], int], w: 
                     continue  # an immutable attribute describes the person, not an action
                 kind = kind.split(" ", 1)[1]
             actions |= mapping.actions_of_attribute(name, value, kind)
-        current.append(FrameBox(frame, _box(ctx, b, w, h), frozenset(actions),
-                                keyframe=ctx.flag(b, "keyframe") if "keyframe" in b.attrib else True,
-                                occluded=ctx.flag(b, "occluded")))
+        current.append(
+            FrameBox(
+                frame,
+                _box(ctx, b, w, h),
+                frozenset(actions),
+                keyframe=ctx.flag(b, "keyframe") if "keyframe" in b.attrib else True,
+                occluded=ctx.flag(b, "occluded"),
+            )
+        )
     if current:
         spans.append(current)
     return spans
 
 
-def _merge_action_track(ctx: _Ctx, tid: int, action: str, track: XmlNode,
-                        video_frame: Callable[[XmlNode], int], w: int, h: int,
-                        persons: dict[int, list[list[FrameBox]]], mapping: ActionMapping,
-                        result: ImportResult) -> None:
+def _merge_action_track(
+    ctx: _Ctx,
+    tid: int,
+    action: str,
+    track: XmlNode,
+    video_frame: Callable[[XmlNode], int],
+    w: int,
+    h: int,
+    persons: dict[int, list[list[FrameBox]]],
+    mapping: ActionMapping,
+    result: ImportResult,
+) -> None:
     """Labels mode: each visible box of an action track adds ``action`` to the person box it overlaps
     most (IoU >= mapping.merge_iou) on that frame; the boxes that overlap none form a person of their
     own (the action track's id)."""
@@ -357,8 +398,9 @@ def _merge_action_track(ctx: _Ctx, tid: int, action: str, track: XmlNode,
     current: list[FrameBox] = []
     # geometry only: adding an action never moves a box, so these stay valid while actions are added
     geometry = {pid: make_track(pid, spans) for pid, spans in persons.items()}
-    for b in sorted((c for c in track.children if c.tag == "box"),
-                    key=lambda b: ctx.int_attr(b, "frame")):
+    for b in sorted(
+        (c for c in track.children if c.tag == "box"), key=lambda b: ctx.int_attr(b, "frame")
+    ):
         frame = video_frame(b)
         if ctx.flag(b, "outside"):
             if current:
@@ -399,5 +441,7 @@ def _add_action(spans: list[list[FrameBox]], fb: FrameBox, action: str) -> None:
                     span[i] = FrameBox(x.frame, x.box, x.actions | {action}, x.keyframe, x.occluded)
                     return
                 if x.frame > fb.frame:
-                    span.insert(i, FrameBox(fb.frame, fb.box, fb.actions | {action}, False, fb.occluded))
+                    span.insert(
+                        i, FrameBox(fb.frame, fb.box, fb.actions | {action}, False, fb.occluded)
+                    )
                     return

@@ -58,55 +58,99 @@ def to_cvat_xml(
         video_suffix: appended to the video id in ``meta/task/source``.
     """
     if not video.width or not video.height:
-        raise ValueError(f"video {video.video_id!r}: the frame size is unknown (dataset.json has no "
-                         "width / height): pass --width and --height")
+        raise ValueError(
+            f"video {video.video_id!r}: the frame size is unknown (dataset.json has no "
+            "width / height): pass --width and --height"
+        )
     frames = [f for t in video.tracks for f in t.frames] + sorted(video.skip_frames)
     # the task's frames: the annotated range (a CVAT import's task), else the video from frame 0
     first, last = video.annotated or (0, max(frames) if frames else 0)
     first = min([first] + frames)
     last = max([last] + frames)
     W, H = video.width, video.height
-    out = ['<?xml version="1.0" encoding="utf-8"?>', "<annotations>", "  <version>1.1</version>",
-           "  <meta>", "    <task>", f"      <name>{escape(video.video_id)}</name>",
-           f"      <size>{last - first + 1}</size>", "      <mode>interpolation</mode>",
-           "      <overlap>0</overlap>", f"      <start_frame>{first}</start_frame>",
-           f"      <stop_frame>{last}</stop_frame>", "      <frame_filter></frame_filter>",
-           "      <labels>", "        <label>", f"          <name>{escape(person_label)}</name>",
-           "          <type>rectangle</type>", "          <attributes>"]
+    out = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        "<annotations>",
+        "  <version>1.1</version>",
+        "  <meta>",
+        "    <task>",
+        f"      <name>{escape(video.video_id)}</name>",
+        f"      <size>{last - first + 1}</size>",
+        "      <mode>interpolation</mode>",
+        "      <overlap>0</overlap>",
+        f"      <start_frame>{first}</start_frame>",
+        f"      <stop_frame>{last}</stop_frame>",
+        "      <frame_filter></frame_filter>",
+        "      <labels>",
+        "        <label>",
+        f"          <name>{escape(person_label)}</name>",
+        "          <type>rectangle</type>",
+        "          <attributes>",
+    ]
     for name in classes:
-        out += ["            <attribute>", f"              <name>{escape(name)}</name>",
-                "              <mutable>True</mutable>", "              <input_type>checkbox</input_type>",
-                "              <default_value>false</default_value>",
-                "              <values>false</values>", "            </attribute>"]
-    out += ["          </attributes>", "        </label>", "        <label>",
-            f"          <name>{escape(skip_label)}</name>", "          <type>tag</type>",
-            "          <attributes></attributes>", "        </label>", "      </labels>",
-            "      <original_size>", f"        <width>{W}</width>", f"        <height>{H}</height>",
-            "      </original_size>", f"      <source>{escape(video.video_id + video_suffix)}</source>",
-            "    </task>", "  </meta>"]
+        out += [
+            "            <attribute>",
+            f"              <name>{escape(name)}</name>",
+            "              <mutable>True</mutable>",
+            "              <input_type>checkbox</input_type>",
+            "              <default_value>false</default_value>",
+            "              <values>false</values>",
+            "            </attribute>",
+        ]
+    out += [
+        "          </attributes>",
+        "        </label>",
+        "        <label>",
+        f"          <name>{escape(skip_label)}</name>",
+        "          <type>tag</type>",
+        "          <attributes></attributes>",
+        "        </label>",
+        "      </labels>",
+        "      <original_size>",
+        f"        <width>{W}</width>",
+        f"        <height>{H}</height>",
+        "      </original_size>",
+        f"      <source>{escape(video.video_id + video_suffix)}</source>",
+        "    </task>",
+        "  </meta>",
+    ]
 
-    def box(frame: int, b: tuple[float, float, float, float], outside: bool,
-            attrs: list[tuple[str, bool]]) -> str:
+    def box(
+        frame: int,
+        b: tuple[float, float, float, float],
+        outside: bool,
+        attrs: list[tuple[str, bool]],
+    ) -> str:
         x1, y1, x2, y2 = b
-        head = (f'    <box frame="{frame - first}" outside="{int(outside)}" occluded="0" keyframe="1" '
-                f'xtl="{x1 * W:.4f}" ytl="{y1 * H:.4f}" xbr="{x2 * W:.4f}" ybr="{y2 * H:.4f}" '
-                'z_order="0">')
-        body = "".join(f"<attribute name={quoteattr(n)}>{'true' if on else 'false'}</attribute>"
-                       for n, on in attrs)
+        head = (
+            f'    <box frame="{frame - first}" outside="{int(outside)}" occluded="0" keyframe="1" '
+            f'xtl="{x1 * W:.4f}" ytl="{y1 * H:.4f}" xbr="{x2 * W:.4f}" ybr="{y2 * H:.4f}" '
+            'z_order="0">'
+        )
+        body = "".join(
+            f"<attribute name={quoteattr(n)}>{'true' if on else 'false'}</attribute>"
+            for n, on in attrs
+        )
         return head + body + "</box>"
 
     for track in video.tracks:
-        out.append(f'  <track id="{track.track_id}" label={quoteattr(person_label)} '
-                   f'source={quoteattr(source)}>')
+        out.append(
+            f'  <track id="{track.track_id}" label={quoteattr(person_label)} '
+            f"source={quoteattr(source)}>"
+        )
         for span in track.spans:
             for fb in span:
                 out.append(box(fb.frame, fb.box, False, [(n, n in fb.actions) for n in classes]))
             end = span[-1]
             if end.frame + 1 <= last:
-                out.append(box(end.frame + 1, end.box, True, [(n, n in end.actions) for n in classes]))
+                out.append(
+                    box(end.frame + 1, end.box, True, [(n, n in end.actions) for n in classes])
+                )
         out.append("  </track>")
     for f in sorted(video.skip_frames):
-        out.append(f'  <tag frame="{f - first}" label={quoteattr(skip_label)} source="manual"></tag>')
+        out.append(
+            f'  <tag frame="{f - first}" label={quoteattr(skip_label)} source="manual"></tag>'
+        )
     out.append("</annotations>")
     return "\n".join(out) + "\n"
 
@@ -138,7 +182,9 @@ def to_label_studio_tasks(
         value_head = {"framesCount": count, "duration": count / video.fps}
         result = []
         for track in video.tracks:
-            runs: list[tuple[list, bool]] = []  # (boxes, continued by the next run in the same span)
+            runs: list[
+                tuple[list, bool]
+            ] = []  # (boxes, continued by the next run in the same span)
             for span in track.spans:
                 for i, fb in enumerate(span):
                     if i > 0 and runs[-1][0][-1].actions == fb.actions:
@@ -158,37 +204,63 @@ def to_label_studio_tasks(
                         if len(run) == 1:
                             raise ValueError(
                                 f"video {video.video_id!r}, person {track.track_id}: actions change "
-                                "on consecutive frames; Label Studio regions cannot express it")
+                                "on consecutive frames; Label Studio regions cannot express it"
+                            )
                         seq[-1]["enabled"] = False
                         close = None
                 if close is not None and close < count:
                     t = (close - end.frame) / (nxt.frame - end.frame) if continued else 0.0
                     b = interpolate_box(end.box, nxt.box, t) if continued else end.box
                     seq.append(_ls_item(FrameBox(close, b), video.fps, False))
-                result.append({
-                    "id": f"p{track.track_id}_{n}", "type": "videorectangle", "from_name": from_name,
-                    "to_name": to_name, "origin": "prediction",
-                    "value": {**value_head, "sequence": seq, "labels": sorted(run[0].actions)},
-                    "meta": {"text": [f"person_id={track.track_id}"]},
-                })
+                result.append(
+                    {
+                        "id": f"p{track.track_id}_{n}",
+                        "type": "videorectangle",
+                        "from_name": from_name,
+                        "to_name": to_name,
+                        "origin": "prediction",
+                        "value": {**value_head, "sequence": seq, "labels": sorted(run[0].actions)},
+                        "meta": {"text": [f"person_id={track.track_id}"]},
+                    }
+                )
         if video.skip_frames:
-            result.append({
-                "id": "skipped_frames", "type": "timelinelabels", "from_name": timeline_from_name,
-                "to_name": to_name, "origin": "prediction",
-                "value": {"ranges": [{"start": a + 1, "end": b + 1} for a, b in _runs(sorted(video.skip_frames))],
-                          "timelinelabels": [skip_label]},
-            })
-        tasks.append({
-            "data": {"video": video_url.format(video_id=video.video_id)},
-            "predictions": [{"model_version": model_version, "result": result}],
-        })
+            result.append(
+                {
+                    "id": "skipped_frames",
+                    "type": "timelinelabels",
+                    "from_name": timeline_from_name,
+                    "to_name": to_name,
+                    "origin": "prediction",
+                    "value": {
+                        "ranges": [
+                            {"start": a + 1, "end": b + 1}
+                            for a, b in _runs(sorted(video.skip_frames))
+                        ],
+                        "timelinelabels": [skip_label],
+                    },
+                }
+            )
+        tasks.append(
+            {
+                "data": {"video": video_url.format(video_id=video.video_id)},
+                "predictions": [{"model_version": model_version, "result": result}],
+            }
+        )
     return tasks
 
 
 def _ls_item(fb: FrameBox, fps: float, enabled: bool) -> dict[str, Any]:
     x1, y1, x2, y2 = fb.box
-    return {"frame": fb.frame + 1, "enabled": enabled, "rotation": 0, "x": x1 * 100, "y": y1 * 100,
-            "width": (x2 - x1) * 100, "height": (y2 - y1) * 100, "time": fb.frame / fps}
+    return {
+        "frame": fb.frame + 1,
+        "enabled": enabled,
+        "rotation": 0,
+        "x": x1 * 100,
+        "y": y1 * 100,
+        "width": (x2 - x1) * 100,
+        "height": (y2 - y1) * 100,
+        "time": fb.frame / fps,
+    }
 
 
 def dumps_tasks(tasks: list[dict]) -> str:

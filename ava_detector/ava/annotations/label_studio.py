@@ -69,7 +69,9 @@ def region_spans(
         item = ctx.dict(item, w)
         frame = ctx.int(item, "frame", w)
         if frame < 1 or (frames_count and frame > frames_count):
-            ctx.fail(f"{w}.frame", f"frame {frame} outside the video's frames 1..{frames_count or '?'}")
+            ctx.fail(
+                f"{w}.frame", f"frame {frame} outside the video's frames 1..{frames_count or '?'}"
+            )
         x, y = ctx.number(item, "x", w), ctx.number(item, "y", w)
         width, height = ctx.number(item, "width", w), ctx.number(item, "height", w)
         if width <= 0 or height <= 0:
@@ -185,13 +187,23 @@ def parse_label_studio(
         if chosen is None:
             result.ignore(f"tasks without {key}")
             continue
-        result.videos.append(_read_annotation(ctx, vid, *chosen, mapping, fps, width, height, result))
+        result.videos.append(
+            _read_annotation(ctx, vid, *chosen, mapping, fps, width, height, result)
+        )
     return result
 
 
-def _read_annotation(ctx: JsonCtx, vid: str, ann: dict[str, Any], where: str, mapping: ActionMapping,
-                     fps: float | None, width: int, height: int,
-                     result: ImportResult) -> VideoAnnotations:
+def _read_annotation(
+    ctx: JsonCtx,
+    vid: str,
+    ann: dict[str, Any],
+    where: str,
+    mapping: ActionMapping,
+    fps: float | None,
+    width: int,
+    height: int,
+    result: ImportResult,
+) -> VideoAnnotations:
     results = ctx.list(ann.get("result", []), f"{where}.result")
     regions: list[tuple[dict[str, Any], dict[str, Any], str]] = []
     extra_actions: dict[str, set[str]] = {}
@@ -209,7 +221,9 @@ def _read_annotation(ctx: JsonCtx, vid: str, ann: dict[str, Any], where: str, ma
             if "duration" in value:
                 duration = max(duration, ctx.number(value, "duration", f"{w}.value"))
         elif rtype in ("choices", "taxonomy", "labels"):
-            extra_actions.setdefault(str(r.get("id")), set()).update(_choice_actions(ctx, value, f"{w}.value"))
+            extra_actions.setdefault(str(r.get("id")), set()).update(
+                _choice_actions(ctx, value, f"{w}.value")
+            )
         elif rtype == "timelinelabels" and mapping.skip:
             timeline = ctx.list(value.get("timelinelabels", []), f"{w}.value.timelinelabels")
             if mapping.skip in timeline:
@@ -235,11 +249,14 @@ def _read_annotation(ctx: JsonCtx, vid: str, ann: dict[str, Any], where: str, ma
     explicit: dict[int, list] = {}
     others: list = []
     for r, value, w in regions:
-        labels = {x for x in ctx.list(value.get("labels", []), f"{w}.value.labels") if isinstance(x, str)}
+        labels = {
+            x for x in ctx.list(value.get("labels", []), f"{w}.value.labels") if isinstance(x, str)
+        }
         labels |= extra_actions.get(str(r.get("id")), set())
         if mapping.skip and mapping.skip in labels:
-            for span in region_spans(ctx, value.get("sequence", []), f"{w}.value.sequence",
-                                     frames_count, frozenset()):
+            for span in region_spans(
+                ctx, value.get("sequence", []), f"{w}.value.sequence", frames_count, frozenset()
+            ):
                 skip.update(range(span[0].frame, span[-1].frame + 1))
             continue
         actions = set()
@@ -248,15 +265,27 @@ def _read_annotation(ctx: JsonCtx, vid: str, ann: dict[str, Any], where: str, ma
                 actions.add(label)
             elif label in mapping.labels:
                 actions.add(mapping.labels[label])
-        if float(next((s.get("rotation", 0) for s in value.get("sequence", []) if isinstance(s, dict)
-                       and s.get("rotation", 0)), 0) or 0):
+        if float(
+            next(
+                (
+                    s.get("rotation", 0)
+                    for s in value.get("sequence", [])
+                    if isinstance(s, dict) and s.get("rotation", 0)
+                ),
+                0,
+            )
+            or 0
+        ):
             result.ignore("rotated regions (rotation not used)")
-        spans = region_spans(ctx, value.get("sequence", []), f"{w}.value.sequence", frames_count,
-                             frozenset(actions))
+        spans = region_spans(
+            ctx, value.get("sequence", []), f"{w}.value.sequence", frames_count, frozenset(actions)
+        )
         pid = None
         meta = r.get("meta", {})
         if isinstance(meta, dict):
-            for text in meta.get("text", []) if isinstance(meta.get("text"), list) else [meta.get("text")]:
+            for text in (
+                meta.get("text", []) if isinstance(meta.get("text"), list) else [meta.get("text")]
+            ):
                 m = PERSON_ID_META.match(text) if isinstance(text, str) else None
                 if m:
                     pid = int(m.group(1))
@@ -271,9 +300,19 @@ def _read_annotation(ctx: JsonCtx, vid: str, ann: dict[str, Any], where: str, ma
         try:
             tracks.append(make_track(pid, all_spans))
         except ValueError:
-            ctx.fail(", ".join(w for _, w in explicit[pid]),
-                     f"regions of person_id={pid} overlap in time")
+            ctx.fail(
+                ", ".join(w for _, w in explicit[pid]),
+                f"regions of person_id={pid} overlap in time",
+            )
     annotated = (0, frames_count - 1) if frames_count else None
     return VideoAnnotations(
-        video_id=vid, fps=float(fps), num_frames=frames_count, width=width, height=height,
-        tracks=tuple(tracks), skip_frames=frozenset(skip), annotated=annotated, source=str(ctx.path))
+        video_id=vid,
+        fps=float(fps),
+        num_frames=frames_count,
+        width=width,
+        height=height,
+        tracks=tuple(tracks),
+        skip_frames=frozenset(skip),
+        annotated=annotated,
+        source=str(ctx.path),
+    )

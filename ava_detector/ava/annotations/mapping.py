@@ -26,13 +26,28 @@ import yaml
 
 from ava_detector.data.errors import InputFileError
 
-__all__ = ["ActionMapping", "DEFAULT_MAPPING", "mapping_from_dict", "load_mapping", "NO_ACTION_VALUES", "is_checked"]
+__all__ = [
+    "ActionMapping",
+    "DEFAULT_MAPPING",
+    "mapping_from_dict",
+    "load_mapping",
+    "NO_ACTION_VALUES",
+    "is_checked",
+]
 
 # select / radio values that mean "nothing chosen"
 NO_ACTION_VALUES = frozenset({"", "__undefined__"})
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off", ""})
-_KEYS = {"person_label", "actions_from", "attributes", "labels", "skip", "track_attribute", "merge_iou"}
+_KEYS = {
+    "person_label",
+    "actions_from",
+    "attributes",
+    "labels",
+    "skip",
+    "track_attribute",
+    "merge_iou",
+}
 
 
 def is_checked(value: str) -> bool | None:
@@ -111,26 +126,37 @@ def mapping_from_dict(d: dict, path: str | Path = "<mapping>") -> ActionMapping:
         path: named in errors.
     """
     if not isinstance(d, dict):
-        raise InputFileError(path, None, "the mapping must be a dictionary of the keys "
-                             + ", ".join(sorted(_KEYS)))
+        raise InputFileError(
+            path, None, "the mapping must be a dictionary of the keys " + ", ".join(sorted(_KEYS))
+        )
     unknown = sorted(set(d) - _KEYS)
     if unknown:
-        raise InputFileError(path, None, f"unknown key(s) {unknown}; expected some of {sorted(_KEYS)}")
+        raise InputFileError(
+            path, None, f"unknown key(s) {unknown}; expected some of {sorted(_KEYS)}"
+        )
     mode = d.get("actions_from", "attributes")
     if mode not in ("attributes", "labels", "both"):
-        raise InputFileError(path, None, f"actions_from must be attributes, labels or both, got {mode!r}")
+        raise InputFileError(
+            path, None, f"actions_from must be attributes, labels or both, got {mode!r}"
+        )
     attributes = d.get("attributes")
     if attributes is not None:
         if not isinstance(attributes, dict):
             raise InputFileError(path, None, "attributes must map attribute names to actions")
         for name, target in attributes.items():
             ok = isinstance(target, str) or (
-                isinstance(target, dict) and all(isinstance(v, str) for v in target.values()))
+                isinstance(target, dict) and all(isinstance(v, str) for v in target.values())
+            )
             if not ok:
-                raise InputFileError(path, None, f"attributes.{name}: expected an action name or a "
-                                     "{value: action} dictionary")
-        attributes = {str(k): (v if isinstance(v, str) else {str(a): b for a, b in v.items()})
-                      for k, v in attributes.items()}
+                raise InputFileError(
+                    path,
+                    None,
+                    f"attributes.{name}: expected an action name or a {{value: action}} dictionary",
+                )
+        attributes = {
+            str(k): (v if isinstance(v, str) else {str(a): b for a, b in v.items()})
+            for k, v in attributes.items()
+        }
     labels = d.get("labels")
     if labels is not None:
         if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
@@ -143,8 +169,12 @@ def mapping_from_dict(d: dict, path: str | Path = "<mapping>") -> ActionMapping:
         if not isinstance(d.get(key, ""), str):
             raise InputFileError(path, None, f"{key} must be a string")
     return ActionMapping(
-        person_label=d.get("person_label", "person"), actions_from=mode, attributes=attributes,
-        labels=labels, skip=d.get("skip", ""), track_attribute=d.get("track_attribute", ""),
+        person_label=d.get("person_label", "person"),
+        actions_from=mode,
+        attributes=attributes,
+        labels=labels,
+        skip=d.get("skip", ""),
+        track_attribute=d.get("track_attribute", ""),
         merge_iou=float(iou),
     )
 
@@ -169,6 +199,7 @@ def load_mapping(path: str | Path) -> dict:
             d = yaml.safe_load(text)
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
-            raise InputFileError(path, mark.line + 1 if mark else None,
-                                 f"invalid YAML: {getattr(e, 'problem', e)}") from None
+            raise InputFileError(
+                path, mark.line + 1 if mark else None, f"invalid YAML: {getattr(e, 'problem', e)}"
+            ) from None
     return d if d is not None else {}

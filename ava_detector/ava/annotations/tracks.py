@@ -19,7 +19,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
-    "Box", "FrameBox", "Track", "VideoAnnotations", "ImportResult", "box_at", "interpolate_box",
+    "Box",
+    "FrameBox",
+    "Track",
+    "VideoAnnotations",
+    "ImportResult",
+    "box_at",
+    "interpolate_box",
     "make_track",
 ]
 
@@ -141,7 +147,9 @@ def make_track(track_id: int, spans: Iterable[Sequence[FrameBox]]) -> Track:
     for span in clean:
         for fb in span:
             if last is not None and fb.frame <= last:
-                raise ValueError(f"track {track_id}: frame {fb.frame} listed twice or spans overlap")
+                raise ValueError(
+                    f"track {track_id}: frame {fb.frame} listed twice or spans overlap"
+                )
             last = fb.frame
     return Track(track_id, tuple(clean))
 
@@ -164,5 +172,6 @@ def box_at(track: Track, frame: int) -> FrameBox | None:
         return span[j]
     a, b = span[j - 1], span[j]
     t = (frame - a.frame) / (b.frame - a.frame)
-    return FrameBox(frame, interpolate_box(a.box, b.box, t), a.actions, keyframe=False,
-                    occluded=a.occluded)
+    return FrameBox(
+        frame, interpolate_box(a.box, b.box, t), a.actions, keyframe=False, occluded=a.occluded
+    )

@@ -64,8 +64,11 @@ def _chosen(ctx: JsonCtx, attr: dict[str, Any], value: Any, where: str) -> list[
     out = []
     for i in ids:
         if i not in options:
-            ctx.fail(where, f"option id {i!r} is not an option of attribute {attr.get('aname')!r} "
-                     f"(options: {sorted(options)})")
+            ctx.fail(
+                where,
+                f"option id {i!r} is not an option of attribute {attr.get('aname')!r} "
+                f"(options: {sorted(options)})",
+            )
         out.append(str(options[i]))
     return out
 
@@ -101,7 +104,9 @@ def parse_via3(
     result = ImportResult()
     view_file: dict[str, str] = {}
     for vid_key, view in views.items():
-        fids = ctx.list(ctx.dict(view, f"view.{vid_key}").get("fid_list", []), f"view.{vid_key}.fid_list")
+        fids = ctx.list(
+            ctx.dict(view, f"view.{vid_key}").get("fid_list", []), f"view.{vid_key}.fid_list"
+        )
         if len(fids) != 1:
             ctx.fail(f"view.{vid_key}.fid_list", "expected one file per view")
         view_file[str(vid_key)] = str(fids[0])
@@ -158,7 +163,9 @@ def parse_via3(
         if xy[0] != 2:
             result.ignore("non-rectangle regions")
             continue
-        if len(xy) != 5 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xy):
+        if len(xy) != 5 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in xy
+        ):
             ctx.fail(f"{w}.xy", f"a rectangle is [2, x, y, width, height], got {xy!r}")
         frame = round(z[0] * fps)
         if skipped:
@@ -177,17 +184,28 @@ def parse_via3(
                         actions.add(target)
         video["boxes"].append((frame, float(z[0]), xy[1:], frozenset(actions), pid, w))
     for video in per_video.values():
-        result.videos.append(_video(ctx, video, fps, (sizes or {}).get(video["video_id"]),
-                                    width, height, path))
+        result.videos.append(
+            _video(ctx, video, fps, (sizes or {}).get(video["video_id"]), width, height, path)
+        )
     return result
 
 
-def _video(ctx: JsonCtx, video: dict[str, Any], fps: float, size: tuple[int, int] | None,
-           width: int, height: int, path: str | Path) -> VideoAnnotations:
+def _video(
+    ctx: JsonCtx,
+    video: dict[str, Any],
+    fps: float,
+    size: tuple[int, int] | None,
+    width: int,
+    height: int,
+    path: str | Path,
+) -> VideoAnnotations:
     w, h = size or (width, height)
     if video["boxes"] and (not w or not h):
-        ctx.fail("file", f"video {video['video_id']!r}: VIA projects do not record the frame size: "
-                 "pass --width and --height (or --videos-dir with the videos)")
+        ctx.fail(
+            "file",
+            f"video {video['video_id']!r}: VIA projects do not record the frame size: "
+            "pass --width and --height (or --videos-dir with the videos)",
+        )
     boxes = sorted(video["boxes"], key=lambda b: (b[1], b[2][0], b[2][1]))
     next_id = max((b[4] for b in boxes if b[4] is not None), default=-1) + 1
     per_person: dict[int, list] = {}
@@ -203,5 +221,13 @@ def _video(ctx: JsonCtx, video: dict[str, Any], fps: float, size: tuple[int, int
         spans.append([fb])
     tracks = tuple(make_track(pid, spans) for pid, spans in sorted(per_person.items()))
     return VideoAnnotations(
-        video_id=video["video_id"], fps=float(fps), num_frames=0, width=int(w or 0), height=int(h or 0),
-        tracks=tracks, skip_frames=frozenset(video["skip"]), annotated=None, source=str(path))
+        video_id=video["video_id"],
+        fps=float(fps),
+        num_frames=0,
+        width=int(w or 0),
+        height=int(h or 0),
+        tracks=tracks,
+        skip_frames=frozenset(video["skip"]),
+        annotated=None,
+        source=str(path),
+    )

@@ -96,8 +96,11 @@ def parse_xml(data: bytes, path: str | Path = "<xml>") -> XmlNode:
             texts[-1].append(data)
 
     def refuse_doctype(*_args: object) -> NoReturn:
-        raise _Refused(parser.CurrentLineNumber, "DOCTYPE declarations are not accepted (entities "
-                       "could expand without bound); export the file again from the tool")
+        raise _Refused(
+            parser.CurrentLineNumber,
+            "DOCTYPE declarations are not accepted (entities "
+            "could expand without bound); export the file again from the tool",
+        )
 
     def refuse_entity(*_args: object) -> NoReturn:
         raise _Refused(parser.CurrentLineNumber, "entity declarations are not accepted")
@@ -116,8 +119,11 @@ def parse_xml(data: bytes, path: str | Path = "<xml>") -> XmlNode:
     except _Refused as e:
         raise InputFileError(path, e.line, e.problem) from None
     except expat.ExpatError as e:
-        raise InputFileError(path, e.lineno, f"malformed XML: {expat.errors.messages[e.code]} "
-                             f"(column {e.offset + 1})") from None
+        raise InputFileError(
+            path,
+            e.lineno,
+            f"malformed XML: {expat.errors.messages[e.code]} (column {e.offset + 1})",
+        ) from None
     if not root:
         raise InputFileError(path, None, "empty XML document")
     return root[0]

@@ -53,7 +53,10 @@ def resolve_synthetic_root(cfg_root: str = "") -> Path:
 
 
 def register_all_ava(
-    root: str | Path | None = None, *, lenient: bool = False, gt_iou: float = 0.9,
+    root: str | Path | None = None,
+    *,
+    lenient: bool = False,
+    gt_iou: float = 0.9,
     allow_paths_outside_root: bool = False,
 ) -> None:
     """(Re-)register ``ava_v2.{1,2}_{train,val}`` under ``root`` (default: :func:`resolve_ava_root`)."""
@@ -61,22 +64,38 @@ def register_all_ava(
     for version in ("v2.2", "v2.1"):
         for split in ("train", "val"):
             register_ava(
-                f"ava_{version}_{split}", root=root, split=split, version=version,
-                start_sec=AVA_START_SEC, fps=AVA_FPS, lenient=lenient, gt_iou=gt_iou,
+                f"ava_{version}_{split}",
+                root=root,
+                split=split,
+                version=version,
+                start_sec=AVA_START_SEC,
+                fps=AVA_FPS,
+                lenient=lenient,
+                gt_iou=gt_iou,
                 allow_paths_outside_root=allow_paths_outside_root,
             )
 
 
 def register_synthetic_ava(
-    root: str | Path | None = None, *, prefix: str = "ava_synthetic", lenient: bool = False,
-    gt_iou: float = 0.9, allow_paths_outside_root: bool = False,
+    root: str | Path | None = None,
+    *,
+    prefix: str = "ava_synthetic",
+    lenient: bool = False,
+    gt_iou: float = 0.9,
+    allow_paths_outside_root: bool = False,
 ) -> None:
     """(Re-)register ``{prefix}_{train,val}`` for a generated dataset under ``root``."""
     root = Path(root) if root else resolve_synthetic_root()
     for split in ("train", "val"):
         register_ava(
-            f"{prefix}_{split}", root=root, split=split, version="v2.2",
-            start_sec=None, fps=None, lenient=lenient, gt_iou=gt_iou,
+            f"{prefix}_{split}",
+            root=root,
+            split=split,
+            version="v2.2",
+            start_sec=None,
+            fps=None,
+            lenient=lenient,
+            gt_iou=gt_iou,
             allow_paths_outside_root=allow_paths_outside_root,
         )
 
@@ -97,7 +116,11 @@ def parse_dataset_spec(spec: str) -> tuple[str, Path]:
 
 
 def register_custom_ava(
-    name: str, root: str | Path, *, lenient: bool = False, gt_iou: float = 0.9,
+    name: str,
+    root: str | Path,
+    *,
+    lenient: bool = False,
+    gt_iou: float = 0.9,
     allow_paths_outside_root: bool = False,
 ) -> list[str]:
     """(Re-)register ``{name}_train`` and ``{name}_val`` for a dataset in the AVA layout under
@@ -108,13 +131,23 @@ def register_custom_ava(
     """
     root = Path(root)
     if not (root / "dataset.json").is_file():
-        raise InputFileError(root / "dataset.json", None,
-                             f"dataset {name!r}: no dataset.json in {root} (see docs/custom_dataset.md)")
+        raise InputFileError(
+            root / "dataset.json",
+            None,
+            f"dataset {name!r}: no dataset.json in {root} (see docs/custom_dataset.md)",
+        )
     names: list[str] = []
     for split in ("train", "val"):
         register_ava(
-            f"{name}_{split}", root=root, split=split, version="v2.2", start_sec=None, fps=None,
-            lenient=lenient, gt_iou=gt_iou, num_classes=None,
+            f"{name}_{split}",
+            root=root,
+            split=split,
+            version="v2.2",
+            start_sec=None,
+            fps=None,
+            lenient=lenient,
+            gt_iou=gt_iou,
+            num_classes=None,
             allow_paths_outside_root=allow_paths_outside_root,
         )
         names.append(f"{name}_{split}")
@@ -130,10 +163,12 @@ class _RegisterOptions(TypedDict):
 def register_ava_from_cfg(cfg: CfgNode) -> None:
     """Re-register the built-ins with the config's roots and ``AVA.LENIENT`` / ``AVA.PROPOSAL_GT_IOU`` /
     ``AVA.ALLOW_PATHS_OUTSIDE_ROOT``, and the user's datasets of ``AVA.DATASETS``."""
-    options = _RegisterOptions(lenient=bool(cfg.AVA.LENIENT), gt_iou=float(cfg.AVA.PROPOSAL_GT_IOU),
-                               allow_paths_outside_root=bool(cfg.AVA.ALLOW_PATHS_OUTSIDE_ROOT))
+    options = _RegisterOptions(
+        lenient=bool(cfg.AVA.LENIENT),
+        gt_iou=float(cfg.AVA.PROPOSAL_GT_IOU),
+        allow_paths_outside_root=bool(cfg.AVA.ALLOW_PATHS_OUTSIDE_ROOT),
+    )
     register_all_ava(resolve_ava_root(cfg.AVA.ROOT), **options)
     register_synthetic_ava(resolve_synthetic_root(cfg.AVA.SYNTHETIC_ROOT), **options)
     for spec in cfg.AVA.DATASETS:
         register_custom_ava(*parse_dataset_spec(spec), **options)
-

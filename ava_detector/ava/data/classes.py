@@ -9,7 +9,12 @@ from detectron2.data import MetadataCatalog
 
 from ava_detector.ava.data.register import ava_metadata
 
-__all__ = ["check_class_subset", "dataset_num_classes", "resolve_cfg_num_classes", "resolve_num_classes"]
+__all__ = [
+    "check_class_subset",
+    "dataset_num_classes",
+    "resolve_cfg_num_classes",
+    "resolve_num_classes",
+]
 
 
 def dataset_num_classes(names: Sequence[str]) -> dict[str, int]:
@@ -35,7 +40,9 @@ def check_class_subset(class_ids: Sequence[int], names: Sequence[str]) -> None:
     for name, count in dataset_num_classes(names).items():
         outside = [i for i in ids if not 1 <= i <= count]
         if outside:
-            raise ValueError(f"AVA.CLASS_SUBSET: ids {outside} are not classes of {name} (1..{count})")
+            raise ValueError(
+                f"AVA.CLASS_SUBSET: ids {outside} are not classes of {name} (1..{count})"
+            )
 
 
 def resolve_num_classes(
@@ -54,7 +61,8 @@ def resolve_num_classes(
         if configured not in (0, len(class_subset)):
             raise ValueError(
                 f"MODEL.ROI_HEADS.NUM_CLASSES is {configured} but AVA.CLASS_SUBSET lists "
-                f"{len(class_subset)} classes: set it to {len(class_subset)}, or to 0")
+                f"{len(class_subset)} classes: set it to {len(class_subset)}, or to 0"
+            )
         return len(class_subset)
     counts = dataset_num_classes(names)
     found = sorted(set(counts.values()))
@@ -63,8 +71,10 @@ def resolve_num_classes(
         raise ValueError(f"the datasets' label maps disagree on the number of classes ({listing})")
     if configured == 0:
         if not found:
-            raise ValueError("MODEL.ROI_HEADS.NUM_CLASSES is 0 (= from the label map) but no dataset "
-                             "with a label map is configured")
+            raise ValueError(
+                "MODEL.ROI_HEADS.NUM_CLASSES is 0 (= from the label map) but no dataset "
+                "with a label map is configured"
+            )
         return found[0]
     if found and found[0] != configured:
         name = next(iter(counts))
@@ -92,5 +102,6 @@ def resolve_cfg_num_classes(cfg: CfgNode, datasets: Sequence[str] | None = None)
     wanted = datasets if datasets is not None else (*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST)
     names = [n for n in wanted if n in DatasetCatalog.list()]
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = resolve_num_classes(
-        cfg.MODEL.ROI_HEADS.NUM_CLASSES, names, cfg.AVA.CLASS_SUBSET)
+        cfg.MODEL.ROI_HEADS.NUM_CLASSES, names, cfg.AVA.CLASS_SUBSET
+    )
     return int(cfg.MODEL.ROI_HEADS.NUM_CLASSES)

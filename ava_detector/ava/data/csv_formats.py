@@ -108,14 +108,23 @@ def _split_rows(
     if "\x00" not in text:
         width = int(counts.max())
         options = dict(
-            header=None, names=range(width), keep_default_na=False, skip_blank_lines=False,
-            quoting=csv.QUOTE_NONE, lineterminator="\n", engine="c",
+            header=None,
+            names=range(width),
+            keep_default_na=False,
+            skip_blank_lines=False,
+            quoting=csv.QUOTE_NONE,
+            lineterminator="\n",
+            engine="c",
         )
         typed = {i: (np.float64 if i in numeric else str) for i in range(width)}
         for dtype in (typed, str) if numeric else (str,):
             try:
-                fields = pd.read_csv(io.StringIO(text), dtype=dtype, na_values={
-                    i: [""] for i in numeric if i < width} if dtype is typed else None, **options)
+                fields = pd.read_csv(
+                    io.StringIO(text),
+                    dtype=dtype,
+                    na_values={i: [""] for i in numeric if i < width} if dtype is typed else None,
+                    **options,
+                )
                 break
             except (pd.errors.ParserError, ValueError, OverflowError):
                 fields = None
@@ -200,8 +209,12 @@ def _whole(values: np.ndarray, fill: int) -> np.ndarray:
     return np.where(ok, values, fill).astype(np.int64)
 
 
-def _check_seconds(fields: pd.DataFrame, problems: _Problems, sec_range: tuple[float, float] | None,
-                   keyframe_rate: float = 1.0) -> np.ndarray:
+def _check_seconds(
+    fields: pd.DataFrame,
+    problems: _Problems,
+    sec_range: tuple[float, float] | None,
+    keyframe_rate: float = 1.0,
+) -> np.ndarray:
     sec = _numbers(_column(fields, 1))
     problems.add(np.isnan(sec), "timestamp is not a number")
     if keyframe_rate == 1:
@@ -221,7 +234,9 @@ def _check_boxes(fields: pd.DataFrame, problems: _Problems, has_box: np.ndarray)
     coords = np.stack([_numbers(_column(fields, i)) for i in range(2, 6)], axis=1)
     nan = np.isnan(coords).any(axis=1) & has_box
     problems.add(nan, "box coordinates x1,y1,x2,y2 must be numbers")
-    out = has_box & ~nan & ((coords < -COORD_TOLERANCE) | (coords > 1 + COORD_TOLERANCE)).any(axis=1)
+    out = (
+        has_box & ~nan & ((coords < -COORD_TOLERANCE) | (coords > 1 + COORD_TOLERANCE)).any(axis=1)
+    )
     problems.add(out, "box coordinates must be normalised to [0, 1]")
     coords = np.clip(coords, 0.0, 1.0)
     problems.add(has_box & ~nan & (coords[:, 0] >= coords[:, 2]), "box needs x1 < x2")
@@ -229,8 +244,14 @@ def _check_boxes(fields: pd.DataFrame, problems: _Problems, has_box: np.ndarray)
     return coords
 
 
-def _finish(fields: pd.DataFrame, line_numbers: np.ndarray, problems: _Problems, path: str | Path,
-            lenient: bool, columns: dict[str, np.ndarray]) -> ParsedTable:
+def _finish(
+    fields: pd.DataFrame,
+    line_numbers: np.ndarray,
+    problems: _Problems,
+    path: str | Path,
+    lenient: bool,
+    columns: dict[str, np.ndarray],
+) -> ParsedTable:
     bad = problems.bad
     if bad.any() and not lenient:
         i = int(np.flatnonzero(bad)[0])
@@ -289,7 +310,9 @@ def parse_annotations(
     person = _numbers(_column(fields, 7))
     bad_person = (counts == 8) & (np.isnan(person) | (person != np.round(person)))
     problems.add(bad_person, "person_id must be an integer")
-    problems.add((counts == 8) & (np.abs(np.nan_to_num(person)) >= _EXACT_INT), "person_id out of range")
+    problems.add(
+        (counts == 8) & (np.abs(np.nan_to_num(person)) >= _EXACT_INT), "person_id out of range"
+    )
     coords[~has_box] = np.nan
     columns = {
         "video_id": vid,
@@ -326,12 +349,13 @@ def parse_proposals(
     coords = _check_boxes(fields, problems, np.ones(len(lines), dtype=bool))
     label = _column(fields, 6)
     label_num = _numbers(label)
-    problems.add((label.str.strip() != "").to_numpy() & np.isnan(label_num),
-                 "label must be empty or an integer")
+    problems.add(
+        (label.str.strip() != "").to_numpy() & np.isnan(label_num),
+        "label must be empty or an integer",
+    )
     score = _numbers(_column(fields, 7))
     problems.add(np.isnan(score), "score must be a number")
-    problems.add(np.abs(np.nan_to_num(score)) > _F32_MAX,
-                 "score out of range (beyond float32)")
+    problems.add(np.abs(np.nan_to_num(score)) > _F32_MAX, "score out of range (beyond float32)")
     columns = {
         "video_id": vid,
         "sec": _seconds_column(sec, keyframe_rate),
@@ -342,7 +366,10 @@ def parse_proposals(
 
 
 def parse_exclusions(
-    text: str, path: str | Path = "<exclusions>", *, keyframe_rate: float = 1.0,
+    text: str,
+    path: str | Path = "<exclusions>",
+    *,
+    keyframe_rate: float = 1.0,
     lenient: bool = False,
 ) -> ParsedTable:
     """Parse an excluded-timestamps CSV: ``video_id,sec``. Columns: ``video_id``, ``sec``, ``line``."""
@@ -377,7 +404,10 @@ def _log_skipped(path: str | Path, parsed: ParsedTable) -> ParsedTable:
         line, problem = parsed.skipped[0]
         logger.warning(
             "%s: skipped %d malformed rows (lenient mode); first at line %d: %s",
-            path, len(parsed.skipped), line, problem,
+            path,
+            len(parsed.skipped),
+            line,
+            problem,
         )
     return parsed
 

@@ -95,7 +95,9 @@ def proposal_quality(
             hits += int((pairwise_iou(g[cols].to_numpy(), p[cols].to_numpy()).max(1) >= 0.5).sum())
     recall = hits / len(gt)
 
-    def xywh(t: pd.DataFrame) -> np.ndarray:  # COCO boxes in a 1000x1000 frame (areas in COCO's pixel units)
+    def xywh(
+        t: pd.DataFrame,
+    ) -> np.ndarray:  # COCO boxes in a 1000x1000 frame (areas in COCO's pixel units)
         b = t[cols].to_numpy(np.float64) * 1000
         return np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
 
@@ -104,8 +106,14 @@ def proposal_quality(
         "images": [{"id": i, "width": 1000, "height": 1000} for i in keys.values()],
         "categories": [{"id": 1, "name": "person"}],
         "annotations": [
-            {"id": j + 1, "image_id": keys[(v, s)], "category_id": 1, "bbox": list(b),
-             "area": float(b[2] * b[3]), "iscrowd": 0}
+            {
+                "id": j + 1,
+                "image_id": keys[(v, s)],
+                "category_id": 1,
+                "bbox": list(b),
+                "area": float(b[2] * b[3]),
+                "iscrowd": 0,
+            }
             for j, (v, s, b) in enumerate(zip(gt["video_id"], gt["sec"], xywh(gt)))
         ],
     }
@@ -113,9 +121,12 @@ def proposal_quality(
         coco_gt.createIndex()
         if len(proposals) == 0:
             return recall, 0.0
-        dets = [{"image_id": keys[(v, s)], "category_id": 1, "bbox": list(b), "score": float(sc)}
-                for v, s, b, sc in zip(proposals["video_id"], proposals["sec"], xywh(proposals),
-                                       proposals["score"])]
+        dets = [
+            {"image_id": keys[(v, s)], "category_id": 1, "bbox": list(b), "score": float(sc)}
+            for v, s, b, sc in zip(
+                proposals["video_id"], proposals["sec"], xywh(proposals), proposals["score"]
+            )
+        ]
         coco_dt = coco_gt.loadRes(dets)
         ev = COCOeval(coco_gt, coco_dt, "bbox")
         ev.params.maxDets = [1, 10, 100]
@@ -178,8 +189,15 @@ def _parallel(fn: Callable[[_T], _R], items: list[_T], desc: str) -> list[_R]:
         return list(tqdm(pool.map(fn, items), total=len(items), desc=desc, leave=False))
 
 
-def _check_frames(frames: dict, needed: dict, frames_dir: str, fps: float, decode_all: bool,
-                  frame_list: str = "<frame list>", allow_outside: bool = False) -> Check:
+def _check_frames(
+    frames: dict,
+    needed: dict,
+    frames_dir: str,
+    fps: float,
+    decode_all: bool,
+    frame_list: str = "<frame list>",
+    allow_outside: bool = False,
+) -> Check:
     """Every frame a keyframe's clip needs exists, is not empty and, for JPEGs, ends with its end
     marker (a few bytes each); keyframes (every frame with ``decode_all``) decode. Frame paths leaving
     ``frames_dir`` are problems too (not read) unless ``allow_outside``. Videos in parallel."""
@@ -195,13 +213,21 @@ def _check_frames(frames: dict, needed: dict, frames_dir: str, fps: float, decod
         if rel is None:
             return [f"{vid}: not in the frame list"], [], [], []
         if secs_idx and max(secs_idx) >= len(rel):
-            short.append(f"{vid}: {len(rel)} frames at {fps:g} fps, keyframe needs frame {max(secs_idx)}")
+            short.append(
+                f"{vid}: {len(rel)} frames at {fps:g} fps, keyframe needs frame {max(secs_idx)}"
+            )
         keyframes = set(secs_idx)
         for i, p in enumerate(rel):
             try:
-                path = Path(resolve_under_root(
-                    str(p), frames_dir, source=frame_list, allow_outside=allow_outside,
-                    opt_in_key="AVA.ALLOW_PATHS_OUTSIDE_ROOT (--allow-paths-outside-root)"))
+                path = Path(
+                    resolve_under_root(
+                        str(p),
+                        frames_dir,
+                        source=frame_list,
+                        allow_outside=allow_outside,
+                        opt_in_key="AVA.ALLOW_PATHS_OUTSIDE_ROOT (--allow-paths-outside-root)",
+                    )
+                )
             except InputFileError as e:
                 outside.append(f"{vid}: {e.problem}")
                 continue
@@ -216,7 +242,9 @@ def _check_frames(frames: dict, needed: dict, frames_dir: str, fps: float, decod
     missing, bad, short, outside = ([x for r in results for x in r[k]] for k in range(4))
     problems = outside + missing + bad + short
     if problems:
-        counts = f"{len(missing)} missing, {len(bad)} unreadable or truncated, {len(short)} too short"
+        counts = (
+            f"{len(missing)} missing, {len(bad)} unreadable or truncated, {len(short)} too short"
+        )
         if outside:
             counts += f", {len(outside)} outside the frames folder"
         return check.fail(counts, problems)
@@ -231,8 +259,11 @@ def _decode_across(path: str, decode_all: bool) -> tuple[float, float, list[str]
     with av.open(path) as c:
         s = c.streams.video[0]
         rate = float(s.average_rate or 0)
-        duration = (float(s.duration * s.time_base) if s.duration and s.time_base is not None
-                    else (c.duration or 0) / av.time_base)
+        duration = (
+            float(s.duration * s.time_base)
+            if s.duration and s.time_base is not None
+            else (c.duration or 0) / av.time_base
+        )
         if not decode_all:
             s.codec_context.skip_frame = "NONKEY"
         decoded, last = 0, 0.0
@@ -247,8 +278,9 @@ def _decode_across(path: str, decode_all: bool) -> tuple[float, float, list[str]
         return rate, duration, []
 
 
-def _check_videos(videos: dict, needed: dict, fps: float, last_index: dict,
-                  decode_all: bool = False) -> Check:
+def _check_videos(
+    videos: dict, needed: dict, fps: float, last_index: dict, decode_all: bool = False
+) -> Check:
     """Each needed video opens, has the expected frame rate, lasts long enough and decodes across its
     length (its key frames; every frame with ``decode_all``). Videos in parallel."""
     check = Check("videos open, fps and duration fit")
@@ -315,22 +347,28 @@ def run_checks(
     except _READ_ERRORS as e:  # InputFileError or unreadable: report, keep checking
         lm.fail(str(e), [files.label_map])
     checks.append(lm)
-    gt_check, gt = _csv_check("ground truth CSV", partial(read_annotations, keyframe_rate=rate),
-                              files.annotations)
+    gt_check, gt = _csv_check(
+        "ground truth CSV", partial(read_annotations, keyframe_rate=rate), files.annotations
+    )
     checks.append(gt_check)
     candidates = [p for p in files.proposals if p]
-    proposals_path = next((p for p in candidates if Path(p).is_file()),
-                          candidates[0] if candidates else "")
-    prop_check, proposals = _csv_check("proposals CSV", partial(read_proposals, keyframe_rate=rate),
-                                       proposals_path)
+    proposals_path = next(
+        (p for p in candidates if Path(p).is_file()), candidates[0] if candidates else ""
+    )
+    prop_check, proposals = _csv_check(
+        "proposals CSV", partial(read_proposals, keyframe_rate=rate), proposals_path
+    )
     if prop_check.status != "ok" and not any(Path(p).exists() for p in candidates):
         # Optional: training uses the ground-truth boxes, evaluation --gt-boxes; say how to get them.
         prop_check.status = "warn"
-        prop_check.detail += (" (training uses ground-truth boxes only; evaluate with --gt-boxes, or "
-                              "write proposals with data_prep/make_proposals.py)")
+        prop_check.detail += (
+            " (training uses ground-truth boxes only; evaluate with --gt-boxes, or "
+            "write proposals with data_prep/make_proposals.py)"
+        )
     checks.append(prop_check)
-    exc_check, _ = _csv_check("excluded timestamps CSV", partial(read_exclusions, keyframe_rate=rate),
-                              files.exclusions)
+    exc_check, _ = _csv_check(
+        "excluded timestamps CSV", partial(read_exclusions, keyframe_rate=rate), files.exclusions
+    )
     if exc_check.status != "ok" and not Path(files.exclusions).exists():
         exc_check.status = "warn"
     checks.append(exc_check)
@@ -342,8 +380,12 @@ def run_checks(
     for vid, i in zip(gt["video_id"], index):
         needed.setdefault(vid, []).append(int(i))
     needed = {v: sorted(set(i)) for v, i in needed.items()}
-    neg = [f"{files.annotations}: {v} second {start_sec + i / fps:g} is before start_sec {start_sec:g}"
-           for v, idx in needed.items() for i in idx if i < 0]
+    neg = [
+        f"{files.annotations}: {v} second {start_sec + i / fps:g} is before start_sec {start_sec:g}"
+        for v, idx in needed.items()
+        for i in idx
+        if i < 0
+    ]
     timeline = Check("keyframes on the timeline", detail=f"start_sec {start_sec:g}, {fps:g} fps")
     checks.append(timeline.fail(f"{len(neg)} keyframes before the video", neg) if neg else timeline)
     # Keyframes before the video are reported above; the frame and video checks take the others.
@@ -355,27 +397,47 @@ def run_checks(
         try:
             frames = read_frame_list(files.frame_list)
         except _READ_ERRORS as e:
-            checks.append(Check("frames exist and decode").fail(
-                f"frame list unreadable: {e}", [files.frame_list]))
+            checks.append(
+                Check("frames exist and decode").fail(
+                    f"frame list unreadable: {e}", [files.frame_list]
+                )
+            )
         else:
-            checks.append(_check_frames(frames, on_timeline, files.frames_dir, fps, decode_all,
-                                        files.frame_list, allow_paths_outside_root))
+            checks.append(
+                _check_frames(
+                    frames,
+                    on_timeline,
+                    files.frames_dir,
+                    fps,
+                    decode_all,
+                    files.frame_list,
+                    allow_paths_outside_root,
+                )
+            )
     elif files.frame_list and Path(files.frame_list).is_dir():
-        checks.append(Check("frames exist and decode").fail(
-            f"{files.frame_list} is a directory, expected a frame list", [files.frame_list]))
+        checks.append(
+            Check("frames exist and decode").fail(
+                f"{files.frame_list} is a directory, expected a frame list", [files.frame_list]
+            )
+        )
     if videos:
         last = {v: max(i) for v, i in on_timeline.items()}
         checks.append(_check_videos(videos, on_timeline, fps, last, decode_all))
     if not has_frames and not videos:
-        checks.append(Check("frames or videos").fail(
-            "neither a frame list nor videos", [files.frame_list, files.videos_dir]))
+        checks.append(
+            Check("frames or videos").fail(
+                "neither a frame list nor videos", [files.frame_list, files.videos_dir]
+            )
+        )
     if proposals is not None:
         gt_keys = set(zip(gt["video_id"], gt["sec"]))
         covered = gt_keys & set(zip(proposals["video_id"], proposals["sec"]))
         cover = Check("proposals cover the GT keyframes", detail=f"{len(covered)}/{len(gt_keys)}")
         if len(covered) < len(gt_keys):
-            uncovered = [f"{files.annotations}: {v},{format_second(s)} has no proposal"
-                         for v, s in sorted(gt_keys - covered)]
+            uncovered = [
+                f"{files.annotations}: {v},{format_second(s)} has no proposal"
+                for v, s in sorted(gt_keys - covered)
+            ]
             status = "FAIL" if len(covered) < 0.95 * len(gt_keys) else "warn"
             cover.fail(f"{len(covered)}/{len(gt_keys)} keyframes", uncovered, status)
         checks.append(cover)

@@ -38,7 +38,8 @@ def parse_frame_list(text: str, path: str | Path = "<frame list>") -> dict[str, 
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputFileError(
-            path, int(rows.index[i]) + 1,
+            path,
+            int(rows.index[i]) + 1,
             f"expected 'original_vido_id video_id frame_id path labels', got {counts[i]} fields",
         )
     frame_ids = pd.to_numeric(fields.str[2], errors="coerce").to_numpy(dtype=np.float64)

@@ -102,7 +102,9 @@ class FrameTable(Mapping):
         n = len(starts)
         if n == 0:
             return []
-        first = data[np.minimum(starts, max(len(data) - 1, 0))] if len(data) else np.zeros(n, np.uint8)
+        first = (
+            data[np.minimum(starts, max(len(data) - 1, 0))] if len(data) else np.zeros(n, np.uint8)
+        )
         second = data[np.minimum(starts + 1, max(len(data) - 1, 0))] if len(data) else first
         candidate = (first == ord("/")) | (first == ord("\\")) | (second == ord(":"))
         buf = data.tobytes()  # bytes.find scans at memchr speed (elementwise compares do not)
@@ -111,9 +113,14 @@ class FrameTable(Mapping):
         while at >= 0:
             dots.append(at)
             at = buf.find(b"..", at + 1)
-        candidate[np.searchsorted(self.offsets, np.asarray(dots, np.int64), side="right") - 1] = True
-        return [int(r) for r in np.flatnonzero(candidate)
-                if leaves_root(self.data[self.offsets[r] : self.offsets[r + 1]].tobytes().decode())]
+        candidate[np.searchsorted(self.offsets, np.asarray(dots, np.int64), side="right") - 1] = (
+            True
+        )
+        return [
+            int(r)
+            for r in np.flatnonzero(candidate)
+            if leaves_root(self.data[self.offsets[r] : self.offsets[r + 1]].tobytes().decode())
+        ]
 
     def __getitem__(self, video_id: str) -> VideoFrames:
         v = self._index[video_id]
@@ -160,7 +167,11 @@ class VideoFrames(Sequence[str]):
     __slots__ = ("key", "video_id", "start", "num_frames", "_table")
 
     def __init__(
-        self, key: tuple[str, str], video_id: str, start: int, count: int,
+        self,
+        key: tuple[str, str],
+        video_id: str,
+        start: int,
+        count: int,
         table: FrameTable | None = None,
     ) -> None:
         self.key = key
@@ -176,9 +187,14 @@ class VideoFrames(Sequence[str]):
         if self._table is None:
             table = frame_table(*self.key)
             v = table._index.get(self.video_id)
-            if v is None or int(table.video_starts[v]) != self.start or len(table[self.video_id]) != self.num_frames:
+            if (
+                v is None
+                or int(table.video_starts[v]) != self.start
+                or len(table[self.video_id]) != self.num_frames
+            ):
                 raise InputFileError(
-                    self.key[0], None,
+                    self.key[0],
+                    None,
                     f"video {self.video_id!r} no longer has the {self.num_frames} frames the records were "
                     "built with (the frame list changed on disk)",
                 )
@@ -200,7 +216,9 @@ class VideoFrames(Sequence[str]):
         if i < 0:
             i += self.num_frames
         if not 0 <= i < self.num_frames:
-            raise IndexError(f"frame index {i} outside [0, {self.num_frames}) of video {self.video_id!r}")
+            raise IndexError(
+                f"frame index {i} outside [0, {self.num_frames}) of video {self.video_id!r}"
+            )
         return self._resolve().path(self.start + i)
 
     def __iter__(self) -> Iterator[str]:
@@ -238,8 +256,11 @@ def _read_fast(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray, np.
             parse_options=pacsv.ParseOptions(delimiter=" ", quote_char='"'),
             convert_options=pacsv.ConvertOptions(
                 include_columns=["original_video_id", "frame_id", "path"],
-                column_types={"original_video_id": pa.string(), "frame_id": pa.int64(),
-                              "path": pa.large_string()},
+                column_types={
+                    "original_video_id": pa.string(),
+                    "frame_id": pa.int64(),
+                    "path": pa.large_string(),
+                },
                 strings_can_be_null=False,
             ),
         )
@@ -257,8 +278,10 @@ def _read_fast(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray, np.
             if np.any(np.diff(off) == 0):  # an empty path
                 return None
             encoded = pc.dictionary_encode(videos)
-            local = np.array([names.setdefault(n, len(names)) for n in encoded.dictionary.to_pylist()],
-                             dtype=np.int32)
+            local = np.array(
+                [names.setdefault(n, len(names)) for n in encoded.dictionary.to_pylist()],
+                dtype=np.int32,
+            )
             codes.append(local[encoded.indices.to_numpy(zero_copy_only=False)])
             lengths.append(np.diff(off))
             # A copy: the batch's strings may point into the whole parsed block (every column).
@@ -331,7 +354,9 @@ def _line_of(frame_list: str | Path, rel_path: str) -> int | None:
     return None
 
 
-def check_inside_root(table: FrameTable, frame_list: str | Path, allow_outside: bool = False) -> None:
+def check_inside_root(
+    table: FrameTable, frame_list: str | Path, allow_outside: bool = False
+) -> None:
     """Refuse a frame list with a path that leaves its frames folder, naming the file and the line,
     unless ``allow_outside`` (``AVA.ALLOW_PATHS_OUTSIDE_ROOT``)."""
     if allow_outside:
@@ -340,7 +365,8 @@ def check_inside_root(table: FrameTable, frame_list: str | Path, allow_outside: 
     if bad:
         rel = table.data[table.offsets[bad[0]] : table.offsets[bad[0] + 1]].tobytes().decode()
         raise InputFileError(
-            frame_list, _line_of(frame_list, rel),
+            frame_list,
+            _line_of(frame_list, rel),
             f"path {rel!r} points outside the frames folder {table.frames_dir!r} "
             f"({len(bad)} such rows); set AVA.ALLOW_PATHS_OUTSIDE_ROOT True to allow it",
         )
@@ -365,7 +391,9 @@ def frame_table(
         else:
             table = read_frame_table(frame_list, frames_dir)
             _TABLES[key] = (stamp, table)
-            logger.debug("Frame list %s: %d videos, %d frames", frame_list, len(table), table.num_frames)
+            logger.debug(
+                "Frame list %s: %d videos, %d frames", frame_list, len(table), table.num_frames
+            )
         if not allow_outside and not table.checked_inside:
             check_inside_root(table, frame_list)
             table.checked_inside = True

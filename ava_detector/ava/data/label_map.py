@@ -59,17 +59,24 @@ def parse_label_map(text: str, path: str | Path = "<label map>") -> LabelMap:
     return LabelMap(names=names, types=types)
 
 
-def _finish_block(block: dict[str, str], names: dict[int, str], types: dict[int, str],
-                  path: str | Path, line: int) -> None:
+def _finish_block(
+    block: dict[str, str], names: dict[int, str], types: dict[int, str], path: str | Path, line: int
+) -> None:
     id_key = next((k for k in _ID_KEYS if k in block), None)
     if id_key is None or "name" not in block:
-        raise InputFileError(path, line, "entry needs a 'name' and an 'id' (v2.1) or 'label_id' (v2.2)")
+        raise InputFileError(
+            path, line, "entry needs a 'name' and an 'id' (v2.1) or 'label_id' (v2.2)"
+        )
     try:
         action_id = int(block[id_key])
     except ValueError:
-        raise InputFileError(path, line, f"{id_key} must be an integer, got {block[id_key]!r}") from None
+        raise InputFileError(
+            path, line, f"{id_key} must be an integer, got {block[id_key]!r}"
+        ) from None
     if not 1 <= action_id <= MAX_ACTION_ID:
-        raise InputFileError(path, line, f"{id_key} must lie in 1..{MAX_ACTION_ID}, got {action_id}")
+        raise InputFileError(
+            path, line, f"{id_key} must lie in 1..{MAX_ACTION_ID}, got {action_id}"
+        )
     if action_id in names:
         raise InputFileError(path, line, f"action id {action_id} is defined twice")
     names[action_id] = block["name"]

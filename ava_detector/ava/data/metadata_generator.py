@@ -101,8 +101,12 @@ def _split_tables(
     actions[first_row] = pose
     c = _coords(gt_boxes)
     box_str = kf_prefix[box_kf] + c[:, 0] + "," + c[:, 1] + "," + c[:, 2] + "," + c[:, 3] + ","
-    ann = (box_str[row_box] + np.char.mod("%d", actions).astype(object) + ","
-           + np.char.mod("%d", person[row_box]).astype(object))
+    ann = (
+        box_str[row_box]
+        + np.char.mod("%d", actions).astype(object)
+        + ","
+        + np.char.mod("%d", person[row_box]).astype(object)
+    )
 
     n_props = rng.poisson(spec.proposals_per_keyframe, len(kf_vid))
     prop_kf = np.repeat(np.arange(len(kf_vid)), n_props)
@@ -110,15 +114,18 @@ def _split_tables(
     # About half of the proposals sit on a ground-truth box of their keyframe (IoU around 0.9).
     gt_first = np.r_[0, np.cumsum(n_boxes)[:-1]]
     on_gt = (rng.random(len(prop_kf)) < 0.5) & (n_boxes[prop_kf] > 0)
-    which = gt_first[prop_kf] + (rng.random(len(prop_kf)) * np.maximum(n_boxes[prop_kf], 1)).astype(int)
+    which = gt_first[prop_kf] + (rng.random(len(prop_kf)) * np.maximum(n_boxes[prop_kf], 1)).astype(
+        int
+    )
     jitter = rng.normal(0.0, 0.005, (len(prop_kf), 4))
     props[on_gt] = np.clip(gt_boxes[which[on_gt]] + jitter[on_gt], 0.0, 1.0)
     props[:, 2:] = np.maximum(props[:, 2:], props[:, :2] + 0.01)
     props = np.clip(props, 0.0, 1.0)
     c = _coords(props)
     scores = np.char.mod("%.6f", rng.uniform(0.5, 1.0, len(prop_kf))).astype(object)
-    prop = (kf_prefix[prop_kf] + c[:, 0] + "," + c[:, 1] + "," + c[:, 2] + "," + c[:, 3] + ",,"
-            + scores)
+    prop = (
+        kf_prefix[prop_kf] + c[:, 0] + "," + c[:, 1] + "," + c[:, 2] + "," + c[:, 3] + ",," + scores
+    )
     return ann, prop
 
 
@@ -156,10 +163,14 @@ def write_ava_metadata(
         video_ids = sorted(_video_ids(spec.videos, rng))
         ann, prop = _split_tables(spec, video_ids, rng)
         atomic_write_text(root / "annotations" / f"ava_{split}_v2.2.csv", "\n".join(ann) + "\n")
-        atomic_write_text(root / "annotations" / f"ava_detection_{split}_boxes_and_labels.csv",
-               "\n".join(prop) + "\n")
-        atomic_write_text(root / "annotations" / f"ava_{split}_excluded_timestamps_v2.2.csv",
-               f"{video_ids[0]},{spec.last_sec:04d}\n")
+        atomic_write_text(
+            root / "annotations" / f"ava_detection_{split}_boxes_and_labels.csv",
+            "\n".join(prop) + "\n",
+        )
+        atomic_write_text(
+            root / "annotations" / f"ava_{split}_excluded_timestamps_v2.2.csv",
+            f"{video_ids[0]},{spec.last_sec:04d}\n",
+        )
         atomic_write_text(root / "frame_lists" / f"{split}.csv", _frame_list_lines(spec, video_ids))
         summary[split] = {
             "videos": spec.videos,
@@ -169,12 +180,24 @@ def write_ava_metadata(
             "frame_rows": spec.videos * spec.frames_per_video,
             "spec": asdict(spec),
         }
-    atomic_write_text(root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt", "".join(
-        f'label {{\n  name: "action {i}"\n  label_id: {i}\n  label_type: PERSON_MOVEMENT\n}}\n'
-        for i in range(1, 81)))
+    atomic_write_text(
+        root / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt",
+        "".join(
+            f'label {{\n  name: "action {i}"\n  label_id: {i}\n  label_type: PERSON_MOVEMENT\n}}\n'
+            for i in range(1, 81)
+        ),
+    )
     first = next(iter(splits.values()))
-    atomic_write_text(root / "dataset.json", json.dumps({
-        "start_sec": first.start_sec, "fps": first.fps,
-        "keyframe_secs": [first.first_sec, first.last_sec], "width": 640, "height": 360,
-    }))
+    atomic_write_text(
+        root / "dataset.json",
+        json.dumps(
+            {
+                "start_sec": first.start_sec,
+                "fps": first.fps,
+                "keyframe_secs": [first.first_sec, first.last_sec],
+                "width": 640,
+                "height": 360,
+            }
+        ),
+    )
     return summary

@@ -50,8 +50,16 @@ def ffmpeg_frames_command(
     video: str | Path, out_dir: str | Path, video_id: str, fps: float = 30
 ) -> list[str]:
     """The exact frame-extraction command (1-based ``<vid>_%06d.jpg``, best JPEG quality)."""
-    return ["ffmpeg", "-i", str(video), "-r", f"{fps:g}", "-q:v", "1",
-            str(Path(out_dir) / f"{video_id}_%06d.jpg")]
+    return [
+        "ffmpeg",
+        "-i",
+        str(video),
+        "-r",
+        f"{fps:g}",
+        "-q:v",
+        "1",
+        str(Path(out_dir) / f"{video_id}_%06d.jpg"),
+    ]
 
 
 def output_frame_sources(times: np.ndarray, fps: float, num_out: int) -> np.ndarray:
@@ -83,8 +91,13 @@ def _decoded(path: str | Path) -> tuple[np.ndarray, list[np.ndarray], float]:
     return times - times[0], [f for _, f in frames], rate
 
 
-def cut_video(src: str | Path, dst: str | Path, start: float = 900, length: float = 901,
-              use_ffmpeg: bool | None = None) -> Path:
+def cut_video(
+    src: str | Path,
+    dst: str | Path,
+    start: float = 900,
+    length: float = 901,
+    use_ffmpeg: bool | None = None,
+) -> Path:
     """Cut ``src`` to ``[start, start + length)`` s into ``dst`` (ffmpeg if available, else PyAV re-encode)."""
     dst = Path(dst)
     # not atomic_output: the encoders pick the container from the extension, kept here
@@ -100,7 +113,11 @@ def cut_video(src: str | Path, dst: str | Path, start: float = 900, length: floa
             raise InputFileError(src, None, f"no frames in [{start:g}, {start + length:g}) s")
         with av.open(str(tmp), "w") as out:
             stream = out.add_stream("libx264", rate=Fraction(rate).limit_denominator(1001))
-            stream.width, stream.height, stream.pix_fmt = keep[0].shape[1], keep[0].shape[0], "yuv420p"
+            stream.width, stream.height, stream.pix_fmt = (
+                keep[0].shape[1],
+                keep[0].shape[0],
+                "yuv420p",
+            )
             stream.options = {"crf": "17"}
             for f in keep:
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
@@ -109,8 +126,14 @@ def cut_video(src: str | Path, dst: str | Path, start: float = 900, length: floa
     return dst
 
 
-def extract_frames(video: str | Path, frames_dir: str | Path, video_id: str, fps: float = 30,
-                   use_ffmpeg: bool | None = None, quality: int = 97) -> int:
+def extract_frames(
+    video: str | Path,
+    frames_dir: str | Path,
+    video_id: str,
+    fps: float = 30,
+    use_ffmpeg: bool | None = None,
+    quality: int = 97,
+) -> int:
     """Write ``frames_dir/<vid>/<vid>_%06d.jpg`` at ``fps``; returns the frame count. The folder is
     built under a temporary name and renamed, so a crash leaves no partial folder."""
     out = Path(frames_dir) / video_id
@@ -120,14 +143,19 @@ def extract_frames(video: str | Path, frames_dir: str | Path, video_id: str, fps
     if use_ffmpeg is None:
         use_ffmpeg = shutil.which("ffmpeg") is not None
     if use_ffmpeg:
-        subprocess.run(ffmpeg_frames_command(video, tmp, video_id, fps), check=True, capture_output=True)
+        subprocess.run(
+            ffmpeg_frames_command(video, tmp, video_id, fps), check=True, capture_output=True
+        )
     else:
         times, frames, rate = _decoded(video)
         duration = times[-1] + 1.0 / rate
         for j, i in enumerate(output_frame_sources(times, fps, int(round(duration * fps)))):
             path = tmp / f"{video_id}_{j + 1:06d}.jpg"
-            if not cv2.imwrite(str(path), cv2.cvtColor(frames[i], cv2.COLOR_RGB2BGR),
-                               [cv2.IMWRITE_JPEG_QUALITY, quality]):
+            if not cv2.imwrite(
+                str(path),
+                cv2.cvtColor(frames[i], cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, quality],
+            ):
                 raise OSError(f"cannot write {path}")
     replace_folder(tmp, out)
     return len(list(out.glob(f"{video_id}_*.jpg")))
@@ -154,8 +182,11 @@ def write_frame_lists(root: str | Path, split_videos: dict[str, list[str]]) -> d
         frames = scan_frames(root / "frames", vids)
         missing = [v for v in vids if not frames.get(v)]
         if missing:
-            raise InputFileError(root / "frames" / missing[0], None,
-                                 f"no frames for {len(missing)} video(s) of split {split!r}")
+            raise InputFileError(
+                root / "frames" / missing[0],
+                None,
+                f"no frames for {len(missing)} video(s) of split {split!r}",
+            )
         path = root / "frame_lists" / f"{split}.csv"
         atomic_write_text(path, format_frame_list(frames))
         counts[split] = sum(len(f) for f in frames.values())

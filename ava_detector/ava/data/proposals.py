@@ -32,7 +32,9 @@ logger = logging.getLogger(__name__)
 Detector = Callable[[list[np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]
 
 
-def format_proposal_rows(video_id: str, sec: int, boxes: np.ndarray, scores: np.ndarray) -> list[str]:
+def format_proposal_rows(
+    video_id: str, sec: int, boxes: np.ndarray, scores: np.ndarray
+) -> list[str]:
     """AVA detection-CSV lines of one keyframe's boxes (4 decimals, scores 6); boxes that are empty
     once rounded (a detection squeezed against the frame's edge) are left out.
 
@@ -46,8 +48,6 @@ def format_proposal_rows(video_id: str, sec: int, boxes: np.ndarray, scores: np.
         f"{video_id},{int(sec):04d},{b[0]:.4f},{b[1]:.4f},{b[2]:.4f},{b[3]:.4f},,{s:.6f}"
         for b, s in zip(boxes[keep], np.asarray(scores, np.float64)[keep])
     ]
-
-
 
 
 def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
@@ -104,4 +104,9 @@ def make_proposals(
     parts = [work / f"{vid}.csv" for vid, _ in videos]
     atomic_write_text(out, "".join(p.read_text() for p in parts))
     shutil.rmtree(work)
-    return {"keyframes": len(records), "boxes": n_boxes, "videos": len(videos), "resumed_videos": resumed}
+    return {
+        "keyframes": len(records),
+        "boxes": n_boxes,
+        "videos": len(videos),
+        "resumed_videos": resumed,
+    }

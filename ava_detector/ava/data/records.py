@@ -23,7 +23,11 @@ from ava_detector.ava.data.timestamps import (
 from ava_detector.data.errors import InputFileError
 
 __all__ = [
-    "pairwise_iou", "label_proposals", "label_proposals_grouped", "merge_gt_boxes", "build_records",
+    "pairwise_iou",
+    "label_proposals",
+    "label_proposals_grouped",
+    "merge_gt_boxes",
+    "build_records",
 ]
 
 _BOX_COLS = ["x1", "y1", "x2", "y2"]
@@ -95,9 +99,14 @@ def label_proposals_grouped(
     pair_gt = np.repeat(first, count) + within
     a = np.asarray(boxes, dtype=np.float64)[pair_box]
     b = np.asarray(gt_boxes, dtype=np.float64)[pair_gt]
-    inter = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0, None).prod(1)
-    union = (np.clip(a[:, 2:] - a[:, :2], 0, None).prod(1)
-             + np.clip(b[:, 2:] - b[:, :2], 0, None).prod(1) - inter)
+    inter = np.clip(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0, None).prod(
+        1
+    )
+    union = (
+        np.clip(a[:, 2:] - a[:, :2], 0, None).prod(1)
+        + np.clip(b[:, 2:] - b[:, :2], 0, None).prod(1)
+        - inter
+    )
     iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
     # Best pair per proposal: pairs are grouped by proposal in GT order, so the first maximum wins.
     order = np.lexsort((-iou, pair_box))
@@ -155,14 +164,20 @@ def build_records(
     frames = frames or {}
     video_paths = video_paths or {}
     boxes, gt_labels = merge_gt_boxes(gt, num_classes, dtype=np.uint8)
-    proposals = proposals if proposals is not None else pd.DataFrame(
-        {"video_id": [], "sec": [], **{c: [] for c in _BOX_COLS}, "score": [], "line": []}
+    proposals = (
+        proposals
+        if proposals is not None
+        else pd.DataFrame(
+            {"video_id": [], "sec": [], **{c: [] for c in _BOX_COLS}, "score": [], "line": []}
+        )
     )
     n_gt_rows = len(gt)
     video_col = pd.concat([gt["video_id"], proposals["video_id"]], ignore_index=True).astype(str)
     # Keyframes are keyed in microseconds (whole seconds for AVA; 902.5 for 2 keyframes a second).
     sec_col = _key_units(np.concatenate([gt["sec"].to_numpy(), proposals["sec"].to_numpy()]))
-    line_col = np.concatenate([gt["line"].to_numpy(), proposals["line"].to_numpy()]).astype(np.int64)
+    line_col = np.concatenate([gt["line"].to_numpy(), proposals["line"].to_numpy()]).astype(
+        np.int64
+    )
     vid_code, vid_names = pd.factorize(video_col, sort=True)
     sec_base = int(sec_col.min()) if len(sec_col) else 0
     sec_span = int(sec_col.max()) - sec_base + 1 if len(sec_col) else 1
@@ -191,8 +206,10 @@ def build_records(
             problem = f"video {vid!r} has neither frames in the frame list nor a video file"
         else:
             n = "?" if kf_nf[k] < 0 else int(kf_nf[k])
-            problem = (f"second {sec:g} of video {vid!r} is frame {int(kf_index[k])}, outside its {n} "
-                       f"frames (start_sec={start_sec:g}, fps={fps:g})")
+            problem = (
+                f"second {sec:g} of video {vid!r} is frame {int(kf_index[k])}, outside its {n} "
+                f"frames (start_sec={start_sec:g}, fps={fps:g})"
+            )
         if not lenient:
             raise InputFileError(file, int(kf_line[k]), problem)
         skipped.append(f"{file}:{int(kf_line[k])}: {problem}")
@@ -205,7 +222,11 @@ def build_records(
 
     g_kf, p_kf = kf_of(boxes), row_kf[n_gt_rows:]
     g_order = np.argsort(g_kf, kind="stable")
-    g_kf, g_xyxy, gt_labels = g_kf[g_order], boxes[_BOX_COLS].to_numpy(np.float32)[g_order], gt_labels[g_order]
+    g_kf, g_xyxy, gt_labels = (
+        g_kf[g_order],
+        boxes[_BOX_COLS].to_numpy(np.float32)[g_order],
+        gt_labels[g_order],
+    )
     p_xyxy = proposals[_BOX_COLS].to_numpy(dtype=np.float32)
     p_labels = label_proposals_grouped(g_xyxy, gt_labels, g_kf, p_xyxy, p_kf, gt_iou)
     box_kf = np.concatenate([g_kf, p_kf])
@@ -213,7 +234,8 @@ def build_records(
     all_boxes = np.concatenate([g_xyxy, p_xyxy]).reshape(-1, 4)[order]
     all_labels = np.concatenate([gt_labels, p_labels]).reshape(-1, num_classes)[order]
     all_scores = np.concatenate(
-        [np.ones(len(g_kf), np.float32), proposals["score"].to_numpy(np.float32)])[order]
+        [np.ones(len(g_kf), np.float32), proposals["score"].to_numpy(np.float32)]
+    )[order]
     all_is_gt = np.concatenate([np.ones(len(g_kf), bool), np.zeros(len(p_kf), bool)])[order]
     bounds = np.searchsorted(box_kf[order], np.arange(n_kf + 1)).tolist()
 

@@ -40,7 +40,12 @@ from ava_detector.ava.data.records import build_records
 from ava_detector.data.errors import InputFileError
 
 __all__ = [
-    "AVAFiles", "ava_layout", "read_dataset_json", "ava_metadata", "load_ava_records", "register_ava",
+    "AVAFiles",
+    "ava_layout",
+    "read_dataset_json",
+    "ava_metadata",
+    "load_ava_records",
+    "register_ava",
 ]
 
 logger = logging.getLogger(__name__)
@@ -174,27 +179,44 @@ def load_ava_records(
     videos = find_videos(files.videos_dir)
     if not frames and not videos:
         raise InputFileError(
-            files.frame_list or files.videos_dir, None,
+            files.frame_list or files.videos_dir,
+            None,
             f"dataset not found: no frame list {files.frame_list!r} and no videos in "
             f"{files.videos_dir!r}",
         )
     if not Path(files.annotations).is_file():
         raise InputFileError(files.annotations, None, "annotation file not found")
     gt = read_annotations(
-        files.annotations, num_classes=num_classes, sec_range=sec_range,
-        keyframe_rate=keyframe_rate, lenient=lenient,
+        files.annotations,
+        num_classes=num_classes,
+        sec_range=sec_range,
+        keyframe_rate=keyframe_rate,
+        lenient=lenient,
     )
     proposals_path = next((p for p in files.proposals if p and Path(p).is_file()), None)
     proposals = None
     if proposals_path is None:
-        logger.warning("No proposals file among %s: only ground-truth boxes.", list(files.proposals))
+        logger.warning(
+            "No proposals file among %s: only ground-truth boxes.", list(files.proposals)
+        )
     else:
-        proposals = read_proposals(proposals_path, sec_range=sec_range,
-                                   keyframe_rate=keyframe_rate, lenient=lenient).table
+        proposals = read_proposals(
+            proposals_path, sec_range=sec_range, keyframe_rate=keyframe_rate, lenient=lenient
+        ).table
     records, skipped = build_records(
-        gt.table, proposals, fps=fps, start_sec=start_sec, frames=frames, video_paths=videos,
-        gt_path=files.annotations, proposals_path=proposals_path or "<proposals>",
-        num_classes=num_classes, gt_iou=gt_iou, height=height, width=width, lenient=lenient,
+        gt.table,
+        proposals,
+        fps=fps,
+        start_sec=start_sec,
+        frames=frames,
+        video_paths=videos,
+        gt_path=files.annotations,
+        proposals_path=proposals_path or "<proposals>",
+        num_classes=num_classes,
+        gt_iou=gt_iou,
+        height=height,
+        width=width,
+        lenient=lenient,
     )
     if skipped:
         logger.warning("Skipped %d keyframes (lenient mode); first: %s", len(skipped), skipped[0])
@@ -232,8 +254,13 @@ def register_ava(
 
     def load() -> list[dict]:
         records = load_ava_records(
-            files, start_sec=start_sec, fps=fps, lenient=lenient, gt_iou=gt_iou,
-            num_classes=num_classes, allow_paths_outside_root=allow_paths_outside_root,
+            files,
+            start_sec=start_sec,
+            fps=fps,
+            lenient=lenient,
+            gt_iou=gt_iou,
+            num_classes=num_classes,
+            allow_paths_outside_root=allow_paths_outside_root,
         )
         _fill_load_time_metadata(name, files)
         return records

@@ -35,16 +35,30 @@ from ava_detector.utils.video_writer import write_mp4
 __all__ = ["generate_synthetic_ava", "ACTION_NAMES"]
 
 # Names of the ids used, as in the AVA v2.2 label map.
-ACTION_NAMES = {7: "jump/leap", 10: "run/jog", 12: "stand", 14: "walk", 17: "carry/hold (an object)",
-                69: "hand wave"}
-_LABEL_TYPES = {7: "PERSON_MOVEMENT", 10: "PERSON_MOVEMENT", 12: "PERSON_MOVEMENT",
-                14: "PERSON_MOVEMENT", 17: "OBJECT_MANIPULATION", 69: "PERSON_INTERACTION"}
+ACTION_NAMES = {
+    7: "jump/leap",
+    10: "run/jog",
+    12: "stand",
+    14: "walk",
+    17: "carry/hold (an object)",
+    69: "hand wave",
+}
+_LABEL_TYPES = {
+    7: "PERSON_MOVEMENT",
+    10: "PERSON_MOVEMENT",
+    12: "PERSON_MOVEMENT",
+    14: "PERSON_MOVEMENT",
+    17: "OBJECT_MANIPULATION",
+    69: "PERSON_INTERACTION",
+}
 LABEL_MAP_NAME = "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
 DEFAULT_SPEC = SceneSpec()
 
 
 def _write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> int:
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not ok:
         raise OSError(f"cannot encode {path}")
     path.write_bytes(data.tobytes())
@@ -59,7 +73,9 @@ def label_map_text(ids: Iterable[int]) -> str:
     )
 
 
-def _proposals(rng: np.random.Generator, gt_boxes: np.ndarray, spec: SceneSpec) -> list[tuple[np.ndarray, float]]:
+def _proposals(
+    rng: np.random.Generator, gt_boxes: np.ndarray, spec: SceneSpec
+) -> list[tuple[np.ndarray, float]]:
     """Jittered true boxes (high scores) and 0-2 false positives (lower scores) for one keyframe."""
     out = []
     for box in gt_boxes:
@@ -128,7 +144,9 @@ def generate_synthetic_ava(
     results: dict[str, list] = {s: [] for s in splits}
     for split, i in tqdm(jobs, desc="synthetic AVA videos", disable=not progress):
         vid = f"syn_{split}_{i:03d}"
-        seed_i = int(np.random.SeedSequence([seed, 0 if split == "train" else 1, i]).generate_state(1)[0])
+        seed_i = int(
+            np.random.SeedSequence([seed, 0 if split == "train" else 1, i]).generate_state(1)[0]
+        )
         results[split].append((vid, _write_video(tmp, vid, seed_i, spec, jpeg_quality)))
     ann = tmp / "annotations"
     for split, videos in results.items():
@@ -140,8 +158,11 @@ def generate_synthetic_ava(
         gt = [row for row in gt if not (excluded and row.startswith(excluded + ","))]
         (ann / f"ava_{split}_v2.2.csv").write_text("".join(row + "\n" for row in gt))
         (ann / f"ava_detection_{split}_boxes_and_labels.csv").write_text(
-            "".join(row + "\n" for _, r in videos for row in r["proposals"]))
-        (ann / f"ava_{split}_excluded_timestamps_v2.2.csv").write_text(excluded + "\n" if excluded else "")
+            "".join(row + "\n" for _, r in videos for row in r["proposals"])
+        )
+        (ann / f"ava_{split}_excluded_timestamps_v2.2.csv").write_text(
+            excluded + "\n" if excluded else ""
+        )
         counts: dict[int, int] = {}
         for row in gt:
             a = int(row.split(",")[6])
@@ -164,8 +185,13 @@ def generate_synthetic_ava(
         "height": spec.height,
         "seed": seed,
         "scene": asdict(spec),
-        "wave_aliases_for": {"INPUT.NUM_FRAMES": 16, "INPUT.SAMPLING_RATE": 2,
-                             "MODEL.SLOWFAST.ALPHA": 4} if spec.wave_period == 10 else {},
+        "wave_aliases_for": {
+            "INPUT.NUM_FRAMES": 16,
+            "INPUT.SAMPLING_RATE": 2,
+            "MODEL.SLOWFAST.ALPHA": 4,
+        }
+        if spec.wave_period == 10
+        else {},
         "videos": {s: [v for v, _ in r] for s, r in results.items()},
     }
     (tmp / "dataset.json").write_text(json.dumps(info, indent=1) + "\n")

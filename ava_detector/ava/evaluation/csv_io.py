@@ -37,9 +37,12 @@ _SNIFF_BYTES = 1 << 16
 _BLOCK_BYTES = 1 << 24  # pyarrow parses blocks of this size in parallel
 
 
-def read_ava_csv(path: str | Path, kind: Kind,
-                 prune: Callable[[AVABoxes], AVABoxes] | None = None,
-                 chunk_rows: int = _CHUNK_ROWS) -> AVABoxes:
+def read_ava_csv(
+    path: str | Path,
+    kind: Kind,
+    prune: Callable[[AVABoxes], AVABoxes] | None = None,
+    chunk_rows: int = _CHUNK_ROWS,
+) -> AVABoxes:
     """Rows of an AVA CSV (no header) as ``AVABoxes``, in file order.
 
     Args:
@@ -151,12 +154,16 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
         try:
             table = pacsv.read_csv(
                 source,
-                read_options=pacsv.ReadOptions(column_names=list(types), use_threads=use_threads,
-                                               block_size=_BLOCK_BYTES),
+                read_options=pacsv.ReadOptions(
+                    column_names=list(types), use_threads=use_threads, block_size=_BLOCK_BYTES
+                ),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=on_other_row),
                 convert_options=pacsv.ConvertOptions(
-                    column_types=types, null_values=[""], strings_can_be_null=False,
-                    quoted_strings_can_be_null=False),
+                    column_types=types,
+                    null_values=[""],
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
                 memory_pool=pool,
             )
         except pa.ArrowInvalid as e:
@@ -174,12 +181,18 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
     if table is None:
         return AVABoxes.concatenate([], ())
     allowed = _COLUMNS[kind]
-    others = [o for o in others if o[1] > 1 or o[2].strip()]  # lines of blanks are skipped
-    if any(o[1] not in allowed for o in others):
+    kept = [o for o in others if _is_row(o)]  # lines of blanks are skipped
+    if any(o[1] not in allowed for o in kept):
         raise _located(path, kind, None)
-    if others and any(o[0] is None for o in others):
+    if kept and any(o[0] is None for o in others):
         table, others = parse(use_threads=False)  # the row numbers are only known single-threaded
-        others = [o for o in others if o[1] > 1 or o[2].strip()]
+        kept = [o for o in others if _is_row(o)]
+    # pyarrow numbers the lines of blanks too; a kept row's place in the file's row order is its
+    # number less the lines of blanks before it
+    blanks = np.sort(
+        np.array([o[0] for o in others if not _is_row(o) and o[0] is not None], np.int64)
+    )
+    others = kept
     columns = table.columns
     del table
     main = _arrow_to_boxes(columns, path, kind, pool)
@@ -189,20 +202,41 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
     numbers = [o[0] for o in others if o[0] is not None]
     if len(numbers) != len(others):  # cannot happen: single-threaded parsing numbers every row
         raise AssertionError(f"{path}: pyarrow gave no line number for a row")
-    extra_row = np.array([n - 1 for n in numbers], np.int64)
+    extra_numbers = np.array(numbers, np.int64)
+    extra_row = extra_numbers - 1 - np.searchsorted(blanks, extra_numbers)
     total = len(main) + len(extra)
     is_extra = np.zeros(total, bool)
     is_extra[extra_row] = True
-    rows = AVABoxes(extra.videos, main.video, main.time, main.boxes, main.label, main.score,
-                    np.flatnonzero(~is_extra))
-    extra = AVABoxes(extra.videos, extra.video, extra.time, extra.boxes, extra.label.astype(
-        main.label.dtype), extra.score, extra_row)
+    rows = AVABoxes(
+        extra.videos,
+        main.video,
+        main.time,
+        main.boxes,
+        main.label,
+        main.score,
+        np.flatnonzero(~is_extra),
+    )
+    extra = AVABoxes(
+        extra.videos,
+        extra.video,
+        extra.time,
+        extra.boxes,
+        extra.label.astype(main.label.dtype),
+        extra.score,
+        extra_row,
+    )
     merged = AVABoxes.concatenate([rows, extra], extra.videos)
     return merged.take(np.argsort(merged.row, kind="stable"))
 
 
-def _take_column(columns: list[Any], i: int, pool: Any, out: np.ndarray | None = None,
-                 fill: float | None = None) -> np.ndarray:
+def _is_row(other: tuple[int | None, int, str]) -> bool:
+    """Whether a line pyarrow set aside (``(number, columns, text)``) is a row, not blanks."""
+    return other[1] > 1 or bool(other[2].strip())
+
+
+def _take_column(
+    columns: list[Any], i: int, pool: Any, out: np.ndarray | None = None, fill: float | None = None
+) -> np.ndarray:
     """Column ``i`` as one contiguous array (into ``out`` if given; nulls -> NaN, or ``fill``),
     dropped from ``columns`` and its memory handed back to the system (peak: the table plus one
     column).
@@ -238,7 +272,7 @@ def _to_array(chunked: Any, out: np.ndarray | None, fill: float | None) -> np.nd
         out = np.empty(len(chunked), np.int32 if chunked.type.bit_width == 32 else np.float64)
     at = 0
     for chunk in chunked.chunks:
-        out[at:at + len(chunk)] = _numpy(chunk)
+        out[at : at + len(chunk)] = _numpy(chunk)
         at += len(chunk)
     return out
 
@@ -254,8 +288,9 @@ def _numpy(array: Any) -> np.ndarray:
     if array.null_count:
         array = array.fill_null(float("nan") if wide else 0)
     dtype = np.dtype(np.float64 if wide else np.int32)
-    return np.frombuffer(array.buffers()[1], dtype, count=len(array),
-                         offset=array.offset * dtype.itemsize)
+    return np.frombuffer(
+        array.buffers()[1], dtype, count=len(array), offset=array.offset * dtype.itemsize
+    )
 
 
 def _all_finite(x: np.ndarray) -> bool:
@@ -290,7 +325,7 @@ def _arrow_to_boxes(columns: list[Any], path: Path, kind: Kind, pool: Any) -> AV
         if any(not s.strip() for s in names):
             raise _located(path, kind, None)
         remap = np.array([vocab.setdefault(s, len(vocab)) for s in names] + [0], np.int32)
-        np.take(remap, _numpy(chunk.indices), out=video[at:at + len(chunk)])
+        np.take(remap, _numpy(chunk.indices), out=video[at : at + len(chunk)])
         at += len(chunk)
     columns[0] = None
     pool.release_unused()
@@ -314,8 +349,9 @@ def _arrow_to_boxes(columns: list[Any], path: Path, kind: Kind, pool: Any) -> AV
     return AVABoxes(tuple(vocab), video, time, boxes, label, score)
 
 
-def _python_boxes(rows: list[list[str]], kind: Kind, path: Path,
-                  videos: tuple[str, ...] = ()) -> AVABoxes:
+def _python_boxes(
+    rows: list[list[str]], kind: Kind, path: Path, videos: tuple[str, ...] = ()
+) -> AVABoxes:
     """Rows already split by ``csv`` as ``AVABoxes`` (vocabulary ``videos`` extended).
 
     Args:
@@ -434,12 +470,21 @@ def write_ava_csv(path: str | Path, table: AVABoxes) -> None:
 
     videos = np.asarray(table.videos + ("",), dtype=object)
     seconds, inverse = np.unique(table.time, return_inverse=True)
-    stamps = np.array([f"{int(s):04d}" if s == int(s) else repr(float(s)) for s in seconds.tolist()]
-                      + [""], dtype=object)
-    frame = pd.DataFrame({
-        "video": videos[table.video], "time": stamps[inverse.reshape(-1)],
-        "x1": table.boxes[:, 0], "y1": table.boxes[:, 1], "x2": table.boxes[:, 2],
-        "y2": table.boxes[:, 3], "label": table.label, "score": table.score,
-    })
+    stamps = np.array(
+        [f"{int(s):04d}" if s == int(s) else repr(float(s)) for s in seconds.tolist()] + [""],
+        dtype=object,
+    )
+    frame = pd.DataFrame(
+        {
+            "video": videos[table.video],
+            "time": stamps[inverse.reshape(-1)],
+            "x1": table.boxes[:, 0],
+            "y1": table.boxes[:, 1],
+            "x2": table.boxes[:, 2],
+            "y2": table.boxes[:, 3],
+            "label": table.label,
+            "score": table.score,
+        }
+    )
     with atomic_output(path) as tmp:
         frame.to_csv(tmp, header=False, index=False, float_format="%.6f")

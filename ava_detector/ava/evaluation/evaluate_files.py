@@ -33,9 +33,15 @@ class FileEvaluation:
     label_map: LabelMap
 
 
-def evaluate_files(labelmap: str | Path, groundtruth: str | Path, detections: str | Path,
-                   exclusions: str | Path | None = None, protocol: str = "official",
-                   label_map: LabelMap | None = None, every_k_seconds: int = 1) -> FileEvaluation:
+def evaluate_files(
+    labelmap: str | Path,
+    groundtruth: str | Path,
+    detections: str | Path,
+    exclusions: str | Path | None = None,
+    protocol: str = "official",
+    label_map: LabelMap | None = None,
+    every_k_seconds: int = 1,
+) -> FileEvaluation:
     """Read the files and compute ``frame_map``; bad files raise ``InputFileError``.
 
     ``every_k_seconds`` > 1 keeps only the ground-truth keyframes whose second is a multiple of it:

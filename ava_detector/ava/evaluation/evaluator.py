@@ -40,8 +40,9 @@ __all__ = ["AVAEvaluator", "merge_keyframe_predictions"]
 logger = logging.getLogger(__name__)
 
 
-def merge_keyframe_predictions(per_process: list[list[tuple]], evaluated_ids: list[int],
-                               class_ids: list[int] | None = None) -> AVABoxes:
+def merge_keyframe_predictions(
+    per_process: list[list[tuple]], evaluated_ids: list[int], class_ids: list[int] | None = None
+) -> AVABoxes:
     """One table from gathered ``(video_id, sec, boxes (K,4) normalised, scores (K,C))`` items,
     each keyframe once (the first occurrence; padded samplers may repeat keyframes), sorted by
     keyframe; one row per box and evaluated id. ``class_ids``: the action id of each score column
@@ -66,12 +67,24 @@ def merge_keyframe_predictions(per_process: list[list[tuple]], evaluated_ids: li
         k = len(boxes)
         if k == 0:
             continue
-        parts.append((np.full(k * len(cols), code[key[0]], np.int32), np.full(k * len(cols), key[1]),
-                      np.repeat(np.asarray(boxes, np.float64), len(cols), axis=0),
-                      np.tile(ids, k), np.asarray(scores, np.float64)[:, cols].reshape(-1)))
+        parts.append(
+            (
+                np.full(k * len(cols), code[key[0]], np.int32),
+                np.full(k * len(cols), key[1]),
+                np.repeat(np.asarray(boxes, np.float64), len(cols), axis=0),
+                np.tile(ids, k),
+                np.asarray(scores, np.float64)[:, cols].reshape(-1),
+            )
+        )
     if not parts:
-        return AVABoxes(videos, np.zeros(0, np.int32), np.zeros(0), np.zeros((0, 4)),
-                        np.zeros(0, np.int64), np.zeros(0))
+        return AVABoxes(
+            videos,
+            np.zeros(0, np.int32),
+            np.zeros(0),
+            np.zeros((0, 4)),
+            np.zeros(0, np.int64),
+            np.zeros(0),
+        )
     return AVABoxes(videos, *(np.concatenate(c) for c in zip(*parts)))
 
 
@@ -92,9 +105,16 @@ class AVAEvaluator(DatasetEvaluator):
         class_ids: see below.
     """
 
-    def __init__(self, dataset_name: str, output_dir: str | None = None, distributed: bool = True,
-                 protocol: str = "official", gt_boxes: bool | None = None, every_k_seconds: int = 1,
-                 class_ids: list[int] | tuple[int, ...] | None = None) -> None:
+    def __init__(
+        self,
+        dataset_name: str,
+        output_dir: str | None = None,
+        distributed: bool = True,
+        protocol: str = "official",
+        gt_boxes: bool | None = None,
+        every_k_seconds: int = 1,
+        class_ids: list[int] | tuple[int, ...] | None = None,
+    ) -> None:
         """``gt_boxes``: whether the predictions are on ground-truth boxes (the report says so;
         default: the dataset metadata's ``gt_boxes_mode``). ``every_k_seconds``: the mini-val's
         second subsampling, applied to the ground truth too. ``class_ids``: the action id of each
@@ -108,8 +128,9 @@ class AVAEvaluator(DatasetEvaluator):
         self._label_map_file = meta.label_map_file
         self._groundtruth_file = meta.groundtruth_file
         self._exclusions_file = getattr(meta, "exclusions_file", "") or None
-        self._gt_boxes_mode = bool(getattr(meta, "gt_boxes_mode", False) if gt_boxes is None
-                                   else gt_boxes)
+        self._gt_boxes_mode = bool(
+            getattr(meta, "gt_boxes_mode", False) if gt_boxes is None else gt_boxes
+        )
         self._every_k_seconds = int(every_k_seconds)
         self._label_map = read_label_map(self._label_map_file)
         self._ids = list(getattr(meta, "evaluated_ids", None) or self._label_map.ids)
@@ -126,8 +147,14 @@ class AVAEvaluator(DatasetEvaluator):
             inst = out["instances"].to("cpu")
             w, h = float(inp["width"]), float(inp["height"])
             boxes = inst.pred_boxes.tensor.numpy().astype(np.float64) / [w, h, w, h]
-            self._predictions.append((inp["video_id"], inp["sec"], np.clip(boxes, 0.0, 1.0),
-                                      inst.scores.numpy().astype(np.float64)))
+            self._predictions.append(
+                (
+                    inp["video_id"],
+                    inp["sec"],
+                    np.clip(boxes, 0.0, 1.0),
+                    inst.scores.numpy().astype(np.float64),
+                )
+            )
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         if self._distributed:
@@ -142,19 +169,34 @@ class AVAEvaluator(DatasetEvaluator):
             out_dir = self._output_dir or tmp
             csv_path = os.path.join(out_dir, "detections.csv")
             write_ava_csv(csv_path, table)
-            label_map = LabelMap({i: self._label_map.names.get(i, str(i)) for i in self._ids},
-                                 self._label_map.types)
-            result = evaluate_files(self._label_map_file, self._groundtruth_file, csv_path,
-                                    self._exclusions_file, self._protocol, label_map=label_map,
-                                    every_k_seconds=self._every_k_seconds).result
+            label_map = LabelMap(
+                {i: self._label_map.names.get(i, str(i)) for i in self._ids}, self._label_map.types
+            )
+            result = evaluate_files(
+                self._label_map_file,
+                self._groundtruth_file,
+                csv_path,
+                self._exclusions_file,
+                self._protocol,
+                label_map=label_map,
+                every_k_seconds=self._every_k_seconds,
+            ).result
             if self._output_dir:
                 save_bar_chart(os.path.join(out_dir, "per_class_ap.png"), result, label_map)
-        boxes = ("ground-truth boxes (GT-box mode)" if self._gt_boxes_mode
-                 else "detector proposals")
-        subset = f", mini-val: seconds divisible by {self._every_k_seconds}" if self._every_k_seconds > 1 else ""
-        logger.info("AVA frame mAP on %s (%d keyframes%s):\n%s\nmAP@0.5IOU: %.6f", self._dataset_name,
-                    len(set(zip(table.video.tolist(), table.time.tolist()))), subset,
-                    format_table(result, label_map, boxes), result.mAP)
+        boxes = "ground-truth boxes (GT-box mode)" if self._gt_boxes_mode else "detector proposals"
+        subset = (
+            f", mini-val: seconds divisible by {self._every_k_seconds}"
+            if self._every_k_seconds > 1
+            else ""
+        )
+        logger.info(
+            "AVA frame mAP on %s (%d keyframes%s):\n%s\nmAP@0.5IOU: %.6f",
+            self._dataset_name,
+            len(set(zip(table.video.tolist(), table.time.tolist()))),
+            subset,
+            format_table(result, label_map, boxes),
+            result.mAP,
+        )
         res = OrderedDict({"mAP@0.5IOU": 100.0 * result.mAP})
         for c, ap in result.per_class.items():
             if not math.isnan(ap):

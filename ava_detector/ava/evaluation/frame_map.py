@@ -94,7 +94,9 @@ def get_protocol(name: str | EvalProtocol) -> EvalProtocol:
     if isinstance(name, EvalProtocol):
         return name
     if name not in PROTOCOLS:
-        raise ValueError(f"unknown AVA evaluation protocol {name!r}; use one of {sorted(PROTOCOLS)}")
+        raise ValueError(
+            f"unknown AVA evaluation protocol {name!r}; use one of {sorted(PROTOCOLS)}"
+        )
     return PROTOCOLS[name]
 
 
@@ -136,8 +138,15 @@ class AVABoxes:
         else:
             index = np.asarray(index)
             row = np.flatnonzero(index) if index.dtype == bool else index.astype(np.int64)
-        return AVABoxes(self.videos, self.video[index], self.time[index], self.boxes[index],
-                        self.label[index], self.score[index], row)
+        return AVABoxes(
+            self.videos,
+            self.video[index],
+            self.time[index],
+            self.boxes[index],
+            self.label[index],
+            self.score[index],
+            row,
+        )
 
     def keyframes(self) -> AVABoxes:
         """One label-0 row per distinct (video, second), in first-appearance order."""
@@ -147,8 +156,15 @@ class AVABoxes:
         _, first = np.unique(pairs, axis=0, return_index=True)
         first = np.sort(first)
         n = len(first)
-        return AVABoxes(self.videos, self.video[first], self.time[first], np.full((n, 4), np.nan),
-                        np.zeros(n, np.int64), np.ones(n), self.row[first])
+        return AVABoxes(
+            self.videos,
+            self.video[first],
+            self.time[first],
+            np.full((n, 4), np.nan),
+            np.zeros(n, np.int64),
+            np.ones(n),
+            self.row[first],
+        )
 
     @staticmethod
     def from_rows(rows: Iterable[Sequence]) -> AVABoxes:
@@ -170,8 +186,14 @@ class AVABoxes:
                 label[i] = int(r[6])
             if len(r) >= 8:
                 score[i] = float(r[7])
-        return AVABoxes(videos, np.array([code[str(r[0])] for r in rows], np.int32),
-                        np.array([float(r[1]) for r in rows], np.float64), boxes, label, score)
+        return AVABoxes(
+            videos,
+            np.array([code[str(r[0])] for r in rows], np.int32),
+            np.array([float(r[1]) for r in rows], np.float64),
+            boxes,
+            label,
+            score,
+        )
 
     @staticmethod
     def concatenate(parts: Sequence[AVABoxes], videos: tuple[str, ...]) -> AVABoxes:
@@ -182,13 +204,29 @@ class AVABoxes:
             videos: the shared vocabulary.
         """
         if not parts:
-            return AVABoxes(videos, np.zeros(0, np.int32), np.zeros(0), np.zeros((0, 4)),
-                            np.zeros(0, np.int64), np.zeros(0))
+            return AVABoxes(
+                videos,
+                np.zeros(0, np.int32),
+                np.zeros(0),
+                np.zeros((0, 4)),
+                np.zeros(0, np.int64),
+                np.zeros(0),
+            )
         if len(parts) == 1:
-            return AVABoxes(videos, *(getattr(parts[0], f) for f in
-                                      ("video", "time", "boxes", "label", "score", "row_index")))
-        return AVABoxes(videos, *(np.concatenate([getattr(p, f) for p in parts])
-                                  for f in ("video", "time", "boxes", "label", "score", "row")))
+            return AVABoxes(
+                videos,
+                *(
+                    getattr(parts[0], f)
+                    for f in ("video", "time", "boxes", "label", "score", "row_index")
+                ),
+            )
+        return AVABoxes(
+            videos,
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("video", "time", "boxes", "label", "score", "row")
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -229,8 +267,9 @@ def _seconds(time: np.ndarray, integer_seconds: bool) -> np.ndarray:
     return np.trunc(time) if integer_seconds else time
 
 
-def _runs_of(tables: Sequence[tuple[tuple[str, ...], np.ndarray, np.ndarray] | None],
-             integer_seconds: bool) -> list[_Runs | None]:
+def _runs_of(
+    tables: Sequence[tuple[tuple[str, ...], np.ndarray, np.ndarray] | None], integer_seconds: bool
+) -> list[_Runs | None]:
     """Runs of every table, keyed in one vocabulary of videos and seconds.
 
     Args:
@@ -302,8 +341,16 @@ def _heap_items(t: AVABoxes, rows: np.ndarray) -> list[tuple]:
         rows: its rows, in file order.
     """
     b = t.boxes[rows]
-    return list(zip(t.score[rows].tolist(), t.label[rows].tolist(), b[:, 1].tolist(),
-                    b[:, 0].tolist(), b[:, 3].tolist(), b[:, 2].tolist()))
+    return list(
+        zip(
+            t.score[rows].tolist(),
+            t.label[rows].tolist(),
+            b[:, 1].tolist(),
+            b[:, 0].tolist(),
+            b[:, 3].tolist(),
+            b[:, 2].tolist(),
+        )
+    )
 
 
 def _replay_heap(items: list[tuple], cap: int) -> list[tuple]:
@@ -362,8 +409,14 @@ def _float32_key(score: np.ndarray) -> np.ndarray:
     return key
 
 
-def _cap_keep(group: np.ndarray, score: np.ndarray, counts: np.ndarray, cap: int,
-              det: AVABoxes, rows: np.ndarray | None) -> np.ndarray:
+def _cap_keep(
+    group: np.ndarray,
+    score: np.ndarray,
+    counts: np.ndarray,
+    cap: int,
+    det: AVABoxes,
+    rows: np.ndarray | None,
+) -> np.ndarray:
     """Mask of the rows the official per-keyframe heap of ``cap`` entries keeps.
 
     Rows scoring above the ``cap``-th score of their keyframe are kept, rows below never; ties at
@@ -424,9 +477,13 @@ def _cap_keep(group: np.ndarray, score: np.ndarray, counts: np.ndarray, cap: int
 # --------------------------------------------------------------------------------------------------
 
 
-def prune_detections(detections: AVABoxes, ground_truth_keys: AVABoxes | None,
-                     evaluated_ids: Iterable[int], excluded: AVABoxes | None,
-                     protocol: str | EvalProtocol = "official") -> AVABoxes:
+def prune_detections(
+    detections: AVABoxes,
+    ground_truth_keys: AVABoxes | None,
+    evaluated_ids: Iterable[int],
+    excluded: AVABoxes | None,
+    protocol: str | EvalProtocol = "official",
+) -> AVABoxes:
     """Drop detection rows that cannot affect ``frame_map``: ids not evaluated, excluded keyframes
     and (protocols that ignore them) keyframes absent from the ground truth.
 
@@ -448,18 +505,26 @@ class DetectionPruner:
     scores depends on all of them.
     """
 
-    def __init__(self, ground_truth_keys: AVABoxes | None, evaluated_ids: Iterable[int],
-                 excluded: AVABoxes | None, protocol: str | EvalProtocol = "official"):
+    def __init__(
+        self,
+        ground_truth_keys: AVABoxes | None,
+        evaluated_ids: Iterable[int],
+        excluded: AVABoxes | None,
+        protocol: str | EvalProtocol = "official",
+    ):
         """Args:
-            ground_truth_keys: the ground truth's keyframes, or ``None``.
-            evaluated_ids: the evaluated action ids.
-            excluded: the exclusion list's keyframes, or ``None``.
-            protocol: a protocol name or ``EvalProtocol``.
+        ground_truth_keys: the ground truth's keyframes, or ``None``.
+        evaluated_ids: the evaluated action ids.
+        excluded: the exclusion list's keyframes, or ``None``.
+        protocol: a protocol name or ``EvalProtocol``.
         """
         self.protocol = p = get_protocol(protocol)
         self.ids = np.array(sorted(set(int(i) for i in evaluated_ids)), np.int64)
         self._names: dict[tuple[str, float], bool] = {}
-        for t, drop in ((excluded, True), (ground_truth_keys if p.ignore_unannotated else None, False)):
+        for t, drop in (
+            (excluded, True),
+            (ground_truth_keys if p.ignore_unannotated else None, False),
+        ):
             if t is None:
                 continue
             sec = _seconds(t.time, p.integer_seconds) + 0.0
@@ -469,7 +534,7 @@ class DetectionPruner:
 
     def __call__(self, detections: AVABoxes) -> AVABoxes:
         """Args:
-            detections: rows to filter.
+        detections: rows to filter.
         """
         keep = _class_index(detections.label, self.ids) >= 0
         if self._names or self._filter_unannotated:
@@ -546,9 +611,13 @@ def _bits(n: int) -> int:
     return max(int(n).bit_length(), 1)
 
 
-def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Iterable[int],
-              excluded_keys: AVABoxes | None = None,
-              protocol: str | EvalProtocol = "official") -> FrameMAPResult:
+def frame_map(
+    ground_truth: AVABoxes,
+    detections: AVABoxes,
+    evaluated_ids: Iterable[int],
+    excluded_keys: AVABoxes | None = None,
+    protocol: str | EvalProtocol = "official",
+) -> FrameMAPResult:
     """Frame-level AP@0.5IOU per evaluated class and their mean (0-1 scale).
 
     Args:
@@ -570,10 +639,14 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
     wl = dcls_all >= 0
     idx = None if wl.all() else np.flatnonzero(wl)
     del wl
-    dcols = (det.videos, det.video, det.time) if idx is None else \
-        (det.videos, det.video[idx], det.time[idx])
-    gruns, druns, xruns = _runs_of([_columns(gt), dcols, _columns(excluded_keys)],
-                                   p.integer_seconds)
+    dcols = (
+        (det.videos, det.video, det.time)
+        if idx is None
+        else (det.videos, det.video[idx], det.time[idx])
+    )
+    gruns, druns, xruns = _runs_of(
+        [_columns(gt), dcols, _columns(excluded_keys)], p.integer_seconds
+    )
     assert gruns is not None and druns is not None  # their tables are given
 
     # Ground truth: every row makes its keyframe annotated; evaluated ids give the boxes.
@@ -665,14 +738,22 @@ def frame_map(ground_truth: AVABoxes, detections: AVABoxes, evaluated_ids: Itera
         ranked = np.argsort(score[a:z])[::-1]
         per_class[c] = ap[c - 1] = _average_precision(tp[a:z][ranked], int(num_gt[k]))
     mean = float(np.nanmean(ap)) if np.isfinite(ap).any() else float("nan")
-    return FrameMAPResult(mean, per_class, {c: int(num_gt[k]) for k, c in enumerate(ids.tolist())},
-                          num_det, p.name)
+    return FrameMAPResult(
+        mean, per_class, {c: int(num_gt[k]) for k, c in enumerate(ids.tolist())}, num_det, p.name
+    )
 
 
-def _layout(cls: np.ndarray, group: np.ndarray, score: np.ndarray, rows: np.ndarray, det: AVABoxes,
-            p: EvalProtocol, ncls: int, nkf: int,
-            keyframe_rows: Callable[[np.ndarray], dict[int, np.ndarray]]
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _layout(
+    cls: np.ndarray,
+    group: np.ndarray,
+    score: np.ndarray,
+    rows: np.ndarray,
+    det: AVABoxes,
+    p: EvalProtocol,
+    ncls: int,
+    nkf: int,
+    keyframe_rows: Callable[[np.ndarray], dict[int, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
     """Permutation putting the kept detections in the official script's order: by class, then
     keyframe (first appearance), then the keyframe's order (score descending with ties in heap or
     file order, or file order alone); and each detection's group ``class * nkf + keyframe`` in
@@ -742,8 +823,15 @@ def _layout(cls: np.ndarray, group: np.ndarray, score: np.ndarray, rows: np.ndar
     return layout, d_group
 
 
-def _match(gt: AVABoxes, g_rows: np.ndarray, g_group: np.ndarray, d_group: np.ndarray,
-           boxes: tuple[np.ndarray, ...], p: EvalProtocol, nkf: int) -> np.ndarray:
+def _match(
+    gt: AVABoxes,
+    g_rows: np.ndarray,
+    g_group: np.ndarray,
+    d_group: np.ndarray,
+    boxes: tuple[np.ndarray, ...],
+    p: EvalProtocol,
+    nkf: int,
+) -> np.ndarray:
     """True-positive flag per detection (given in processing order): the best-IoU ground truth of
     its (keyframe, class) group, if IoU >= 0.5 and no earlier detection took that box.
 
@@ -782,17 +870,27 @@ def _match(gt: AVABoxes, g_rows: np.ndarray, g_group: np.ndarray, d_group: np.nd
     if p.heap_order:
         redo = np.flatnonzero(tied & (best_iou >= 0.5))
         if len(redo):
-            best[redo] = _heap_first_best(gt, gs, grow, gb, start, count, redo, boxes, best_iou,
-                                          nkf)
+            best[redo] = _heap_first_best(
+                gt, gs, grow, gb, start, count, redo, boxes, best_iou, nkf
+            )
     hit = np.flatnonzero(best_iou >= 0.5)
     _, first = np.unique(best[hit], return_index=True)
     tp[hit[first]] = True
     return tp
 
 
-def _heap_first_best(gt: AVABoxes, gs: np.ndarray, grow: np.ndarray, gb: tuple[np.ndarray, ...],
-                     start: np.ndarray, count: np.ndarray, redo: np.ndarray,
-                     boxes: tuple[np.ndarray, ...], best_iou: np.ndarray, nkf: int) -> np.ndarray:
+def _heap_first_best(
+    gt: AVABoxes,
+    gs: np.ndarray,
+    grow: np.ndarray,
+    gb: tuple[np.ndarray, ...],
+    start: np.ndarray,
+    count: np.ndarray,
+    redo: np.ndarray,
+    boxes: tuple[np.ndarray, ...],
+    best_iou: np.ndarray,
+    nkf: int,
+) -> np.ndarray:
     """For detections with several ground-truth boxes at the best IoU: the one first in the
     official ground-truth order of its keyframe (heap of ``(column 8, action_id, y1, x1, y2, x2)``
     over the keyframe's evaluated rows, then a stable sort by descending column 8).

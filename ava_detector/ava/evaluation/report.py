@@ -35,12 +35,21 @@ def format_table(result: FrameMAPResult, label_map: LabelMap, boxes_note: str = 
     for t, ids in by_type.items():
         for c in ids:
             ap = result.per_class[c]
-            rows.append([t, c, label_map.names.get(c, str(c)), result.num_groundtruth.get(c, 0),
-                         result.num_detections.get(c, 0), "-" if math.isnan(ap) else f"{ap:.4f}"])
+            rows.append(
+                [
+                    t,
+                    c,
+                    label_map.names.get(c, str(c)),
+                    result.num_groundtruth.get(c, 0),
+                    result.num_detections.get(c, 0),
+                    "-" if math.isnan(ap) else f"{ap:.4f}",
+                ]
+            )
         group = means.get(t)
         rows.append([t, "", "group mAP", "", "", "-" if group is None else f"{group:.4f}"])
-    table = tabulate(rows, headers=["type", "id", "action", "#gt", "#det", "AP@0.5"],
-                     tablefmt="pipe")
+    table = tabulate(
+        rows, headers=["type", "id", "action", "#gt", "#det", "AP@0.5"], tablefmt="pipe"
+    )
     lines = [table, f"protocol: {result.protocol}"]
     if boxes_note:
         lines.append(f"boxes: {boxes_note}")
@@ -58,8 +67,11 @@ def save_bar_chart(path: str | Path, result: FrameMAPResult, label_map: LabelMap
     types = sorted({label_map.types.get(c) or "UNTYPED" for c in ids})
     colors = {t: plt.get_cmap("tab10")(i) for i, t in enumerate(types)}
     fig, ax = plt.subplots(figsize=(8, max(2.0, 0.22 * len(ids) + 1)))
-    ax.barh(range(len(ids)), [result.per_class[c] for c in ids],
-            color=[colors[label_map.types.get(c) or "UNTYPED"] for c in ids])
+    ax.barh(
+        range(len(ids)),
+        [result.per_class[c] for c in ids],
+        color=[colors[label_map.types.get(c) or "UNTYPED"] for c in ids],
+    )
     ax.set_yticks(range(len(ids)), [label_map.names.get(c, str(c)) for c in ids], fontsize=6)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)

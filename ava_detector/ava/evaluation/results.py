@@ -11,7 +11,11 @@ from tabulate import tabulate
 from ava_detector.utils.atomic_files import atomic_write_text
 
 __all__ = [
-    "MAP_KEY", "format_ava_results", "format_comparison", "load_results", "save_results",
+    "MAP_KEY",
+    "format_ava_results",
+    "format_comparison",
+    "load_results",
+    "save_results",
     "split_ava_metrics",
 ]
 
@@ -24,13 +28,16 @@ def split_ava_metrics(metrics: Mapping[str, Any]) -> tuple[float | None, dict[st
     values are percentages (``"mAP@0.5IOU"``, ``"AP/<action name>"``; names may contain "/")."""
     flat = metrics.get("ava", metrics)
     mean = flat.get(MAP_KEY)
-    per_class = {k[len(_AP_PREFIX):]: float(v) / 100.0 for k, v in flat.items()
-                 if k.startswith(_AP_PREFIX)}
+    per_class = {
+        k[len(_AP_PREFIX) :]: float(v) / 100.0 for k, v in flat.items() if k.startswith(_AP_PREFIX)
+    }
     return (None if mean is None else float(mean) / 100.0), per_class
 
 
 def format_ava_results(
-    results: Mapping[str, Any], dataset_names: Sequence[str], gt_boxes: bool = False,
+    results: Mapping[str, Any],
+    dataset_names: Sequence[str],
+    gt_boxes: bool = False,
     per_class: bool = True,
 ) -> str:
     """The per-class AP table (unless ``per_class`` is False) and ``mAP@0.5IOU`` of each dataset
@@ -44,8 +51,9 @@ def format_ava_results(
         mean, aps = split_ava_metrics(results.get(name, {}))
         if aps and per_class:
             rows = sorted(aps.items())
-            lines.append(tabulate(rows, headers=["action", "AP@0.5IOU"], tablefmt="pipe",
-                                  floatfmt=".4f"))
+            lines.append(
+                tabulate(rows, headers=["action", "AP@0.5IOU"], tablefmt="pipe", floatfmt=".4f")
+            )
         shown = "n/a" if mean is None else f"{mean:.4f}"
         lines.append(f"{name}: {label} = {shown}")
     return "\n".join(lines)
@@ -56,8 +64,9 @@ def format_comparison(runs: Mapping[str, Mapping[str, Any]]) -> str:
     split = {label: split_ava_metrics(m) for label, m in runs.items()}
     classes = sorted({c for _, per_class in split.values() for c in per_class})
     rows = [[c, *(split[label][1].get(c, float("nan")) for label in runs)] for c in classes]
-    rows.append([MAP_KEY, *(float("nan") if split[label][0] is None else split[label][0]
-                            for label in runs)])
+    rows.append(
+        [MAP_KEY, *(float("nan") if split[label][0] is None else split[label][0] for label in runs)]
+    )
     return tabulate(rows, headers=["action", *runs], tablefmt="pipe", floatfmt=".4f")
 
 

@@ -83,7 +83,9 @@ class ClipAugInput:
     @property
     def clip(self) -> np.ndarray:
         if self._resize is not None:
-            self._clip = _resize_crop_flip(self._clip, self._resize, self._crop, self._flip, self._first)
+            self._clip = _resize_crop_flip(
+                self._clip, self._resize, self._crop, self._flip, self._first
+            )
             self._resize, self._crop, self._flip, self._first = None, None, False, None
         return self._clip
 
@@ -98,8 +100,11 @@ class ClipAugInput:
             return self._clip[0]
         if self._first is None:  # resized once; the clip's materialization reuses it
             tfm = self._resize
-            self._first = cv2.resize(np.ascontiguousarray(self._clip[0]), (int(tfm.new_w), int(tfm.new_h)),
-                                     interpolation=cv2.INTER_LINEAR)
+            self._first = cv2.resize(
+                np.ascontiguousarray(self._clip[0]),
+                (int(tfm.new_w), int(tfm.new_h)),
+                interpolation=cv2.INTER_LINEAR,
+            )
         image = self._first
         if self._crop is not None:
             c = self._crop
@@ -111,9 +116,14 @@ class ClipAugInput:
         waits until they are read)."""
         if isinstance(tfm, ClipResizeTransform):
             clip = self._clip
-            ok = (self._resize is None and clip.shape[3:] == (3,) and clip.dtype == np.uint8
-                  and tuple(clip.shape[1:3]) == (tfm.h, tfm.w) and tfm.interp == cv2.INTER_LINEAR
-                  and (tfm.new_h, tfm.new_w) != (tfm.h, tfm.w))
+            ok = (
+                self._resize is None
+                and clip.shape[3:] == (3,)
+                and clip.dtype == np.uint8
+                and tuple(clip.shape[1:3]) == (tfm.h, tfm.w)
+                and tfm.interp == cv2.INTER_LINEAR
+                and (tfm.new_h, tfm.new_w) != (tfm.h, tfm.w)
+            )
             if ok:
                 self._resize = tfm
             return ok
@@ -123,8 +133,14 @@ class ClipAugInput:
             nh, nw = self._resize.new_h, self._resize.new_w
             if (tfm.orig_w, tfm.orig_h) not in ((None, None), (nw, nh)):
                 return False  # a crop that also resizes: apply as Detectron2 does
-            if not (0 <= tfm.x0 and 0 <= tfm.y0 and 0 < tfm.w and 0 < tfm.h
-                    and tfm.x0 + tfm.w <= nw and tfm.y0 + tfm.h <= nh):
+            if not (
+                0 <= tfm.x0
+                and 0 <= tfm.y0
+                and 0 < tfm.w
+                and 0 < tfm.h
+                and tfm.x0 + tfm.w <= nw
+                and tfm.y0 + tfm.h <= nh
+            ):
                 return False
             self._crop = tfm
             return True
@@ -175,7 +191,9 @@ def _resize_crop_flip(
         else:
             if i == 1 and first is not None:
                 window = tmp[y0 : y0 + h, x0 : x0 + w]
-            cv2.resize(np.ascontiguousarray(clip[i]), (nw, nh), dst=tmp, interpolation=cv2.INTER_LINEAR)
+            cv2.resize(
+                np.ascontiguousarray(clip[i]), (nw, nh), dst=tmp, interpolation=cv2.INTER_LINEAR
+            )
         src = window
         if flipped is not None:  # i.e. flip
             cv2.flip(window, 1, dst=flipped)

@@ -186,7 +186,9 @@ def clip_ops_from_transform(tfm: Transform) -> list[ClipOp]:
     )
 
 
-def ops_output_size(height: int, width: int, ops: list[ClipOp] | tuple[ClipOp, ...]) -> tuple[int, int]:
+def ops_output_size(
+    height: int, width: int, ops: list[ClipOp] | tuple[ClipOp, ...]
+) -> tuple[int, int]:
     """``(H', W')`` of ``height x width`` frames after ``ops``.
 
     Args:
@@ -251,8 +253,9 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """
     if tuple(frames.shape[-2:]) == tuple(size):
         return frames
-    out = F.interpolate(frames.float(), size=tuple(size), mode="bilinear", align_corners=False,
-                        antialias=False)
+    out = F.interpolate(
+        frames.float(), size=tuple(size), mode="bilinear", align_corners=False, antialias=False
+    )
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
@@ -301,7 +304,7 @@ def apply_clip_ops(frames: torch.Tensor, ops: list[ClipOp] | tuple[ClipOp, ...])
         if isinstance(op, Resize):
             frames = resize_frames(frames, (op.new_h, op.new_w))
         elif isinstance(op, Crop):
-            frames = frames[:, :, op.y0: op.y0 + op.h, op.x0: op.x0 + op.w]
+            frames = frames[:, :, op.y0 : op.y0 + op.h, op.x0 : op.x0 + op.w]
         elif isinstance(op, HFlip):
             frames = frames.flip(-1)
         elif isinstance(op, ColorJitter):
@@ -335,8 +338,10 @@ def parse_decode_device(value: str, *, check_available: bool = True) -> torch.de
         return None
     if text == CPU_BYTES:
         return torch.device("cpu")
-    accepted = (f"'{WORKER_DECODE}' (decode in the DataLoader workers), '{CPU_BYTES}' (the device "
-                "path on the CPU) or 'cuda' / 'cuda:N'")
+    accepted = (
+        f"'{WORKER_DECODE}' (decode in the DataLoader workers), '{CPU_BYTES}' (the device "
+        "path on the CPU) or 'cuda' / 'cuda:N'"
+    )
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError):
@@ -369,11 +374,23 @@ def decode_device_problems(cfg: CfgNode) -> list[tuple[str, str, str]]:
     if device is None:
         return []
     if cfg.INPUT.SOURCE != "frames":
-        return [("warning", key, f"{key}={cfg.INPUT.DECODE_DEVICE!r} applies to INPUT.SOURCE 'frames' "
-                 f"only; INPUT.SOURCE={cfg.INPUT.SOURCE!r} is decoded in the DataLoader workers")]
+        return [
+            (
+                "warning",
+                key,
+                f"{key}={cfg.INPUT.DECODE_DEVICE!r} applies to INPUT.SOURCE 'frames' "
+                f"only; INPUT.SOURCE={cfg.INPUT.SOURCE!r} is decoded in the DataLoader workers",
+            )
+        ]
     if cfg.INPUT.get("JPEG_REDUCED_DECODE", False):
-        return [("warning", key, f"{key}={cfg.INPUT.DECODE_DEVICE!r} decodes JPEGs at full size; "
-                 "INPUT.JPEG_REDUCED_DECODE does not apply")]
+        return [
+            (
+                "warning",
+                key,
+                f"{key}={cfg.INPUT.DECODE_DEVICE!r} decodes JPEGs at full size; "
+                "INPUT.JPEG_REDUCED_DECODE does not apply",
+            )
+        ]
     return []
 
 
@@ -389,7 +406,9 @@ def check_decode_device(cfg: CfgNode) -> None:
             raise ValueError(message)
 
 
-def decode_clip_bytes(batched_inputs: list[dict], device: torch.device | str) -> list[dict[str, torch.Tensor]]:
+def decode_clip_bytes(
+    batched_inputs: list[dict], device: torch.device | str
+) -> list[dict[str, torch.Tensor]]:
     """Decode and transform the ``clip_bytes`` of mapper dicts on ``device``, all frames of the batch in
     one ``decode_jpeg`` call.
 
@@ -414,8 +433,10 @@ def decode_clip_bytes(batched_inputs: list[dict], device: torch.device | str) ->
                 groups.append((i, enc))
             where[i][name] = seen[key]
     decoded = decode_encoded_frames([enc for _, enc in groups], device)
-    frames = [apply_clip_ops(f, batched_inputs[i].get("clip_transforms", ()))
-              for (i, _), f in zip(groups, decoded)]
+    frames = [
+        apply_clip_ops(f, batched_inputs[i].get("clip_transforms", ()))
+        for (i, _), f in zip(groups, decoded)
+    ]
     out = []
     for i, x in enumerate(batched_inputs):
         clips = {}

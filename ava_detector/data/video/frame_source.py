@@ -66,7 +66,9 @@ class FrameSource(ABC):
     ) -> np.ndarray:
         """``num_frames`` frames ``stride`` frames of a ``target_fps`` timeline apart around
         ``center_time`` (see :func:`~ava_detector.data.video.sampling.clip_times`)."""
-        return self.read_times(clip_times(center_time, num_frames, stride, target_fps, self.duration))
+        return self.read_times(
+            clip_times(center_time, num_frames, stride, target_fps, self.duration)
+        )
 
 
 def sample_clip(
@@ -108,7 +110,9 @@ def frame_source_options(cfg: CfgNode, name: str) -> dict:
     JPEG source decodes at a reduced size that keeps the largest short side the transforms scale
     to (``max(INPUT.TRAIN_JITTER_SCALES[1], INPUT.TEST_SHORT_SIDE)``)."""
     if name == "frames" and cfg.INPUT.get("JPEG_REDUCED_DECODE", False):
-        return {"min_short_side": int(max(cfg.INPUT.TRAIN_JITTER_SCALES[1], cfg.INPUT.TEST_SHORT_SIDE))}
+        return {
+            "min_short_side": int(max(cfg.INPUT.TRAIN_JITTER_SCALES[1], cfg.INPUT.TEST_SHORT_SIDE))
+        }
     return {}
 
 

@@ -26,8 +26,13 @@ from ava_detector.data.video.jpeg_source import (
     read_file_bytes,
 )
 
-__all__ = ["EncodedFrames", "JpegBytesSource", "build_jpeg_bytes_source", "decode_encoded_frames",
-           "read_jpeg_bytes"]
+__all__ = [
+    "EncodedFrames",
+    "JpegBytesSource",
+    "build_jpeg_bytes_source",
+    "decode_encoded_frames",
+    "read_jpeg_bytes",
+]
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ class EncodedFrames:
     def buffers(self) -> list[torch.Tensor]:
         """The ``U`` frames' bytes as 1-D uint8 views of :attr:`data`."""
         o = self.offsets.tolist()
-        return [self.data[o[u]: o[u + 1]] for u in range(len(o) - 1)]
+        return [self.data[o[u] : o[u + 1]] for u in range(len(o) - 1)]
 
     def select(self, positions: torch.Tensor) -> EncodedFrames:
         """The clip at ``positions`` of this one (e.g. the Slow pathway's frames), sharing the bytes.
@@ -68,8 +73,9 @@ class EncodedFrames:
         Args:
             positions: int64 ``(T',)`` positions in ``[0, T)``.
         """
-        return EncodedFrames(self.data, self.offsets, self.paths, self.index[positions],
-                             self.height, self.width)
+        return EncodedFrames(
+            self.data, self.offsets, self.paths, self.index[positions], self.height, self.width
+        )
 
 
 def _jpeg_size(path: str, data: bytes) -> tuple[int, int]:
@@ -82,11 +88,15 @@ def _jpeg_size(path: str, data: bytes) -> tuple[int, int]:
             path, None, f"frame file cannot be decoded (corrupt or not an image): {err}"
         ) from err
     if fmt != "JPEG":
-        raise InputFileError(path, None, f"INPUT.DECODE_DEVICE decodes JPEG frames only, this is {fmt}")
+        raise InputFileError(
+            path, None, f"INPUT.DECODE_DEVICE decodes JPEG frames only, this is {fmt}"
+        )
     return int(height), int(width)
 
 
-def read_jpeg_bytes(paths: Sequence[str], index: np.ndarray | Sequence[int] | None = None) -> EncodedFrames:
+def read_jpeg_bytes(
+    paths: Sequence[str], index: np.ndarray | Sequence[int] | None = None
+) -> EncodedFrames:
     """Read JPEG files into one buffer (no decoding); check they exist, are JPEGs and share a size.
 
     Args:
@@ -102,19 +112,29 @@ def read_jpeg_bytes(paths: Sequence[str], index: np.ndarray | Sequence[int] | No
         path = str(path)
         data = read_file_bytes(path)
         if jpeg_is_truncated(data):
-            raise InputFileError(path, None, "truncated JPEG (no end-of-image marker FF D9 at the end)")
+            raise InputFileError(
+                path, None, "truncated JPEG (no end-of-image marker FF D9 at the end)"
+            )
         sizes.add(_jpeg_size(path, data))
         chunks.append(data)
         offsets.append(offsets[-1] + len(data))
     if not chunks:
         raise ValueError("no frames to read")
     if len(sizes) > 1:
-        raise InputFileError(str(paths[0]), None, f"frames of one video differ in size: {sorted(sizes)}")
-    (height, width), = sizes
+        raise InputFileError(
+            str(paths[0]), None, f"frames of one video differ in size: {sorted(sizes)}"
+        )
+    ((height, width),) = sizes
     buf = torch.frombuffer(bytearray().join(chunks), dtype=torch.uint8)  # one copy
     idx = np.arange(len(chunks)) if index is None else np.asarray(index, dtype=np.int64)
-    return EncodedFrames(buf, torch.tensor(offsets, dtype=torch.int64), tuple(str(p) for p in paths),
-                         torch.as_tensor(idx, dtype=torch.int64), height, width)
+    return EncodedFrames(
+        buf,
+        torch.tensor(offsets, dtype=torch.int64),
+        tuple(str(p) for p in paths),
+        torch.as_tensor(idx, dtype=torch.int64),
+        height,
+        width,
+    )
 
 
 class JpegBytesSource(JpegFrameSource):
@@ -145,13 +165,16 @@ def build_jpeg_bytes_source(record: dict) -> JpegBytesSource:
     frames = record.get("frames")
     if frames is None or len(frames) == 0:
         raise InputFileError(
-            record.get("video_id", "<record>"), None,
+            record.get("video_id", "<record>"),
+            None,
             "INPUT.SOURCE='frames' but the record has no frame list",
         )
     return JpegBytesSource(frames, record["fps"])
 
 
-def decode_encoded_frames(clips: Sequence[EncodedFrames], device: torch.device | str) -> list[torch.Tensor]:
+def decode_encoded_frames(
+    clips: Sequence[EncodedFrames], device: torch.device | str
+) -> list[torch.Tensor]:
     """Decode the distinct frames of many clips in one ``decode_jpeg`` call on ``device``.
 
     Args:
@@ -179,11 +202,14 @@ def decode_encoded_frames(clips: Sequence[EncodedFrames], device: torch.device |
                 raise InputFileError(path, None, f"frame file cannot be decoded: {err}") from err
     out, start = [], 0
     for c in clips:
-        group = frames[start: start + c.num_distinct]
+        group = frames[start : start + c.num_distinct]
         start += c.num_distinct
         shapes = {tuple(f.shape) for f in group}
         if shapes != {(3, c.height, c.width)}:
-            raise InputFileError(c.paths[0], None, f"decoded frames of {sorted(shapes)}, the headers say "
-                                 f"{c.height}x{c.width}")
+            raise InputFileError(
+                c.paths[0],
+                None,
+                f"decoded frames of {sorted(shapes)}, the headers say {c.height}x{c.width}",
+            )
         out.append(torch.stack(group))
     return out

@@ -76,7 +76,10 @@ def _jpeg_header(data: bytes) -> tuple[int, int, bool] | None:
         if marker == 0xE1 and data[pos + 4 : pos + 8] == b"Exif":
             exif = True
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            h, w = int.from_bytes(data[pos + 5 : pos + 7], "big"), int.from_bytes(data[pos + 7 : pos + 9], "big")
+            h, w = (
+                int.from_bytes(data[pos + 5 : pos + 7], "big"),
+                int.from_bytes(data[pos + 7 : pos + 9], "big"),
+            )
             return h, w, exif
         if marker == 0xDA:  # start of scan: no frame header before the image data
             return None
@@ -216,19 +219,29 @@ class JpegFrameSource(FrameSource):
             reduce = 1
             if header is not None and self.min_short_side:
                 reduce = reduction_for(header[0], header[1], self.min_short_side)
-            direct = _simplejpeg is not None and header is not None and reduce == 1 and not header[2]
+            direct = (
+                _simplejpeg is not None and header is not None and reduce == 1 and not header[2]
+            )
             if out is None and direct:
                 assert header is not None
                 out = np.empty((len(indices), header[0], header[1], 3), dtype=np.uint8)
-            if not (direct and header is not None and out is not None
-                    and header[:2] == out.shape[1:3] and _decode_rgb_into(data, out[pos])):
+            if not (
+                direct
+                and header is not None
+                and out is not None
+                and header[:2] == out.shape[1:3]
+                and _decode_rgb_into(data, out[pos])
+            ):
                 bgr = _imdecode(path, data, reduce)
                 if out is None:
                     out = np.empty((len(indices),) + bgr.shape, dtype=np.uint8)
                 elif bgr.shape != out.shape[1:]:
                     raise InputFileError(
-                        path, None, f"frames of one video differ in size: {bgr.shape[:2]} and "
-                        f"{out.shape[1:3]} ({self.path})")
+                        path,
+                        None,
+                        f"frames of one video differ in size: {bgr.shape[:2]} and "
+                        f"{out.shape[1:3]} ({self.path})",
+                    )
                 cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out[pos])
             first[i] = pos
         if out is None:
@@ -247,7 +260,9 @@ class JpegFrameSource(FrameSource):
         if abs(step - round(step)) > 1e-9 or round(step) < 1:
             return super().read_clip(center_time, num_frames, stride, target_fps)
         center = int(round(center_time * self.fps))
-        return self.read_indices(clip_indices(center, num_frames, int(round(step)), len(self.frames)))
+        return self.read_indices(
+            clip_indices(center, num_frames, int(round(step)), len(self.frames))
+        )
 
 
 @register_frame_source("frames")
@@ -261,7 +276,8 @@ def build_jpeg_source(record: dict, min_short_side: int | None = None) -> JpegFr
     frames = record.get("frames")
     if frames is None or len(frames) == 0:
         raise InputFileError(
-            record.get("video_id", "<record>"), None,
+            record.get("video_id", "<record>"),
+            None,
             "INPUT.SOURCE='frames' but the record has no frame list",
         )
     return JpegFrameSource(frames, record["fps"], min_short_side=min_short_side)

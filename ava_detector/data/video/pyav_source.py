@@ -112,7 +112,9 @@ def _i420(frame: av.VideoFrame) -> np.ndarray:
         if line == pw and src.size >= ph * pw:
             flat[start : start + ph * pw] = src[: ph * pw]
         elif line > pw and src.size >= ph * line:
-            flat[start : start + ph * pw].reshape(ph, pw)[...] = src[: ph * line].reshape(ph, line)[:, :pw]
+            flat[start : start + ph * pw].reshape(ph, pw)[...] = src[: ph * line].reshape(ph, line)[
+                :, :pw
+            ]
         else:
             return frame.to_ndarray(format="yuv420p")  # an unexpected plane layout
     return buf
@@ -173,7 +175,9 @@ class _OpenVideo:
         self.eof = False
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.frame_duration = 1.0 / float(rate) if rate else 1.0 / 30.0  # estimate, for skipping
-        self.targets: np.ndarray | None = None  # sorted times of the read in progress (None: no skipping)
+        self.targets: np.ndarray | None = (
+            None  # sorted times of the read in progress (None: no skipping)
+        )
         self.skipped: list[float] = []  # display times of the packets sent while skipping
         self._skipping = False
         self.last_key_t: float | None = None  # the last key frame demuxed since the last seek
@@ -197,7 +201,9 @@ class _OpenVideo:
         """Whether a frame displayed from ``t`` may be on screen at a target time (one frame
         duration, estimated from the stream's rate; a longer gap is caught by :meth:`read`)."""
         if self.targets is None or t > self.targets[-1] + TIME_EPS:
-            return True  # past the read's last time: read ahead for the next clip, which may need it
+            return (
+                True  # past the read's last time: read ahead for the next clip, which may need it
+            )
         k = int(np.searchsorted(self.targets, t - TIME_EPS))
         return k < len(self.targets) and self.targets[k] < t + self.frame_duration - TIME_EPS
 
@@ -221,7 +227,9 @@ class _OpenVideo:
 
     def seek(self, t: float) -> None:
         """Position at the key frame at or before ``t`` and forget the window."""
-        self.container.seek(self.start + int(math.floor(t / self.tb)), stream=self.stream, backward=True)
+        self.container.seek(
+            self.start + int(math.floor(t / self.tb)), stream=self.stream, backward=True
+        )
         self.window.clear()
         self.frames = self._decode()
         self.eof = False
@@ -237,7 +245,9 @@ class _OpenVideo:
             if pts is None:
                 raise InputFileError(self.path, None, "a decoded frame has no timestamp")
             entry = _Entry(self._time(pts), frame)
-            if self.window and entry.t <= self.window[-1].t:  # a duplicate timestamp: keep the first
+            if (
+                self.window and entry.t <= self.window[-1].t
+            ):  # a duplicate timestamp: keep the first
                 continue
             self.window.append(entry)
             return entry
@@ -292,8 +302,12 @@ class _OpenVideo:
             if out is None:
                 out = np.empty((len(times),) + entry.shape, dtype=np.uint8)
             elif entry.shape != out.shape[1:]:
-                raise InputFileError(self.path, None, f"frames of different sizes in one clip: "
-                                     f"{entry.shape[:2]} and {out.shape[1:3]}")
+                raise InputFileError(
+                    self.path,
+                    None,
+                    f"frames of different sizes in one clip: "
+                    f"{entry.shape[:2]} and {out.shape[1:3]}",
+                )
             if id(entry) in first:
                 out[k] = out[first[id(entry)]]
             else:
@@ -305,8 +319,13 @@ class _OpenVideo:
             # screen instead (a gap longer than the estimated frame duration): decode again in full
             skipped = np.sort(np.asarray(self.skipped))
             first_after = np.searchsorted(skipped, chosen + TIME_EPS, side="left")
-            if np.any((first_after < len(skipped)) & (skipped[np.minimum(first_after, len(skipped) - 1)]
-                                                      <= np.asarray(times) + TIME_EPS)):
+            if np.any(
+                (first_after < len(skipped))
+                & (
+                    skipped[np.minimum(first_after, len(skipped) - 1)]
+                    <= np.asarray(times) + TIME_EPS
+                )
+            ):
                 self.frames = None
                 return self.read(times, skip=False, convert=convert)
         if not convert:
@@ -440,7 +459,9 @@ class PyAVVideoSource(FrameSource):
         def read(video: _OpenVideo) -> np.ndarray:
             if self._duration is None:
                 self._duration = video.duration
-            return video.read(clip_times(center_time, num_frames, stride, target_fps, self._duration))
+            return video.read(
+                clip_times(center_time, num_frames, stride, target_fps, self._duration)
+            )
 
         return self._with_video(read)
 
@@ -450,7 +471,8 @@ def build_video_source(record: dict) -> PyAVVideoSource:
     """The record's ``video_path`` (its stream is probed for the duration on first use)."""
     if not record.get("video_path"):
         raise InputFileError(
-            record.get("video_id", "<record>"), None,
+            record.get("video_id", "<record>"),
+            None,
             "INPUT.SOURCE='video' but the record has no video_path",
         )
     return PyAVVideoSource(record["video_path"])

@@ -58,7 +58,11 @@ def write_jpeg_frames(
     for i, frame in enumerate(frames, start=1):
         path = folder / f"{video_id}_{i:06d}.jpg"
         tmp = folder / f".{video_id}_{i:06d}.tmp.jpg"
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]):
+        if not cv2.imwrite(
+            str(tmp),
+            cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, int(quality)],
+        ):
             raise OSError(f"cannot write {tmp}")
         os.replace(tmp, path)
         paths.append(str(path))
@@ -74,7 +78,9 @@ def _pink_texture(height: int, width: int, rng: np.random.Generator, beta: float
     freq[0, 0] = 1.0
     planes = []
     for _ in range(3):
-        spectrum = (rng.standard_normal(freq.shape) + 1j * rng.standard_normal(freq.shape)) / freq**beta
+        spectrum = (
+            rng.standard_normal(freq.shape) + 1j * rng.standard_normal(freq.shape)
+        ) / freq**beta
         spectrum[0, 0] = 0.0
         planes.append(np.fft.irfft2(spectrum, s=(height, width)))
     img = np.stack(planes, axis=-1) @ np.array([[1.0, 0.6, 0.4], [0.6, 1.0, 0.6], [0.4, 0.6, 1.0]])
@@ -106,8 +112,12 @@ def natural_frames(
         oh, ow = height // (3 + k), width // (4 + k)
         ys, xs = np.mgrid[0:oh, 0:ow]
         mask = (((ys - oh / 2) / (oh / 2)) ** 2 + ((xs - ow / 2) / (ow / 2)) ** 2) <= 1.0
-        tex = _pink_texture(oh, ow, rng, 1.4) * 40.0 + rng.uniform(60, 200, size=3).astype(np.float32)
-        objects.append((mask, tex, rng.uniform([0, 0], [height - oh, width - ow]), rng.uniform(-4, 4, 2)))
+        tex = _pink_texture(oh, ow, rng, 1.4) * 40.0 + rng.uniform(60, 200, size=3).astype(
+            np.float32
+        )
+        objects.append(
+            (mask, tex, rng.uniform([0, 0], [height - oh, width - ow]), rng.uniform(-4, 4, 2))
+        )
     for i in range(num_frames):
         phase = i / 90.0  # the camera pans back and forth within the padding
         dy = int(round(pad * (1 + np.sin(2 * np.pi * phase * 0.7)) * 0.9))

@@ -60,7 +60,9 @@ def parse_kinetics_list(
         try:
             label = int(label_text)
         except ValueError:
-            raise InputFileError(path, lineno, f"label must be an integer, got {label_text!r}") from None
+            raise InputFileError(
+                path, lineno, f"label must be an integer, got {label_text!r}"
+            ) from None
         if label < 0 or (num_classes is not None and label >= num_classes):
             bound = f"[0, {num_classes})" if num_classes is not None else ">= 0"
             raise InputFileError(path, lineno, f"label {label} outside {bound}")
@@ -70,8 +72,13 @@ def parse_kinetics_list(
         video_path = video
         if prefix:
             video_path = resolve_under_root(
-                video, prefix, source=path, line=lineno, allow_outside=allow_outside_root,
-                opt_in_key="KINETICS.ALLOW_PATHS_OUTSIDE_ROOT")
+                video,
+                prefix,
+                source=path,
+                line=lineno,
+                allow_outside=allow_outside_root,
+                opt_in_key="KINETICS.ALLOW_PATHS_OUTSIDE_ROOT",
+            )
         records.append(
             {
                 "video_id": video,
@@ -97,7 +104,10 @@ def _text_lines(raw_lines: Iterable[bytes], path: str) -> Iterator[str]:
 
 
 def read_kinetics_list(
-    list_file: str | Path, *, prefix: str | None = None, num_classes: int | None = None,
+    list_file: str | Path,
+    *,
+    prefix: str | None = None,
+    num_classes: int | None = None,
     allow_outside_root: bool = False,
 ) -> list[dict]:
     """Read a list file; ``prefix`` defaults to the list's folder (``""`` keeps paths as written).
@@ -118,8 +128,12 @@ def read_kinetics_list(
     try:
         with open(list_file, "rb") as f:
             records = parse_kinetics_list(
-                _text_lines(f, str(list_file)), str(list_file), prefix=prefix,
-                num_classes=num_classes, allow_outside_root=allow_outside_root)
+                _text_lines(f, str(list_file)),
+                str(list_file),
+                prefix=prefix,
+                num_classes=num_classes,
+                allow_outside_root=allow_outside_root,
+            )
     except OSError as e:
         raise InputFileError(list_file, None, f"cannot read: {e.strerror or e}") from None
     if not records:

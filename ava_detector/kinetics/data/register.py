@@ -80,11 +80,14 @@ def register_kinetics(
             names = read_class_names(classes_file)
             if known.get("num_classes", len(names)) != len(names):
                 raise InputFileError(
-                    classes_file, None,
+                    classes_file,
+                    None,
                     f"{len(names)} class names but {name} has {known['num_classes']} classes",
                 )
         records = read_kinetics_list(
-            list_file, prefix=prefix, num_classes=len(names) if names else known.get("num_classes"),
+            list_file,
+            prefix=prefix,
+            num_classes=len(names) if names else known.get("num_classes"),
             allow_outside_root=allow_outside_root,
         )
         if names is None:
@@ -115,13 +118,18 @@ def register_all_kinetics(
     synthetic_root = Path(synthetic_root) if synthetic_root else resolve_kinetics_synthetic_root()
     for split in ("train", "val"):
         register_kinetics(
-            f"kinetics400_{split}", root / f"{split}.csv", prefix=prefix or str(root),
-            num_classes=KINETICS400_CLASSES, classes_file=root / "classes.json",
+            f"kinetics400_{split}",
+            root / f"{split}.csv",
+            prefix=prefix or str(root),
+            num_classes=KINETICS400_CLASSES,
+            classes_file=root / "classes.json",
             allow_outside_root=allow_outside_root,
         )
         register_kinetics(
-            f"kinetics_synthetic_{split}", synthetic_root / f"{split}.csv",
-            prefix=str(synthetic_root), classes_file=synthetic_root / "classes.json",
+            f"kinetics_synthetic_{split}",
+            synthetic_root / f"{split}.csv",
+            prefix=str(synthetic_root),
+            classes_file=synthetic_root / "classes.json",
             allow_outside_root=allow_outside_root,
         )
 
@@ -135,4 +143,3 @@ def register_kinetics_from_cfg(cfg: CfgNode) -> None:
         cfg.KINETICS.PATH_PREFIX,
         allow_outside_root=cfg.KINETICS.ALLOW_PATHS_OUTSIDE_ROOT,
     )
-

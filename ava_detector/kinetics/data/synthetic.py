@@ -42,11 +42,22 @@ def generate_synthetic_kinetics(
     tmp = folder_beside(out, force)
     (tmp / "videos").mkdir()
     classes = list(MOVEMENTS)
-    clip_spec = SceneSpec(width=spec.width, height=spec.height, fps=spec.fps, start_sec=0,
-                          duration=seconds, persons=(1, 1), wave_period=spec.wave_period,
-                          carry_prob=spec.carry_prob)
-    jobs = [(split, c, i) for split, n in (("train", train_per_class), ("val", val_per_class))
-            for c in range(len(classes)) for i in range(n)]
+    clip_spec = SceneSpec(
+        width=spec.width,
+        height=spec.height,
+        fps=spec.fps,
+        start_sec=0,
+        duration=seconds,
+        persons=(1, 1),
+        wave_period=spec.wave_period,
+        carry_prob=spec.carry_prob,
+    )
+    jobs = [
+        (split, c, i)
+        for split, n in (("train", train_per_class), ("val", val_per_class))
+        for c in range(len(classes))
+        for i in range(n)
+    ]
     lists: dict[str, list[str]] = {"train": [], "val": []}
     nbytes = 0
     for split, c, i in tqdm(jobs, desc="synthetic Kinetics clips", disable=not progress):
@@ -62,6 +73,9 @@ def generate_synthetic_kinetics(
         (tmp / f"{split}.csv").write_text("".join(r + "\n" for r in rows))
     (tmp / "classes.json").write_text(json.dumps(classes) + "\n")
     replace_folder(tmp, out)
-    return {"root": str(out), "clips": {s: len(r) for s, r in lists.items()}, "bytes": nbytes,
-            "seconds": time.perf_counter() - start}
-
+    return {
+        "root": str(out),
+        "clips": {s: len(r) for s, r in lists.items()},
+        "bytes": nbytes,
+        "seconds": time.perf_counter() - start,
+    }

@@ -36,7 +36,9 @@ def view_clip_start(duration: float, span: float, index: int, num_clips: int) ->
     return max(duration - span, 0.0) * index / num_clips
 
 
-def random_clip_start(duration: float, span: float, rng: np.random.Generator | None = None) -> float:
+def random_clip_start(
+    duration: float, span: float, rng: np.random.Generator | None = None
+) -> float:
     """A training clip start drawn uniformly in ``[0, max(duration - span, 0)]``."""
     u = (rng or np.random).uniform(0.0, 1.0)
     return max(duration - span, 0.0) * float(u)
@@ -81,8 +83,13 @@ def expand_test_views(records: list[dict], num_clips: int, num_crops: int) -> li
     ``clip_index``, ``crop_index`` and ``num_views``; views of a video are consecutive."""
     num_views = num_clips * num_crops
     return [
-        {**r, "view": v, "clip_index": v // num_crops, "crop_index": v % num_crops,
-         "num_views": num_views}
+        {
+            **r,
+            "view": v,
+            "clip_index": v // num_crops,
+            "crop_index": v % num_crops,
+            "num_views": num_views,
+        }
         for r in records
         for v in range(num_views)
     ]

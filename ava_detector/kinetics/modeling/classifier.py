@@ -68,7 +68,9 @@ class VideoClassifier(VideoModel):
             if len(sizes) > 1:
                 raise ValueError(f"clips of one batch differ in shape ({name}): {sorted(sizes)}")
             batch = torch.stack(per_clip).float()
-            clips[name] = (batch - self.pixel_mean.view(-1, 1, 1, 1)) / self.pixel_std.view(-1, 1, 1, 1)
+            clips[name] = (batch - self.pixel_mean.view(-1, 1, 1, 1)) / self.pixel_std.view(
+                -1, 1, 1, 1
+            )
         return clips
 
     def logits(self, batched_inputs: list[dict[str, Any]]) -> torch.Tensor:

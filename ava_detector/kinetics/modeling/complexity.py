@@ -36,8 +36,12 @@ class VideoClassifierCore(nn.Module):
 def clip_shapes(cfg: CfgNode, size: int) -> dict[str, tuple[int, int, int, int, int]]:
     """Input shapes (1, 3, T, size, size) per pathway: Fast gets NUM_FRAMES, Slow NUM_FRAMES / ALPHA
     (all NUM_FRAMES for a Slow-only model)."""
-    frames = pathway_frames(cfg.MODEL.SLOWFAST.ARCH, cfg.INPUT.NUM_FRAMES, cfg.MODEL.SLOWFAST.ALPHA,
-                            slow_from_fast=False)
+    frames = pathway_frames(
+        cfg.MODEL.SLOWFAST.ARCH,
+        cfg.INPUT.NUM_FRAMES,
+        cfg.MODEL.SLOWFAST.ALPHA,
+        slow_from_fast=False,
+    )
     return {p: (1, 3, t, size, size) for p, t in frames.items()}
 
 

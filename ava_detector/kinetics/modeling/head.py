@@ -80,8 +80,12 @@ class KineticsHead(nn.Module):
 @CLS_HEAD_REGISTRY.register()
 def build_kinetics_head(cfg: CfgNode, input_shape: dict[str, ShapeSpec]) -> KineticsHead:
     """KineticsHead from ``cfg.MODEL.CLS_HEAD``; pool windows from INPUT.NUM_FRAMES / ALPHA / TRAIN_CROP_SIZE."""
-    frames = pathway_frames(cfg.MODEL.SLOWFAST.ARCH, cfg.INPUT.NUM_FRAMES, cfg.MODEL.SLOWFAST.ALPHA,
-                            slow_from_fast=False)
+    frames = pathway_frames(
+        cfg.MODEL.SLOWFAST.ARCH,
+        cfg.INPUT.NUM_FRAMES,
+        cfg.MODEL.SLOWFAST.ALPHA,
+        slow_from_fast=False,
+    )
     crop = cfg.INPUT.TRAIN_CROP_SIZE
     pool_sizes = {
         f: (frames[f], crop // s.stride, crop // s.stride) for f, s in input_shape.items()

@@ -16,7 +16,9 @@ from ava_detector.modeling.backbone.conv3d import (
 class Stem3d(nn.Module):
     """conv kT x 7 x 7 (spatial stride 2) -> norm -> ReLU -> max pool 1 x 3 x 3 (spatial stride 2)."""
 
-    def __init__(self, in_channels: int, out_channels: int, temporal_kernel: int, norm: str = "BN") -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, temporal_kernel: int, norm: str = "BN"
+    ) -> None:
         super().__init__()
         self.conv1 = Conv3d(
             in_channels,
@@ -140,7 +142,9 @@ class Lateral3d(Conv3d):
         norm: Detectron2 norm name (``get_norm``).
     """
 
-    def __init__(self, fast_channels: int, ratio: int, kernel: int, alpha: int, norm: str = "BN") -> None:
+    def __init__(
+        self, fast_channels: int, ratio: int, kernel: int, alpha: int, norm: str = "BN"
+    ) -> None:
         out_channels = fast_channels * ratio
         super().__init__(
             fast_channels,
