@@ -8,7 +8,7 @@
 Exact commands (used when ffmpeg is on the PATH; otherwise a deterministic PyAV fallback, see
 ``ava_detector.ava.data.prep``)::
 
-    ffmpeg -ss 900 -t 901 -i <movie> <root>/videos/<vid>.mp4
+    ffmpeg -ss 900 -t 901 -i <movie> -g 30 <root>/videos/<vid>.mp4
     ffmpeg -i <root>/videos/<vid>.mp4 -r 30 -q:v 1 <root>/frames/<vid>/<vid>_%06d.jpg
 
 The split of each video comes from the annotation CSVs ``root/annotations/ava_{train,val}_<version>.csv``.
@@ -57,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-ffmpeg", action="store_true", help="use the PyAV fallback even with ffmpeg"
     )
+    p.add_argument(
+        "--gop",
+        type=int,
+        default=30,
+        help="frames between key frames of the cut videos (0: the encoder's 250); short intervals "
+        "make INPUT.SOURCE video's random access in training cheaper",
+    )
     args = p.parse_args(argv)
     root = Path(args.root)
     use_ffmpeg = False if args.no_ffmpeg else None
@@ -74,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         for v in tqdm([v for v in vids if v in movies], desc="cut"):
             if not (root / "videos" / f"{v}.mp4").exists():
                 cut_video(
-                    movies[v], root / "videos" / f"{v}.mp4", args.start, args.length, use_ffmpeg
+                    movies[v],
+                    root / "videos" / f"{v}.mp4",
+                    args.start,
+                    args.length,
+                    use_ffmpeg,
+                    gop=args.gop or None,
                 )
     if args.step in ("frames", "all"):
         for v in tqdm(vids, desc="frames"):

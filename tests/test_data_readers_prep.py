@@ -14,6 +14,7 @@ from ava_detector.ava.data.frame_lists import read_frame_list
 from ava_detector.ava.data.prep import (
     cut_video,
     extract_frames,
+    ffmpeg_cut_command,
     ffmpeg_frames_command,
     output_frame_sources,
     write_frame_lists,
@@ -57,6 +58,27 @@ def test_extract_25fps_video_to_30fps_frames(tmp_path):
     paths = sorted((tmp_path / "frames" / "vid").glob("vid_*.jpg"))
     assert paths[0].name == "vid_000001.jpg"
     assert _levels(paths[:7]) == [0, 1, 2, 2, 3, 4, 5] and _levels(paths[-1:]) == [49]
+
+
+def test_cut_key_frame_interval(tmp_path):
+    """``gop`` sets the frames between key frames of the cut (ffmpeg's ``-g`` and PyAV's)."""
+    import av
+
+    assert ffmpeg_cut_command("m.mp4", "c.mp4", 900, 901, gop=30)[-3:] == ["-g", "30", "c.mp4"]
+    assert "-g" not in ffmpeg_cut_command("m.mp4", "c.mp4", 900, 901)
+    _grey_video(tmp_path / "movie.mp4", 40, 10)
+    cut = cut_video(
+        tmp_path / "movie.mp4", tmp_path / "cut.mp4", start=1, length=2, use_ffmpeg=False, gop=5
+    )
+    with av.open(str(cut)) as c:
+        keys = [i for i, f in enumerate(c.decode(video=0)) if f.key_frame]
+    # x264's keyint is the largest interval: its lookahead may place a key frame earlier
+    assert keys[0] == 0 and len(keys) >= 4 and max(np.diff(keys)) <= 5
+    plain = cut_video(
+        tmp_path / "movie.mp4", tmp_path / "plain.mp4", start=1, length=2, use_ffmpeg=False
+    )
+    with av.open(str(plain)) as c:
+        assert [i for i, f in enumerate(c.decode(video=0)) if f.key_frame] == [0]
 
 
 def test_cut_then_frame_lists(tmp_path):

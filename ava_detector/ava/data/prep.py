@@ -40,10 +40,27 @@ __all__ = [
 
 
 def ffmpeg_cut_command(
-    src: str | Path, dst: str | Path, start: float = 900, length: float = 901
+    src: str | Path,
+    dst: str | Path,
+    start: float = 900,
+    length: float = 901,
+    gop: int | None = None,
 ) -> list[str]:
-    """The exact cut command (seconds [start, start + length))."""
-    return ["ffmpeg", "-y", "-ss", f"{start:g}", "-t", f"{length:g}", "-i", str(src), str(dst)]
+    """The exact cut command (seconds [start, start + length)); ``gop``: frames between key frames
+    of the re-encoded cut (None: the encoder's default, 250 for x264)."""
+    keyint = ["-g", str(int(gop))] if gop else []
+    return [
+        "ffmpeg",
+        "-y",
+        "-ss",
+        f"{start:g}",
+        "-t",
+        f"{length:g}",
+        "-i",
+        str(src),
+        *keyint,
+        str(dst),
+    ]
 
 
 def ffmpeg_frames_command(
@@ -97,15 +114,28 @@ def cut_video(
     start: float = 900,
     length: float = 901,
     use_ffmpeg: bool | None = None,
+    gop: int | None = None,
 ) -> Path:
-    """Cut ``src`` to ``[start, start + length)`` s into ``dst`` (ffmpeg if available, else PyAV re-encode)."""
+    """Cut ``src`` to ``[start, start + length)`` s into ``dst`` (ffmpeg if available, else PyAV re-encode).
+
+    Args:
+        src: the movie.
+        dst: the cut video (``.mp4``).
+        start: first second kept.
+        length: seconds kept.
+        use_ffmpeg: ffmpeg (None: where installed) or PyAV.
+        gop: frames between key frames (None: the encoder's default). A clip read from the video
+            decodes from the key frame before it, so short intervals make random access cheaper.
+    """
     dst = Path(dst)
     # not atomic_output: the encoders pick the container from the extension, kept here
     tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
     if use_ffmpeg is None:
         use_ffmpeg = shutil.which("ffmpeg") is not None
     if use_ffmpeg:
-        subprocess.run(ffmpeg_cut_command(src, tmp, start, length), check=True, capture_output=True)
+        subprocess.run(
+            ffmpeg_cut_command(src, tmp, start, length, gop), check=True, capture_output=True
+        )
     else:
         times, frames, rate = _decoded(src)
         keep = [f for t, f in zip(times, frames) if start <= t < start + length]
@@ -118,7 +148,7 @@ def cut_video(
                 keep[0].shape[0],
                 "yuv420p",
             )
-            stream.options = {"crf": "17"}
+            stream.options = {"crf": "17", **({"g": str(int(gop))} if gop else {})}
             for f in keep:
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
             out.mux(stream.encode())
