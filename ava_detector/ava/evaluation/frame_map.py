@@ -49,6 +49,7 @@ import numpy as np
 __all__ = [
     "PROTOCOLS",
     "AVABoxes",
+    "ChunkedBoxes",
     "EvalProtocol",
     "FrameMAPResult",
     "frame_map",
@@ -100,22 +101,95 @@ def get_protocol(name: str | EvalProtocol) -> EvalProtocol:
     return PROTOCOLS[name]
 
 
+class ChunkedBoxes:
+    """(N, 4) boxes kept as the consecutive chunks a CSV reader parsed them into (x1, y1, x2, y2
+    columns per chunk, e.g. views of its buffers), so that only the rows asked for are copied."""
+
+    def __init__(self, chunks: Sequence[Sequence[np.ndarray]]):
+        """Args:
+        chunks: per chunk, its four float64 columns of equal length, in row order.
+        """
+        self.chunks = [tuple(c) for c in chunks]
+        lengths = [len(c[0]) for c in self.chunks]
+        self.starts = np.zeros(len(lengths) + 1, np.int64)
+        np.cumsum(lengths, out=self.starts[1:])
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def columns(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """x1, y1, x2, y2 of ``rows`` (indices as NumPy takes them), four new arrays.
+
+        Args:
+            rows: integer row indices.
+        """
+        n = len(self)
+        rows = np.asarray(rows)
+        if len(rows) and (rows.min() < 0 or rows.max() >= n):
+            rows = np.arange(n)[rows]  # NumPy's wrap-around and its IndexError
+        if len(rows) > 1 and not np.all(rows[1:] >= rows[:-1]):
+            order = np.argsort(rows, kind="stable")
+            ordered = self.columns(rows[order])
+            out = tuple(np.empty(len(rows)) for _ in range(4))
+            for o, col in zip(out, ordered):
+                o[order] = col
+            return out
+        out = tuple(np.empty(len(rows)) for _ in range(4))
+        cut = np.searchsorted(rows, self.starts).tolist()
+        for c, chunk in enumerate(self.chunks):
+            a, z = cut[c], cut[c + 1]
+            if a == z:
+                continue
+            local = rows[a:z] - self.starts[c]
+            for o, col in zip(out, chunk):
+                np.take(col, local, out=o[a:z], mode="clip")  # in range: checked above
+        return out
+
+    def array(self) -> np.ndarray:
+        """All rows as one (N, 4) array."""
+        cols = np.empty((4, len(self)))
+        for c, chunk in enumerate(self.chunks):
+            for k, col in enumerate(chunk):
+                cols[k, self.starts[c] : self.starts[c + 1]] = col
+        return cols.T
+
+
 @dataclass(frozen=True)
 class AVABoxes:
     """Rows of an AVA CSV as columns, in file order.
 
     ``video`` holds codes into ``videos``; ``label`` 0 marks a keyframe row without a box (the
     2-column ``video_id,timestamp`` rows; also used for exclusion lists). Boxes are normalised
-    XYXY, float64 (parsed as Python parses floats, so IoUs equal the official script's).
+    XYXY, float64 (parsed as Python parses floats, so IoUs equal the official script's). A reader
+    may give them as ``ChunkedBoxes``: ``boxes`` then joins them on first use, ``box_columns`` and
+    ``take`` copy only the rows asked for.
     """
 
     videos: tuple[str, ...]
     video: np.ndarray  # (N,) int32 codes into ``videos``
     time: np.ndarray  # (N,) float64 second as written
-    boxes: np.ndarray  # (N, 4) float64 x1, y1, x2, y2 (NaN for label-0 rows)
+    box_data: np.ndarray | ChunkedBoxes  # (N, 4) float64 x1, y1, x2, y2 (NaN for label-0 rows)
     label: np.ndarray  # (N,) int64 action id, 0 = keyframe without box
     score: np.ndarray  # (N,) float64 column 8 (ground truth: the person id), 1.0 when absent
     row_index: np.ndarray | None = None  # (N,) int64 original row index; None: 0..N-1
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """(N, 4) float64 x1, y1, x2, y2 (NaN for label-0 rows)."""
+        if isinstance(self.box_data, ChunkedBoxes):
+            object.__setattr__(self, "box_data", self.box_data.array())  # joined once
+        assert isinstance(self.box_data, np.ndarray)
+        return self.box_data
+
+    def box_columns(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """x1, y1, x2, y2 of ``rows``, four new arrays.
+
+        Args:
+            rows: integer row indices.
+        """
+        if isinstance(self.box_data, ChunkedBoxes):
+            return self.box_data.columns(rows)
+        return tuple(self.box_data[:, k][rows] for k in range(4))
 
     @property
     def row(self) -> np.ndarray:
@@ -138,11 +212,15 @@ class AVABoxes:
         else:
             index = np.asarray(index)
             row = np.flatnonzero(index) if index.dtype == bool else index.astype(np.int64)
+        if isinstance(self.box_data, ChunkedBoxes):
+            boxes = np.stack(self.box_data.columns(np.arange(len(self))[index]), axis=1)
+        else:
+            boxes = self.box_data[index]
         return AVABoxes(
             self.videos,
             self.video[index],
             self.time[index],
-            self.boxes[index],
+            boxes,
             self.label[index],
             self.score[index],
             row,
@@ -217,7 +295,7 @@ class AVABoxes:
                 videos,
                 *(
                     getattr(parts[0], f)
-                    for f in ("video", "time", "boxes", "label", "score", "row_index")
+                    for f in ("video", "time", "box_data", "label", "score", "row_index")
                 ),
             )
         return AVABoxes(
@@ -340,15 +418,15 @@ def _heap_items(t: AVABoxes, rows: np.ndarray) -> list[tuple]:
         t: a table.
         rows: its rows, in file order.
     """
-    b = t.boxes[rows]
+    x1, y1, x2, y2 = t.box_columns(rows)
     return list(
         zip(
             t.score[rows].tolist(),
             t.label[rows].tolist(),
-            b[:, 1].tolist(),
-            b[:, 0].tolist(),
-            b[:, 3].tolist(),
-            b[:, 2].tolist(),
+            y1.tolist(),
+            x1.tolist(),
+            y2.tolist(),
+            x2.tolist(),
         )
     )
 
@@ -698,7 +776,7 @@ def frame_map(
             group, score = group[keep], score[keep]
     if rows is None:
         rows = np.arange(len(det))
-    x1, y1, x2, y2 = (det.boxes[:, k][rows] for k in range(4))
+    x1, y1, x2, y2 = det.box_columns(rows)
     cls = dcls_all[rows]
     del dcls_all
     invalid = ~((x2 > x1) & (y2 > y1))
@@ -849,7 +927,7 @@ def _match(
         return tp
     gorder = np.argsort(g_group, kind="stable")  # file order inside a group: argmax's first hit
     gs, grow = g_group[gorder], g_rows[gorder]
-    gb = tuple(np.ascontiguousarray(gt.boxes[grow, k]) for k in range(4))
+    gb = gt.box_columns(grow)
     start = np.searchsorted(gs, d_group, "left")
     count = np.searchsorted(gs, d_group, "right") - start
     best_iou = np.full(m, -np.inf)
