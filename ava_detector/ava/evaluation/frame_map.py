@@ -865,8 +865,7 @@ def _layout(
     comp <<= rb
     comp |= within
     del within
-    layout = np.argsort(comp)
-    cs = comp[layout]
+    layout, cs = _sort_with_rows(comp, group, nkf, rb, p.score_order_matching)
     del comp
     tie = cs[1:] == cs[:-1]
     cs >>= rb  # class << gb | keyframe
@@ -899,6 +898,54 @@ def _layout(
             second[both] = [place.get(r, -1) for r in mrows[both].tolist()]
     layout[members] = layout[members][np.lexsort((second, neg, run))]
     return layout, d_group
+
+
+def _sort_with_rows(
+    comp: np.ndarray, group: np.ndarray, nkf: int, rb: int, ties: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """``comp`` sorted, and the permutation that sorts it (rows of equal keys in their order in
+    ``comp``, which ``_layout`` then orders exactly), from NumPy's plain sort, several times faster
+    than ``argsort`` (SIMD): each key carries, below it, the row's position among its keyframe's
+    rows (``ties``; without, the low ``rb`` bits already hold the row), so that the keys are
+    distinct and name their rows. ``argsort`` where the position does not fit in 64 bits.
+
+    Args:
+        comp: non-negative keys ``... << rb | within``, whose bits above ``rb`` end with the
+            keyframe (``group``, ``_bits(nkf - 1)`` bits).
+        group: keyframe number per row.
+        nkf: number of keyframes.
+        rb: bits below the keyframe.
+        ties: whether keys may be equal (else ``comp``'s low ``rb`` bits are the row).
+
+    Returns:
+        The permutation and the sorted keys (``comp`` may be overwritten).
+    """
+    if not ties:
+        comp.sort()
+        return comp & ((1 << rb) - 1), comp
+    m = len(comp)
+    gb = _bits(nkf - 1)
+    ordered = m < 2 or bool(np.all(group[1:] >= group[:-1]))
+    by_kf = None if ordered else np.argsort(group, kind="stable")
+    kf_start = np.zeros(nkf + 1, np.int64)
+    np.cumsum(np.bincount(group, minlength=nkf), out=kf_start[1:])
+    local = np.arange(m, dtype=np.int64)
+    local -= kf_start[group if by_kf is None else group[by_kf]]
+    lb = _bits(int(local.max(initial=0)))
+    if int(comp.max(initial=0)).bit_length() + lb > 63:
+        layout = np.argsort(comp)
+        return layout, comp[layout]
+    comp <<= lb
+    if by_kf is None:
+        comp |= local
+    else:
+        comp[by_kf] |= local
+    del local
+    comp.sort()
+    layout = comp & ((1 << lb) - 1)
+    layout += kf_start[(comp >> (lb + rb)) & ((1 << gb) - 1)]
+    comp >>= lb
+    return (layout if by_kf is None else by_kf[layout]), comp
 
 
 def _match(
