@@ -790,8 +790,8 @@ def frame_map(
     group_w = np.zeros(0, np.int32)  # (its memory; the replays are done)
     per_cls = np.bincount(cls, minlength=ncls + 1)[:ncls]
     score, rows = score[layout], rows[layout]
-    boxes = (x1[layout], y1[layout], x2[layout], y2[layout])
-    del x1, y1, x2, y2, cls, group
+    boxes = (x1, y1, x2, y2)  # in ``rows``' order: the matching takes the few it needs
+    del cls, group
 
     # Ground-truth rows of evaluated ids on keyframes with detections.
     by_key = np.argsort(kf_key)
@@ -799,7 +799,7 @@ def frame_map(
     found = (kf_key[by_key[at]] == gkey[gsel]) if nkf else np.zeros(len(gsel), bool)
     g_rows = gsel[found]
     g_group = gcls[g_rows].astype(np.int64) * nkf + by_key[at[found]]
-    tp = _match(gt, g_rows, g_group, d_group, boxes, p, nkf)
+    tp = _match(gt, g_rows, g_group, d_group, boxes, layout, p, nkf)
 
     # Per class: the layout is the official concatenation; rank it with the same sort.
     hi = np.cumsum(per_cls)
@@ -954,6 +954,7 @@ def _match(
     g_group: np.ndarray,
     d_group: np.ndarray,
     boxes: tuple[np.ndarray, ...],
+    box_of: np.ndarray,
     p: EvalProtocol,
     nkf: int,
 ) -> np.ndarray:
@@ -964,7 +965,7 @@ def _match(
         gt: the ground-truth table.
         g_rows: ``gt`` rows that can be matched (ascending), with their group ``g_group``.
         d_group: group per detection (``class * nkf + keyframe``).
-        boxes: the detections' x1, y1, x2, y2 columns.
+        boxes, box_of: x1, y1, x2, y2 columns; detection ``i``'s box is their row ``box_of[i]``.
         p: the protocol (the heap-ordered ones break IoU ties by the ground truth's heap).
         nkf: number of keyframes.
     """
@@ -975,16 +976,27 @@ def _match(
     gorder = np.argsort(g_group, kind="stable")  # file order inside a group: argmax's first hit
     gs, grow = g_group[gorder], g_rows[gorder]
     gb = gt.box_columns(grow)
-    start = np.searchsorted(gs, d_group, "left")
-    count = np.searchsorted(gs, d_group, "right") - start
+    # d_group ascending (the official order): each group looked up once
+    if m > 1 and np.all(d_group[1:] >= d_group[:-1]):
+        first = np.flatnonzero(np.concatenate([[True], d_group[1:] != d_group[:-1]]))
+        runs = np.diff(np.append(first, m))
+        lo = np.searchsorted(gs, d_group[first], "left")
+        start = np.repeat(lo, runs)
+        count = np.repeat(np.searchsorted(gs, d_group[first], "right") - lo, runs)
+    else:
+        start = np.searchsorted(gs, d_group, "left")
+        count = np.searchsorted(gs, d_group, "right") - start
     best_iou = np.full(m, -np.inf)
     best = np.full(m, -1, np.int64)
     tied = np.zeros(m, bool)
     has = np.flatnonzero(count > 0)
+    has_count = count[has]
+    has_boxes = tuple(c[box_of[has]] for c in boxes)
     for j in range(int(count.max(initial=0))):
-        sel = has[count[has] > j]
+        at = np.flatnonzero(has_count > j)
+        sel = has[at]
         g = start[sel] + j
-        iou = _iou(tuple(c[sel] for c in boxes), tuple(c[g] for c in gb))
+        iou = _iou(tuple(c[at] for c in has_boxes), tuple(c[g] for c in gb))
         cur = best_iou[sel]
         better = iou > cur
         if p.heap_order:
@@ -996,7 +1008,16 @@ def _match(
         redo = np.flatnonzero(tied & (best_iou >= 0.5))
         if len(redo):
             best[redo] = _heap_first_best(
-                gt, gs, grow, gb, start, count, redo, boxes, best_iou, nkf
+                gt,
+                gs,
+                grow,
+                gb,
+                start,
+                count,
+                redo,
+                tuple(c[box_of[redo]] for c in boxes),
+                best_iou,
+                nkf,
             )
     hit = np.flatnonzero(best_iou >= 0.5)
     _, first = np.unique(best[hit], return_index=True)
@@ -1025,7 +1046,7 @@ def _heap_first_best(
         gs, grow, gb: ground-truth groups (sorted), their ``gt`` rows and box columns.
         start, count: each detection's slice of ``gs``.
         redo: the detections to settle.
-        boxes: the detections' box columns.
+        boxes: the box columns of the detections of ``redo``.
         best_iou: each detection's best IoU.
         nkf: number of keyframes.
 
@@ -1034,14 +1055,16 @@ def _heap_first_best(
     """
     kf = gs % nkf
     place: dict[int, int] = {}
-    for k in np.unique(kf[start[redo]]).tolist():
-        src = np.sort(grow[kf == k])
+    sel = np.flatnonzero(np.isin(kf, np.unique(kf[start[redo]])))
+    sel = sel[np.argsort(kf[sel], kind="stable")]  # the keyframes' ground truth, one after another
+    for part in np.split(grow[sel], np.flatnonzero(np.diff(kf[sel])) + 1):
+        src = np.sort(part)
         items = _heap_items(gt, src)
         place.update(_positions(items, src, _replay_heap(items, 0)))
     out = np.empty(len(redo), np.int64)
     for i, d in enumerate(redo.tolist()):
         cand = np.arange(start[d], start[d] + count[d])
-        iou = _iou(tuple(c[[d]].repeat(len(cand)) for c in boxes), tuple(c[cand] for c in gb))
+        iou = _iou(tuple(c[[i]].repeat(len(cand)) for c in boxes), tuple(c[cand] for c in gb))
         at_best = cand[iou == best_iou[d]]
         out[i] = min(at_best.tolist(), key=lambda g: place.get(int(grow[g]), len(place)))
     return out
