@@ -192,3 +192,51 @@ def test_properties_row_order_and_range(gt, det, seed):
         assert (math.isnan(r.per_class[c]) and math.isnan(r2.per_class[c])) or r.per_class[
             c
         ] == pytest.approx(r2.per_class[c], abs=1e-12)
+
+
+def test_chunked_boxes_equal_the_joined_array():
+    """``ChunkedBoxes`` (the reader's boxes, left in pyarrow's chunks) give the rows a joined
+    array gives: sorted, unsorted, repeated and negative indices, ``take`` and ``boxes``."""
+    from ava_detector.ava.evaluation.frame_map import ChunkedBoxes
+
+    rng = np.random.default_rng(0)
+    full = rng.random((50, 4))
+    cuts = [0, 7, 7, 30, 50]  # an empty chunk too
+    chunked = ChunkedBoxes([[full[a:z, k] for k in range(4)] for a, z in zip(cuts, cuts[1:])])
+    n = len(full)
+    t = AVABoxes(
+        ("v",), np.zeros(n, np.int32), np.zeros(n), chunked, np.ones(n, np.int64), np.ones(n)
+    )
+    for rows in (np.arange(n), np.array([3, 3, 8, 49]), rng.integers(0, n, 40), np.array([-1, 0])):
+        for k, col in enumerate(t.box_columns(rows)):
+            assert np.array_equal(col, full[rows, k])
+    assert np.array_equal(t.box_columns(np.zeros(0, np.int64))[0], np.zeros(0))
+    with pytest.raises(IndexError):
+        t.box_columns(np.array([n]))
+    mask = rng.random(n) < 0.5
+    assert np.array_equal(t.take(mask).boxes, full[mask])
+    assert np.array_equal(t.take(slice(5, 40, 3)).boxes, full[5:40:3])
+    assert np.array_equal(t.boxes, full)
+
+
+def test_sort_with_rows_is_a_stable_argsort():
+    """The official order's permutation from a plain sort equals a stable ``argsort`` (keyframes
+    in or out of row order; keys with or without ties)."""
+    from ava_detector.ava.evaluation.frame_map import _bits, _sort_with_rows
+
+    rng = np.random.default_rng(1)
+    for trial in range(60):
+        m, nkf = int(rng.integers(1, 500)), int(rng.integers(1, 40))
+        group = rng.integers(0, nkf, m).astype(np.int32)
+        if trial % 2:
+            group.sort()
+        cls = rng.integers(0, 5, m).astype(np.int64)
+        within = rng.integers(0, [3, 50, 2**32 - 1][trial % 3], m)
+        comp = ((cls << _bits(nkf - 1)) | group) << 32 | within
+        ref = np.argsort(comp, kind="stable")
+        layout, keys = _sort_with_rows(comp.copy(), group, nkf, 32, True)
+        assert np.array_equal(layout, ref) and np.array_equal(keys, comp[ref])
+        rb = _bits(m - 1)
+        comp = ((cls << _bits(nkf - 1)) | group) << rb | np.arange(m)
+        layout, keys = _sort_with_rows(comp.copy(), group, nkf, rb, False)
+        assert np.array_equal(layout, np.argsort(comp)) and np.array_equal(keys, np.sort(comp))

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ava_detector.ava.evaluation.frame_map import AVABoxes
+from ava_detector.ava.evaluation.frame_map import AVABoxes, ChunkedBoxes
 from ava_detector.data.errors import InputFileError
 from ava_detector.utils.atomic_files import atomic_output
 
@@ -211,7 +211,7 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
         extra.videos,
         main.video,
         main.time,
-        main.boxes,
+        main.box_data,
         main.label,
         main.score,
         np.flatnonzero(~is_extra),
@@ -331,14 +331,13 @@ def _arrow_to_boxes(columns: list[Any], path: Path, kind: Kind, pool: Any) -> AV
     pool.release_unused()
     time = _take_column(columns, 1, pool)
     ok = _all_finite(time)
+    boxes: np.ndarray | ChunkedBoxes
     if ncols == 2:
         boxes, label, score = np.full((n, 4), np.nan), np.zeros(n, np.int64), np.ones(n)
     else:
-        cols = np.empty((4, n))
-        for k in range(4):
-            _take_column(columns, 2 + k, pool, out=cols[k])
-            ok = ok and _all_finite(cols[k])
-        boxes = cols.T
+        chunked = _box_chunks(columns, path, kind)
+        ok = ok and all(_all_finite(col) for chunk in chunked.chunks for col in chunk)
+        boxes = chunked
         if columns[6].null_count:
             raise _located(path, kind, None)
         label = _take_column(columns, 6, pool)
@@ -347,6 +346,28 @@ def _arrow_to_boxes(columns: list[Any], path: Path, kind: Kind, pool: Any) -> AV
     if not ok:
         raise _located(path, kind, None)
     return AVABoxes(tuple(vocab), video, time, boxes, label, score)
+
+
+def _box_chunks(columns: list[Any], path: Path, kind: Kind) -> ChunkedBoxes:
+    """Columns 2-5 as ``ChunkedBoxes`` of views of pyarrow's buffers, not copied: the evaluation
+    reads only the rows its per-keyframe cap keeps (the columns are dropped from ``columns``).
+
+    Args:
+        columns: the table's columns.
+        path: the file, for errors.
+        kind: what it holds.
+    """
+    box = columns[2:6]
+    columns[2:6] = [None] * 4
+    if any(c.null_count for c in box):  # an empty coordinate
+        raise _located(path, kind, None)
+    chunks = [[_numpy(a) for a in c.chunks] for c in box]
+    if all(len(c) == len(chunks[0]) for c in chunks) and all(
+        len({len(v) for v in same}) == 1 for same in zip(*chunks)
+    ):
+        return ChunkedBoxes(list(zip(*chunks)))
+    # columns chunked differently (not what pyarrow's reader gives): one chunk of copies
+    return ChunkedBoxes([[np.concatenate(c) if c else np.zeros(0) for c in chunks]])
 
 
 def _python_boxes(
