@@ -80,6 +80,20 @@ def test_test_crops_are_left_centre_right(videos):
         np.testing.assert_array_equal(fast, full[:, :, x0 : x0 + 64])
 
 
+def test_test_views_resize_as_training_does(videos):
+    """A test view is scaled like the training clips: OpenCV bilinear to PySlowFast's size (short
+    side 48, long side floor(96 / 64 * 48) = 72), then the square crop."""
+    import cv2
+
+    record = _record(videos["wide"])
+    full = PyAVVideoSource(videos["wide"]).read_clip(4 / 30, 4, 2, 30)
+    scaled = np.stack([cv2.resize(f, (72, 48), interpolation=cv2.INTER_LINEAR) for f in full])
+    mapper = _mapper(False, num_clips=1, test_size=48)
+    for view, x0 in zip(expand_test_views([record], 1, 3), (0, 12, 24)):
+        fast = mapper(view)["clips"]["fast"].permute(1, 2, 3, 0).numpy()
+        np.testing.assert_array_equal(fast, scaled[:, :, x0 : x0 + 48])
+
+
 def test_training_clip_is_random_inside_the_video_and_augmented(videos):
     from ava_detector.config.defaults import get_ava_cfg
     from ava_detector.data.transforms.augmentation import build_clip_augmentation

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 
 import numpy as np
 from detectron2.config import CfgNode, configurable
-from detectron2.data.transforms import Augmentation, AugmentationList, ResizeShortestEdge
+from detectron2.data.transforms import Augmentation, AugmentationList
 
 from ava_detector.data.clip_mapper import ClipMapper, clip_to_tensor
 from ava_detector.data.errors import InputFileError
-from ava_detector.data.transforms.augmentation import build_clip_augmentation
+from ava_detector.data.transforms.augmentation import ShortSideScale, build_clip_augmentation
 from ava_detector.data.transforms.clip_input import ClipAugInput
 from ava_detector.kinetics.data.views import (
     UniformCrop,
@@ -145,7 +144,9 @@ class KineticsDatasetMapper(ClipMapper):
         if self.is_train:
             return self.augmentations
         return [
-            ResizeShortestEdge(self.test_size, max_size=sys.maxsize),
+            ShortSideScale(
+                self.test_size
+            ),  # the training resize's (OpenCV bilinear, PySlowFast's sizes)
             UniformCrop(
                 self.test_size, int(record.get("crop_index", self.num_crops // 2)), self.num_crops
             ),
