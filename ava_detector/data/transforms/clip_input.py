@@ -184,7 +184,9 @@ def _resize_crop_flip(
     planes = np.empty((3, t, h, w), dtype=np.uint8)
     tmp = np.empty((nh, nw, 3), dtype=np.uint8)
     window = tmp[y0 : y0 + h, x0 : x0 + w]
-    flipped = np.empty((h, w, 3), dtype=np.uint8) if flip else None
+    # The window goes to contiguous memory before it is split: cv2.split of a strided window (a
+    # crop) costs ~10x the copy and the split of contiguous pixels together.
+    contiguous = np.empty((h, w, 3), dtype=np.uint8) if flip or crop is not None else None
     for i in range(t):
         if i == 0 and first is not None:
             window = first[y0 : y0 + h, x0 : x0 + w]
@@ -195,8 +197,12 @@ def _resize_crop_flip(
                 np.ascontiguousarray(clip[i]), (nw, nh), dst=tmp, interpolation=cv2.INTER_LINEAR
             )
         src = window
-        if flipped is not None:  # i.e. flip
-            cv2.flip(window, 1, dst=flipped)
-            src = flipped
+        if flip:
+            assert contiguous is not None  # allocated when flipping
+            cv2.flip(window, 1, dst=contiguous)
+            src = contiguous
+        elif contiguous is not None and not window.flags.c_contiguous:
+            np.copyto(contiguous, window)
+            src = contiguous
         cv2.split(src, [planes[0, i], planes[1, i], planes[2, i]])
     return planes.transpose(1, 2, 3, 0)
