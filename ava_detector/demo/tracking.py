@@ -11,6 +11,7 @@ works without it.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -59,36 +60,23 @@ class PersonTracker:
         buffer, fps, min_iou = max(1, round(lost_seconds * 30)), float(rate), float(min_iou)
         iou = trackers.GIoU()
         self._tracker: trackers.ByteTrackTracker | trackers.OCSORTTracker | trackers.SORTTracker
+        # Every box spawns a track at once (activation threshold 0): the boxes are already the
+        # persons the user asked for (CSV, ground truth or a thresholded detector).
+        common: dict[str, Any] = dict(
+            lost_track_buffer=buffer,
+            frame_rate=fps,
+            minimum_consecutive_frames=1,
+            minimum_iou_threshold=min_iou,
+            iou=iou,
+        )
         if method == "bytetrack":
-            # every box spawns a track at once (track_activation_threshold 0): the boxes are
-            # already the persons the user asked for (CSV, ground truth or a thresholded detector)
             self._tracker = trackers.ByteTrackTracker(
-                track_activation_threshold=0.0,
-                high_conf_det_threshold=0.0,
-                lost_track_buffer=buffer,
-                frame_rate=fps,
-                minimum_consecutive_frames=1,
-                minimum_iou_threshold=min_iou,
-                iou=iou,
+                track_activation_threshold=0.0, high_conf_det_threshold=0.0, **common
             )
         elif method == "ocsort":
-            self._tracker = trackers.OCSORTTracker(
-                high_conf_det_threshold=0.0,
-                lost_track_buffer=buffer,
-                frame_rate=fps,
-                minimum_consecutive_frames=1,
-                minimum_iou_threshold=min_iou,
-                iou=iou,
-            )
+            self._tracker = trackers.OCSORTTracker(high_conf_det_threshold=0.0, **common)
         else:
-            self._tracker = trackers.SORTTracker(
-                track_activation_threshold=0.0,
-                lost_track_buffer=buffer,
-                frame_rate=fps,
-                minimum_consecutive_frames=1,
-                minimum_iou_threshold=min_iou,
-                iou=iou,
-            )
+            self._tracker = trackers.SORTTracker(track_activation_threshold=0.0, **common)
         self.method = method
         self._sv = __import__("supervision")
         self._last_time = -np.inf

@@ -86,6 +86,21 @@ def register_synthetic_ava(
 ) -> None:
     """(Re-)register ``{prefix}_{train,val}`` for a generated dataset under ``root``."""
     root = Path(root) if root else resolve_synthetic_root()
+    _register_splits(prefix, root, lenient, gt_iou, allow_paths_outside_root, num_classes=80)
+
+
+def _register_splits(
+    prefix: str,
+    root: Path,
+    lenient: bool,
+    gt_iou: float,
+    allow_paths_outside_root: bool,
+    num_classes: int | None,
+) -> list[str]:
+    """``{prefix}_train`` and ``{prefix}_val`` of the generated / custom AVA layout under ``root``
+    (v2.2 files, start second and fps from the dataset's own metadata; ``num_classes`` None = the
+    label map's); returns the names."""
+    names: list[str] = []
     for split in ("train", "val"):
         register_ava(
             f"{prefix}_{split}",
@@ -96,8 +111,11 @@ def register_synthetic_ava(
             fps=None,
             lenient=lenient,
             gt_iou=gt_iou,
+            num_classes=num_classes,
             allow_paths_outside_root=allow_paths_outside_root,
         )
+        names.append(f"{prefix}_{split}")
+    return names
 
 
 def parse_dataset_spec(spec: str) -> tuple[str, Path]:
@@ -136,22 +154,7 @@ def register_custom_ava(
             None,
             f"dataset {name!r}: no dataset.json in {root} (see docs/custom_dataset.md)",
         )
-    names: list[str] = []
-    for split in ("train", "val"):
-        register_ava(
-            f"{name}_{split}",
-            root=root,
-            split=split,
-            version="v2.2",
-            start_sec=None,
-            fps=None,
-            lenient=lenient,
-            gt_iou=gt_iou,
-            num_classes=None,
-            allow_paths_outside_root=allow_paths_outside_root,
-        )
-        names.append(f"{name}_{split}")
-    return names
+    return _register_splits(name, root, lenient, gt_iou, allow_paths_outside_root, num_classes=None)
 
 
 class _RegisterOptions(TypedDict):
