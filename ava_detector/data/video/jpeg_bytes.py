@@ -24,6 +24,7 @@ from ava_detector.data.video.jpeg_source import (
     JpegFrameSource,
     jpeg_is_truncated,
     read_file_bytes,
+    record_frames,
 )
 
 __all__ = [
@@ -162,14 +163,7 @@ class JpegBytesSource(JpegFrameSource):
 
 def build_jpeg_bytes_source(record: dict) -> JpegBytesSource:
     """The record's ``frames`` at its ``fps``, read as bytes (``INPUT.SOURCE`` ``"frames"``)."""
-    frames = record.get("frames")
-    if frames is None or len(frames) == 0:
-        raise InputFileError(
-            record.get("video_id", "<record>"),
-            None,
-            "INPUT.SOURCE='frames' but the record has no frame list",
-        )
-    return JpegBytesSource(frames, record["fps"])
+    return JpegBytesSource(record_frames(record), record["fps"])
 
 
 def decode_encoded_frames(

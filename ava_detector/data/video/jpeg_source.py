@@ -273,6 +273,16 @@ def build_jpeg_source(record: dict, min_short_side: int | None = None) -> JpegFr
         record: a dataset record with ``frames`` and ``fps``.
         min_short_side: see :class:`JpegFrameSource` (reduced-size JPEG decoding when set).
     """
+    return JpegFrameSource(record_frames(record), record["fps"], min_short_side=min_short_side)
+
+
+def record_frames(record: dict) -> Sequence[str]:
+    """A record's ``frames`` (its frame paths in timeline order); :class:`InputFileError` naming
+    the video when it has none.
+
+    Args:
+        record: a dataset record.
+    """
     frames = record.get("frames")
     if frames is None or len(frames) == 0:
         raise InputFileError(
@@ -280,4 +290,4 @@ def build_jpeg_source(record: dict, min_short_side: int | None = None) -> JpegFr
             None,
             "INPUT.SOURCE='frames' but the record has no frame list",
         )
-    return JpegFrameSource(frames, record["fps"], min_short_side=min_short_side)
+    return frames
