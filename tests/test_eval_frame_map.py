@@ -11,11 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ava_detector.ava.evaluation.boxes import AVABoxes
 from ava_detector.ava.evaluation.evaluate_files import evaluate_files
-from ava_detector.ava.evaluation.frame_map import (
-    AVABoxes,
-    frame_map,
-)
+from ava_detector.ava.evaluation.frame_map import frame_map
 
 LABEL_MAP = "ava/ava_action_list_v2.2_for_activitynet_2019.pbtxt"
 CASES = [
@@ -197,7 +195,7 @@ def test_properties_row_order_and_range(gt, det, seed):
 def test_chunked_boxes_equal_the_joined_array():
     """``ChunkedBoxes`` (the reader's boxes, left in pyarrow's chunks) give the rows a joined
     array gives: sorted, unsorted, repeated and negative indices, ``take`` and ``boxes``."""
-    from ava_detector.ava.evaluation.frame_map import ChunkedBoxes
+    from ava_detector.ava.evaluation.boxes import ChunkedBoxes
 
     rng = np.random.default_rng(0)
     full = rng.random((50, 4))
@@ -222,7 +220,7 @@ def test_chunked_boxes_equal_the_joined_array():
 def test_sort_with_rows_is_a_stable_argsort():
     """The official order's permutation from a plain sort equals a stable ``argsort`` (keyframes
     in or out of row order; keys with or without ties)."""
-    from ava_detector.ava.evaluation.frame_map import _bits, _sort_with_rows
+    from ava_detector.ava.evaluation.official_order import _bits, _sort_with_rows
 
     rng = np.random.default_rng(1)
     for trial in range(60):

@@ -15,12 +15,12 @@ from detectron2.data import MetadataCatalog
 from detectron2.structures import Boxes, Instances
 
 from ava_detector.ava.evaluation import evaluator as ava_evaluation
+from ava_detector.ava.evaluation.boxes import AVABoxes
 from ava_detector.ava.evaluation.csv_io import (
     read_ava_csv,
     write_ava_csv,
 )
 from ava_detector.ava.evaluation.evaluate_files import evaluate_files
-from ava_detector.ava.evaluation.frame_map import AVABoxes
 from ava_detector.data.errors import InputFileError
 
 LABELS = "".join(
@@ -105,7 +105,7 @@ def test_chunked_pruning_equals_unpruned(shared_dir):
     from ava_detector.ava.evaluation.frame_map import frame_map
 
     ids = read_label_map(shared_dir / "ava" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt").ids
-    from ava_detector.ava.evaluation.frame_map import DetectionPruner
+    from ava_detector.ava.evaluation.pruning import DetectionPruner
 
     gt = read_ava_csv(d / "groundtruth.csv", "groundtruth")
     whole = frame_map(gt, read_ava_csv(d / "detections.csv", "detections"), ids)

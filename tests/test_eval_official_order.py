@@ -16,10 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ava_detector.ava.evaluation.frame_map import (
-    AVABoxes,
-    frame_map,
-)
+from ava_detector.ava.evaluation.boxes import AVABoxes
+from ava_detector.ava.evaluation.frame_map import frame_map
 
 IDS = [1, 2, 3]
 G = (0.1, 0.1, 0.5, 0.5)

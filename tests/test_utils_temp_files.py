@@ -8,8 +8,8 @@ import stat
 import numpy as np
 import pytest
 
+from ava_detector.ava.evaluation.boxes import AVABoxes
 from ava_detector.ava.evaluation.csv_io import write_ava_csv
-from ava_detector.ava.evaluation.frame_map import AVABoxes
 from ava_detector.utils.atomic_files import atomic_open
 from ava_detector.utils.temp_files import temp_beside
 

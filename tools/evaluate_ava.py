@@ -22,7 +22,7 @@ import sys
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 from ava_detector.ava.evaluation.evaluate_files import evaluate_files
-from ava_detector.ava.evaluation.frame_map import PROTOCOLS
+from ava_detector.ava.evaluation.protocols import PROTOCOLS
 from ava_detector.ava.evaluation.report import (
     format_table,
     save_bar_chart,

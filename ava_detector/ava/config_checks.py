@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from detectron2.config import CfgNode
 
-from ava_detector.ava.evaluation.frame_map import PROTOCOLS
+from ava_detector.ava.evaluation.protocols import PROTOCOLS
 from ava_detector.engine.config_checks import ConfigProblem, error, is_int
 
 __all__ = ["PROTOCOL_NAMES", "ava_config_problems"]

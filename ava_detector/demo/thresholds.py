@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ava_detector.ava.evaluation.boxes import AVABoxes
 from ava_detector.ava.evaluation.csv_io import (
     read_ava_csv,
 )
-from ava_detector.ava.evaluation.frame_map import AVABoxes
 from ava_detector.data.errors import InputFileError
 from ava_detector.utils.atomic_files import atomic_output
 

@@ -16,11 +16,8 @@ from ava_detector.ava.data.label_map import (
     read_label_map,
 )
 from ava_detector.ava.evaluation.csv_io import read_ava_csv
-from ava_detector.ava.evaluation.frame_map import (
-    FrameMAPResult,
-    frame_map,
-    get_protocol,
-)
+from ava_detector.ava.evaluation.frame_map import FrameMAPResult, frame_map
+from ava_detector.ava.evaluation.protocols import get_protocol
 
 __all__ = ["FileEvaluation", "evaluate_files"]
 

@@ -24,12 +24,10 @@ from ava_detector.ava.data.label_map import (
     LabelMap,
     read_label_map,
 )
+from ava_detector.ava.evaluation.boxes import AVABoxes
 from ava_detector.ava.evaluation.csv_io import write_ava_csv
 from ava_detector.ava.evaluation.evaluate_files import evaluate_files
-from ava_detector.ava.evaluation.frame_map import (
-    AVABoxes,
-    get_protocol,
-)
+from ava_detector.ava.evaluation.protocols import get_protocol
 from ava_detector.ava.evaluation.report import (
     format_table,
     save_bar_chart,
@@ -99,7 +97,7 @@ class AVAEvaluator(DatasetEvaluator):
         dataset_name: the registered dataset whose files are evaluated against.
         output_dir: where ``detections.csv`` and ``per_class_ap.png`` go (None: a temporary folder).
         distributed: gather the predictions of all processes (evaluated on the main one).
-        protocol: a protocol name of ``frame_map.PROTOCOLS`` ("official", "pyslowfast", ...).
+        protocol: a protocol name of ``protocols.PROTOCOLS`` ("official", "pyslowfast", ...).
         gt_boxes: see below.
         every_k_seconds: see below.
         class_ids: see below.
