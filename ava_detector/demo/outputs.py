@@ -99,14 +99,7 @@ def detections_table(results: list[KeyframeResult]) -> AVABoxes:
     videos = tuple(dict.fromkeys(r.video_id for r in results))
     parts = [(videos.index(r.video_id), r) for r in results if len(r.boxes)]
     if not parts:
-        return AVABoxes(
-            videos,
-            np.zeros(0, np.int32),
-            np.zeros(0),
-            np.zeros((0, 4)),
-            np.zeros(0, np.int64),
-            np.zeros(0),
-        )
+        return AVABoxes.empty(videos)
     video, time, boxes, label, score = [], [], [], [], []
     for code, r in parts:
         k, c = r.action_scores.shape

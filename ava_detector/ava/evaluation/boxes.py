@@ -185,6 +185,22 @@ class AVABoxes:
         )
 
     @staticmethod
+    def empty(videos: tuple[str, ...] = ()) -> AVABoxes:
+        """A table without rows over the vocabulary ``videos``.
+
+        Args:
+            videos: the video names its (absent) rows would index.
+        """
+        return AVABoxes(
+            videos,
+            np.zeros(0, np.int32),
+            np.zeros(0),
+            np.zeros((0, 4)),
+            np.zeros(0, np.int64),
+            np.zeros(0),
+        )
+
+    @staticmethod
     def concatenate(parts: Sequence[AVABoxes], videos: tuple[str, ...]) -> AVABoxes:
         """Join parts that already share the vocabulary ``videos``.
 
@@ -193,14 +209,7 @@ class AVABoxes:
             videos: the shared vocabulary.
         """
         if not parts:
-            return AVABoxes(
-                videos,
-                np.zeros(0, np.int32),
-                np.zeros(0),
-                np.zeros((0, 4)),
-                np.zeros(0, np.int64),
-                np.zeros(0),
-            )
+            return AVABoxes.empty(videos)
         if len(parts) == 1:
             return AVABoxes(
                 videos,

@@ -90,7 +90,7 @@ def _read_arrow(path: Path, kind: Kind, ncols: int) -> AVABoxes:
 
     table, others = parse(use_threads=kind == "detections")
     if table is None:
-        return AVABoxes.concatenate([], ())
+        return AVABoxes.empty()
     allowed = _COLUMNS[kind]
     kept = [o for o in others if _is_row(o)]  # lines of blanks are skipped
     if any(o[1] not in allowed for o in kept):

@@ -66,7 +66,7 @@ def read_ava_csv(
     try:
         ncols = _sniff_columns(path, kind)
         if ncols is None:  # an empty file (e.g. no excluded timestamps) holds no rows
-            return AVABoxes.concatenate([], ())
+            return AVABoxes.empty()
         try:
             table = _read_arrow(path, kind, ncols)
         except _SlowPath:

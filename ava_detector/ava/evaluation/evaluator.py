@@ -75,14 +75,7 @@ def merge_keyframe_predictions(
             )
         )
     if not parts:
-        return AVABoxes(
-            videos,
-            np.zeros(0, np.int32),
-            np.zeros(0),
-            np.zeros((0, 4)),
-            np.zeros(0, np.int64),
-            np.zeros(0),
-        )
+        return AVABoxes.empty(videos)
     return AVABoxes(videos, *(np.concatenate(c) for c in zip(*parts)))
 
 
