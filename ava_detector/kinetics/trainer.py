@@ -6,12 +6,6 @@ draws a random clip per video; testing expands every video into ``TEST_NUM_CLIPS
 view records, spread over the processes by the inference sampler, and ``KineticsEvaluator``
 aggregates them per video.
 
-The model's initial weights are drawn from ``torch.manual_seed(SEED)`` (a random seed shared by
-the ranks when ``SEED < 0``), in every process that builds the trainer: what the command-line
-tools' ``default_setup`` seeds, and also a trainer built directly (tests, notebooks), whose
-initialisation otherwise came from whatever state torch's generator was in - a different network
-on every run, though ``SEED`` fixed the data and the dropout. The caller's RNG state is restored.
-
 The checkpoints it writes (``backbone.*`` + ``cls_head.*``) initialise ``tools/train_ava.py``: the
 AVA trainer's checkpointer loads the backbone only and starts at iteration 0.
 """
@@ -20,14 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog
-from torch import nn
 
 import ava_detector.builtin_datasets  # noqa: F401  (the built-in dataset names)
 import ava_detector.builtin_models  # noqa: F401  (the registered model components)
-from ava_detector.engine.video_trainer import VideoTrainer, require_registered, resolve_seed
+from ava_detector.engine.video_trainer import VideoTrainer, require_registered
 from ava_detector.kinetics.data.register import register_kinetics_from_cfg
 from ava_detector.kinetics.data.views import expand_test_views
 from ava_detector.kinetics.evaluator import KineticsEvaluator
@@ -62,14 +54,6 @@ class KineticsTrainer(VideoTrainer):
     @classmethod
     def load_records(cls, cfg: CfgNode, names: Sequence[str], is_train: bool) -> list[dict]:
         return load_kinetics_records(cfg, names, is_train)
-
-    @classmethod
-    def build_model(cls, cfg: CfgNode) -> nn.Module:
-        """The classifier, its initial weights drawn under ``torch.manual_seed(SEED)`` (the
-        caller's torch RNG state is restored afterwards)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(resolve_seed(cfg))
-            return super().build_model(cfg)
 
     @classmethod
     def build_mapper(cls, cfg: CfgNode, is_train: bool) -> KineticsDatasetMapper:
