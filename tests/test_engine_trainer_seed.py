@@ -1,5 +1,6 @@
-"""VideoTrainer: the model's initial weights follow ``SEED``, not the state of torch's generator
-(a trainer built directly, as tests and notebooks do, without the tools' ``default_setup``)."""
+"""VideoTrainer: the model's initial weights and torch's later draws follow ``SEED``, not the state
+of torch's generator (a trainer built directly, as tests and notebooks do, without the tools'
+``default_setup``)."""
 
 from __future__ import annotations
 
@@ -54,10 +55,15 @@ def test_initial_weights_are_those_of_torch_manual_seed_of_seed(kinetics_root, t
     assert not _same(_weights(other), expected)
 
 
-def test_building_the_model_leaves_the_callers_generator_alone(kinetics_root, tmp_path):
+def test_draws_after_building_do_not_depend_on_the_callers_generator(kinetics_root, tmp_path):
+    # dropout and any other draw of torch's generator during training follow SEED as well
     cfg = _cfg(kinetics_root, tmp_path, seed=0)
     torch.manual_seed(7)
-    before = torch.rand(3)
-    torch.manual_seed(7)
     KineticsTrainer(cfg)
-    assert torch.equal(torch.rand(3), before)
+    after = torch.rand(3)
+    torch.manual_seed(99)
+    KineticsTrainer(cfg)
+    assert torch.equal(torch.rand(3), after)
+    torch.manual_seed(0)
+    build_model(cfg)  # what the tools' seed_all_rng(0) then the build leave behind
+    assert torch.equal(torch.rand(3), after)

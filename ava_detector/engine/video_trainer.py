@@ -75,12 +75,12 @@ class VideoTrainer(DefaultTrainer):
         cfg = DefaultTrainer.auto_scale_workers(cfg, comm.get_world_size())
         self.seed = resolve_seed(cfg)
         data_loader = self.build_train_loader(cfg, seed=self.seed)
-        # The initial weights come from the seed too, not from whatever state torch's generator is
-        # in: the tools' default_setup seeds it, a trainer built directly (tests, notebooks) would
-        # otherwise start from a different network on every run. The caller's state is restored.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            model = self.build_model(cfg)
+        # The initial weights and every later draw of torch's generator (dropout) come from the
+        # seed, whatever state the generator was in: the seed default_setup gives this rank, so
+        # the tools' runs are unchanged, and a trainer built directly (tests, notebooks) no longer
+        # starts from a different network on every run.
+        torch.manual_seed(self.seed + comm.get_rank())
+        model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
         # On CPU (gloo) DDP takes no device_ids.
         on_cuda = str(cfg.MODEL.DEVICE).startswith("cuda")
