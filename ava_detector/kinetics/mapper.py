@@ -144,9 +144,8 @@ class KineticsDatasetMapper(ClipMapper):
         if self.is_train:
             return self.augmentations
         return [
-            ShortSideScale(
-                self.test_size
-            ),  # the training resize's (OpenCV bilinear, PySlowFast's sizes)
+            # the training resize's (OpenCV bilinear, PySlowFast's sizes)
+            ShortSideScale(self.test_size),
             UniformCrop(
                 self.test_size, int(record.get("crop_index", self.num_crops // 2)), self.num_crops
             ),

@@ -186,7 +186,7 @@ def _resize_crop_flip(
     window = tmp[y0 : y0 + h, x0 : x0 + w]
     # The window goes to contiguous memory before it is split: cv2.split of a strided window (a
     # crop) costs ~10x the copy and the split of contiguous pixels together.
-    contiguous = np.empty((h, w, 3), dtype=np.uint8) if flip or crop is not None else None
+    contiguous = np.empty((h, w, 3), dtype=np.uint8)
     for i in range(t):
         if i == 0 and first is not None:
             window = first[y0 : y0 + h, x0 : x0 + w]
@@ -198,10 +198,9 @@ def _resize_crop_flip(
             )
         src = window
         if flip:
-            assert contiguous is not None  # allocated when flipping
             cv2.flip(window, 1, dst=contiguous)
             src = contiguous
-        elif contiguous is not None and not window.flags.c_contiguous:
+        elif not window.flags.c_contiguous:
             np.copyto(contiguous, window)
             src = contiguous
         cv2.split(src, [planes[0, i], planes[1, i], planes[2, i]])
