@@ -44,6 +44,7 @@ def test_defaults_have_no_problem():
     [
         ("AVA.EVAL_PROTOCOL", "offical", "unknown protocol 'offical'"),
         ("INPUT.SOURCE", "jpegs", "unknown frame source 'jpegs'"),
+        ("INPUT.TRAIN_CROP_GRID", "scaled", "'scaled' is not one of source, resized"),
         ("SOLVER.IMS_PER_BATCH", 0, "positive integer, got 0"),
         ("SOLVER.IMS_PER_BATCH", -8, "positive integer, got -8"),
         ("SOLVER.CHECKPOINT_PERIOD", 0, "positive integer (iterations), got 0"),

@@ -7,6 +7,8 @@ torch/OpenCV thread (what one DataLoader worker on one core delivers), it times 
 keyframes, interleaved call by call (A B C A B C ...), in CPU seconds of the process:
 
 - ``frames``: the mapper with ``INPUT.SOURCE frames``;
+- ``frames, resized grid``: train mode, the same with ``INPUT.TRAIN_CROP_GRID resized`` (the whole
+  frame resized, then cropped) beside the default ``source`` grid (only the window resized);
 - ``video``: the mapper with ``INPUT.SOURCE video``;
 - ``floor``: only ``cv2.imread`` of the clip's JPEG files (the decoding every JPEG loader pays);
 - ``video floor``: only the PyAV decoding the video source does for the clip (seeking or continuing
@@ -360,6 +362,19 @@ def run(args: argparse.Namespace) -> int:
                     return m(o[i % len(o)])
 
                 runners[source] = run_mapper
+            if is_train and cfg.INPUT.TRAIN_CROP_GRID != "resized":
+                # the same frames with the crop on the scaled frame's grid (PySlowFast's order)
+                resized = cfg.clone()
+                resized.INPUT.SOURCE = "frames"
+                resized.INPUT.TRAIN_CROP_GRID = "resized"
+                mapper = AVADatasetMapper(resized, is_train=True)
+
+                def run_resized(
+                    i: int, m: AVADatasetMapper = mapper, o: list[dict] = order
+                ) -> object:
+                    return m(o[i % len(o)])
+
+                runners["frames, resized grid"] = run_resized
 
             def run_floor(i: int, o: list[dict] = order) -> None:
                 decode_floor(o[i % len(o)], cfg)
@@ -414,6 +429,12 @@ def run(args: argparse.Namespace) -> int:
                     higher=False,
                 )
             )
+            if "frames, resized grid" in med:
+                notes.append(
+                    f"  (frames, resized crop grid: {med['floor'] / med['frames, resized grid']:.2f}x "
+                    f"the floor; the source grid is {med['frames'] / med['frames, resized grid']:.2f}x "
+                    "as fast)"
+                )
             if "pyslowfast" in med:
                 notes.append(
                     _ratio_line(

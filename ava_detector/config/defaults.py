@@ -133,6 +133,10 @@ def add_clip_input_config(cfg: CN) -> CN:
     _C.INPUT.TRAIN_JITTER_SCALES = [256, 320]
     # Training random square crop size.
     _C.INPUT.TRAIN_CROP_SIZE = 224
+    # Where the training crop's corner lies: "source" = on a pixel of the frame before scaling (only
+    # the window is resized: ~3x less resizing), "resized" = on a pixel of the scaled frame
+    # (PySlowFast's order: scale the whole frame, then crop). Same draws; < 1 px of offset apart.
+    _C.INPUT.TRAIN_CROP_GRID = "source"
     # Test short side (the whole frame is used; fully convolutional).
     _C.INPUT.TEST_SHORT_SIDE = 256
     # Random brightness/contrast/saturation jitter in training (0 disables), as a fraction.

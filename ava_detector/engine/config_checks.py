@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from detectron2.config import CfgNode
 
 from ava_detector.config.pathways import ARCHS
+from ava_detector.data.transforms.augmentation import CROP_GRIDS
 from ava_detector.data.transforms.device_clip import decode_device_problems
 
 __all__ = [
@@ -135,6 +136,11 @@ def config_problems(
                 "INPUT.SOURCE",
                 f"unknown frame source {cfg.INPUT.SOURCE!r}; use one of {', '.join(sources)}",
             )
+        )
+    grid = cfg.INPUT.get("TRAIN_CROP_GRID", "source")
+    if grid not in CROP_GRIDS:
+        errors.append(
+            error("INPUT.TRAIN_CROP_GRID", f"{grid!r} is not one of {', '.join(CROP_GRIDS)}")
         )
     workers = cfg.DATALOADER.NUM_WORKERS
     if not is_int(workers) or workers < 0:

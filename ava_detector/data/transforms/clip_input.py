@@ -14,9 +14,17 @@ from detectron2.data.transforms import (
 )
 
 from ava_detector.data.transforms.resize import ClipResizeTransform
+from ava_detector.data.transforms.scale_crop import ClipScaleCropTransform
 
 # Transforms whose apply_image already takes (T, H, W, C) arrays; any other is applied frame by frame.
-_CLIP_NATIVE = (BlendTransform, CropTransform, HFlipTransform, NoOpTransform, ClipResizeTransform)
+_CLIP_NATIVE = (
+    BlendTransform,
+    CropTransform,
+    HFlipTransform,
+    NoOpTransform,
+    ClipResizeTransform,
+    ClipScaleCropTransform,
+)
 
 
 def apply_transform_to_clip(tfm: Transform, clip: np.ndarray) -> np.ndarray:
@@ -65,7 +73,9 @@ class ClipAugInput:
     flip): each frame is resized as before, then only the cropped window is flipped and split into
     the channel-first clip. Same pixels as applying them one by one (the resize is the same
     ``cv2.resize`` call), without writing the planes of the whole resized frames, the separate flip
-    pass and the copy the model's contiguous tensor then needs. ``image`` (the resized first frame)
+    pass and the copy the model's contiguous tensor then needs. A
+    :class:`~.scale_crop.ClipScaleCropTransform` (the resize and the crop in one, resizing only the
+    window) is deferred the same way, with the flip after it. ``image`` (the resized first frame)
     and ``clip`` are computed when read; any other transform first applies what is pending.
     """
 
@@ -75,7 +85,7 @@ class ClipAugInput:
         self._clip = clip
         self.boxes = boxes
         # pending: (resize, crop or None, flip) applied to self._clip when the clip is read
-        self._resize: ClipResizeTransform | None = None
+        self._resize: ClipResizeTransform | ClipScaleCropTransform | None = None
         self._crop: CropTransform | None = None
         self._flip = False
         self._first: np.ndarray | None = None  # the first frame resized (HWC), once read
@@ -99,36 +109,38 @@ class ClipAugInput:
         if self._resize is None:
             return self._clip[0]
         if self._first is None:  # resized once; the clip's materialization reuses it
-            tfm = self._resize
-            self._first = cv2.resize(
-                np.ascontiguousarray(self._clip[0]),
-                (int(tfm.new_w), int(tfm.new_h)),
-                interpolation=cv2.INTER_LINEAR,
-            )
-        image = self._first
-        if self._crop is not None:
-            c = self._crop
-            image = image[c.y0 : c.y0 + c.h, c.x0 : c.x0 + c.w]
+            self._first = _scale_frame(self._resize, self._clip[0])
+        y0, x0, h, w = _window(self._resize, self._crop)
+        image = self._first[y0 : y0 + h, x0 : x0 + w]
         return image[:, ::-1] if self._flip else image
 
     def _defer(self, tfm: Transform) -> bool:
         """Whether ``tfm`` joins the pending resize / crop / flip (then its effect on the pixels
         waits until they are read)."""
-        if isinstance(tfm, ClipResizeTransform):
+        if isinstance(tfm, (ClipResizeTransform, ClipScaleCropTransform)):
             clip = self._clip
             ok = (
                 self._resize is None
                 and clip.shape[3:] == (3,)
                 and clip.dtype == np.uint8
                 and tuple(clip.shape[1:3]) == (tfm.h, tfm.w)
-                and tfm.interp == cv2.INTER_LINEAR
-                and (tfm.new_h, tfm.new_w) != (tfm.h, tfm.w)
             )
+            if isinstance(tfm, ClipResizeTransform):
+                ok = (
+                    ok
+                    and tfm.interp == cv2.INTER_LINEAR
+                    and (tfm.new_h, tfm.new_w) != (tfm.h, tfm.w)
+                )
             if ok:
                 self._resize = tfm
             return ok
         if self._resize is None or self._flip:
             return False
+        if isinstance(self._resize, ClipScaleCropTransform):
+            if isinstance(tfm, HFlipTransform) and tfm.width == self._resize.crop_w:
+                self._flip = True
+                return True
+            return isinstance(tfm, NoOpTransform)
         if isinstance(tfm, CropTransform) and self._crop is None:
             nh, nw = self._resize.new_h, self._resize.new_w
             if (tfm.orig_w, tfm.orig_h) not in ((None, None), (nw, nh)):
@@ -164,38 +176,53 @@ class ClipAugInput:
             self.boxes = tfm.apply_box(self.boxes)
 
 
+def _scale_frame(
+    tfm: ClipResizeTransform | ClipScaleCropTransform,
+    frame: np.ndarray,
+    dst: np.ndarray | None = None,
+) -> np.ndarray:
+    """One ``(H, W, 3)`` frame through a deferred resize: the whole frame resized, or the region
+    of a scale-crop scaled (the window at its top-left corner)."""
+    if isinstance(tfm, ClipScaleCropTransform):
+        return tfm.scale_region(frame, dst)
+    size = (int(tfm.new_w), int(tfm.new_h))
+    return cv2.resize(np.ascontiguousarray(frame), size, dst=dst, interpolation=cv2.INTER_LINEAR)
+
+
+def _window(
+    tfm: ClipResizeTransform | ClipScaleCropTransform, crop: CropTransform | None
+) -> tuple[int, int, int, int]:
+    """``(y0, x0, h, w)`` of the output window in what :func:`_scale_frame` returns."""
+    if isinstance(tfm, ClipScaleCropTransform):
+        return 0, 0, int(tfm.crop_h), int(tfm.crop_w)
+    if crop is None:
+        return 0, 0, int(tfm.new_h), int(tfm.new_w)
+    return int(crop.y0), int(crop.x0), int(crop.h), int(crop.w)
+
+
 def _resize_crop_flip(
     clip: np.ndarray,
-    resize: ClipResizeTransform,
+    resize: ClipResizeTransform | ClipScaleCropTransform,
     crop: CropTransform | None,
     flip: bool,
     first: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``resize``, then ``crop`` (if any), then a horizontal flip (if ``flip``) of a uint8
-    ``(T, H, W, 3)`` clip, as a ``(T, H', W', 3)`` view of channel-first ``(3, T, H', W')`` storage:
-    pixel for pixel what :func:`apply_transform_to_clip` gives for the three in turn. ``first``: the
-    first frame already resized (not resized again)."""
-    nh, nw = int(resize.new_h), int(resize.new_w)
-    if crop is None:
-        y0, x0, h, w = 0, 0, nh, nw
-    else:
-        y0, x0, h, w = int(crop.y0), int(crop.x0), int(crop.h), int(crop.w)
+    """``resize`` (a resize, or a scale-crop), then ``crop`` (if any), then a horizontal flip (if
+    ``flip``) of a uint8 ``(T, H, W, 3)`` clip, as a ``(T, H', W', 3)`` view of channel-first
+    ``(3, T, H', W')`` storage: pixel for pixel what :func:`apply_transform_to_clip` gives for them
+    in turn. ``first``: the first frame already through :func:`_scale_frame` (not scaled again)."""
+    y0, x0, h, w = _window(resize, crop)
     t = clip.shape[0]
     planes = np.empty((3, t, h, w), dtype=np.uint8)
-    tmp = np.empty((nh, nw, 3), dtype=np.uint8)
-    window = tmp[y0 : y0 + h, x0 : x0 + w]
+    if first is None:
+        first = _scale_frame(resize, clip[0])
+    tmp = np.empty_like(first)
     # The window goes to contiguous memory before it is split: cv2.split of a strided window (a
     # crop) costs ~10x the copy and the split of contiguous pixels together.
     contiguous = np.empty((h, w, 3), dtype=np.uint8)
     for i in range(t):
-        if i == 0 and first is not None:
-            window = first[y0 : y0 + h, x0 : x0 + w]
-        else:
-            if i == 1 and first is not None:
-                window = tmp[y0 : y0 + h, x0 : x0 + w]
-            cv2.resize(
-                np.ascontiguousarray(clip[i]), (nw, nh), dst=tmp, interpolation=cv2.INTER_LINEAR
-            )
+        frame = first if i == 0 else _scale_frame(resize, clip[i], tmp)
+        window = frame[y0 : y0 + h, x0 : x0 + w]
         src = window
         if flip:
             cv2.flip(window, 1, dst=contiguous)

@@ -5,12 +5,15 @@ With ``INPUT.DECODE_DEVICE`` other than ``"cpu"`` the workers only read JPEG byt
 augmentations: the same Detectron2 augmentations as the CPU path, drawn in the same order from the
 same random stream, run on a :class:`ShapeAugInput` that carries the frame size and the boxes but no
 pixels. Each transform becomes a small picklable op (:data:`ClipOp`: :class:`Resize`, :class:`Crop`,
-:class:`HFlip`, :class:`ColorJitter`); boxes move with the Detectron2 transform itself (``apply_box``),
+:class:`ScaleCrop`, :class:`HFlip`, :class:`ColorJitter`); boxes move with the Detectron2 transform itself (``apply_box``),
 so they are bit-identical to the CPU path. On the device :func:`apply_clip_ops` replays the ops on the
 decoded frames:
 
 - resize: ``interpolate(mode="bilinear", align_corners=False, antialias=False)`` in float32, rounded
   (``cv2.resize`` ``INTER_LINEAR``, which rounds fixed-point weights: at most 1 grey level apart);
+- scale-crop: the source region under the window (replicated past the frame's border, as OpenCV
+  clamps), ``interpolate`` with the whole frame's scale factors, then the window (within 1 grey
+  level of :class:`~.scale_crop.ClipScaleCropTransform`);
 - crop, flip: exact;
 - colour jitter: PySlowFast's blends as :class:`~.augmentation.RandomClipColorJitter` computes them
   (truncated to uint8 after every blend, gray references from the unrounded clip).
@@ -42,6 +45,7 @@ from ava_detector.data.transforms.augmentation import (
     RandomClipColorJitter,
 )
 from ava_detector.data.transforms.resize import ClipResizeTransform
+from ava_detector.data.transforms.scale_crop import ClipScaleCropTransform, region_size
 from ava_detector.data.video.jpeg_bytes import decode_encoded_frames
 
 __all__ = [
@@ -54,6 +58,7 @@ __all__ = [
     "DeviceColorJitter",
     "HFlip",
     "Resize",
+    "ScaleCrop",
     "ShapeAugInput",
     "apply_clip_ops",
     "check_decode_device",
@@ -64,6 +69,7 @@ __all__ = [
     "ops_output_size",
     "parse_decode_device",
     "resize_frames",
+    "scale_crop_frames",
 ]
 
 
@@ -83,6 +89,20 @@ class Crop(NamedTuple):
     h: int
 
 
+class ScaleCrop(NamedTuple):
+    """:class:`~.scale_crop.ClipScaleCropTransform`: ``h x w`` frames scaled to ``new_h x new_w``,
+    the ``crop_h x crop_w`` window whose corner is source pixel ``(x0, y0)``."""
+
+    h: int
+    w: int
+    new_h: int
+    new_w: int
+    x0: int
+    y0: int
+    crop_w: int
+    crop_h: int
+
+
 class HFlip(NamedTuple):
     """Mirror every frame left-right."""
 
@@ -95,7 +115,7 @@ class ColorJitter(NamedTuple):
     steps: tuple[tuple[int, float], ...]
 
 
-ClipOp = Union[Resize, Crop, HFlip, ColorJitter]
+ClipOp = Union[Resize, Crop, ScaleCrop, HFlip, ColorJitter]
 
 
 class ClipColorJitterTransform(Transform):
@@ -159,7 +179,8 @@ def clip_ops_from_transform(tfm: Transform) -> list[ClipOp]:
     """The device ops of a Detectron2 transform (a ``TransformList`` is flattened).
 
     Supported: no-op, :class:`~.resize.ClipResizeTransform` with ``INTER_LINEAR`` (the CPU path's
-    resize), ``CropTransform``, ``HFlipTransform`` and :class:`ClipColorJitterTransform`; anything
+    resize), :class:`~.scale_crop.ClipScaleCropTransform`, ``CropTransform``, ``HFlipTransform``
+    and :class:`ClipColorJitterTransform`; anything
     else (e.g. Detectron2's PIL ``ResizeTransform``, whose antialiasing has no equivalent here)
     raises ``TypeError``.
 
@@ -176,13 +197,17 @@ def clip_ops_from_transform(tfm: Transform) -> list[ClipOp]:
         return [HFlip()]
     if isinstance(tfm, ClipColorJitterTransform):
         return [ColorJitter(tfm.steps)]
+    if isinstance(tfm, ClipScaleCropTransform):
+        fields = ("h", "w", "new_h", "new_w", "x0", "y0", "crop_w", "crop_h")
+        return [ScaleCrop(*(int(getattr(tfm, f)) for f in fields))]
     if isinstance(tfm, ClipResizeTransform) and tfm.interp == cv2.INTER_LINEAR:
         if (tfm.new_h, tfm.new_w) == (tfm.h, tfm.w):
             return []
         return [Resize(int(tfm.new_h), int(tfm.new_w))]
     raise TypeError(
         f"{type(tfm).__name__} has no device implementation (INPUT.DECODE_DEVICE); supported: "
-        "ClipResizeTransform (INTER_LINEAR), crop, horizontal flip, colour jitter"
+        "ClipResizeTransform (INTER_LINEAR), ClipScaleCropTransform, crop, horizontal flip, "
+        "colour jitter"
     )
 
 
@@ -202,6 +227,10 @@ def ops_output_size(
             if op.x0 < 0 or op.y0 < 0 or op.x0 + op.w > width or op.y0 + op.h > height:
                 raise ValueError(f"{op} outside a {height}x{width} frame")
             height, width = op.h, op.w
+        elif isinstance(op, ScaleCrop):
+            if (height, width) != (op.h, op.w):
+                raise ValueError(f"{op} applied to a {height}x{width} frame")
+            height, width = op.crop_h, op.crop_w
     return int(height), int(width)
 
 
@@ -259,6 +288,31 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
+def scale_crop_frames(frames: torch.Tensor, op: ScaleCrop) -> torch.Tensor:
+    """:class:`ScaleCrop` of uint8 ``(N, C, H, W)`` frames: the source region under the window
+    (past the frame's border its edge pixels repeat, as OpenCV clamps), bilinear ``interpolate``
+    with the op's scale factors (OpenCV's sampling grid from the region's corner), the window, rounded.
+
+    Returns:
+        uint8 ``(N, C, crop_h, crop_w)`` on the same device.
+    """
+    rh = region_size(op.crop_h, op.h, op.new_h)
+    rw = region_size(op.crop_w, op.w, op.new_w)
+    region = frames[:, :, op.y0 : op.y0 + rh, op.x0 : op.x0 + rw].float()
+    short_h, short_w = rh - region.shape[-2], rw - region.shape[-1]
+    if short_h or short_w:
+        region = F.pad(region, (0, short_w, 0, short_h), mode="replicate")
+    out = F.interpolate(
+        region,
+        scale_factor=(op.new_h / op.h, op.new_w / op.w),  # as cv2.resize's fx, fy
+        mode="bilinear",
+        align_corners=False,
+        recompute_scale_factor=False,
+        antialias=False,
+    )
+    return out[..., : op.crop_h, : op.crop_w].round_().clamp_(0, 255).to(torch.uint8)
+
+
 def _gray(frames: torch.Tensor) -> torch.Tensor:
     """``(N, 3, H, W)`` float -> ``(N, 1, H, W)`` ITU-R 601 luma."""
     w = torch.as_tensor(_GRAY, device=frames.device).view(1, 3, 1, 1)
@@ -305,6 +359,8 @@ def apply_clip_ops(frames: torch.Tensor, ops: list[ClipOp] | tuple[ClipOp, ...])
             frames = resize_frames(frames, (op.new_h, op.new_w))
         elif isinstance(op, Crop):
             frames = frames[:, :, op.y0 : op.y0 + op.h, op.x0 : op.x0 + op.w]
+        elif isinstance(op, ScaleCrop):
+            frames = scale_crop_frames(frames, op)
         elif isinstance(op, HFlip):
             frames = frames.flip(-1)
         elif isinstance(op, ColorJitter):
