@@ -18,14 +18,16 @@ from conftest import make_cfg
 from ava_detector.ava.mapper import AVADatasetMapper
 from ava_detector.config.defaults import get_ava_cfg
 from ava_detector.data.errors import InputFileError
-from ava_detector.data.transforms.device_clip import (
-    Crop,
-    HFlip,
-    Resize,
+from ava_detector.data.transforms.decode_device import (
     check_decode_device,
     decode_clip_bytes,
     decode_device_problems,
     parse_decode_device,
+)
+from ava_detector.data.transforms.device_clip import (
+    Crop,
+    HFlip,
+    Resize,
 )
 from ava_detector.data.video.jpeg_bytes import (
     EncodedFrames,

@@ -37,10 +37,12 @@ from ava_detector.data.clip_mapper import ClipMapper, clip_to_tensor
 from ava_detector.data.errors import InputFileError
 from ava_detector.data.transforms.augmentation import build_clip_augmentation
 from ava_detector.data.transforms.clip_input import ClipAugInput
+from ava_detector.data.transforms.decode_device import (
+    parse_decode_device,
+)
 from ava_detector.data.transforms.device_clip import (
     ShapeAugInput,
     device_augmentations,
-    parse_decode_device,
 )
 from ava_detector.data.video.frame_source import frame_source_options, keyframe_time
 from ava_detector.data.video.jpeg_bytes import EncodedFrames, build_jpeg_bytes_source

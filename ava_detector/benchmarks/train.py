@@ -29,10 +29,12 @@ import ava_detector.builtin_models  # noqa: F401  (registers the model component
 from ava_detector.ava.trainer import AVATrainer
 from ava_detector.config.defaults import get_ava_cfg
 from ava_detector.data.transforms.augmentation import build_clip_augmentation
+from ava_detector.data.transforms.decode_device import (
+    parse_decode_device,
+)
 from ava_detector.data.transforms.device_clip import (
     ShapeAugInput,
     device_augmentations,
-    parse_decode_device,
 )
 from ava_detector.data.video.jpeg_bytes import EncodedFrames
 from ava_detector.data.video.sampling import pathway_indices

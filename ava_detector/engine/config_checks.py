@@ -15,7 +15,7 @@ from detectron2.config import CfgNode
 
 from ava_detector.config.pathways import ARCHS
 from ava_detector.data.transforms.augmentation import CROP_GRIDS
-from ava_detector.data.transforms.device_clip import decode_device_problems
+from ava_detector.data.transforms.decode_device import decode_device_problems
 
 __all__ = [
     "AMP_DTYPES",

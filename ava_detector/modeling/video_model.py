@@ -12,7 +12,7 @@ from detectron2.layers import ShapeSpec
 from detectron2.modeling import build_backbone
 from torch import nn
 
-from ava_detector.data.transforms.device_clip import (
+from ava_detector.data.transforms.decode_device import (
     decode_clip_bytes,
     parse_decode_device,
 )
