@@ -8,6 +8,7 @@ import argparse
 import pytest
 
 from ava_detector.benchmarks import data as bench
+from ava_detector.benchmarks import pyslowfast_ava
 
 
 def _args(*argv):
@@ -50,6 +51,27 @@ def test_data_benchmark_prints_both_sources_and_the_floor(capsys):
     assert "frames clip time / decode-only floor" in out and "x264" in out
 
 
+def test_train_mode_times_runs_of_consecutive_keyframes(capsys):
+    args = _args(
+        *("--records", "2", "--rounds", "1", "--videos", "1", "--seconds", "6"),
+        *("--size", "120", "160", "--gop", "30", "--mode", "train", "--runs", "2"),
+        *("INPUT.NUM_FRAMES", "8", "INPUT.TRAIN_JITTER_SCALES", "(112, 128)"),
+        *("INPUT.TRAIN_CROP_SIZE", "96"),
+    )
+    assert bench.run(args) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("| ")]
+    names = {line.strip("|").split("|")[0].strip() for line in lines[1:]}
+    assert names == {
+        "frames",
+        "frames, resized grid",
+        "video",
+        "video, runs of 2",
+        "floor",
+        "video floor",
+    }
+
+
 def test_generated_set_is_realistic(tmp_path):
     records, what = bench.realistic_records(tmp_path, videos=1, seconds=4, size=(360, 640), gop=250)
     assert [r["sec"] for r in records] == [2]  # keyframes a clip's half-length from both ends
@@ -65,4 +87,4 @@ def test_generated_set_is_realistic(tmp_path):
 
 def test_pyslowfast_path_must_be_a_checkout(tmp_path):
     with pytest.raises(SystemExit, match="ava_dataset.py"):
-        bench.load_pyslowfast(tmp_path)
+        pyslowfast_ava.load_pyslowfast(tmp_path)

@@ -338,3 +338,17 @@ def test_resume_without_a_complete_checkpoint_starts_from_model_weights(tmp_path
     assert (
         "no complete checkpoint" in caplog.text and "model_0000000.pth: empty file" in caplog.text
     )
+
+
+def test_train_loader_reads_runs_of_consecutive_keyframes(tmp_path: Path):
+    # 6 keyframes of one video in runs of 3: whatever the epoch's offset (runs 3+3, 2+3+1 or
+    # 1+3+2), an epoch's order is at most 3 stretches of consecutive seconds, each rising by 1
+    cfg = _cfg(tmp_path)
+    cfg.SOLVER.IMS_PER_BATCH = 3
+    cfg.DATALOADER.CONSECUTIVE_KEYFRAMES = 3
+    it = iter(_Trainer.build_train_loader(cfg))
+    for _epoch in range(4):
+        secs = [int(d["image_id"].split(",")[1]) for _ in range(2) for d in next(it)]
+        assert sorted(secs) == list(range(902, 908))
+        breaks = sum(b != a + 1 for a, b in zip(secs, secs[1:]))
+        assert breaks <= 2, secs

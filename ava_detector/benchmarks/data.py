@@ -9,7 +9,13 @@ keyframes, interleaved call by call (A B C A B C ...), in CPU seconds of the pro
 - ``frames``: the mapper with ``INPUT.SOURCE frames``;
 - ``frames, resized grid``: train mode, the same with ``INPUT.TRAIN_CROP_GRID resized`` (the whole
   frame resized, then cropped) beside the default ``source`` grid (only the window resized);
-- ``video``: the mapper with ``INPUT.SOURCE video``;
+- ``video``: the mapper with ``INPUT.SOURCE video``; in train mode every clip opens its video
+  afresh (what a worker of a shuffled loader over AVA's hundreds of videos gets: the few videos it
+  keeps open almost never hold the next clip; the generated set's two videos would otherwise stay
+  open and let clips continue by chance);
+- ``video, runs of L``: train mode, the video source with ``DATALOADER.CONSECUTIVE_KEYFRAMES L``
+  (``--runs``): the keyframes in shuffled runs of L consecutive ones of a video, each run in time
+  order, the videos kept open as in a worker;
 - ``floor``: only ``cv2.imread`` of the clip's JPEG files (the decoding every JPEG loader pays);
 - ``video floor``: only the PyAV decoding the video source does for the clip (seeking or continuing
   as it does, through a cache of its own, unreferenced frames skipped the same way), without the
@@ -26,15 +32,12 @@ are printed, not asserted.
 from __future__ import annotations
 
 import argparse
-import importlib
 import statistics
-import sys
 import tempfile
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import cv2
 import numpy as np
@@ -44,6 +47,7 @@ from detectron2.data import DatasetCatalog
 from tabulate import tabulate
 
 from ava_detector.ava.mapper import AVADatasetMapper
+from ava_detector.benchmarks.pyslowfast_ava import pyslowfast_dataset
 from ava_detector.config.defaults import get_ava_cfg
 from ava_detector.data.video import (
     jpeg_source,
@@ -54,6 +58,7 @@ from ava_detector.data.video.synthetic import (
     natural_frames,
     write_jpeg_frames,
 )
+from ava_detector.engine.keyframe_runs import KeyframeRuns
 from ava_detector.utils.video_writer import write_mp4
 
 # Targets printed beside the figures (per core, same keyframes).
@@ -107,6 +112,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--opencv-jpeg",
         action="store_true",
         help="decode JPEG frames with OpenCV even where simplejpeg is installed",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=4,
+        help="train mode: also time the video source over shuffled runs of this many "
+        "consecutive keyframes (DATALOADER.CONSECUTIVE_KEYFRAMES; 1: not timed)",
     )
     parser.add_argument("--arch", default="slowfast", help="MODEL.SLOWFAST.ARCH")
     parser.add_argument(
@@ -172,100 +184,6 @@ def realistic_records(
     return records, what
 
 
-def load_pyslowfast(path: str | Path) -> tuple[Any, Any]:
-    """PySlowFast's ``slowfast.datasets.ava_dataset`` and ``slowfast.config.defaults`` from a
-    checkout, without running its package ``__init__`` files (they import every dataset and model
-    and their dependencies). Where SciPy is missing, ``scipy.ndimage`` is a stand-in (PySlowFast
-    imports it for augmentations its AVA loader does not use).
-
-    Args:
-        path: the checkout (the folder holding ``slowfast/``).
-    """
-    root = Path(path).resolve() / "slowfast"
-    if not (root / "datasets" / "ava_dataset.py").is_file():
-        raise SystemExit(f"--pyslowfast {path}: no slowfast/datasets/ava_dataset.py there")
-    for name, folder in (
-        ("slowfast", root),
-        ("slowfast.datasets", root / "datasets"),
-        ("slowfast.utils", root / "utils"),
-        ("slowfast.config", root / "config"),
-    ):
-        if name not in sys.modules:
-            package = types.ModuleType(name)
-            package.__path__ = [str(folder)]
-            sys.modules[name] = package
-    try:
-        importlib.import_module("scipy.ndimage")
-    except ImportError:
-        ndimage: Any = types.ModuleType("scipy.ndimage")
-
-        def gaussian_filter(*args: Any, **kwargs: Any) -> NoReturn:
-            raise ImportError("scipy is not installed (stand-in for the data benchmark)")
-
-        ndimage.gaussian_filter = gaussian_filter
-        scipy: Any = sys.modules.setdefault("scipy", types.ModuleType("scipy"))
-        scipy.ndimage = ndimage
-        sys.modules["scipy.ndimage"] = ndimage
-    return (
-        importlib.import_module("slowfast.datasets.ava_dataset"),
-        importlib.import_module("slowfast.config.defaults"),
-    )
-
-
-def pyslowfast_dataset(path: str, cfg: CfgNode, records: list[dict], split: str) -> Any:
-    """PySlowFast's ``Ava`` dataset for ``split`` ("train" / "test") over our records: its
-    ``_load_data`` (CSV reading) is replaced by tables built from the records; ``__getitem__`` and
-    all preprocessing are its own.
-
-    Args:
-        path: the PySlowFast checkout.
-        cfg: our config (clip length, stride, scales, crop).
-        records: the keyframes, in the order to index them.
-        split: PySlowFast's split name.
-    """
-    ava_dataset, defaults = load_pyslowfast(path)
-    pcfg = defaults.get_cfg()
-    pcfg.DATA.NUM_FRAMES = cfg.INPUT.NUM_FRAMES
-    pcfg.DATA.SAMPLING_RATE = cfg.INPUT.SAMPLING_RATE
-    pcfg.DATA.TRAIN_JITTER_SCALES = list(cfg.INPUT.TRAIN_JITTER_SCALES)
-    pcfg.DATA.TRAIN_CROP_SIZE = cfg.INPUT.TRAIN_CROP_SIZE
-    pcfg.DATA.TEST_CROP_SIZE = cfg.INPUT.TEST_SHORT_SIDE
-    pcfg.MODEL.ARCH = (
-        cfg.MODEL.SLOWFAST.ARCH if cfg.MODEL.SLOWFAST.ARCH in ("slowfast", "slow") else "slowfast"
-    )
-    pcfg.MODEL.NUM_CLASSES = 80
-    pcfg.SLOWFAST.ALPHA = cfg.MODEL.SLOWFAST.ALPHA
-
-    videos = list(dict.fromkeys(r["video_id"] for r in records))
-    frames = {r["video_id"]: r["frames"] for r in records}
-
-    base: Any = ava_dataset.Ava  # a class of a module loaded from a path at run time
-
-    class Ava(base):
-        def _load_data(self, _cfg: Any) -> None:
-            self._video_idx_to_name = videos
-            self._image_paths = [[str(frames[v][k]) for k in range(len(frames[v]))] for v in videos]
-            per_video: list[list] = [[] for _ in videos]
-            self._keyframe_indices = []
-            for r in records:
-                vi = videos.index(r["video_id"])
-                boxes_labels = [
-                    [list(map(float, b)), [int(j) + 1 for j in np.flatnonzero(lab)]]
-                    for b, lab in zip(r["boxes"], r["labels"])
-                ]
-                self._keyframe_indices.append(
-                    (vi, len(per_video[vi]), r["sec"], int(r["keyframe_index"]))
-                )
-                per_video[vi].append(boxes_labels)
-            self._keyframe_boxes_and_labels = per_video
-            self._num_boxes_used = sum(len(r["boxes"]) for r in records)
-
-    import logging
-
-    logging.getLogger(ava_dataset.__name__).setLevel(logging.WARNING)
-    return Ava(pcfg, split)
-
-
 def decode_floor(record: dict, cfg: CfgNode) -> None:
     """``cv2.imread`` of the clip's JPEG files, nothing else (the same frames as the mapper's)."""
     idx = clip_indices(
@@ -295,6 +213,20 @@ def video_decode_floor(record: dict, cfg: CfgNode, cache: pyav_source.VideoCache
         video.read(times, convert=False)
 
     source._with_video(decode)
+
+
+def _through(cache: pyav_source.VideoCache, fn: Callable[[int], object]) -> Callable[[int], object]:
+    """``fn`` with the video sources reading through ``cache`` instead of the process's."""
+
+    def call(i: int) -> object:
+        saved = pyav_source.VIDEO_CACHE
+        pyav_source.VIDEO_CACHE = cache
+        try:
+            return fn(i)
+        finally:
+            pyav_source.VIDEO_CACHE = saved
+
+    return call
 
 
 def time_interleaved(
@@ -352,6 +284,9 @@ def run(args: argparse.Namespace) -> int:
             else:  # worker w of W reads keyframes w, w + W, ...: all W workers' in turn
                 order = [r for w in range(args.workers) for r in order[w :: args.workers]]
             runners: dict[str, Callable[[int], object]] = {}
+            # train: a shuffled clip opens its video afresh (see the module's docstring)
+            video_cache = pyav_source.VideoCache(0 if is_train else 2)
+            caches = [video_cache]
             for source in ("frames", "video"):
                 cfg.INPUT.SOURCE = source
                 mapper = AVADatasetMapper(cfg, is_train=is_train)
@@ -361,7 +296,25 @@ def run(args: argparse.Namespace) -> int:
                 ) -> object:
                     return m(o[i % len(o)])
 
-                runners[source] = run_mapper
+                runners[source] = (
+                    _through(video_cache, run_mapper) if source == "video" else run_mapper
+                )
+            if is_train and args.runs > 1:
+                runs = KeyframeRuns(
+                    [r["video_id"] for r in records], [r["sec"] for r in records], args.runs
+                )
+                in_runs = [records[i] for i in runs.permutation(torch.Generator().manual_seed(0))]
+                cfg.INPUT.SOURCE = "video"
+                mapper = AVADatasetMapper(cfg, is_train=True)
+
+                def run_runs(
+                    i: int, m: AVADatasetMapper = mapper, o: list[dict] = in_runs
+                ) -> object:
+                    return m(o[i % len(o)])
+
+                runs_cache = pyav_source.VideoCache()
+                caches.append(runs_cache)
+                runners[f"video, runs of {args.runs}"] = _through(runs_cache, run_runs)
             if is_train and cfg.INPUT.TRAIN_CROP_GRID != "resized":
                 # the same frames with the crop on the scaled frame's grid (PySlowFast's order)
                 resized = cfg.clone()
@@ -380,7 +333,8 @@ def run(args: argparse.Namespace) -> int:
                 decode_floor(o[i % len(o)], cfg)
 
             runners["floor"] = run_floor
-            floor_cache = pyav_source.VideoCache()
+            floor_cache = pyav_source.VideoCache(0 if is_train else 2)
+            caches.append(floor_cache)
 
             def run_video_floor(
                 i: int, o: list[dict] = order, c: pyav_source.VideoCache = floor_cache
@@ -398,10 +352,10 @@ def run(args: argparse.Namespace) -> int:
 
                 runners["pyslowfast"] = run_pyslowfast
             np.random.seed(0)
-            pyav_source.VIDEO_CACHE.clear()
-            floor_cache.clear()
             for fn in runners.values():  # warm-up (imports, first file opens)
                 fn(0)
+            for cache in caches:
+                cache.clear()
             rates: dict[str, list[float]] = {name: [] for name in runners}
             for r in range(args.rounds):
                 for name, rate in time_interleaved(runners, r * args.records, args.records).items():
@@ -454,6 +408,15 @@ def run(args: argparse.Namespace) -> int:
                     f"  (video decoding alone vs PySlowFast: {med['video floor'] / med['pyslowfast']:.2f}x; "
                     f"video clip time / its decoding: {med['video floor'] / med['video']:.2f}x)"
                 )
+                in_runs_name = f"video, runs of {args.runs}"
+                if in_runs_name in med:
+                    notes.append(
+                        _ratio_line(
+                            f"{in_runs_name} / PySlowFast",
+                            med[in_runs_name] / med["pyslowfast"],
+                            TARGET_VIDEO_VS_PYSLOWFAST,
+                        )
+                    )
     print(
         f"AVADatasetMapper, {what}, JPEG decoder {decoder}, arch={args.arch}, 1 process (1 torch/cv2 thread), CPU time, "
         f"{args.rounds} rounds x {args.records} clips interleaved call by call, median of the rounds:"

@@ -139,7 +139,7 @@ def _child_pyslowfast(args: argparse.Namespace, split: str) -> dict:
     import logging
     import multiprocessing
 
-    from ava_detector.benchmarks.data import load_pyslowfast
+    from ava_detector.benchmarks.pyslowfast_ava import load_pyslowfast
 
     ava_dataset, defaults = load_pyslowfast(args.pyslowfast)
     logging.getLogger(ava_dataset.__name__).setLevel(logging.WARNING)

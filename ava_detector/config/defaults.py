@@ -223,6 +223,11 @@ def add_data_loading_config(cfg: CN) -> CN:
     _C.DATALOADER.SKIP_BAD_SAMPLES = False
     # Retries of the above before giving up with the last error.
     _C.DATALOADER.MAX_BAD_SAMPLE_RETRIES = 10
+    # Training order in runs of this many consecutive keyframes of one video (shuffled runs, each
+    # in time order, read by one worker in turn): with INPUT.SOURCE video a clip continues decoding
+    # from the previous one instead of seeking. 1 = every record drawn on its own (PySlowFast's order).
+    # Best with a per-process batch that is a multiple of it.
+    _C.DATALOADER.CONSECUTIVE_KEYFRAMES = 1
     return cfg
 
 

@@ -145,6 +145,11 @@ def config_problems(
     workers = cfg.DATALOADER.NUM_WORKERS
     if not is_int(workers) or workers < 0:
         errors.append(error("DATALOADER.NUM_WORKERS", f"must be an integer >= 0, got {workers!r}"))
+    runs = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES", 1)
+    if not is_int(runs) or runs < 1:
+        errors.append(
+            error("DATALOADER.CONSECUTIVE_KEYFRAMES", f"must be an integer >= 1, got {runs!r}")
+        )
     test_batch = cfg.TEST.IMS_PER_BATCH
     if not is_int(test_batch) or test_batch < 1:
         errors.append(error("TEST.IMS_PER_BATCH", f"must be an integer >= 1, got {test_batch!r}"))

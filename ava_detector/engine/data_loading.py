@@ -24,6 +24,8 @@ from detectron2.data.build import trivial_batch_collator, worker_init_reset_seed
 from detectron2.data.samplers import InferenceSampler
 from detectron2.utils import comm
 
+from ava_detector.engine.keyframe_runs import KeyframeRuns
+
 __all__ = [
     "IterationSeededStream",
     "ResumableLoader",
@@ -103,6 +105,9 @@ class IterationSeededStream(torchdata.IterableDataset):
         start_iter: the first iteration produced.
         shuffle: a seeded permutation per epoch (False: the records in order).
         max_retries: replacement draws per sample before giving up (``RuntimeError``).
+        consecutive_keyframes: L > 1 shuffles runs of L consecutive keyframes of one video (the
+            records' ``video_id`` and ``sec``) instead of single records
+            (:class:`~.keyframe_runs.KeyframeRuns`); 1: a permutation of the records.
     """
 
     def __init__(
@@ -114,7 +119,17 @@ class IterationSeededStream(torchdata.IterableDataset):
         start_iter: int = 0,
         shuffle: bool = True,
         max_retries: int = 10,
+        consecutive_keyframes: int = 1,
     ) -> None:
+        self._runs = (
+            KeyframeRuns(
+                [r.get("video_id") for r in dataset],
+                [float(r.get("sec", 0.0)) for r in dataset],
+                consecutive_keyframes,
+            )
+            if shuffle and int(consecutive_keyframes) > 1
+            else None
+        )
         self._data = DatasetFromList(dataset, copy=False)
         self._size = len(dataset)
         if self._size == 0:
@@ -127,7 +142,7 @@ class IterationSeededStream(torchdata.IterableDataset):
         self.max_retries = int(max_retries)
         self.rank = comm.get_rank()
         self.world_size = comm.get_world_size()
-        self._perm: tuple[int, torch.Tensor] | None = None
+        self._perm: tuple[int, torch.Tensor | np.ndarray] | None = None
 
     def positions(self, iteration: int) -> list[int]:
         """Global sample positions this rank loads for ``iteration``."""
@@ -135,13 +150,19 @@ class IterationSeededStream(torchdata.IterableDataset):
         return list(range(first, first + self.batch_size))
 
     def index(self, position: int) -> int:
-        """Dataset index of ``position`` (same as :func:`sample_index`, one permutation cached)."""
+        """Dataset index of ``position`` (as :func:`sample_index`, or the epoch's order of runs;
+        one epoch's permutation cached)."""
         epoch, offset = divmod(int(position), self._size)
         if not self.shuffle:
             return offset
         if self._perm is None or self._perm[0] != epoch:
             g = torch.Generator().manual_seed(sample_seed(self.seed, epoch, EPOCH))
-            self._perm = (epoch, torch.randperm(self._size, generator=g))
+            perm = (
+                self._runs.permutation(g)
+                if self._runs is not None
+                else torch.randperm(self._size, generator=g)
+            )
+            self._perm = (epoch, perm)
         return int(self._perm[1][offset])
 
     def load(self, position: int) -> Any:
@@ -178,6 +199,8 @@ class ResumableLoader:
         seed: the seed of the shuffling and of every sample's augmentation draws.
         num_workers: DataLoader worker processes (0: map in the main process).
         start_iter: the iteration of the first batch (batches depend only on the iteration).
+        consecutive_keyframes: ``DATALOADER.CONSECUTIVE_KEYFRAMES`` (see
+            :class:`IterationSeededStream`).
     """
 
     def __init__(
@@ -188,6 +211,7 @@ class ResumableLoader:
         seed: int,
         num_workers: int = 0,
         start_iter: int = 0,
+        consecutive_keyframes: int = 1,
     ) -> None:
         self.dataset = dataset
         self.mapper = mapper
@@ -195,10 +219,29 @@ class ResumableLoader:
         self.seed = int(seed)
         self.num_workers = int(num_workers)
         self.start_iter = int(start_iter)
+        self.consecutive_keyframes = int(consecutive_keyframes)
+        if self.consecutive_keyframes > 1:
+            logger.info(
+                "training order: shuffled runs of %d consecutive keyframes of one video "
+                "(DATALOADER.CONSECUTIVE_KEYFRAMES)",
+                self.consecutive_keyframes,
+            )
+            if self.batch_size % self.consecutive_keyframes:
+                logger.warning(
+                    "DATALOADER.CONSECUTIVE_KEYFRAMES %d does not divide the per-process batch "
+                    "of %d: runs are split between batches (read by different workers)",
+                    self.consecutive_keyframes,
+                    self.batch_size,
+                )
 
     def _loader(self) -> torchdata.DataLoader:
         stream = IterationSeededStream(
-            self.dataset, self.mapper, self.batch_size, self.seed, self.start_iter
+            self.dataset,
+            self.mapper,
+            self.batch_size,
+            self.seed,
+            self.start_iter,
+            consecutive_keyframes=self.consecutive_keyframes,
         )
         return torchdata.DataLoader(
             stream,

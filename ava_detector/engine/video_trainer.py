@@ -180,6 +180,7 @@ class VideoTrainer(DefaultTrainer):
             batch_size=cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size(),
             seed=resolve_seed(cfg) if seed is None else seed,
             num_workers=cfg.DATALOADER.NUM_WORKERS,
+            consecutive_keyframes=cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES", 1),
         )
 
     @classmethod
