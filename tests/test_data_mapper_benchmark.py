@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from conftest import load_tool
 
 from ava_detector.benchmarks import data as bench
 from ava_detector.benchmarks import pyslowfast_ava
@@ -88,3 +89,10 @@ def test_generated_set_is_realistic(tmp_path):
 def test_pyslowfast_path_must_be_a_checkout(tmp_path):
     with pytest.raises(SystemExit, match="ava_dataset.py"):
         pyslowfast_ava.load_pyslowfast(tmp_path)
+
+
+def test_benchmark_tool_lists_the_subcommands_not_the_helpers(capsys):
+    with pytest.raises(SystemExit):
+        load_tool("benchmark").main(["--help"])
+    out = capsys.readouterr().out
+    assert "{data,eval,model,scale,train}" in out and "pyslowfast_ava" not in out
