@@ -24,7 +24,8 @@ README's Benchmarks):
   through swscale with the stream's range.
 - Each process keeps its last few videos open (:data:`VIDEO_CACHE`), positioned where the previous
   clip ended, with that clip's frames: a clip further on in the same video continues decoding instead
-  of seeking back to a key frame, and a clip that overlaps the previous one reuses its frames. The
+  of seeking back to a key frame, and a clip that overlaps the previous one reuses its frames (test
+  loaders read keyframes in order; training does with ``DATALOADER.CONSECUTIVE_KEYFRAMES``). The
   cache is bounded in videos and bytes (the window keeps the decoded YUV frames, half the size of
   RGB; a reused frame is converted again), and is dropped in a forked child (a DataLoader worker
   opens its own files).
