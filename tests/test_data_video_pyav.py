@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from ava_detector.data.video import pyav_source as pv
+from ava_detector.data.video import yuv_frames as yf
 from ava_detector.data.video.frame_source import sample_clip
 from ava_detector.data.video.pyav_source import PyAVVideoSource
 from ava_detector.data.video.sampling import clip_indices
@@ -45,8 +46,8 @@ def _numbers(clip):
 def test_opencv_conversion_matches_swscale(long_gop):
     with av.open(long_gop) as container:
         for n, frame in enumerate(container.decode(video=0)):
-            assert frame.format.name == "yuv420p" and frame.colorspace in pv._BT601
-            ours = pv.frame_to_rgb(frame).astype(np.int16)
+            assert frame.format.name == "yuv420p" and frame.colorspace in yf._BT601
+            ours = yf.frame_to_rgb(frame).astype(np.int16)
             ref = frame.to_ndarray(format="rgb24").astype(np.int16)
             assert ours.shape == ref.shape == (96, 128, 3)
             diff = np.abs(ours - ref)
@@ -63,10 +64,10 @@ def test_i420_planes_and_conversion_into_a_clip(tmp_path, width):
     with av.open(path) as container:
         for frame in container.decode(video=0):
             # our one-copy I420 buffer is PyAV's to_ndarray("yuv420p")
-            np.testing.assert_array_equal(pv._i420(frame), frame.to_ndarray(format="yuv420p"))
+            np.testing.assert_array_equal(yf.i420_buffer(frame), frame.to_ndarray(format="yuv420p"))
             out = np.full((2, 96, width, 3), 7, dtype=np.uint8)
-            assert pv.frame_to_rgb(frame, out[1]) is not None
-            np.testing.assert_array_equal(out[1], pv.frame_to_rgb(frame))
+            assert yf.frame_to_rgb(frame, out[1]) is not None
+            np.testing.assert_array_equal(out[1], yf.frame_to_rgb(frame))
             assert (out[0] == 7).all()
 
 

@@ -22,7 +22,7 @@ from ava_detector.ava.data.synthetic import generate_synthetic_ava
 from ava_detector.ava.mapper import AVADatasetMapper
 from ava_detector.config.defaults import get_ava_cfg
 from ava_detector.data.synthetic_scene import SceneSpec
-from ava_detector.data.video.pyav_source import frame_to_rgb
+from ava_detector.data.video.yuv_frames import frame_to_rgb
 from ava_detector.demo.drawing import track_colour
 from ava_detector.demo.frame_buffer import FrameRingBuffer
 from ava_detector.demo.predictor import (

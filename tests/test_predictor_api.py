@@ -15,7 +15,7 @@ from conftest import load_tool
 from ava_detector.ava.data.synthetic import generate_synthetic_ava
 from ava_detector.checkpoint.safe_load import UnsafeCheckpointError
 from ava_detector.data.synthetic_scene import SceneSpec
-from ava_detector.data.video.pyav_source import frame_to_rgb
+from ava_detector.data.video.yuv_frames import frame_to_rgb
 from ava_detector.demo.api import VideoActionPredictor
 from tests.test_tracking_video import tiny_model
 

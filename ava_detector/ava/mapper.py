@@ -159,7 +159,9 @@ class AVADatasetMapper(ClipMapper):
                 f"keyframe {record.get('image_id', '?')} at {center:.3f} s lies beyond the end of "
                 f"the video ({source.duration:.3f} s)",
             )
-        return self.read_clip(source, center)
+        if self.read_bytes:
+            return self.read_clip(source, center)
+        return self.read_clip_lazy(source, center)  # the transforms convert what they read
 
     def _split_encoded(self, clip: EncodedFrames) -> dict[str, EncodedFrames]:
         """Per-pathway views of the Fast clip's bytes (one buffer for both pathways)."""

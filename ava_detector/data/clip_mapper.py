@@ -117,6 +117,12 @@ class ClipMapper:
         frames, stride = self.clip_length
         return sample_clip(source, center, frames, stride, self.target_fps)
 
+    def read_clip_lazy(self, source: FrameSource, center: float) -> np.ndarray | Any:
+        """The clip of :meth:`read_clip`, possibly as an array-like converted when read
+        (:meth:`FrameSource.read_clip_lazy`), for :class:`~.transforms.clip_input.ClipAugInput`."""
+        frames, stride = self.clip_length
+        return source.read_clip_lazy(center, frames, stride, self.target_fps)
+
     def split_pathways(self, clip: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{pathway: (3, T_p, H, W)}`` from the read clip ``(3, T, H, W)``: for SlowFast the Fast
         clip and its ``linspace`` Slow frames, else the clip itself (``index_select``: ~20x cheaper

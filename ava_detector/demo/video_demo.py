@@ -26,8 +26,8 @@ from av.container import InputContainer
 from tqdm import tqdm
 
 from ava_detector.data.errors import InputFileError
-from ava_detector.data.video.pyav_source import frame_to_rgb
 from ava_detector.data.video.sampling import TIME_EPS
+from ava_detector.data.video.yuv_frames import frame_to_rgb
 from ava_detector.demo.box_providers import BoxProvider
 from ava_detector.demo.drawing import (
     draw_persons,

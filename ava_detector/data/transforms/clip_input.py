@@ -15,6 +15,7 @@ from detectron2.data.transforms import (
 
 from ava_detector.data.transforms.resize import ClipResizeTransform
 from ava_detector.data.transforms.scale_crop import ClipScaleCropTransform
+from ava_detector.data.video.yuv_frames import YUVClip
 
 # Transforms whose apply_image already takes (T, H, W, C) arrays; any other is applied frame by frame.
 _CLIP_NATIVE = (
@@ -68,6 +69,11 @@ class ClipAugInput:
     augmentations such as ``ResizeShortestEdge`` / ``RandomCrop`` / ``RandomFlip`` look at);
     ``boxes`` ``(K, 4)`` absolute XYXY or None.
 
+    The clip may come as a :class:`~ava_detector.data.video.yuv_frames.YUVClip` (decoded video
+    frames, converted when read): a deferred scale-crop then converts only the source region it
+    resizes, a deferred resize each whole frame as it resizes it, and anything else the whole clip
+    first; the pixels are the same as from the converted clip.
+
     A :class:`~.resize.ClipResizeTransform` of a 3-channel clip is applied lazily, together with a
     ``CropTransform`` and an ``HFlipTransform`` that follow it (the train recipe: jitter, crop,
     flip): each frame is resized as before, then only the cropped window is flipped and split into
@@ -79,10 +85,11 @@ class ClipAugInput:
     and ``clip`` are computed when read; any other transform first applies what is pending.
     """
 
-    def __init__(self, clip: np.ndarray, *, boxes: np.ndarray | None = None):
+    def __init__(self, clip: np.ndarray | YUVClip, *, boxes: np.ndarray | None = None):
         if clip.ndim != 4:
             raise ValueError(f"a clip is (T, H, W, C), got shape {clip.shape}")
-        self._clip = clip
+        self._clip: np.ndarray | YUVClip = clip
+        self._frame0: np.ndarray | None = None  # the first frame of a YUVClip, once converted
         self.boxes = boxes
         # pending: (resize, crop or None, flip) applied to self._clip when the clip is read
         self._resize: ClipResizeTransform | ClipScaleCropTransform | None = None
@@ -97,6 +104,8 @@ class ClipAugInput:
                 self._clip, self._resize, self._crop, self._flip, self._first
             )
             self._resize, self._crop, self._flip, self._first = None, None, False, None
+        if isinstance(self._clip, YUVClip):
+            self._clip = self._clip.to_array()
         return self._clip
 
     @clip.setter
@@ -107,9 +116,13 @@ class ClipAugInput:
     @property
     def image(self) -> np.ndarray:
         if self._resize is None:
-            return self._clip[0]
+            if not isinstance(self._clip, YUVClip):
+                return self._clip[0]
+            if self._frame0 is None:
+                self._frame0 = self._clip[0]
+            return self._frame0
         if self._first is None:  # resized once; the clip's materialization reuses it
-            self._first = _scale_frame(self._resize, self._clip[0])
+            self._first = _scale_frame(self._resize, self._clip, 0)
         y0, x0, h, w = _window(self._resize, self._crop)
         image = self._first[y0 : y0 + h, x0 : x0 + w]
         return image[:, ::-1] if self._flip else image
@@ -178,15 +191,20 @@ class ClipAugInput:
 
 def _scale_frame(
     tfm: ClipResizeTransform | ClipScaleCropTransform,
-    frame: np.ndarray,
+    clip: np.ndarray | YUVClip,
+    i: int,
     dst: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One ``(H, W, 3)`` frame through a deferred resize: the whole frame resized, or the region
-    of a scale-crop scaled (the window at its top-left corner)."""
+    """Frame ``i`` of a clip through a deferred resize: the whole frame resized, or the region of
+    a scale-crop scaled (the window at its top-left corner; of a :class:`YUVClip`, only that
+    region is converted)."""
     if isinstance(tfm, ClipScaleCropTransform):
-        return tfm.scale_region(frame, dst)
+        if isinstance(clip, YUVClip):
+            return tfm.resize_region(clip.region(i, *tfm.region_box()), dst)
+        return tfm.scale_region(clip[i], dst)
     size = (int(tfm.new_w), int(tfm.new_h))
-    return cv2.resize(np.ascontiguousarray(frame), size, dst=dst, interpolation=cv2.INTER_LINEAR)
+    frame = np.ascontiguousarray(clip[i])
+    return cv2.resize(frame, size, dst=dst, interpolation=cv2.INTER_LINEAR)
 
 
 def _window(
@@ -201,7 +219,7 @@ def _window(
 
 
 def _resize_crop_flip(
-    clip: np.ndarray,
+    clip: np.ndarray | YUVClip,
     resize: ClipResizeTransform | ClipScaleCropTransform,
     crop: CropTransform | None,
     flip: bool,
@@ -215,13 +233,13 @@ def _resize_crop_flip(
     t = clip.shape[0]
     planes = np.empty((3, t, h, w), dtype=np.uint8)
     if first is None:
-        first = _scale_frame(resize, clip[0])
+        first = _scale_frame(resize, clip, 0)
     tmp = np.empty_like(first)
     # The window goes to contiguous memory before it is split: cv2.split of a strided window (a
     # crop) costs ~10x the copy and the split of contiguous pixels together.
     contiguous = np.empty((h, w, 3), dtype=np.uint8)
     for i in range(t):
-        frame = first if i == 0 else _scale_frame(resize, clip[i], tmp)
+        frame = first if i == 0 else _scale_frame(resize, clip, i, tmp)
         window = frame[y0 : y0 + h, x0 : x0 + w]
         src = window
         if flip:

@@ -76,11 +76,17 @@ class ClipScaleCropTransform(Transform):
         """``(fy, fx)``: output pixels per source pixel, as ``cv2.resize`` takes them."""
         return self.new_h / self.h, self.new_w / self.w
 
-    def region(self, img: np.ndarray) -> np.ndarray:
-        """The source region the window samples, a view of a ``(H, W, ...)`` frame."""
+    def region_box(self) -> tuple[int, int, int, int]:
+        """``(y0, x0, h, w)`` of the source region the window samples (it may run past the
+        frame's far edges; slicing clamps it)."""
         rh = region_size(self.crop_h, self.h, self.new_h)
         rw = region_size(self.crop_w, self.w, self.new_w)
-        return img[self.y0 : self.y0 + rh, self.x0 : self.x0 + rw]
+        return int(self.y0), int(self.x0), rh, rw
+
+    def region(self, img: np.ndarray) -> np.ndarray:
+        """The source region the window samples, a view of a ``(H, W, ...)`` frame."""
+        y0, x0, rh, rw = self.region_box()
+        return img[y0 : y0 + rh, x0 : x0 + rw]
 
     def scale_region(self, frame: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
         """``cv2.resize`` of the region of one ``(H, W, C)`` or ``(H, W)`` frame with the whole
@@ -90,10 +96,18 @@ class ClipScaleCropTransform(Transform):
             frame: the source frame.
             dst: where to write it (the shape a previous call returned), or None.
         """
+        return self.resize_region(self.region(frame), dst)
+
+    def resize_region(self, region: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`scale_region` of a region already cut out (:meth:`region`, or the same pixels
+        from elsewhere, e.g. converted from a video frame's planes).
+
+        Args:
+            region: the region's pixels, ``(h, w, C)`` or ``(h, w)``.
+            dst: where to write it (the shape a previous call returned), or None.
+        """
         fy, fx = self.factors
-        out = cv2.resize(
-            self.region(frame), None, dst=dst, fx=fx, fy=fy, interpolation=cv2.INTER_LINEAR
-        )
+        out = cv2.resize(region, None, dst=dst, fx=fx, fy=fy, interpolation=cv2.INTER_LINEAR)
         if out.shape[0] < self.crop_h or out.shape[1] < self.crop_w:  # cannot happen: region_size
             raise RuntimeError(f"scaled region {out.shape} smaller than the window {self}")
         return out

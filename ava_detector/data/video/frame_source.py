@@ -70,6 +70,14 @@ class FrameSource(ABC):
             clip_times(center_time, num_frames, stride, target_fps, self.duration)
         )
 
+    def read_clip_lazy(
+        self, center_time: float, num_frames: int, stride: int, target_fps: float
+    ) -> np.ndarray | Any:
+        """The clip of :meth:`read_clip`, or an array-like of its shape whose pixels are computed
+        when read (``shape``, ``dtype``, ``clip[i]``, ``np.asarray(clip)``, ``region(i, y0, x0, h,
+        w)``: e.g. :class:`~.yuv_frames.YUVClip`); by default the array itself."""
+        return self.read_clip(center_time, num_frames, stride, target_fps)
+
 
 def sample_clip(
     source: FrameSource,

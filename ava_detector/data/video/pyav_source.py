@@ -43,7 +43,6 @@ from typing import TypeVar
 import av
 import av.container
 import av.video.stream
-import cv2
 import numpy as np
 
 from ava_detector.data.errors import InputFileError
@@ -55,6 +54,7 @@ from ava_detector.data.video.sampling import (
     TIME_EPS,
     clip_times,
 )
+from ava_detector.data.video.yuv_frames import YUVClip
 
 # Continue decoding forward from where the previous clip of the video ended when the next clip
 # starts at most this far ahead (seconds) and no key frame is expected in between (from the key frame
@@ -62,86 +62,25 @@ from ava_detector.data.video.sampling import (
 # Otherwise seek to the key frame before the clip.
 CONTINUE_MAX_S = 10.0
 UNKNOWN_GOP_CONTINUE_S = 2.0
-# FFmpeg colourspace codes swscale and OpenCV both convert with the BT.601 matrix.
-_BT601 = {2, 5, 6}  # unspecified, BT470BG, SMPTE170M
-_COLOR_RANGE_JPEG = 2
 
 _T = TypeVar("_T")
 
 
-def frame_to_rgb(frame: av.VideoFrame, out: np.ndarray | None = None) -> np.ndarray:
-    """A decoded frame as uint8 ``(H, W, 3)`` RGB.
-
-    Limited-range BT.601 YUV 4:2:0 (almost every H.264 file; what swscale assumes for untagged ones)
-    is converted by OpenCV, same matrix and range as ``to_ndarray("rgb24")`` within a rounding level
-    or two of chroma interpolation; anything else (full range, BT.709-tagged, other formats) by
-    swscale with the frame's colour range.
-
-    Args:
-        frame: a PyAV video frame.
-        out: where to write it (uint8 ``(H, W, 3)``, C-contiguous); a new array when None.
-    """
-    name = frame.format.name
-    if (
-        name == "yuv420p"
-        and frame.color_range != _COLOR_RANGE_JPEG
-        and frame.colorspace in _BT601
-        and frame.width % 2 == 0
-        and frame.height % 2 == 0
-    ):
-        return cv2.cvtColor(_i420(frame), cv2.COLOR_YUV2RGB_I420, dst=out)
-    if frame.color_range == _COLOR_RANGE_JPEG or name.startswith("yuvj"):
-        rgb = frame.to_ndarray(format="rgb24", src_color_range="JPEG")
-    else:
-        rgb = frame.to_ndarray(format="rgb24")
-    if out is None:
-        return rgb
-    out[...] = rgb
-    return out
-
-
-def _i420(frame: av.VideoFrame) -> np.ndarray:
-    """A yuv420p frame's planes as one ``(H * 3 / 2, W)`` I420 array (what ``to_ndarray("yuv420p")``
-    returns), copied once from the decoder's planes (without PyAV's per-plane copies and stacking)."""
-    h, w = frame.height, frame.width
-    buf = np.empty((h * 3 // 2, w), dtype=np.uint8)
-    flat = buf.reshape(-1)
-    sizes = ((h, w, 0), (h // 2, w // 2, h * w), (h // 2, w // 2, h * w + (h // 2) * (w // 2)))
-    for plane, (ph, pw, start) in zip(frame.planes, sizes):
-        src = np.frombuffer(memoryview(plane), np.uint8)
-        line = plane.line_size
-        if line == pw and src.size >= ph * pw:
-            flat[start : start + ph * pw] = src[: ph * pw]
-        elif line > pw and src.size >= ph * line:
-            flat[start : start + ph * pw].reshape(ph, pw)[...] = src[: ph * line].reshape(ph, line)[
-                :, :pw
-            ]
-        else:
-            return frame.to_ndarray(format="yuv420p")  # an unexpected plane layout
-    return buf
-
-
 class _Entry:
     """A decoded frame on the timeline: its time and the decoded (YUV) frame, converted to RGB
-    straight into each clip that shows it (a frame shared by overlapping clips is converted for
-    each, which costs about what copying a kept RGB array would; the YUV frame is half its size)."""
+    by each clip that shows it (:class:`~.yuv_frames.YUVClip`; the YUV frame is half the size of
+    an RGB one)."""
 
-    __slots__ = ("t", "frame")
+    __slots__ = ("t", "frame", "nbytes")
 
     def __init__(self, t: float, frame: av.VideoFrame):
         self.t = t
         self.frame = frame
-
-    def to_rgb(self, out: np.ndarray | None = None) -> np.ndarray:
-        return frame_to_rgb(self.frame, out)
+        self.nbytes = sum(p.buffer_size for p in frame.planes)
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return (self.frame.height, self.frame.width, 3)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(p.buffer_size for p in self.frame.planes)
 
 
 class _OpenVideo:
@@ -269,10 +208,13 @@ class _OpenVideo:
             return gap <= CONTINUE_MAX_S and t0 < self.last_key_t + self.gop_s
         return gap <= UNKNOWN_GOP_CONTINUE_S
 
-    def read(self, times: np.ndarray, skip: bool = True, convert: bool = True) -> np.ndarray:
+    def read(
+        self, times: np.ndarray, skip: bool = True, convert: bool | str = True
+    ) -> np.ndarray | YUVClip:
         """The frames displayed at ``times`` (``(T,)`` seconds) as uint8 ``(T, H, W, 3)`` RGB;
-        with ``convert=False`` only their display times ``(T,)`` (the decoding without the YUV ->
-        RGB conversion: the benchmark's video decode floor)."""
+        with ``convert="lazy"`` as a :class:`~.yuv_frames.YUVClip` (converted when read); with
+        ``convert=False`` only their display times ``(T,)`` (the decoding without the YUV -> RGB
+        conversion: the benchmark's video decode floor)."""
         order = np.argsort(times, kind="stable")
         t0 = max(0.0, float(times[order[0]]))
         if not self.can_serve(t0):
@@ -282,8 +224,7 @@ class _OpenVideo:
         self.targets = np.sort(times) if skip else None
         if not self.window and self.next_entry() is None:
             raise InputFileError(self.path, None, f"no frames decoded at or after {t0:.3f} s")
-        out: np.ndarray | None = None  # the clip, each frame converted into its place
-        first: dict[int, int] = {}  # id of a window entry -> its first position in the clip
+        entries: list[_Entry | None] = [None] * len(times)  # the frame on screen at each time
         chosen = np.empty(len(times))
         i = 0  # the window entry on screen at the current target (the last one at or before it)
         for n, k in enumerate(order):
@@ -298,22 +239,7 @@ class _OpenVideo:
                     i += 1
             entry = self.window[i]  # after the first frame if the target is before the video starts
             chosen[k] = entry.t
-            if not convert:
-                continue
-            if out is None:
-                out = np.empty((len(times),) + entry.shape, dtype=np.uint8)
-            elif entry.shape != out.shape[1:]:
-                raise InputFileError(
-                    self.path,
-                    None,
-                    f"frames of different sizes in one clip: "
-                    f"{entry.shape[:2]} and {out.shape[1:3]}",
-                )
-            if id(entry) in first:
-                out[k] = out[first[id(entry)]]
-            else:
-                entry.to_rgb(out[k])
-                first[id(entry)] = k
+            entries[k] = entry
         self.targets = None
         if self.skipped:
             # a skipped frame displayed after the chosen one and by the target would have been on
@@ -329,10 +255,16 @@ class _OpenVideo:
             ):
                 self.frames = None
                 return self.read(times, skip=False, convert=convert)
-        if not convert:
+        if convert is False:
             return chosen
-        assert out is not None  # times is non-empty: the loop converted at least one frame
-        return out
+        clip = [e for e in entries if e is not None]
+        sizes = sorted({e.shape[:2] for e in clip})
+        if len(sizes) > 1:
+            raise InputFileError(
+                self.path, None, f"frames of different sizes in one clip: {sizes[0]} and {sizes[1]}"
+            )
+        lazy = YUVClip([e.frame for e in clip])
+        return lazy if convert == "lazy" else lazy.to_array()
 
 
 def _stream_duration(
@@ -450,19 +382,35 @@ class PyAVVideoSource(FrameSource):
         times = np.asarray(times, dtype=np.float64)
         if times.size == 0:
             raise ValueError("read_times needs at least one time")
-        return self._with_video(lambda v: v.read(times))
+        clip = self._with_video(lambda v: v.read(times))
+        assert isinstance(clip, np.ndarray)
+        return clip
 
     def read_clip(
         self, center_time: float, num_frames: int, stride: int, target_fps: float
     ) -> np.ndarray:
         """As :meth:`FrameSource.read_clip`, opening the file once for the duration and the frames."""
+        clip = self._read_clip(center_time, num_frames, stride, target_fps, lazy=False)
+        assert isinstance(clip, np.ndarray)
+        return clip
 
-        def read(video: _OpenVideo) -> np.ndarray:
+    def read_clip_lazy(
+        self, center_time: float, num_frames: int, stride: int, target_fps: float
+    ) -> YUVClip:
+        """The clip of :meth:`read_clip` as decoded frames converted when read (a crop's
+        transforms convert only the region they read)."""
+        clip = self._read_clip(center_time, num_frames, stride, target_fps, lazy=True)
+        assert isinstance(clip, YUVClip)
+        return clip
+
+    def _read_clip(
+        self, center_time: float, num_frames: int, stride: int, target_fps: float, lazy: bool
+    ) -> np.ndarray | YUVClip:
+        def read(video: _OpenVideo) -> np.ndarray | YUVClip:
             if self._duration is None:
                 self._duration = video.duration
-            return video.read(
-                clip_times(center_time, num_frames, stride, target_fps, self._duration)
-            )
+            times = clip_times(center_time, num_frames, stride, target_fps, self._duration)
+            return video.read(times, convert="lazy" if lazy else True)
 
         return self._with_video(read)
 
