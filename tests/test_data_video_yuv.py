@@ -16,6 +16,7 @@ from ava_detector.data.video import pyav_source as pv
 from ava_detector.data.video.pyav_source import PyAVVideoSource
 from ava_detector.data.video.synthetic import natural_frames
 from ava_detector.data.video.yuv_frames import YUVClip, frame_to_rgb
+from ava_detector.kinetics.mapper import KineticsDatasetMapper
 from ava_detector.utils.video_writer import write_mp4
 
 
@@ -138,3 +139,31 @@ def test_mapper_clips_from_lazy_and_converted_video_clips_are_equal(
         for name in lc:
             assert torch.equal(lc[name], ec[name])
         assert torch.equal(lb, eb)
+
+
+@pytest.mark.parametrize("is_train", [True, False])
+def test_kinetics_clips_from_lazy_and_converted_video_clips_are_equal(
+    natural_mp4, monkeypatch, is_train
+):
+    cfg = get_ava_cfg()
+    cfg.INPUT.SOURCE = "video"
+    cfg.INPUT.NUM_FRAMES = 8
+    cfg.INPUT.TRAIN_JITTER_SCALES = (96, 112)
+    cfg.INPUT.TRAIN_CROP_SIZE = 80
+    cfg.INPUT.TEST_SHORT_SIDE = 96
+    mapper = KineticsDatasetMapper(cfg, is_train=is_train)
+    record = {"video_id": "nat", "video_path": str(natural_mp4), "label": 1, "source": "video"}
+    if not is_train:
+        record.update(clip_index=1, crop_index=2, view=5, num_views=9)
+
+    def mapped(seed):
+        np.random.seed(seed)
+        return mapper(record)["clips"]
+
+    lazy = [mapped(s) for s in range(4)]
+    monkeypatch.setattr(
+        PyAVVideoSource, "read_clip_lazy", lambda self, *args: self.read_clip(*args)
+    )
+    for seed, clips in enumerate(lazy):
+        eager = mapped(seed)
+        assert all(torch.equal(clips[name], eager[name]) for name in eager)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 import numpy as np
 from detectron2.config import CfgNode, configurable
@@ -123,8 +124,9 @@ class KineticsDatasetMapper(ClipMapper):
             duration, self.span, int(record.get("clip_index", 0)), self.num_clips
         )
 
-    def _read_clip(self, record: dict) -> np.ndarray:
-        """The decoded ``(T, H, W, 3)`` clip, or InputFileError for a bad or too-short video."""
+    def _read_clip(self, record: dict) -> np.ndarray | Any:
+        """The ``(T, H, W, 3)`` clip (decoded; a video's frames converted when read), or
+        InputFileError for a bad or too-short video."""
         source = self.open_source(record, record.get("source", "video"))
         duration = source.duration
         if not math.isfinite(duration):
@@ -138,7 +140,8 @@ class KineticsDatasetMapper(ClipMapper):
                 f"video too short: {duration:.3f} s < {self.min_clip_coverage:g} x the "
                 f"{self.span:.3f} s clip ({self.num_frames}x{self.sampling_rate} at {self.target_fps:g} fps)",
             )
-        return self.read_clip(source, self.clip_start(record, duration) + self.span / 2)
+        # converted when the transforms read it (a training crop converts only its region)
+        return self.read_clip_lazy(source, self.clip_start(record, duration) + self.span / 2)
 
     def _view_augmentations(self, record: dict) -> list[Augmentation]:
         if self.is_train:
