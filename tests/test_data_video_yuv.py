@@ -88,6 +88,18 @@ def test_lazy_read_equals_the_converted_read_after_the_video_closes(natural_mp4)
     )
 
 
+def _video_cfg(grid: str = "source"):
+    """8-frame clips from the video source, scaled to a short side of 96-112 and cropped to 80."""
+    cfg = get_ava_cfg()
+    cfg.INPUT.SOURCE = "video"
+    cfg.INPUT.NUM_FRAMES = 8
+    cfg.INPUT.TRAIN_JITTER_SCALES = (96, 112)
+    cfg.INPUT.TRAIN_CROP_SIZE = 80
+    cfg.INPUT.TEST_SHORT_SIDE = 96
+    cfg.INPUT.TRAIN_CROP_GRID = grid
+    return cfg
+
+
 def _record(path):
     return {
         "video_id": "nat",
@@ -109,14 +121,7 @@ def _record(path):
 def test_mapper_clips_from_lazy_and_converted_video_clips_are_equal(
     natural_mp4, monkeypatch, is_train, grid
 ):
-    cfg = get_ava_cfg()
-    cfg.INPUT.SOURCE = "video"
-    cfg.INPUT.NUM_FRAMES = 8
-    cfg.INPUT.TRAIN_JITTER_SCALES = (96, 112)
-    cfg.INPUT.TRAIN_CROP_SIZE = 80
-    cfg.INPUT.TEST_SHORT_SIDE = 96
-    cfg.INPUT.TRAIN_CROP_GRID = grid
-    mapper = AVADatasetMapper(cfg, is_train=is_train)
+    mapper = AVADatasetMapper(_video_cfg(grid), is_train=is_train)
     record = _record(natural_mp4)
 
     def mapped(seed):
@@ -145,13 +150,7 @@ def test_mapper_clips_from_lazy_and_converted_video_clips_are_equal(
 def test_kinetics_clips_from_lazy_and_converted_video_clips_are_equal(
     natural_mp4, monkeypatch, is_train
 ):
-    cfg = get_ava_cfg()
-    cfg.INPUT.SOURCE = "video"
-    cfg.INPUT.NUM_FRAMES = 8
-    cfg.INPUT.TRAIN_JITTER_SCALES = (96, 112)
-    cfg.INPUT.TRAIN_CROP_SIZE = 80
-    cfg.INPUT.TEST_SHORT_SIDE = 96
-    mapper = KineticsDatasetMapper(cfg, is_train=is_train)
+    mapper = KineticsDatasetMapper(_video_cfg(), is_train=is_train)
     record = {"video_id": "nat", "video_path": str(natural_mp4), "label": 1, "source": "video"}
     if not is_train:
         record.update(clip_index=1, crop_index=2, view=5, num_views=9)

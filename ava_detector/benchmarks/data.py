@@ -215,6 +215,15 @@ def video_decode_floor(record: dict, cfg: CfgNode, cache: pyav_source.VideoCache
     source._with_video(decode)
 
 
+def _cycle(mapper: AVADatasetMapper, order: list[dict]) -> Callable[[int], object]:
+    """Call ``i`` maps record ``i`` of ``order`` (cycling)."""
+
+    def call(i: int) -> object:
+        return mapper(order[i % len(order)])
+
+    return call
+
+
 def _through(cache: pyav_source.VideoCache, fn: Callable[[int], object]) -> Callable[[int], object]:
     """``fn`` with the video sources reading through ``cache`` instead of the process's."""
 
@@ -289,13 +298,7 @@ def run(args: argparse.Namespace) -> int:
             caches = [video_cache]
             for source in ("frames", "video"):
                 cfg.INPUT.SOURCE = source
-                mapper = AVADatasetMapper(cfg, is_train=is_train)
-
-                def run_mapper(
-                    i: int, m: AVADatasetMapper = mapper, o: list[dict] = order
-                ) -> object:
-                    return m(o[i % len(o)])
-
+                run_mapper = _cycle(AVADatasetMapper(cfg, is_train=is_train), order)
                 runners[source] = (
                     _through(video_cache, run_mapper) if source == "video" else run_mapper
                 )
@@ -305,13 +308,7 @@ def run(args: argparse.Namespace) -> int:
                 )
                 in_runs = [records[i] for i in runs.permutation(torch.Generator().manual_seed(0))]
                 cfg.INPUT.SOURCE = "video"
-                mapper = AVADatasetMapper(cfg, is_train=True)
-
-                def run_runs(
-                    i: int, m: AVADatasetMapper = mapper, o: list[dict] = in_runs
-                ) -> object:
-                    return m(o[i % len(o)])
-
+                run_runs = _cycle(AVADatasetMapper(cfg, is_train=True), in_runs)
                 runs_cache = pyav_source.VideoCache()
                 caches.append(runs_cache)
                 runners[f"video, runs of {args.runs}"] = _through(runs_cache, run_runs)
@@ -320,14 +317,9 @@ def run(args: argparse.Namespace) -> int:
                 resized = cfg.clone()
                 resized.INPUT.SOURCE = "frames"
                 resized.INPUT.TRAIN_CROP_GRID = "resized"
-                mapper = AVADatasetMapper(resized, is_train=True)
-
-                def run_resized(
-                    i: int, m: AVADatasetMapper = mapper, o: list[dict] = order
-                ) -> object:
-                    return m(o[i % len(o)])
-
-                runners["frames, resized grid"] = run_resized
+                runners["frames, resized grid"] = _cycle(
+                    AVADatasetMapper(resized, is_train=True), order
+                )
 
             def run_floor(i: int, o: list[dict] = order) -> None:
                 decode_floor(o[i % len(o)], cfg)
