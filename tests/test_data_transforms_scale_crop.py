@@ -34,6 +34,7 @@ from ava_detector.data.transforms.device_clip import (
 )
 from ava_detector.data.transforms.resize import ClipResizeTransform
 from ava_detector.data.transforms.scale_crop import ClipScaleCropTransform, region_size
+from ava_detector.data.video.frame_source import LazyClip
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -175,6 +176,47 @@ def test_deferred_scale_crop_equals_applying_it(flip):
     np.testing.assert_array_equal(inp.clip, ref)
     np.testing.assert_allclose(inp.boxes, TransformList(steps).apply_box(boxes.copy()))
     assert inp.clip.transpose(3, 0, 1, 2).flags.c_contiguous  # the model's tensor is a view
+
+
+class _CountingClip:
+    """A LazyClip over an array that records what is read."""
+
+    ndim, dtype = 4, np.dtype(np.uint8)
+
+    def __init__(self, clip):
+        self._clip, self.shape, self.reads = clip, clip.shape, []
+
+    def __len__(self):
+        return len(self._clip)
+
+    def __getitem__(self, i):
+        self.reads.append(("frame", i))
+        return self._clip[i]
+
+    def region(self, i, y0, x0, h, w):
+        self.reads.append(("region", i, h, w))
+        return self._clip[i, y0 : y0 + h, x0 : x0 + w]
+
+    def to_array(self):
+        self.reads.append(("all",))
+        return self._clip
+
+
+@pytest.mark.parametrize("deferred", [True, False])
+def test_a_lazy_clip_is_read_only_where_the_transforms_look(deferred):
+    clip = _smooth(3, 90, 160, seed=2)
+    lazy = _CountingClip(clip)
+    assert isinstance(lazy, LazyClip)
+    scale_crop = ClipScaleCropTransform(90, 160, 72, 128, x0=13, y0=6, crop_w=96, crop_h=64)
+    tfm = scale_crop if deferred else CropTransform(3, 5, 60, 40)
+    inp = ClipAugInput(lazy)
+    inp.transform(tfm)
+    np.testing.assert_array_equal(inp.clip, apply_transform_to_clip(tfm, clip))
+    if deferred:  # the source region under the window of each frame, nothing else
+        rh, rw = region_size(64, 90, 72), region_size(96, 160, 128)
+        assert lazy.reads == [("region", i, rh, rw) for i in range(3)]
+    else:  # a transform that is not deferred reads the whole clip once
+        assert lazy.reads == [("all",)]
 
 
 def test_default_train_augmentation_uses_the_source_grid():

@@ -44,7 +44,7 @@ from ava_detector.data.transforms.device_clip import (
     ShapeAugInput,
     device_augmentations,
 )
-from ava_detector.data.video.frame_source import frame_source_options, keyframe_time
+from ava_detector.data.video.frame_source import LazyClip, frame_source_options, keyframe_time
 from ava_detector.data.video.jpeg_bytes import EncodedFrames, build_jpeg_bytes_source
 from ava_detector.data.video.sampling import pathway_indices
 
@@ -145,9 +145,9 @@ class AVADatasetMapper(ClipMapper):
             "source_options": frame_source_options(cfg, cfg.INPUT.SOURCE),
         }
 
-    def _read_clip(self, record: dict) -> np.ndarray | EncodedFrames:
-        """The clip this architecture samples around the keyframe: decoded ``(T, H, W, 3)``, or
-        its JPEG bytes when the device decodes."""
+    def _read_clip(self, record: dict) -> np.ndarray | LazyClip | EncodedFrames:
+        """The clip this architecture samples around the keyframe: decoded ``(T, H, W, 3)`` (a
+        video's frames converted when read), or its JPEG bytes when the device decodes."""
         source = build_jpeg_bytes_source(record) if self.read_bytes else self.open_source(record)
         center = keyframe_time(record, self.source)
         if center >= source.duration:

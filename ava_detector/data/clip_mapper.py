@@ -22,7 +22,12 @@ from detectron2.config import CfgNode
 
 from ava_detector.config.pathways import check_arch, clip_sampling, pathway_frames
 from ava_detector.data.errors import InputFileError
-from ava_detector.data.video.frame_source import FrameSource, build_frame_source, sample_clip
+from ava_detector.data.video.frame_source import (
+    FrameSource,
+    LazyClip,
+    build_frame_source,
+    sample_clip,
+)
 from ava_detector.data.video.sampling import pathway_indices
 
 __all__ = ["ClipMapper", "clip_to_tensor"]
@@ -117,7 +122,7 @@ class ClipMapper:
         frames, stride = self.clip_length
         return sample_clip(source, center, frames, stride, self.target_fps)
 
-    def read_clip_lazy(self, source: FrameSource, center: float) -> np.ndarray | Any:
+    def read_clip_lazy(self, source: FrameSource, center: float) -> np.ndarray | LazyClip:
         """The clip of :meth:`read_clip`, possibly as an array-like converted when read
         (:meth:`FrameSource.read_clip_lazy`), for :class:`~.transforms.clip_input.ClipAugInput`."""
         frames, stride = self.clip_length

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
 
 import numpy as np
 from detectron2.config import CfgNode, configurable
@@ -31,6 +30,7 @@ from ava_detector.data.clip_mapper import ClipMapper, clip_to_tensor
 from ava_detector.data.errors import InputFileError
 from ava_detector.data.transforms.augmentation import ShortSideScale, build_clip_augmentation
 from ava_detector.data.transforms.clip_input import ClipAugInput
+from ava_detector.data.video.frame_source import LazyClip
 from ava_detector.kinetics.data.views import (
     UniformCrop,
     clip_span,
@@ -124,7 +124,7 @@ class KineticsDatasetMapper(ClipMapper):
             duration, self.span, int(record.get("clip_index", 0)), self.num_clips
         )
 
-    def _read_clip(self, record: dict) -> np.ndarray | Any:
+    def _read_clip(self, record: dict) -> np.ndarray | LazyClip:
         """The ``(T, H, W, 3)`` clip (decoded; a video's frames converted when read), or
         InputFileError for a bad or too-short video."""
         source = self.open_source(record, record.get("source", "video"))

@@ -15,7 +15,7 @@ from detectron2.data.transforms import (
 
 from ava_detector.data.transforms.resize import ClipResizeTransform
 from ava_detector.data.transforms.scale_crop import ClipScaleCropTransform
-from ava_detector.data.video.yuv_frames import YUVClip
+from ava_detector.data.video.frame_source import LazyClip
 
 # Transforms whose apply_image already takes (T, H, W, C) arrays; any other is applied frame by frame.
 _CLIP_NATIVE = (
@@ -69,10 +69,10 @@ class ClipAugInput:
     augmentations such as ``ResizeShortestEdge`` / ``RandomCrop`` / ``RandomFlip`` look at);
     ``boxes`` ``(K, 4)`` absolute XYXY or None.
 
-    The clip may come as a :class:`~ava_detector.data.video.yuv_frames.YUVClip` (decoded video
-    frames, converted when read): a deferred scale-crop then converts only the source region it
+    The clip may come as a :class:`~ava_detector.data.video.frame_source.LazyClip` (e.g. decoded
+    video frames converted when read): a deferred scale-crop then reads only the source region it
     resizes, a deferred resize each whole frame as it resizes it, and anything else the whole clip
-    first; the pixels are the same as from the converted clip.
+    first; the pixels are the same as from the whole clip.
 
     A :class:`~.resize.ClipResizeTransform` of a 3-channel clip is applied lazily, together with a
     ``CropTransform`` and an ``HFlipTransform`` that follow it (the train recipe: jitter, crop,
@@ -85,11 +85,11 @@ class ClipAugInput:
     and ``clip`` are computed when read; any other transform first applies what is pending.
     """
 
-    def __init__(self, clip: np.ndarray | YUVClip, *, boxes: np.ndarray | None = None):
+    def __init__(self, clip: np.ndarray | LazyClip, *, boxes: np.ndarray | None = None):
         if clip.ndim != 4:
             raise ValueError(f"a clip is (T, H, W, C), got shape {clip.shape}")
-        self._clip: np.ndarray | YUVClip = clip
-        self._frame0: np.ndarray | None = None  # the first frame of a YUVClip, once converted
+        self._clip: np.ndarray | LazyClip = clip
+        self._frame0: np.ndarray | None = None  # the first frame of a LazyClip, once converted
         self.boxes = boxes
         # pending: (resize, crop or None, flip) applied to self._clip when the clip is read
         self._resize: ClipResizeTransform | ClipScaleCropTransform | None = None
@@ -104,7 +104,7 @@ class ClipAugInput:
                 self._clip, self._resize, self._crop, self._flip, self._first
             )
             self._resize, self._crop, self._flip, self._first = None, None, False, None
-        if isinstance(self._clip, YUVClip):
+        if not isinstance(self._clip, np.ndarray):
             self._clip = self._clip.to_array()
         return self._clip
 
@@ -116,7 +116,7 @@ class ClipAugInput:
     @property
     def image(self) -> np.ndarray:
         if self._resize is None:
-            if not isinstance(self._clip, YUVClip):
+            if isinstance(self._clip, np.ndarray):
                 return self._clip[0]
             if self._frame0 is None:
                 self._frame0 = self._clip[0]
@@ -191,15 +191,15 @@ class ClipAugInput:
 
 def _scale_frame(
     tfm: ClipResizeTransform | ClipScaleCropTransform,
-    clip: np.ndarray | YUVClip,
+    clip: np.ndarray | LazyClip,
     i: int,
     dst: np.ndarray | None = None,
 ) -> np.ndarray:
     """Frame ``i`` of a clip through a deferred resize: the whole frame resized, or the region of
-    a scale-crop scaled (the window at its top-left corner; of a :class:`YUVClip`, only that
-    region is converted)."""
+    a scale-crop scaled (the window at its top-left corner; of a :class:`LazyClip`, only that
+    region is read)."""
     if isinstance(tfm, ClipScaleCropTransform):
-        if isinstance(clip, YUVClip):
+        if not isinstance(clip, np.ndarray):
             return tfm.resize_region(clip.region(i, *tfm.region_box()), dst)
         return tfm.scale_region(clip[i], dst)
     size = (int(tfm.new_w), int(tfm.new_h))
@@ -219,7 +219,7 @@ def _window(
 
 
 def _resize_crop_flip(
-    clip: np.ndarray | YUVClip,
+    clip: np.ndarray | LazyClip,
     resize: ClipResizeTransform | ClipScaleCropTransform,
     crop: CropTransform | None,
     flip: bool,

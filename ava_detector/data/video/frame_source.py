@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from detectron2.config import CfgNode
@@ -40,6 +40,33 @@ def register_frame_source(name: str) -> Callable[[_F], _F]:
         return fn
 
     return deco
+
+
+@runtime_checkable
+class LazyClip(Protocol):
+    """A ``(T, H, W, 3)`` uint8 clip whose pixels are computed when read (what
+    :meth:`FrameSource.read_clip_lazy` may return; e.g. :class:`~.yuv_frames.YUVClip`).
+    :class:`~ava_detector.data.transforms.clip_input.ClipAugInput` reads only what its transforms
+    need: ``region`` for a training scale-crop, ``clip[i]`` for a whole-frame resize,
+    ``to_array()`` for anything else."""
+
+    shape: tuple[int, int, int, int]
+    ndim: int
+    dtype: np.dtype
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        """Frame ``i``, ``(H, W, 3)``."""
+        ...
+
+    def region(self, i: int, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+        """``clip[i][y0 : y0 + h, x0 : x0 + w]`` (clamped to the frame as slicing is)."""
+        ...
+
+    def to_array(self) -> np.ndarray:
+        """The whole clip, ``(T, H, W, 3)``."""
+        ...
 
 
 class FrameSource(ABC):
@@ -72,10 +99,9 @@ class FrameSource(ABC):
 
     def read_clip_lazy(
         self, center_time: float, num_frames: int, stride: int, target_fps: float
-    ) -> np.ndarray | Any:
-        """The clip of :meth:`read_clip`, or an array-like of its shape whose pixels are computed
-        when read (``shape``, ``dtype``, ``clip[i]``, ``np.asarray(clip)``, ``region(i, y0, x0, h,
-        w)``: e.g. :class:`~.yuv_frames.YUVClip`); by default the array itself."""
+    ) -> np.ndarray | LazyClip:
+        """The clip of :meth:`read_clip`, or a :class:`LazyClip` of it whose pixels are computed
+        when read; by default the array itself."""
         return self.read_clip(center_time, num_frames, stride, target_fps)
 
 
