@@ -55,7 +55,7 @@ def test_data_benchmark_prints_both_sources_and_the_floor(capsys):
 def test_train_mode_times_runs_of_consecutive_keyframes(capsys):
     args = _args(
         *("--records", "2", "--rounds", "1", "--videos", "1", "--seconds", "6"),
-        *("--size", "120", "160", "--gop", "30", "--mode", "train", "--runs", "2"),
+        *("--size", "120", "160", "--gop", "30", "--mode", "train", "--runs", "2", "--lanes", "2"),
         *("INPUT.NUM_FRAMES", "8", "INPUT.TRAIN_JITTER_SCALES", "(112, 128)"),
         *("INPUT.TRAIN_CROP_SIZE", "96"),
     )
@@ -68,6 +68,7 @@ def test_train_mode_times_runs_of_consecutive_keyframes(capsys):
         "frames, resized grid",
         "video",
         "video, runs of 2",
+        "video, runs of 2 over batches of 2",
         "floor",
         "video floor",
     }

@@ -11,7 +11,7 @@ import torch
 from ava_detector.config.defaults import get_ava_cfg
 from ava_detector.engine.config_checks import config_problems
 from ava_detector.engine.data_loading import IterationSeededStream, ResumableLoader
-from ava_detector.engine.keyframe_runs import KeyframeRuns
+from ava_detector.engine.keyframe_runs import KeyframeRuns, spread_lanes
 
 
 def _runs_of(order: np.ndarray, videos: list, times: list) -> list[list[int]]:
@@ -139,7 +139,70 @@ def test_config_check_names_the_key():
     cfg = get_ava_cfg()
     assert cfg.DATALOADER.CONSECUTIVE_KEYFRAMES == 1
     cfg.DATALOADER.CONSECUTIVE_KEYFRAMES = 0
+    cfg.DATALOADER.CONSECUTIVE_KEYFRAMES_IN = "epoch"
     problems = config_problems(cfg)
     assert [(p.level, p.key) for p in problems if "CONSECUTIVE" in p.key] == [
-        ("error", "DATALOADER.CONSECUTIVE_KEYFRAMES")
+        ("error", "DATALOADER.CONSECUTIVE_KEYFRAMES"),
+        ("error", "DATALOADER.CONSECUTIVE_KEYFRAMES_IN"),
     ]
+
+
+def test_spread_lanes_by_hand():
+    # 10 indices in 3 lanes of 4, 3, 3: lane j fills positions j, j + 3, ...
+    out = spread_lanes(np.arange(10), 3)
+    assert out.tolist() == [0, 4, 7, 1, 5, 8, 2, 6, 9, 3]
+    assert spread_lanes(np.arange(5), 1).tolist() == [0, 1, 2, 3, 4]
+    assert sorted(spread_lanes(np.arange(5), 8).tolist()) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]  # more lanes than items
+
+
+def _continuations(batches: list[list[str]], workers: int) -> int:
+    """How often slot k of a worker's next batch is the next keyframe of slot k's video."""
+    n = 0
+    for w in range(workers):
+        mine = batches[w::workers]
+        for a, b in zip(mine, mine[1:]):
+            for x, y in zip(a, b):
+                (xv, xs), (yv, ys) = x.split(","), y.split(",")
+                n += xv == yv and int(ys) == int(xs) + 1
+    return n
+
+
+def test_worker_runs_put_one_keyframe_of_a_run_in_each_batch_of_one_worker():
+    records = [
+        {"image_id": f"{v},{s}", "video_id": v, "sec": float(s)}
+        for v in ("v0", "v1", "v2", "v3", "v4", "v5")
+        for s in range(902, 910)
+    ]  # 48 keyframes; batches of 4 from 2 workers: 8 lanes of 6
+
+    def loader(**kw):
+        return ResumableLoader(
+            records,
+            lambda r: r["image_id"],
+            4,
+            3,
+            **{"consecutive_keyframes": 4, "runs_in": "worker", **kw},
+        )
+
+    assert loader(num_workers=2).runs_spread == 8
+    batches = _batches(loader(num_workers=2), 12)  # one epoch
+    assert sorted(i for b in batches for i in b) == sorted(r["image_id"] for r in records)
+    # each lane of 6 holds runs of up to 4: most steps of a worker's slot continue a run
+    assert _continuations(batches, 2) >= 24
+    # within a batch, keyframes come from different runs: never two neighbours side by side
+    for b in batches:
+        keys = {tuple(i.split(",")) for i in b}
+        assert not any((v, str(int(s) + 1)) in keys for v, s in keys)
+    in_batch = _batches(
+        ResumableLoader(records, lambda r: r["image_id"], 4, 3, 2, consecutive_keyframes=4), 12
+    )
+    assert _continuations(in_batch, 2) <= 4  # runs side by side in a batch instead
+    resumed = _batches(loader(num_workers=2, start_iter=5), 7)
+    assert resumed == batches[5:]
+    with pytest.raises(ValueError, match="runs_in"):
+        loader(num_workers=2, runs_in="epoch")

@@ -352,3 +352,20 @@ def test_train_loader_reads_runs_of_consecutive_keyframes(tmp_path: Path):
         assert sorted(secs) == list(range(902, 908))
         breaks = sum(b != a + 1 for a, b in zip(secs, secs[1:]))
         assert breaks <= 2, secs
+
+
+def test_worker_runs_keep_a_batch_of_videos_open(tmp_path: Path, monkeypatch):
+    from ava_detector.data.video import pyav_source
+
+    cache = pyav_source.VideoCache()
+    monkeypatch.setattr(pyav_source, "VIDEO_CACHE", cache)
+    monkeypatch.setattr("ava_detector.engine.video_trainer.VIDEO_CACHE", cache)
+    cfg = _cfg(tmp_path)
+    cfg.SOLVER.IMS_PER_BATCH = 6
+    cfg.DATALOADER.CONSECUTIVE_KEYFRAMES = 3
+    _Trainer.build_train_loader(cfg)
+    assert (cache.max_videos, cache.max_bytes) == (2, 128 << 20)  # "batch": a run is in one batch
+    cfg.DATALOADER.CONSECUTIVE_KEYFRAMES_IN = "worker"
+    loader = _Trainer.build_train_loader(cfg)
+    assert loader.runs_spread == 6 and cache.max_videos == 6
+    assert cache.max_bytes == 6 * pyav_source.VIDEO_CACHE_BYTES_PER_RUN

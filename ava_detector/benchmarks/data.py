@@ -16,6 +16,10 @@ keyframes, interleaved call by call (A B C A B C ...), in CPU seconds of the pro
 - ``video, runs of L``: train mode, the video source with ``DATALOADER.CONSECUTIVE_KEYFRAMES L``
   (``--runs``): the keyframes in shuffled runs of L consecutive ones of a video, each run in time
   order, the videos kept open as in a worker;
+- ``video, runs of L over batches of B``: the same runs with ``DATALOADER.CONSECUTIVE_KEYFRAMES_IN
+  worker`` (``--lanes B``): a run's keyframes one per batch of one worker, B runs read in turn
+  through a cache of B open videos (lanes that meet in one video make each other seek: give
+  ``--videos`` well above B);
 - ``floor``: only ``cv2.imread`` of the clip's JPEG files (the decoding every JPEG loader pays);
 - ``video floor``: only the PyAV decoding the video source does for the clip (seeking or continuing
   as it does, through a cache of its own, unreferenced frames skipped the same way), without the
@@ -119,6 +123,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=4,
         help="train mode: also time the video source over shuffled runs of this many "
         "consecutive keyframes (DATALOADER.CONSECUTIVE_KEYFRAMES; 1: not timed)",
+    )
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        default=4,
+        help="train mode: also time those runs spread over a worker's batches of this many "
+        "keyframes (DATALOADER.CONSECUTIVE_KEYFRAMES_IN worker; needs more videos than this; "
+        "1: not timed)",
     )
     parser.add_argument("--arch", default="slowfast", help="MODEL.SLOWFAST.ARCH")
     parser.add_argument(
@@ -312,6 +324,18 @@ def run(args: argparse.Namespace) -> int:
                 runs_cache = pyav_source.VideoCache()
                 caches.append(runs_cache)
                 runners[f"video, runs of {args.runs}"] = _through(runs_cache, run_runs)
+                if args.lanes > 1:  # CONSECUTIVE_KEYFRAMES_IN worker: one run per batch slot
+                    in_lanes = [
+                        records[i]
+                        for i in runs.permutation(torch.Generator().manual_seed(0), args.lanes)
+                    ]
+                    lanes_cache = pyav_source.VideoCache(
+                        args.lanes, args.lanes * pyav_source.VIDEO_CACHE_BYTES_PER_RUN
+                    )
+                    caches.append(lanes_cache)
+                    runners[f"video, runs of {args.runs} over batches of {args.lanes}"] = _through(
+                        lanes_cache, _cycle(AVADatasetMapper(cfg, is_train=True), in_lanes)
+                    )
             if is_train and cfg.INPUT.TRAIN_CROP_GRID != "resized":
                 # the same frames with the crop on the scaled frame's grid (PySlowFast's order)
                 resized = cfg.clone()

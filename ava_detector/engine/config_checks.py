@@ -16,6 +16,7 @@ from detectron2.config import CfgNode
 from ava_detector.config.pathways import ARCHS
 from ava_detector.data.transforms.augmentation import CROP_GRIDS
 from ava_detector.data.transforms.decode_device import decode_device_problems
+from ava_detector.engine.data_loading import RUNS_IN
 
 __all__ = [
     "AMP_DTYPES",
@@ -149,6 +150,14 @@ def config_problems(
     if not is_int(runs) or runs < 1:
         errors.append(
             error("DATALOADER.CONSECUTIVE_KEYFRAMES", f"must be an integer >= 1, got {runs!r}")
+        )
+    runs_in = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES_IN", "batch")
+    if runs_in not in RUNS_IN:
+        errors.append(
+            error(
+                "DATALOADER.CONSECUTIVE_KEYFRAMES_IN",
+                f"{runs_in!r} is not one of {', '.join(RUNS_IN)}",
+            )
         )
     test_batch = cfg.TEST.IMS_PER_BATCH
     if not is_int(test_batch) or test_batch < 1:

@@ -27,6 +27,7 @@ from detectron2.utils import comm
 from ava_detector.engine.keyframe_runs import KeyframeRuns
 
 __all__ = [
+    "RUNS_IN",
     "IterationSeededStream",
     "ResumableLoader",
     "SeededMapper",
@@ -39,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 _MASK = (1 << 31) - 1
 
+
+#: Where a run of consecutive keyframes goes (``DATALOADER.CONSECUTIVE_KEYFRAMES_IN``).
+RUNS_IN = ("batch", "worker")
 
 # What a derived seed is for (kept apart so no two uses share a seed).
 SAMPLE, EPOCH, RETRY, ITERATION = 0, 1, 2, 3
@@ -108,6 +112,8 @@ class IterationSeededStream(torchdata.IterableDataset):
         consecutive_keyframes: L > 1 shuffles runs of L consecutive keyframes of one video (the
             records' ``video_id`` and ``sec``) instead of single records
             (:class:`~.keyframe_runs.KeyframeRuns`); 1: a permutation of the records.
+        runs_spread: positions between a run's consecutive keyframes (1: next to each other; B x
+            processes x workers: one per batch of the same worker).
     """
 
     def __init__(
@@ -120,7 +126,9 @@ class IterationSeededStream(torchdata.IterableDataset):
         shuffle: bool = True,
         max_retries: int = 10,
         consecutive_keyframes: int = 1,
+        runs_spread: int = 1,
     ) -> None:
+        self._runs_spread = int(runs_spread)
         self._runs = (
             KeyframeRuns(
                 [r.get("video_id") for r in dataset],
@@ -158,7 +166,7 @@ class IterationSeededStream(torchdata.IterableDataset):
         if self._perm is None or self._perm[0] != epoch:
             g = torch.Generator().manual_seed(sample_seed(self.seed, epoch, EPOCH))
             perm = (
-                self._runs.permutation(g)
+                self._runs.permutation(g, self._runs_spread)
                 if self._runs is not None
                 else torch.randperm(self._size, generator=g)
             )
@@ -201,6 +209,9 @@ class ResumableLoader:
         start_iter: the iteration of the first batch (batches depend only on the iteration).
         consecutive_keyframes: ``DATALOADER.CONSECUTIVE_KEYFRAMES`` (see
             :class:`IterationSeededStream`).
+        runs_in: ``DATALOADER.CONSECUTIVE_KEYFRAMES_IN``: "batch" (a run's keyframes in one
+            batch) or "worker" (one per batch of the worker that reads the run; see
+            :mod:`~.keyframe_runs`).
     """
 
     def __init__(
@@ -212,6 +223,7 @@ class ResumableLoader:
         num_workers: int = 0,
         start_iter: int = 0,
         consecutive_keyframes: int = 1,
+        runs_in: str = "batch",
     ) -> None:
         self.dataset = dataset
         self.mapper = mapper
@@ -220,13 +232,19 @@ class ResumableLoader:
         self.num_workers = int(num_workers)
         self.start_iter = int(start_iter)
         self.consecutive_keyframes = int(consecutive_keyframes)
+        if runs_in not in RUNS_IN:
+            raise ValueError(f"runs_in must be one of {', '.join(RUNS_IN)}, got {runs_in!r}")
+        self.runs_in = runs_in
         if self.consecutive_keyframes > 1:
             logger.info(
-                "training order: shuffled runs of %d consecutive keyframes of one video "
-                "(DATALOADER.CONSECUTIVE_KEYFRAMES)",
+                "training order: shuffled runs of %d consecutive keyframes of one video, %s "
+                "(DATALOADER.CONSECUTIVE_KEYFRAMES, _IN)",
                 self.consecutive_keyframes,
+                "in one batch"
+                if runs_in == "batch"
+                else "one per batch of the worker that reads the run",
             )
-            if self.batch_size % self.consecutive_keyframes:
+            if runs_in == "batch" and self.batch_size % self.consecutive_keyframes:
                 logger.warning(
                     "DATALOADER.CONSECUTIVE_KEYFRAMES %d does not divide the per-process batch "
                     "of %d: runs are split between batches (read by different workers)",
@@ -242,6 +260,7 @@ class ResumableLoader:
             self.seed,
             self.start_iter,
             consecutive_keyframes=self.consecutive_keyframes,
+            runs_spread=self.runs_spread,
         )
         return torchdata.DataLoader(
             stream,
@@ -252,6 +271,13 @@ class ResumableLoader:
             worker_init_fn=worker_init_reset_seed,
             persistent_workers=False,
         )
+
+    @property
+    def runs_spread(self) -> int:
+        """Positions between a run's consecutive keyframes in the global sample stream."""
+        if self.runs_in == "batch":
+            return 1
+        return self.batch_size * comm.get_world_size() * max(1, self.num_workers)
 
     def __iter__(self) -> Iterator[list[Any]]:
         yield from self._loader()

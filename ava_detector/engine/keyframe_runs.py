@@ -9,6 +9,14 @@ seen once per epoch; what changes is that a batch holds ``B / L`` runs of L neig
 independent keyframes. Each epoch draws where the runs of each video start (an offset in
 ``[0, L)``), so a keyframe does not always share its run with the same neighbours.
 
+Where the runs go (``DATALOADER.CONSECUTIVE_KEYFRAMES_IN``):
+
+- ``batch``: a run's keyframes next to each other, so a batch of B holds ``B / L`` runs;
+- ``worker``: a run's keyframes at the same place of one worker's successive batches
+  (:func:`spread_lanes` with B x processes x workers lanes), so every batch holds B keyframes of B
+  different runs, as independent as shuffled ones, and each worker keeps B videos open. The order
+  then depends on the number of DataLoader workers (a resumed run must keep it).
+
 L = 1 is the plain per-epoch permutation of the records (the default, and the order of an
 uninterrupted or resumed run before this option existed).
 """
@@ -20,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["KeyframeRuns"]
+__all__ = ["KeyframeRuns", "spread_lanes"]
 
 
 class KeyframeRuns:
@@ -62,12 +70,17 @@ class KeyframeRuns:
     def __len__(self) -> int:
         return len(self.sorted)
 
-    def permutation(self, generator: torch.Generator) -> np.ndarray:
-        """One epoch's order: ``(N,)`` record indices, the runs shuffled, each run in time order.
+    def permutation(self, generator: torch.Generator, spread: int = 1) -> np.ndarray:
+        """One epoch's order: ``(N,)`` record indices, the runs shuffled, each run in time order
+        (``spread`` > 1: in every ``spread``-th position, see :func:`spread_lanes`).
 
         Args:
             generator: the epoch's seeded generator (offsets first, then the run permutation).
+            spread: positions between a run's consecutive keyframes (1: next to each other).
         """
+        return spread_lanes(self._runs_in_order(generator), spread)
+
+    def _runs_in_order(self, generator: torch.Generator) -> np.ndarray:
         n, length = len(self.sorted), self.run_length
         if n == 0:
             return np.zeros(0, dtype=np.int64)
@@ -81,3 +94,28 @@ class KeyframeRuns:
         out_start = np.cumsum(run_len) - run_len  # where each shuffled run begins in the output
         within = np.arange(n) - np.repeat(out_start, run_len)
         return self.sorted[np.repeat(starts[order], run_len) + within]
+
+
+def spread_lanes(order: np.ndarray, spread: int) -> np.ndarray:
+    """``order`` cut into ``spread`` consecutive lanes, lane ``j`` filling positions ``j, j +
+    spread, j + 2 * spread, ...``: neighbours in ``order`` (within a lane) end up ``spread``
+    positions apart.
+
+    With ``spread`` = B x (processes) x (DataLoader workers), the positions ``spread`` apart are the
+    same place of one worker's successive batches, so a run's keyframes are read by one worker, one
+    per batch, and every batch holds B keyframes of B runs.
+
+    Args:
+        order: ``(N,)`` indices (runs next to each other).
+        spread: the number of lanes (1: ``order`` unchanged).
+    """
+    n, spread = len(order), int(spread)
+    if spread <= 1 or n == 0:
+        return order
+    out = np.empty_like(order)
+    start = 0
+    for j in range(min(spread, n)):
+        size = len(range(j, n, spread))
+        out[j::spread] = order[start : start + size]
+        start += size
+    return out

@@ -30,6 +30,7 @@ from detectron2.utils import comm
 from detectron2.utils.logger import setup_logger
 
 from ava_detector.checkpoint.checkpointer import VideoCheckpointer, checkpoint_problem
+from ava_detector.data.video.pyav_source import VIDEO_CACHE, VIDEO_CACHE_BYTES_PER_RUN
 from ava_detector.engine.data_loading import ResumableLoader, build_inference_loader
 from ava_detector.engine.train_loop import VideoTrainLoop, amp_dtype
 
@@ -173,14 +174,22 @@ class VideoTrainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode, seed: int | None = None) -> ResumableLoader:
-        """The seeded resumable loader over ``DATASETS.TRAIN`` (per-process batch size)."""
+        """The seeded resumable loader over ``DATASETS.TRAIN`` (per-process batch size). With runs
+        of consecutive keyframes spread over a worker's batches, the process's video cache keeps a
+        batch's worth of videos open (the workers fork from here and inherit the bounds)."""
+        batch = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
+        runs = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES", 1)
+        runs_in = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES_IN", "batch")
+        if runs > 1 and runs_in == "worker":
+            VIDEO_CACHE.ensure(batch, batch * VIDEO_CACHE_BYTES_PER_RUN)
         return ResumableLoader(
             cls.load_records(cfg, cfg.DATASETS.TRAIN, is_train=True),
             cls.build_mapper(cfg, is_train=True),
-            batch_size=cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size(),
+            batch_size=batch,
             seed=resolve_seed(cfg) if seed is None else seed,
             num_workers=cfg.DATALOADER.NUM_WORKERS,
-            consecutive_keyframes=cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES", 1),
+            consecutive_keyframes=runs,
+            runs_in=runs_in,
         )
 
     @classmethod

@@ -292,6 +292,12 @@ class VideoCache:
         self._pid = os.getpid()
         self.lock = threading.RLock()
 
+    def ensure(self, max_videos: int, max_bytes: int) -> None:
+        """Raise the bounds to at least ``max_videos`` open videos and ``max_bytes`` of frames
+        (a worker reading B runs at once keeps B videos open); never lowers them."""
+        self.max_videos = max(self.max_videos, int(max_videos))
+        self.max_bytes = max(self.max_bytes, int(max_bytes))
+
     def check_process(self) -> None:
         """In a forked child, forget the parent's videos (never share its file positions)."""
         if self._pid != os.getpid():
@@ -334,6 +340,10 @@ class VideoCache:
 
 #: The per-process cache every :class:`PyAVVideoSource` reads through.
 VIDEO_CACHE = VideoCache()
+#: Decoded-frame bytes allowed per video that a worker reads runs of consecutive keyframes from at
+#: once (``DATALOADER.CONSECUTIVE_KEYFRAMES_IN worker``: a clip's window of 360p YUV frames is
+#: ~15-25 MB).
+VIDEO_CACHE_BYTES_PER_RUN = 64 << 20
 
 
 class PyAVVideoSource(FrameSource):
