@@ -15,7 +15,8 @@ keyframes, interleaved call by call (A B C A B C ...), in CPU seconds of the pro
   open and let clips continue by chance);
 - ``video, runs of L``: train mode, the video source with ``DATALOADER.CONSECUTIVE_KEYFRAMES L``
   (``--runs``): the keyframes in shuffled runs of L consecutive ones of a video, each run in time
-  order, the videos kept open as in a worker;
+  order, through a cache of one open video (all a run needs; a worker over AVA's videos almost
+  never has the next run's video open);
 - ``video, runs of L over batches of B``: the same runs with ``DATALOADER.CONSECUTIVE_KEYFRAMES_IN
   worker`` (``--lanes B``): a run's keyframes one per batch of one worker, B runs read in turn
   through a cache of B open videos (lanes that meet in one video make each other seek: give
@@ -321,7 +322,9 @@ def run(args: argparse.Namespace) -> int:
                 in_runs = [records[i] for i in runs.permutation(torch.Generator().manual_seed(0))]
                 cfg.INPUT.SOURCE = "video"
                 run_runs = _cycle(AVADatasetMapper(cfg, is_train=True), in_runs)
-                runs_cache = pyav_source.VideoCache()
+                # a worker reads one run at a time; the next run's video is not open (among AVA's
+                # hundreds of videos it almost never is): one open video, as many as it needs
+                runs_cache = pyav_source.VideoCache(1)
                 caches.append(runs_cache)
                 runners[f"video, runs of {args.runs}"] = _through(runs_cache, run_runs)
                 if args.lanes > 1:  # CONSECUTIVE_KEYFRAMES_IN worker: one run per batch slot
