@@ -92,7 +92,9 @@ def _batches(loader, n: int) -> list[list[str]]:
 
 def test_stream_batches_hold_runs_and_resume_exactly():
     records = _records()
-    loader = ResumableLoader(records, lambda r: r["image_id"], 4, 3, consecutive_keyframes=4)
+    loader = ResumableLoader(
+        records, lambda r: r["image_id"], 4, 3, consecutive_keyframes=4, runs_in="batch"
+    )
     batches = _batches(loader, 12)  # 2 epochs of 24 records
     for epoch in (batches[:6], batches[6:]):
         ids = [i for b in epoch for i in b]
@@ -112,14 +114,26 @@ def test_stream_batches_hold_runs_and_resume_exactly():
     assert len(flat) / len(runs) > 2.5  # versus ~1 for independent draws of 24 records
     resumed = _batches(
         ResumableLoader(
-            records, lambda r: r["image_id"], 4, 3, start_iter=7, consecutive_keyframes=4
+            records,
+            lambda r: r["image_id"],
+            4,
+            3,
+            start_iter=7,
+            consecutive_keyframes=4,
+            runs_in="batch",
         ),
         5,
     )
     assert resumed == batches[7:]
     two_workers = _batches(
         ResumableLoader(
-            records, lambda r: r["image_id"], 4, 3, num_workers=2, consecutive_keyframes=4
+            records,
+            lambda r: r["image_id"],
+            4,
+            3,
+            num_workers=2,
+            consecutive_keyframes=4,
+            runs_in="batch",
         ),
         12,
     )
@@ -199,7 +213,10 @@ def test_worker_runs_put_one_keyframe_of_a_run_in_each_batch_of_one_worker():
         keys = {tuple(i.split(",")) for i in b}
         assert not any((v, str(int(s) + 1)) in keys for v, s in keys)
     in_batch = _batches(
-        ResumableLoader(records, lambda r: r["image_id"], 4, 3, 2, consecutive_keyframes=4), 12
+        ResumableLoader(
+            records, lambda r: r["image_id"], 4, 3, 2, consecutive_keyframes=4, runs_in="batch"
+        ),
+        12,
     )
     assert _continuations(in_batch, 2) <= 4  # runs side by side in a batch instead
     resumed = _batches(loader(num_workers=2, start_iter=5), 7)

@@ -346,6 +346,7 @@ def test_train_loader_reads_runs_of_consecutive_keyframes(tmp_path: Path):
     cfg = _cfg(tmp_path)
     cfg.SOLVER.IMS_PER_BATCH = 3
     cfg.DATALOADER.CONSECUTIVE_KEYFRAMES = 3
+    cfg.DATALOADER.CONSECUTIVE_KEYFRAMES_IN = "batch"
     it = iter(_Trainer.build_train_loader(cfg))
     for _epoch in range(4):
         secs = [int(d["image_id"].split(",")[1]) for _ in range(2) for d in next(it)]
@@ -363,6 +364,8 @@ def test_worker_runs_keep_a_batch_of_videos_open(tmp_path: Path, monkeypatch):
     cfg = _cfg(tmp_path)
     cfg.SOLVER.IMS_PER_BATCH = 6
     cfg.DATALOADER.CONSECUTIVE_KEYFRAMES = 3
+    assert cfg.DATALOADER.CONSECUTIVE_KEYFRAMES_IN == "worker"  # the default
+    cfg.DATALOADER.CONSECUTIVE_KEYFRAMES_IN = "batch"
     _Trainer.build_train_loader(cfg)
     assert (cache.max_videos, cache.max_bytes) == (2, 128 << 20)  # "batch": a run is in one batch
     cfg.DATALOADER.CONSECUTIVE_KEYFRAMES_IN = "worker"

@@ -121,14 +121,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runs",
         type=int,
-        default=4,
+        default=1,
         help="train mode: also time the video source over shuffled runs of this many "
-        "consecutive keyframes (DATALOADER.CONSECUTIVE_KEYFRAMES; 1: not timed)",
+        "consecutive keyframes (DATALOADER.CONSECUTIVE_KEYFRAMES; 1: not timed; give --videos "
+        "16 or more, or the next run finds its video open by chance)",
     )
     parser.add_argument(
         "--lanes",
         type=int,
-        default=4,
+        default=1,
         help="train mode: also time those runs spread over a worker's batches of this many "
         "keyframes (DATALOADER.CONSECUTIVE_KEYFRAMES_IN worker; needs more videos than this; "
         "1: not timed)",

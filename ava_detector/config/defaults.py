@@ -227,11 +227,11 @@ def add_data_loading_config(cfg: CN) -> CN:
     # in time order, read by one worker in turn): with INPUT.SOURCE video a clip continues decoding
     # from the previous one instead of seeking. 1 = every record drawn on its own (PySlowFast's order).
     _C.DATALOADER.CONSECUTIVE_KEYFRAMES = 1
-    # Where a run goes: "batch" (its keyframes in one batch: a batch of B holds B / runs; best with
-    # a per-process batch that is a multiple of the run) or "worker" (one keyframe per batch of the
-    # worker that reads the run: every batch holds B different runs; each worker keeps B videos
-    # open, and the order depends on DATALOADER.NUM_WORKERS).
-    _C.DATALOADER.CONSECUTIVE_KEYFRAMES_IN = "batch"
+    # Where a run goes: "worker" (one keyframe per batch of the worker that reads the run: every
+    # batch holds B different runs; each worker keeps B videos open, and the order depends on
+    # DATALOADER.NUM_WORKERS) or "batch" (its keyframes side by side in one batch: a batch of B
+    # holds B / runs; best with a per-process batch that is a multiple of the run).
+    _C.DATALOADER.CONSECUTIVE_KEYFRAMES_IN = "worker"
     return cfg
 
 

@@ -151,7 +151,7 @@ def config_problems(
         errors.append(
             error("DATALOADER.CONSECUTIVE_KEYFRAMES", f"must be an integer >= 1, got {runs!r}")
         )
-    runs_in = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES_IN", "batch")
+    runs_in = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES_IN", "worker")
     if runs_in not in RUNS_IN:
         errors.append(
             error(

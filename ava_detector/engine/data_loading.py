@@ -209,9 +209,9 @@ class ResumableLoader:
         start_iter: the iteration of the first batch (batches depend only on the iteration).
         consecutive_keyframes: ``DATALOADER.CONSECUTIVE_KEYFRAMES`` (see
             :class:`IterationSeededStream`).
-        runs_in: ``DATALOADER.CONSECUTIVE_KEYFRAMES_IN``: "batch" (a run's keyframes in one
-            batch) or "worker" (one per batch of the worker that reads the run; see
-            :mod:`~.keyframe_runs`).
+        runs_in: ``DATALOADER.CONSECUTIVE_KEYFRAMES_IN``: "worker" (a run's keyframes one per
+            batch of the worker that reads the run) or "batch" (side by side in one batch); see
+            :mod:`~.keyframe_runs`.
     """
 
     def __init__(
@@ -223,7 +223,7 @@ class ResumableLoader:
         num_workers: int = 0,
         start_iter: int = 0,
         consecutive_keyframes: int = 1,
-        runs_in: str = "batch",
+        runs_in: str = "worker",
     ) -> None:
         self.dataset = dataset
         self.mapper = mapper

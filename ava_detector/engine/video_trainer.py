@@ -179,7 +179,7 @@ class VideoTrainer(DefaultTrainer):
         batch's worth of videos open (the workers fork from here and inherit the bounds)."""
         batch = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
         runs = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES", 1)
-        runs_in = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES_IN", "batch")
+        runs_in = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES_IN", "worker")
         if runs > 1 and runs_in == "worker":
             VIDEO_CACHE.ensure(batch, batch * VIDEO_CACHE_BYTES_PER_RUN)
         return ResumableLoader(
