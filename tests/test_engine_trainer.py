@@ -372,3 +372,18 @@ def test_worker_runs_keep_a_batch_of_videos_open(tmp_path: Path, monkeypatch):
     loader = _Trainer.build_train_loader(cfg)
     assert loader.runs_spread == 6 and cache.max_videos == 6
     assert cache.max_bytes == 6 * pyav_source.VIDEO_CACHE_BYTES_PER_RUN
+
+
+def test_resume_with_another_sample_order_warns(tmp_path: Path, caplog):
+    cfg = _cfg(tmp_path, max_iter=2)
+    cfg.DATALOADER.CONSECUTIVE_KEYFRAMES = 2  # "worker", no workers: runs spread over 2 positions
+    _train(cfg)
+    cfg.SOLVER.MAX_ITER = 4
+    with caplog.at_level(logging.WARNING):
+        _Trainer(cfg).resume_or_load(resume=True)
+    assert "sample order" not in caplog.text  # the same order: no warning
+    cfg.DATALOADER.CONSECUTIVE_KEYFRAMES_IN = "batch"
+    with caplog.at_level(logging.WARNING):
+        _Trainer(cfg).resume_or_load(resume=True)
+    assert "the checkpoint was trained with the sample order" in caplog.text
+    assert "'runs_spread': 2" in caplog.text and "'runs_spread': 1" in caplog.text

@@ -273,6 +273,15 @@ class ResumableLoader:
         )
 
     @property
+    def order(self) -> dict[str, int]:
+        """What the sample order depends on besides the seed and the records (saved with the
+        trainer's checkpoints; a resumed run with another order is warned about)."""
+        return {
+            "consecutive_keyframes": self.consecutive_keyframes,
+            "runs_spread": self.runs_spread if self.consecutive_keyframes > 1 else 1,
+        }
+
+    @property
     def runs_spread(self) -> int:
         """Positions between a run's consecutive keyframes in the global sample stream."""
         if self.runs_in == "batch":

@@ -165,12 +165,25 @@ class VideoTrainer(DefaultTrainer):
         the iteration and the hooks, so a resumed run would restart SGD momentum and lr."""
         ret = super().state_dict()
         ret["_trainer"] = self._trainer.state_dict()
+        order = getattr(self._trainer.data_loader, "order", None)
+        if order is not None:
+            ret["data_order"] = dict(order)
         return ret
 
     def load_state_dict(self, state_dict: dict) -> None:
         super().load_state_dict(state_dict)
         if "_trainer" in state_dict:
             self._trainer.load_state_dict(state_dict["_trainer"])
+        saved = state_dict.get("data_order")
+        order = getattr(self._trainer.data_loader, "order", None)
+        if saved is not None and order is not None and dict(saved) != dict(order):
+            logger.warning(
+                "the checkpoint was trained with the sample order %s, this run draws %s "
+                "(DATALOADER.CONSECUTIVE_KEYFRAMES, _IN, NUM_WORKERS or the batch changed): the "
+                "samples from here on are not those of an uninterrupted run",
+                dict(saved),
+                dict(order),
+            )
 
     @classmethod
     def build_train_loader(cls, cfg: CfgNode, seed: int | None = None) -> ResumableLoader:
