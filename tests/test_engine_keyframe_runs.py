@@ -92,10 +92,13 @@ def _batches(loader, n: int) -> list[list[str]]:
 
 def test_stream_batches_hold_runs_and_resume_exactly():
     records = _records()
-    loader = ResumableLoader(
-        records, lambda r: r["image_id"], 4, 3, consecutive_keyframes=4, runs_in="batch"
-    )
-    batches = _batches(loader, 12)  # 2 epochs of 24 records
+
+    def loader(**kw):
+        return ResumableLoader(
+            records, lambda r: r["image_id"], 4, 3, consecutive_keyframes=4, runs_in="batch", **kw
+        )
+
+    batches = _batches(loader(), 12)  # 2 epochs of 24 records
     for epoch in (batches[:6], batches[6:]):
         ids = [i for b in epoch for i in b]
         assert sorted(ids) == sorted(r["image_id"] for r in records)
@@ -112,31 +115,8 @@ def test_stream_batches_hold_runs_and_resume_exactly():
     runs.append(run)
     assert max(len(r) for r in runs) >= 4 and len(runs) <= 2 * (12 * 4) // 4
     assert len(flat) / len(runs) > 2.5  # versus ~1 for independent draws of 24 records
-    resumed = _batches(
-        ResumableLoader(
-            records,
-            lambda r: r["image_id"],
-            4,
-            3,
-            start_iter=7,
-            consecutive_keyframes=4,
-            runs_in="batch",
-        ),
-        5,
-    )
-    assert resumed == batches[7:]
-    two_workers = _batches(
-        ResumableLoader(
-            records,
-            lambda r: r["image_id"],
-            4,
-            3,
-            num_workers=2,
-            consecutive_keyframes=4,
-            runs_in="batch",
-        ),
-        12,
-    )
+    assert _batches(loader(start_iter=7), 5) == batches[7:]
+    two_workers = _batches(loader(num_workers=2), 12)
     assert two_workers == batches
 
 
