@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+import av
 import pytest
 from conftest import load_tool
 
@@ -45,6 +46,7 @@ def test_data_benchmark_prints_both_sources_and_the_floor(capsys):
     assert rows == {
         ("frames", "test", "8x2"),
         ("video", "test", "8x2"),
+        ("video, training cut", "test", "8x2"),
         ("floor", "test", "8x2"),
         ("video floor", "test", "8x2"),
     }
@@ -67,6 +69,7 @@ def test_train_mode_times_runs_of_consecutive_keyframes(capsys):
         "frames",
         "frames, resized grid",
         "video",
+        "video, training cut",
         "video, runs of 2",
         "video, runs of 2 over batches of 2",
         "floor",
@@ -84,7 +87,11 @@ def test_generated_set_is_realistic(tmp_path):
         sizes
     )  # ~40 KB, not a trivially compressible image
     assert len(records[0]["frames"]) == 120 and records[0]["keyframe_index"] == 60
-    assert "gop 250" in what
+    assert "gop 250" in what and "training cut" in what
+    with av.open(records[0]["cut_video_path"]) as c:  # as prepare_ava's cut writes it
+        s = c.streams.video[0]
+        keys = [p.pts * s.time_base * 30 for p in c.demux(s) if p.pts is not None and p.is_keyframe]
+    assert keys == [0, 28, 58, 88, 118]
 
 
 def test_pyslowfast_path_must_be_a_checkout(tmp_path):

@@ -64,7 +64,13 @@ def test_cut_key_frame_interval(tmp_path):
     """``gop`` sets the frames between key frames of the cut (ffmpeg's ``-g`` and PyAV's)."""
     import av
 
-    assert ffmpeg_cut_command("m.mp4", "c.mp4", 900, 901, gop=30)[-3:] == ["-g", "30", "c.mp4"]
+    assert ffmpeg_cut_command("m.mp4", "c.mp4", 900, 901, gop=30)[-5:] == [
+        "-g",
+        "30",
+        "-f",
+        "mp4",
+        "c.mp4",
+    ]
     assert "-g" not in ffmpeg_cut_command("m.mp4", "c.mp4", 900, 901)
     _grey_video(tmp_path / "movie.mp4", 40, 10)
     cut = cut_video(

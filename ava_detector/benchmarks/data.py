@@ -13,6 +13,9 @@ keyframes, interleaved call by call (A B C A B C ...), in CPU seconds of the pro
   afresh (what a worker of a shuffled loader over AVA's hundreds of videos gets: the few videos it
   keeps open almost never hold the next clip; the generated set's two videos would otherwise stay
   open and let clips continue by chance);
+- ``video, training cut``: the same, from the videos re-encoded as ``data_prep/prepare_ava.py cut``
+  writes them by default (:class:`~ava_detector.data.video.transcode.ClipEncoding`: a key frame
+  where each clip starts, unreferenced B-frames between the sampled frames, x264's fastdecode);
 - ``video, runs of L``: train mode, the video source with ``DATALOADER.CONSECUTIVE_KEYFRAMES L``
   (``--runs``): the keyframes in shuffled runs of L consecutive ones of a video, each run in time
   order, through a cache of one open video (all a run needs; a worker over AVA's videos almost
@@ -51,6 +54,7 @@ from detectron2.config import CfgNode
 from detectron2.data import DatasetCatalog
 from tabulate import tabulate
 
+from ava_detector.ava.data.prep import cut_video
 from ava_detector.ava.mapper import AVADatasetMapper
 from ava_detector.benchmarks.pyslowfast_ava import pyslowfast_dataset
 from ava_detector.config.defaults import get_ava_cfg
@@ -63,6 +67,7 @@ from ava_detector.data.video.synthetic import (
     natural_frames,
     write_jpeg_frames,
 )
+from ava_detector.data.video.transcode import ClipEncoding
 from ava_detector.engine.keyframe_runs import KeyframeRuns
 from ava_detector.utils.video_writer import write_mp4
 
@@ -144,7 +149,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def realistic_records(
-    root: Path, videos: int, seconds: int, size: tuple[int, int], quality: int = 90, gop: int = 250
+    root: Path,
+    videos: int,
+    seconds: int,
+    size: tuple[int, int],
+    quality: int = 90,
+    gop: int = 250,
+    clip_span: int = 64,
 ) -> tuple[list[dict], str]:
     """Write ``videos`` natural-looking videos (JPEG frames + x264 mp4, 30 fps) under ``root``.
 
@@ -154,6 +165,7 @@ def realistic_records(
         size: ``(H, W)`` of the frames.
         quality: JPEG quality.
         gop: the mp4's key frame interval (B-frames: 3).
+        clip_span: the frames a clip spans, for the training cut's key frames.
 
     Returns:
         One record per keyframe (every second, at least a clip's half-length from both ends; two
@@ -167,6 +179,14 @@ def realistic_records(
         paths = write_jpeg_frames(root / "frames" / vid, vid, frames, quality=quality)
         sizes += [Path(p).stat().st_size for p in paths[::10]]
         video = write_mp4(root / "videos" / f"{vid}.mp4", frames, 30, crf=18, gop=gop, bframes=3)
+        cut = cut_video(
+            video,
+            root / "cut" / f"{vid}.mp4",
+            0,
+            seconds,
+            use_ffmpeg=False,
+            encoding=ClipEncoding(clip_span=clip_span),
+        )
         for sec in range(2, seconds - 1):
             x0, y0 = rng.uniform(0, 0.5, (2, 2)).T
             boxes = np.stack([x0, y0, x0 + 0.3, y0 + 0.4], axis=1).round(3)
@@ -181,6 +201,7 @@ def realistic_records(
                     "keyframe_index": sec * 30,
                     "frames": paths,
                     "video_path": video,
+                    "cut_video_path": str(cut),
                     "boxes": boxes.tolist(),
                     "labels": labels.tolist(),
                     "scores": [1.0, 1.0],
@@ -189,11 +210,15 @@ def realistic_records(
                 }
             )
         del frames
-    mp4_kb = sum(Path(r).stat().st_size for r in {r["video_path"] for r in records}) / 1024
+
+    def mbits(key: str) -> float:
+        kb = sum(Path(r).stat().st_size for r in {r[key] for r in records}) / 1024
+        return kb * 8 / 1024 / (videos * seconds)
+
     what = (
         f"generated {videos} x {seconds}s {size[0]}x{size[1]}: JPEG q{quality} mean "
         f"{np.mean(sizes) / 1024:.0f} KB, x264 crf 18 gop {gop} 3 B-frames "
-        f"({mp4_kb * 8 / 1024 / (videos * seconds):.2f} Mbit/s)"
+        f"({mbits('video_path'):.2f} Mbit/s; training cut {mbits('cut_video_path'):.2f} Mbit/s)"
     )
     return records, what
 
@@ -293,7 +318,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             t0 = time.perf_counter()
             records, what = realistic_records(
-                Path(tmp), args.videos, args.seconds, tuple(args.size), args.jpeg_quality, args.gop
+                Path(tmp),
+                args.videos,
+                args.seconds,
+                tuple(args.size),
+                args.jpeg_quality,
+                args.gop,
+                cfg.INPUT.NUM_FRAMES * cfg.INPUT.SAMPLING_RATE,
             )
             what += f"; written in {time.perf_counter() - t0:.0f}s"
         if not records:
@@ -315,6 +346,12 @@ def run(args: argparse.Namespace) -> int:
                 run_mapper = _cycle(AVADatasetMapper(cfg, is_train=is_train), order)
                 runners[source] = (
                     _through(video_cache, run_mapper) if source == "video" else run_mapper
+                )
+            if all(r.get("cut_video_path") for r in order):
+                cut_order = [dict(r, video_path=r["cut_video_path"]) for r in order]
+                cfg.INPUT.SOURCE = "video"
+                runners["video, training cut"] = _through(
+                    video_cache, _cycle(AVADatasetMapper(cfg, is_train=is_train), cut_order)
                 )
             if is_train and args.runs > 1:
                 runs = KeyframeRuns(
@@ -424,6 +461,14 @@ def run(args: argparse.Namespace) -> int:
                         TARGET_VIDEO_VS_PYSLOWFAST,
                     )
                 )
+                if "video, training cut" in med:
+                    notes.append(
+                        _ratio_line(
+                            "video, training cut / PySlowFast",
+                            med["video, training cut"] / med["pyslowfast"],
+                            TARGET_VIDEO_VS_PYSLOWFAST,
+                        )
+                    )
                 notes.append(
                     f"  (video decoding alone vs PySlowFast: {med['video floor'] / med['pyslowfast']:.2f}x; "
                     f"video clip time / its decoding: {med['video floor'] / med['video']:.2f}x)"

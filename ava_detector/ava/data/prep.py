@@ -9,15 +9,19 @@ Different ffmpeg builds resample differently and users lose ~3 mAP to that, so t
 kept here (``ffmpeg_*_command``) and used when ``ffmpeg`` is on the PATH. Without it, a PyAV fallback
 does the same deterministically: output frame ``j`` (time ``j / fps``) is the last decoded frame
 whose time is ``< (j + 0.5) / fps`` - the nearest-frame rule of ffmpeg's ``-r`` - written as JPEG.
+
+The cut can instead be encoded for training from the videos (``encoding``, a
+:class:`~ava_detector.data.video.transcode.ClipEncoding`): the same 30 fps frames (resampled by the
+same rule in the cut, so the frame extraction's ``-r 30`` keeps every frame), with key frames where
+the clips around AVA's keyframes start and unreferenced B-frames between the sampled frames. Both
+fallbacks stream the frames (a movie is never held in memory).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterable
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -26,7 +30,13 @@ import numpy as np
 
 from ava_detector.ava.data.frame_lists import format_frame_list
 from ava_detector.data.errors import InputFileError
-from ava_detector.utils.atomic_files import atomic_write_text, replace_folder
+from ava_detector.data.video.transcode import (
+    ClipEncoding,
+    ffmpeg_transcode_args,
+    resample_nearest,
+    transcode,
+)
+from ava_detector.utils.atomic_files import atomic_output, atomic_write_text, replace_folder
 
 __all__ = [
     "ffmpeg_cut_command",
@@ -45,10 +55,15 @@ def ffmpeg_cut_command(
     start: float = 900,
     length: float = 901,
     gop: int | None = None,
+    encoding: ClipEncoding | None = None,
 ) -> list[str]:
     """The exact cut command (seconds [start, start + length)); ``gop``: frames between key frames
-    of the re-encoded cut (None: the encoder's default, 250 for x264)."""
-    keyint = ["-g", str(int(gop))] if gop else []
+    of the re-encoded cut (None: the encoder's default, 250 for x264); ``encoding``: the training
+    encoding's options instead (``gop`` is then ignored; no audio)."""
+    if encoding is not None:
+        keyint = [*ffmpeg_transcode_args(encoding), "-an"]
+    else:
+        keyint = ["-g", str(int(gop))] if gop else []
     return [
         "ffmpeg",
         "-y",
@@ -59,6 +74,8 @@ def ffmpeg_cut_command(
         "-i",
         str(src),
         *keyint,
+        "-f",
+        "mp4",
         str(dst),
     ]
 
@@ -86,28 +103,6 @@ def output_frame_sources(times: np.ndarray, fps: float, num_out: int) -> np.ndar
     return np.clip(np.searchsorted(np.asarray(times), edges, side="left") - 1, 0, len(times) - 1)
 
 
-def _frame_seconds(frame: av.VideoFrame, path: str | Path) -> float:
-    if frame.pts is None or frame.time_base is None:
-        raise InputFileError(path, None, "cannot decode video: a frame has no timestamp")
-    return float(frame.pts * frame.time_base)
-
-
-def _decoded(path: str | Path) -> tuple[np.ndarray, list[np.ndarray], float]:
-    """(times in seconds from the stream start, RGB frames) of a whole video."""
-    try:
-        with av.open(str(path)) as c:
-            s = c.streams.video[0]
-            frames = [(_frame_seconds(f, path), f.to_ndarray(format="rgb24")) for f in c.decode(s)]
-            rate = float(s.average_rate or 30)
-    except (av.FFmpegError, IndexError) as e:
-        raise InputFileError(path, None, f"cannot decode video: {e}") from None
-    if not frames:
-        raise InputFileError(path, None, "video has no frames")
-    frames.sort(key=lambda x: x[0])
-    times = np.array([t for t, _ in frames])
-    return times - times[0], [f for _, f in frames], rate
-
-
 def cut_video(
     src: str | Path,
     dst: str | Path,
@@ -115,8 +110,10 @@ def cut_video(
     length: float = 901,
     use_ffmpeg: bool | None = None,
     gop: int | None = None,
+    encoding: ClipEncoding | None = None,
 ) -> Path:
-    """Cut ``src`` to ``[start, start + length)`` s into ``dst`` (ffmpeg if available, else PyAV re-encode).
+    """Cut ``src`` to ``[start, start + length)`` s into ``dst`` (ffmpeg if available, else PyAV
+    re-encode); ``dst`` appears only when complete.
 
     Args:
         src: the movie.
@@ -126,33 +123,20 @@ def cut_video(
         use_ffmpeg: ffmpeg (None: where installed) or PyAV.
         gop: frames between key frames (None: the encoder's default). A clip read from the video
             decodes from the key frame before it, so short intervals make random access cheaper.
+        encoding: the training encoding (overrides ``gop``): 30 fps, key frames where AVA's clips
+            start, unreferenced B-frames; None: the source's frames at the encoder's defaults.
     """
     dst = Path(dst)
-    # not atomic_output: the encoders pick the container from the extension, kept here
-    tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
     if use_ffmpeg is None:
         use_ffmpeg = shutil.which("ffmpeg") is not None
-    if use_ffmpeg:
+    if not use_ffmpeg:
+        return transcode(src, dst, encoding, start, length, gop=gop)
+    with atomic_output(dst) as tmp:
         subprocess.run(
-            ffmpeg_cut_command(src, tmp, start, length, gop), check=True, capture_output=True
+            ffmpeg_cut_command(src, tmp, start, length, gop, encoding),
+            check=True,
+            capture_output=True,
         )
-    else:
-        times, frames, rate = _decoded(src)
-        keep = [f for t, f in zip(times, frames) if start <= t < start + length]
-        if not keep:
-            raise InputFileError(src, None, f"no frames in [{start:g}, {start + length:g}) s")
-        with av.open(str(tmp), "w") as out:
-            stream = out.add_stream("libx264", rate=Fraction(rate).limit_denominator(1001))
-            stream.width, stream.height, stream.pix_fmt = (
-                keep[0].shape[1],
-                keep[0].shape[0],
-                "yuv420p",
-            )
-            stream.options = {"crf": "17", **({"g": str(int(gop))} if gop else {})}
-            for f in keep:
-                out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
-            out.mux(stream.encode())
-    os.replace(tmp, dst)
     return dst
 
 
@@ -177,18 +161,55 @@ def extract_frames(
             ffmpeg_frames_command(video, tmp, video_id, fps), check=True, capture_output=True
         )
     else:
-        times, frames, rate = _decoded(video)
-        duration = times[-1] + 1.0 / rate
-        for j, i in enumerate(output_frame_sources(times, fps, int(round(duration * fps)))):
-            path = tmp / f"{video_id}_{j + 1:06d}.jpg"
-            if not cv2.imwrite(
-                str(path),
-                cv2.cvtColor(frames[i], cv2.COLOR_RGB2BGR),
-                [cv2.IMWRITE_JPEG_QUALITY, quality],
-            ):
-                raise OSError(f"cannot write {path}")
+        _write_jpegs(video, tmp, video_id, fps, quality)
     replace_folder(tmp, out)
     return len(list(out.glob(f"{video_id}_*.jpg")))
+
+
+def _write_jpegs(video: str | Path, out: Path, video_id: str, fps: float, quality: int) -> None:
+    """The PyAV fallback of the frame extraction: decoded frames streamed through
+    :func:`resample_nearest` (times from the stream's first frame), each written as it comes."""
+    try:
+        with av.open(str(video)) as c:
+            if not c.streams.video:
+                raise InputFileError(video, None, "file has no video stream")
+            frames = _from_first_frame(_decoded_frames(c, video))
+            j = 0
+            for j, frame in enumerate(resample_nearest(frames, fps), start=1):
+                path = out / f"{video_id}_{j:06d}.jpg"
+                bgr = frame.to_ndarray(format="bgr24")
+                if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_JPEG_QUALITY, quality]):
+                    raise OSError(f"cannot write {path}")
+    except av.FFmpegError as e:
+        raise InputFileError(video, None, f"cannot decode video: {e}") from None
+    if j == 0:
+        raise InputFileError(video, None, "video has no frames")
+
+
+def _decoded_frames(
+    container: av.container.InputContainer, path: str | Path
+) -> Iterable[tuple[float, av.VideoFrame]]:
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    for frame in container.decode(stream):
+        if frame.pts is None or frame.time_base is None:
+            raise InputFileError(path, None, "cannot decode video: a frame has no timestamp")
+        yield float(frame.pts * frame.time_base), frame
+
+
+def _from_first_frame(
+    frames: Iterable[tuple[float, av.VideoFrame]],
+) -> Iterable[tuple[float, av.VideoFrame]]:
+    """Times from the first frame's, increasing (a repeated or earlier timestamp is dropped)."""
+    first = last = None
+    for t, frame in frames:
+        if first is None:
+            first = t
+        t -= first
+        if last is not None and t <= last:
+            continue
+        last = t
+        yield t, frame
 
 
 def scan_frames(frames_dir: str | Path, video_ids: Iterable[str]) -> dict[str, list[str]]:
