@@ -14,6 +14,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from conftest import load_script
 
 from ava_detector.ava.data.prep import cut_video, ffmpeg_cut_command, output_frame_sources
 from ava_detector.data.errors import InputFileError
@@ -241,3 +242,26 @@ def test_prepare_ava_cuts_for_training(tmp_path):
     assert "train: 60 frames" in run.stdout
     bad = subprocess.run([*cmd, *args, "--gop", "0"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "key_interval >= 1" in bad.stderr
+
+
+def test_transcode_videos_tool_goes_on_past_a_bad_video(tmp_path, capsys):
+    tool = load_script("data_prep/transcode_videos.py")
+    (tmp_path / "in").mkdir()
+    _grey_video(tmp_path / "in" / "good.mp4", 20, 10)
+    (tmp_path / "in" / "bad.mp4").write_bytes(b"\x00" * 500)
+    (tmp_path / "in" / "notes.txt").write_text("not a video")
+    out = tmp_path / "out"
+    assert tool.main([str(tmp_path / "in"), "--out", str(out), "--gop", "10"]) == 1
+    err = capsys.readouterr().err
+    assert "bad.mp4" in err and "good.mp4" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["good.mp4"]  # nothing half-written
+    assert _levels(out / "good.mp4") == [k for k in range(20) for _ in range(3)]
+    assert tool.main([str(tmp_path / "in" / "good.mp4"), "--out", str(out)]) == 0
+    assert "1 of 1 already in" in capsys.readouterr().out
+    for bad_args in (["--gop", "0"], ["--clip-span", "-2"]):
+        with pytest.raises(SystemExit) as e:
+            tool.main([str(tmp_path / "in"), "--out", str(out), *bad_args])
+        assert e.value.code == 2
+    with pytest.raises(SystemExit):
+        tool.main([str(tmp_path / "missing"), "--out", str(out)])
+    assert "missing: no such file or folder" in capsys.readouterr().err

@@ -1,5 +1,5 @@
 """docs/custom_dataset.md's end-to-end steps, run as the document writes them: generated videos and
-their CVAT exports -> import -> data doctor -> train (and the error without --gt-boxes) -> evaluate
+their CVAT exports -> the training encoding -> import -> data doctor -> train (and the error without --gt-boxes) -> evaluate
 -> demo -> export back to CVAT."""
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def test_the_documented_steps_run_end_to_end(tmp_path):
     assert [shlex.split(c)[1] for c in commands] == [
         "data_prep/make_synthetic_ava.py",
         "data_prep/export_annotations.py",
+        "data_prep/transcode_videos.py",
         "data_prep/import_annotations.py",
         "data_prep/check_ava.py",
         "tools/train_ava.py",
@@ -54,7 +55,7 @@ def test_the_documented_steps_run_end_to_end(tmp_path):
     ]
     outputs = []
     for i, command in enumerate(commands):
-        if i == 4:  # first as a user who forgot --gt-boxes: stopped before training, one line
+        if i == 5:  # first as a user who forgot --gt-boxes: stopped before training, one line
             early = _run(command.replace(" --gt-boxes", ""), tmp_path)
             assert early.returncode == 2 and not (tmp_path / "out").exists()
             assert (
@@ -69,9 +70,10 @@ def test_the_documented_steps_run_end_to_end(tmp_path):
         kitchen / "annotations" / "ava_action_list_v2.2_for_activitynet_2019.pbtxt"
     ).read_text()
     assert label_map.count("label_id") == 6
-    assert "warn" in outputs[3] and "make_proposals.py" in outputs[3]
+    assert "wrote 4 video(s)" in outputs[2]
+    assert "warn" in outputs[4] and "make_proposals.py" in outputs[4]
     assert (tmp_path / "out" / "model_final.pth").is_file()
-    assert re.search(r"kitchen_val: GT-box mAP@0\.5IOU = [01]\.\d{4}", outputs[5])
+    assert re.search(r"kitchen_val: GT-box mAP@0\.5IOU = [01]\.\d{4}", outputs[6])
     detections = tmp_path / "out" / "eval" / "inference" / "kitchen_val" / "detections.csv"
     assert {line.split(",")[6] for line in detections.read_text().splitlines()} == {
         str(i) for i in range(1, 7)
