@@ -138,3 +138,26 @@ def test_truncated_frames_and_a_garbled_video_are_found(root, check_ava, capsys)
     assert f"{not_key}: truncated JPEG (no end-of-image marker FF D9 at the end)" in out
     assert "1 unreadable or truncated" in out
     assert f"{video}: cannot decode after" in out
+
+
+def test_sparse_key_frames_are_a_warning_that_names_the_fix(root, check_ava, capsys):
+    """Key frames 2 s apart: a warning (exit 0) naming the video and the transcoding tool; after
+    the training encoding, one a second."""
+    import av
+
+    from ava_detector.data.video.transcode import ClipEncoding, transcode
+    from ava_detector.utils.video_writer import write_mp4
+
+    video = next((root / "videos").glob("syn_train_*.mp4"))
+    with av.open(str(video)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    write_mp4(video, frames, 30, gop=60, crf=18)
+    assert check_ava(["--root", str(root), "--split", "train"]) == 0
+    out = capsys.readouterr().out
+    assert "video key frames (INPUT.SOURCE video training)  warn" in out
+    assert f"{video}: key frames every 2.00 s" in out and "transcode_videos.py" in out
+    transcode(video, video.with_name("x.mp4"), ClipEncoding())
+    video.with_name("x.mp4").replace(video)
+    assert check_ava(["--root", str(root), "--split", "train"]) == 0
+    out = capsys.readouterr().out
+    assert "every 1.00 s (median of 1 videos)" in out and "warn" not in out

@@ -252,10 +252,11 @@ def _check_frames(
     return check
 
 
-def _decode_across(path: str, decode_all: bool) -> tuple[float, float, list[str]]:
-    """(frame rate, duration, problems) of a video read from start to end: every packet demuxed and
-    every key frame decoded (every frame with ``decode_all``), so damage anywhere in the file that
-    hits a key frame or the container is found without decoding the whole video."""
+def _decode_across(path: str, decode_all: bool) -> tuple[float, float, list[str], float | None]:
+    """(frame rate, duration, problems, median seconds between key frames or None) of a video read
+    from start to end: every packet demuxed and every key frame decoded (every frame with
+    ``decode_all``), so damage anywhere in the file that hits a key frame or the container is found
+    without decoding the whole video."""
     with av.open(path) as c:
         s = c.streams.video[0]
         rate = float(s.average_rate or 0)
@@ -267,32 +268,40 @@ def _decode_across(path: str, decode_all: bool) -> tuple[float, float, list[str]
         if not decode_all:
             s.codec_context.skip_frame = "NONKEY"
         decoded, last = 0, 0.0
+        keys: list[float] = []
         try:
             for frame in c.decode(s):
                 decoded += 1
                 last = float(frame.time or 0.0)
+                if frame.key_frame:
+                    keys.append(last)
         except av.FFmpegError as e:
-            return rate, duration, [f"{path}: cannot decode after {last:.1f} s ({e})"]
+            return rate, duration, [f"{path}: cannot decode after {last:.1f} s ({e})"], None
         if decoded == 0:
-            return rate, duration, [f"{path}: no frame decodes"]
-        return rate, duration, []
+            return rate, duration, [f"{path}: no frame decodes"], None
+        gaps = np.diff(np.unique(keys))
+        return rate, duration, [], float(np.median(gaps)) if len(gaps) else None
 
 
 def _check_videos(
     videos: dict, needed: dict, fps: float, last_index: dict, decode_all: bool = False
-) -> Check:
+) -> list[Check]:
     """Each needed video opens, has the expected frame rate, lasts long enough and decodes across its
-    length (its key frames; every frame with ``decode_all``). Videos in parallel."""
+    length (its key frames; every frame with ``decode_all``); then how far apart their key frames
+    are (:func:`_check_seeking`). Videos in parallel."""
     check = Check("videos open, fps and duration fit")
+    intervals: dict[str, float] = {}
 
     def one_video(vid: str) -> list[str]:
         path = videos.get(vid)
         if path is None:
             return [f"{vid}: no video file"]
         try:
-            rate, duration, problems = _decode_across(path, decode_all)
+            rate, duration, problems, interval = _decode_across(path, decode_all)
         except (av.FFmpegError, IndexError, OSError) as e:
             return [f"{path}: cannot decode ({e})"]
+        if interval is not None:
+            intervals[path] = interval
         if abs(rate - fps) > 0.01 * fps:
             problems.append(f"{path}: {rate:g} fps, the dataset's timeline is {fps:g} fps")
         if duration * fps < last_index[vid] + 1:
@@ -301,8 +310,37 @@ def _check_videos(
 
     problems = [p for r in _parallel(one_video, sorted(needed), "videos") for p in r]
     if problems:
-        return check.fail(f"{len(problems)} problems", problems)
-    check.detail = f"{len(needed)} videos"
+        check.fail(f"{len(problems)} problems", problems)
+    else:
+        check.detail = f"{len(needed)} videos"
+    return [check, _check_seeking(intervals)]
+
+
+#: Key frames further apart than this (seconds) make shuffled ``INPUT.SOURCE video`` training clips
+#: decode a long run of frames before each clip (the training encoding has one a second).
+SEEK_WARN_INTERVAL_S = 1.5
+
+
+def _check_seeking(intervals: dict[str, float]) -> Check:
+    """A warning when the videos' key frames are far apart (median interval over
+    :data:`SEEK_WARN_INTERVAL_S`): a shuffled ``INPUT.SOURCE video`` training clip decodes from the
+    key frame before it; ``data_prep/transcode_videos.py`` re-encodes them."""
+    check = Check("video key frames (INPUT.SOURCE video training)")
+    if not intervals:
+        check.detail = "fewer than 2 key frames a video"
+        return check
+    median = float(np.median(list(intervals.values())))
+    sparse = sorted(p for p, v in intervals.items() if v > SEEK_WARN_INTERVAL_S)
+    check.detail = f"every {median:.2f} s (median of {len(intervals)} videos)"
+    if sparse:
+        check.fail(
+            f"{len(sparse)} of {len(intervals)} videos have key frames over "
+            f"{SEEK_WARN_INTERVAL_S:g} s apart (median {median:.2f} s): a shuffled clip decodes "
+            "from the key frame before it; data_prep/transcode_videos.py (or prepare_ava.py cut) "
+            "writes the training encoding, ~4x cheaper clips",
+            [f"{p}: key frames every {intervals[p]:.2f} s" for p in sparse],
+            status="warn",
+        )
     return check
 
 
@@ -422,7 +460,7 @@ def run_checks(
         )
     if videos:
         last = {v: max(i) for v, i in on_timeline.items()}
-        checks.append(_check_videos(videos, on_timeline, fps, last, decode_all))
+        checks.extend(_check_videos(videos, on_timeline, fps, last, decode_all))
     if not has_frames and not videos:
         checks.append(
             Check("frames or videos").fail(
