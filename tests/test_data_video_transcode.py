@@ -197,6 +197,18 @@ def test_transcode_resamples_and_cuts(tmp_path):
     assert _levels(plain) == list(range(10, 30))  # the reference cut keeps the source's rate
 
 
+def test_odd_sizes_are_scaled_to_even_ones(tmp_path):
+    """4:2:0 needs even sizes: a 33x21 video (full-chroma) comes out 32x20, the same picture."""
+    frames = [np.full((21, 33, 3), 40 + 10 * k, np.uint8) for k in range(12)]
+    src = write_mp4(tmp_path / "odd.mp4", frames, 30, crf=0, pix_fmt="yuv444p")
+    out = transcode(src, tmp_path / "even.mp4", ClipEncoding(key_interval=4))
+    with av.open(str(out)) as c:
+        got = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert [g.shape for g in got] == [(20, 32, 3)] * 12
+    levels = np.array([g.mean() for g in got])
+    assert np.abs(levels - (40 + 10 * np.arange(12))).max() < 1.5  # crf 18, limited range
+
+
 def test_transcode_bad_input_leaves_nothing(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video at all" * 100)

@@ -103,7 +103,8 @@ class ClipEncoding:
 
 def ffmpeg_transcode_args(encoding: ClipEncoding) -> list[str]:
     """The ffmpeg output options of ``encoding`` (after ``-i <src>``, before the output file)."""
-    args = ["-r", f"{encoding.fps:g}", "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    args = ["-r", f"{encoding.fps:g}", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"]
+    args += ["-c:v", "libx264", "-pix_fmt", "yuv420p"]
     for key, value in encoding.codec_options().items():
         args += [f"-{key}", value]
     # n counts output frames from 0; frame 0 is a key frame anyway
@@ -250,10 +251,14 @@ def _encode(
             timed = ((None, f) for f in resample_nearest(frames, encoding.fps, num_out))
         n = 0
         for t, frame in timed:
-            if n == 0:
-                stream.width, stream.height = frame.width, frame.height
-            if frame.format.name != "yuv420p":
-                frame = frame.reformat(format="yuv420p")
+            if n == 0:  # 4:2:0 needs even sizes: an odd one is scaled down by a pixel
+                stream.width, stream.height = frame.width // 2 * 2, frame.height // 2 * 2
+            if (frame.format.name, frame.width, frame.height) != (
+                "yuv420p",
+                stream.width,
+                stream.height,
+            ):
+                frame = frame.reformat(stream.width, stream.height, "yuv420p")
             if t is None:
                 frame.pts, frame.time_base = n, Fraction(1) / rate
             else:
