@@ -83,3 +83,21 @@ def load_script(relative_path: str):
 def load_tool(name: str):
     """``tools/<name>.py`` as a module (see :func:`load_script`)."""
     return load_script(f"tools/{name}.py")
+
+
+def grey_video(path, n: int, fps) -> None:
+    """A 32x32 H.264 video (lossless) whose frame k is a flat grey of level 20 + 4k: its levels
+    survive H.264 and JPEG re-encoding almost exactly, so a test can tell which frame it got."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=Fraction(fps))
+        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
+        s.options = {"crf": "0"}
+        for k in range(n):
+            img = np.full((32, 32, 3), 20 + 4 * k, np.uint8)
+            c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        c.mux(s.encode())

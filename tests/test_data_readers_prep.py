@@ -3,12 +3,11 @@ the cut, the frame-list builder."""
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import av
 import cv2
 import numpy as np
 import pytest
+from conftest import grey_video
 
 from ava_detector.ava.data.frame_lists import read_frame_list
 from ava_detector.ava.data.prep import (
@@ -20,18 +19,6 @@ from ava_detector.ava.data.prep import (
     write_frame_lists,
 )
 from ava_detector.data.errors import InputFileError
-
-
-def _grey_video(path, n, fps):
-    """Frame k is a flat grey of level 20 + 4k (survives H.264 / JPEG almost exactly)."""
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=Fraction(fps))
-        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
-        s.options = {"crf": "0"}
-        for k in range(n):
-            img = np.full((32, 32, 3), 20 + 4 * k, np.uint8)
-            c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        c.mux(s.encode())
 
 
 def _levels(paths):
@@ -52,7 +39,7 @@ def test_output_frame_sources_by_hand():
 
 
 def test_extract_25fps_video_to_30fps_frames(tmp_path):
-    _grey_video(tmp_path / "v.mp4", 50, 25)
+    grey_video(tmp_path / "v.mp4", 50, 25)
     n = extract_frames(tmp_path / "v.mp4", tmp_path / "frames", "vid", fps=30, use_ffmpeg=False)
     assert n == 60
     paths = sorted((tmp_path / "frames" / "vid").glob("vid_*.jpg"))
@@ -62,7 +49,6 @@ def test_extract_25fps_video_to_30fps_frames(tmp_path):
 
 def test_cut_key_frame_interval(tmp_path):
     """``gop`` sets the frames between key frames of the cut (ffmpeg's ``-g`` and PyAV's)."""
-    import av
 
     assert ffmpeg_cut_command("m.mp4", "c.mp4", 900, 901, gop=30)[-5:] == [
         "-g",
@@ -72,7 +58,7 @@ def test_cut_key_frame_interval(tmp_path):
         "c.mp4",
     ]
     assert "-g" not in ffmpeg_cut_command("m.mp4", "c.mp4", 900, 901)
-    _grey_video(tmp_path / "movie.mp4", 40, 10)
+    grey_video(tmp_path / "movie.mp4", 40, 10)
     cut = cut_video(
         tmp_path / "movie.mp4", tmp_path / "cut.mp4", start=1, length=2, use_ffmpeg=False, gop=5
     )
@@ -88,7 +74,7 @@ def test_cut_key_frame_interval(tmp_path):
 
 
 def test_cut_then_frame_lists(tmp_path):
-    _grey_video(tmp_path / "movie.mp4", 40, 10)  # 4 s at 10 fps
+    grey_video(tmp_path / "movie.mp4", 40, 10)  # 4 s at 10 fps
     cut = cut_video(
         tmp_path / "movie.mp4", tmp_path / "cut.mp4", start=1, length=2, use_ffmpeg=False
     )

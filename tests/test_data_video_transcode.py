@@ -7,14 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
-from conftest import load_script
+from conftest import grey_video, load_script
 
 from ava_detector.ava.data.prep import cut_video, ffmpeg_cut_command, output_frame_sources
 from ava_detector.data.errors import InputFileError
@@ -29,18 +28,6 @@ from ava_detector.data.video.transcode import (
 from ava_detector.utils.video_writer import write_mp4
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _grey_video(path, n, fps):
-    """Frame k is a flat grey of level 20 + 4k (survives H.264 almost exactly)."""
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=Fraction(fps))
-        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
-        s.options = {"crf": "0"}
-        for k in range(n):
-            img = np.full((32, 32, 3), 20 + 4 * k, np.uint8)
-            c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        c.mux(s.encode())
 
 
 def _levels(path):
@@ -180,10 +167,10 @@ def test_video_source_decodes_only_the_clip_from_the_training_encoding(footage, 
 
 
 def test_transcode_resamples_and_cuts(tmp_path):
-    _grey_video(tmp_path / "m25.mp4", 50, 25)  # 2 s at 25 fps
+    grey_video(tmp_path / "m25.mp4", 50, 25)  # 2 s at 25 fps
     out = transcode(tmp_path / "m25.mp4", tmp_path / "a.mp4", ClipEncoding(key_interval=10))
     assert _levels(out) == output_frame_sources(np.arange(50) / 25, 30, 60).tolist()
-    _grey_video(tmp_path / "m10.mp4", 40, 10)  # 4 s at 10 fps
+    grey_video(tmp_path / "m10.mp4", 40, 10)  # 4 s at 10 fps
     cut = cut_video(
         tmp_path / "m10.mp4",
         tmp_path / "cut.mp4",
@@ -214,7 +201,7 @@ def test_transcode_bad_input_leaves_nothing(tmp_path):
     bad.write_bytes(b"not a video at all" * 100)
     with pytest.raises(InputFileError, match="bad.mp4"):
         transcode(bad, tmp_path / "out" / "x.mp4", ClipEncoding())
-    _grey_video(tmp_path / "short.mp4", 10, 10)
+    grey_video(tmp_path / "short.mp4", 10, 10)
     with pytest.raises(InputFileError, match="short.mp4.*no frames from 5 s"):
         transcode(tmp_path / "short.mp4", tmp_path / "out" / "y.mp4", ClipEncoding(), start=5)
     assert not list((tmp_path / "out").iterdir())  # no output, no temporary file
@@ -234,7 +221,7 @@ def test_prepare_ava_cuts_for_training(tmp_path):
     (root / "annotations").mkdir(parents=True)
     (root / "annotations" / "ava_train_v2.2.csv").write_text("m1,0902,0.1,0.1,0.5,0.5,12,0\n")
     (tmp_path / "movies").mkdir()
-    _grey_video(tmp_path / "movies" / "m1.mp4", 40, 10)
+    grey_video(tmp_path / "movies" / "m1.mp4", 40, 10)
     cmd = [sys.executable, str(REPO / "data_prep" / "prepare_ava.py"), "all"]
     args = ["--movies", str(tmp_path / "movies"), "--root", str(root), "--no-ffmpeg"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -259,7 +246,7 @@ def test_prepare_ava_cuts_for_training(tmp_path):
 def test_transcode_videos_tool_goes_on_past_a_bad_video(tmp_path, capsys):
     tool = load_script("data_prep/transcode_videos.py")
     (tmp_path / "in").mkdir()
-    _grey_video(tmp_path / "in" / "good.mp4", 20, 10)
+    grey_video(tmp_path / "in" / "good.mp4", 20, 10)
     (tmp_path / "in" / "bad.mp4").write_bytes(b"\x00" * 500)
     (tmp_path / "in" / "notes.txt").write_text("not a video")
     out = tmp_path / "out"
