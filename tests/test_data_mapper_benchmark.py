@@ -104,3 +104,25 @@ def test_benchmark_tool_lists_the_subcommands_not_the_helpers(capsys):
         load_tool("benchmark").main(["--help"])
     out = capsys.readouterr().out
     assert "{data,eval,model,scale,train}" in out and "pyslowfast_ava" not in out
+
+
+def test_encodings_benchmark_shows_what_each_part_saves(capsys):
+    from ava_detector.benchmarks import encodings
+
+    parser = argparse.ArgumentParser()
+    encodings.add_arguments(parser)
+    assert (
+        encodings.run(parser.parse_args(["--seconds", "5", "--size", "96", "160", "--rounds", "1"]))
+        == 0
+    )
+    rows = {
+        cells[0]: cells[1:]
+        for line in capsys.readouterr().out.splitlines()[3:]
+        if (cells := [c.strip() for c in line.strip("|").split("|")])
+    }
+    assert list(rows) == [name for name, _ in encodings.VARIANTS]
+    decoded = {name: float(r[2]) for name, r in rows.items()}
+    # from the key frame at 0 every reference frame up to the clip; from the training encoding the
+    # clip's 32 frames, the 2 references before the next key frames and one read ahead
+    assert decoded["x264 defaults (key frame every 250, 3 B-frames)"] > 60
+    assert decoded["training encoding (3 B, fastdecode)"] == 35
