@@ -20,14 +20,17 @@ around a keyframe starts, unreferenced B-frames between (``INPUT.SOURCE video`` 
 cut (the movie's frame rate, the encoder's defaults, ``-g`` from ``--gop``).
 
 The split of each video comes from the annotation CSVs ``root/annotations/ava_{train,val}_<version>.csv``.
-Finished videos / frame folders are skipped, so an interrupted run can simply be restarted.
+Finished videos / frame folders are skipped, so an interrupted run can simply be restarted; a movie
+that cannot be cut or decoded is reported by name, the others go on, and the exit status is 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
@@ -38,6 +41,7 @@ from ava_detector.ava.data.prep import (
     write_frame_lists,
 )
 from ava_detector.ava.data.register import VIDEO_SUFFIXES
+from ava_detector.data.errors import InputFileError
 from ava_detector.data.video.transcode import ClipEncoding
 
 
@@ -52,6 +56,15 @@ def split_videos(root: Path, version: str) -> dict[str, list[str]]:
     if not out:
         sys.exit(f"error: no annotation CSVs under {root / 'annotations'}")
     return out
+
+
+def _report(failed: list[str], fn: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+    """``fn(*args, **kwargs)``; a bad movie or video is reported (file named) and the run goes on."""
+    try:
+        fn(*args, **kwargs)
+    except InputFileError as e:
+        failed.append(str(e))
+        tqdm.write(f"error: {e}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             p.error(str(e))
     use_ffmpeg = False if args.no_ffmpeg else None
+    failed: list[str] = []
     vids = [v for vs in split_videos(root, args.version).values() for v in vs]
     if args.step in ("cut", "all"):
         if not args.movies:
@@ -108,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {len(missing)} movies missing, e.g. {missing[0]}", file=sys.stderr)
         for v in tqdm([v for v in vids if v in movies], desc="cut"):
             if not (root / "videos" / f"{v}.mp4").exists():
-                cut_video(
+                _report(
+                    failed,
+                    cut_video,
                     movies[v],
                     root / "videos" / f"{v}.mp4",
                     args.start,
@@ -121,7 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         for v in tqdm(vids, desc="frames"):
             video = root / "videos" / f"{v}.mp4"
             if video.exists() and not (root / "frames" / v).is_dir():
-                extract_frames(video, root / "frames", v, args.fps, use_ffmpeg)
+                _report(failed, extract_frames, video, root / "frames", v, args.fps, use_ffmpeg)
+    if failed:
+        print(
+            f"{len(failed)} failed (rerun to retry them):\n  " + "\n  ".join(failed),
+            file=sys.stderr,
+        )
+        return 1
     if args.step in ("lists", "all"):
         counts = write_frame_lists(root, split_videos(root, args.version))
         print(", ".join(f"{s}: {n} frames" for s, n in counts.items()))

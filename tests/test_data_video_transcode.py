@@ -264,3 +264,40 @@ def test_transcode_videos_tool_goes_on_past_a_bad_video(tmp_path, capsys):
     with pytest.raises(SystemExit):
         tool.main([str(tmp_path / "missing"), "--out", str(out)])
     assert "missing: no such file or folder" in capsys.readouterr().err
+
+
+def test_an_ffmpeg_failure_names_the_movie_and_leaves_nothing(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "ffmpeg"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\necho 'ffmpeg version n7'\necho \"Unknown encoder 'libx264'\" >&2\nexit 8\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    grey_video(tmp_path / "movie.mp4", 10, 10)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(
+        InputFileError, match=r"movie.mp4: ffmpeg failed \(exit 8\): Unknown encoder"
+    ):
+        cut_video(
+            tmp_path / "movie.mp4", tmp_path / "out" / "cut.mp4", 0, 1, encoding=ClipEncoding()
+        )
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_prepare_ava_reports_a_bad_movie_and_goes_on(tmp_path, capsys):
+    root = tmp_path / "ava"
+    (root / "annotations").mkdir(parents=True)
+    rows = "m1,0902,0.1,0.1,0.5,0.5,12,0\nm2,0902,0.1,0.1,0.5,0.5,12,0\n"
+    (root / "annotations" / "ava_train_v2.2.csv").write_text(rows)
+    (tmp_path / "movies").mkdir()
+    grey_video(tmp_path / "movies" / "m1.mp4", 40, 10)
+    (tmp_path / "movies" / "m2.mp4").write_bytes(b"\x00" * 300)
+    tool = load_script("data_prep/prepare_ava.py")
+    args = ["--movies", str(tmp_path / "movies"), "--root", str(root), "--no-ffmpeg"]
+    assert tool.main(["all", *args, "--start", "1", "--length", "2", "--gop", "10"]) == 1
+    err = capsys.readouterr().err
+    assert "m2.mp4" in err and "1 failed" in err and "m1.mp4" not in err
+    assert sorted(p.name for p in (root / "videos").iterdir()) == ["m1.mp4"]
+    assert sorted(p.name for p in (root / "frames").iterdir()) == ["m1"]
+    assert not (root / "frame_lists").exists()  # not written from an incomplete set

@@ -132,12 +132,19 @@ def cut_video(
     if not use_ffmpeg:
         return transcode(src, dst, encoding, start, length, gop=gop)
     with atomic_output(dst) as tmp:
-        subprocess.run(
-            ffmpeg_cut_command(src, tmp, start, length, gop, encoding),
-            check=True,
-            capture_output=True,
-        )
+        _run_ffmpeg(ffmpeg_cut_command(src, tmp, start, length, gop, encoding), src)
     return dst
+
+
+def _run_ffmpeg(command: list[str], src: str | Path) -> None:
+    """Run an ffmpeg command; a failure is an :class:`InputFileError` naming ``src`` with the end
+    of ffmpeg's message (e.g. a build without libx264, a damaged movie)."""
+    done = subprocess.run(command, capture_output=True, text=True, errors="replace")
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        raise InputFileError(
+            src, None, f"ffmpeg failed (exit {done.returncode}): {' / '.join(lines[-3:])}"
+        )
 
 
 def extract_frames(
@@ -156,12 +163,14 @@ def extract_frames(
     tmp.mkdir(parents=True)
     if use_ffmpeg is None:
         use_ffmpeg = shutil.which("ffmpeg") is not None
-    if use_ffmpeg:
-        subprocess.run(
-            ffmpeg_frames_command(video, tmp, video_id, fps), check=True, capture_output=True
-        )
-    else:
-        _write_jpegs(video, tmp, video_id, fps, quality)
+    try:
+        if use_ffmpeg:
+            _run_ffmpeg(ffmpeg_frames_command(video, tmp, video_id, fps), video)
+        else:
+            _write_jpegs(video, tmp, video_id, fps, quality)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written is left
+        raise
     replace_folder(tmp, out)
     return len(list(out.glob(f"{video_id}_*.jpg")))
 
