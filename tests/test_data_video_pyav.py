@@ -103,7 +103,7 @@ def test_cache_and_skipping_keep_frame_identity(long_gop):
     # sequential keyframes (overlapping clips), a jump ahead, backwards, past the end, the start
     for center in [60, 90, 120, 150, 240, 280, 299, 100, 32, 0, 200, 201, 17]:
         assert _clip(src, center) == clip_indices(center, 32, 2, NUM).tolist(), center
-    video = cache._videos[long_gop]
+    (video,) = cache._videos.values()
     assert video.window and video.frames is not None  # kept open, positioned after the last clip
     rng = np.random.RandomState(0)
     fresh = PyAVVideoSource(long_gop, cache=pv.VideoCache(0))
@@ -160,14 +160,14 @@ def test_cache_bounds(tmp_path, long_gop):
     cache = pv.VideoCache(max_videos=2, max_bytes=40 * 96 * 128 * 3)
     for path in (long_gop, other, third):
         assert _numbers(PyAVVideoSource(path, cache=cache).read_times([1.0])) == [30]
-    assert list(cache._videos) == [other, third]  # least recently used closed
+    assert cache.open_paths() == [other, third]  # least recently used closed
     sample_clip(PyAVVideoSource(long_gop, cache=cache), 5.0, 32, 2, 30)
     assert sum(v.nbytes for v in cache._videos.values()) <= cache.max_bytes
     assert (
         _clip(PyAVVideoSource(long_gop, cache=cache), 160) == clip_indices(160, 32, 2, NUM).tolist()
     )
     cache.clear()
-    assert not cache._videos
+    assert not cache.open_paths()
 
 
 def _child(path, queue):
@@ -210,4 +210,50 @@ def test_continue_forward_or_seek(long_gop, tmp_path, monkeypatch):
     for center in (60, 70, 150):
         assert _clip(src, center) == clip_indices(center, 32, 2, NUM).tolist()
     assert seeks == [28, 118]
+    cache.clear()
+
+
+def test_two_runs_in_one_video_keep_a_position_each(long_gop, monkeypatch):
+    """A worker reading two runs of consecutive keyframes in turn, both in one video: with
+    per_video 2 each run continues its own copy (two seeks in all); with one copy every step back
+    to the earlier run seeks (a step forward to the later one may decode on instead). The frames
+    are those of a fresh read either way."""
+    seeks = []
+    real = pv._OpenVideo.seek
+    monkeypatch.setattr(
+        pv._OpenVideo, "seek", lambda self, t: seeks.append(round(t * 30)) or real(self, t)
+    )
+    turns = [c for pair in zip(range(40, 100, 10), range(200, 260, 10)) for c in pair]
+    expected = [clip_indices(c, 32, 2, NUM).tolist() for c in turns]
+    for per_video in (1, 2):
+        cache = pv.VideoCache(max_videos=2, per_video=per_video)
+        seeks.clear()
+        assert [_clip(PyAVVideoSource(long_gop, cache=cache), c) for c in turns] == expected
+        if per_video == 1:
+            back = [t - 32 for t in turns[::2]]  # each clip of the earlier run starts there
+            assert [s for s in seeks if s < 150] == back, seeks
+        else:
+            assert seeks == [turns[0] - 32, turns[1] - 32]
+        assert cache.open_paths() == [long_gop] * min(per_video, 2)
+        cache.clear()
+
+
+def test_a_copy_idle_for_a_turn_is_reused_not_reopened(long_gop, tmp_path, monkeypatch):
+    """per_video 2: a run that ends and a new one in the same video reposition the idle copy (no
+    third file open), with another video's run in between and a header probe before each read."""
+    opened = []
+    real = pv._OpenVideo.__init__
+    monkeypatch.setattr(
+        pv._OpenVideo, "__init__", lambda self, path: opened.append(path) or real(self, path)
+    )
+    other = write_mp4(
+        tmp_path / "o.mp4", [numbered_frame(i, 96, 128) for i in range(NUM)], 30, gop=30
+    )
+    cache = pv.VideoCache(max_videos=2, per_video=2)
+    # lane 1 reads long_gop, lane 2 reads `other`; then lane 1's next run is long_gop again
+    for path, center in [(long_gop, 40), (other, 40), (long_gop, 50), (other, 50), (long_gop, 220)]:
+        src = PyAVVideoSource(path, cache=cache)
+        assert src.duration == NUM / 30  # a header probe first, as a mapper's: no copy for it
+        assert _clip(src, center) == clip_indices(center, 32, 2, NUM).tolist()
+    assert opened == [long_gop, other]
     cache.clear()

@@ -367,10 +367,11 @@ def test_worker_runs_keep_a_batch_of_videos_open(tmp_path: Path, monkeypatch):
     assert cfg.DATALOADER.CONSECUTIVE_KEYFRAMES_IN == "worker"  # the default
     cfg.DATALOADER.CONSECUTIVE_KEYFRAMES_IN = "batch"
     _Trainer.build_train_loader(cfg)
-    assert (cache.max_videos, cache.max_bytes) == (2, 128 << 20)  # "batch": a run is in one batch
+    # "batch": a run is in one batch
+    assert (cache.max_videos, cache.max_bytes, cache.per_video) == (2, 128 << 20, 1)
     cfg.DATALOADER.CONSECUTIVE_KEYFRAMES_IN = "worker"
     loader = _Trainer.build_train_loader(cfg)
-    assert loader.runs_spread == 6 and cache.max_videos == 6
+    assert loader.runs_spread == 6 and cache.max_videos == 6 and cache.per_video == 6
     assert cache.max_bytes == 6 * pyav_source.VIDEO_CACHE_BYTES_PER_RUN
 
 

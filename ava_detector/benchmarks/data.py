@@ -371,7 +371,7 @@ def run(args: argparse.Namespace) -> int:
                         for i in runs.permutation(torch.Generator().manual_seed(0), args.lanes)
                     ]
                     lanes_cache = pyav_source.VideoCache(
-                        args.lanes, args.lanes * pyav_source.VIDEO_CACHE_BYTES_PER_RUN
+                        args.lanes, args.lanes * pyav_source.VIDEO_CACHE_BYTES_PER_RUN, args.lanes
                     )
                     caches.append(lanes_cache)
                     runners[f"video, runs of {args.runs} over batches of {args.lanes}"] = _through(

@@ -189,12 +189,13 @@ class VideoTrainer(DefaultTrainer):
     def build_train_loader(cls, cfg: CfgNode, seed: int | None = None) -> ResumableLoader:
         """The seeded resumable loader over ``DATASETS.TRAIN`` (per-process batch size). With runs
         of consecutive keyframes spread over a worker's batches, the process's video cache keeps a
-        batch's worth of videos open (the workers fork from here and inherit the bounds)."""
+        batch's worth of videos open, a file once per run in it (the workers fork from here and
+        inherit the bounds)."""
         batch = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
         runs = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES", 1)
         runs_in = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES_IN", "worker")
         if runs > 1 and runs_in == "worker":
-            VIDEO_CACHE.ensure(batch, batch * VIDEO_CACHE_BYTES_PER_RUN)
+            VIDEO_CACHE.ensure(batch, batch * VIDEO_CACHE_BYTES_PER_RUN, per_video=batch)
         return ResumableLoader(
             cls.load_records(cfg, cfg.DATASETS.TRAIN, is_train=True),
             cls.build_mapper(cfg, is_train=True),

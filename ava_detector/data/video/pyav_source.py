@@ -126,6 +126,7 @@ class _OpenVideo:
         self._skipping = False
         self.last_key_t: float | None = None  # the last key frame demuxed since the last seek
         self.gop_s: float | None = None  # the longest interval between key frames seen
+        self.last_read = 0  # the cache's read count when this video was last used
 
     def close(self) -> None:
         self.window.clear()
@@ -284,23 +285,34 @@ def _stream_duration(
 class VideoCache:
     """The open videos of this process, least recently used first, bounded in number and bytes.
 
+    One file may be open more than once (``per_video``): a worker that builds each batch from
+    several runs of consecutive keyframes (``DATALOADER.CONSECUTIVE_KEYFRAMES_IN worker``) reads
+    them in turn, and two runs in the same video then keep one decoding position each instead of
+    seeking back and forth for every clip.
+
     Args:
-        max_videos: how many videos stay open (0 disables the cache: every read opens the file).
+        max_videos: how many open videos stay open (0 disables the cache: every read opens the
+            file).
         max_bytes: the most decoded-frame bytes kept over all open videos.
+        per_video: how many of them may be the same file.
     """
 
-    def __init__(self, max_videos: int = 2, max_bytes: int = 128 << 20):
+    def __init__(self, max_videos: int = 2, max_bytes: int = 128 << 20, per_video: int = 1):
         self.max_videos = max_videos
         self.max_bytes = max_bytes
-        self._videos: OrderedDict[str, _OpenVideo] = OrderedDict()
+        self.per_video = max(1, per_video)
+        self._videos: OrderedDict[int, _OpenVideo] = OrderedDict()  # by id(), LRU first
+        self._reads = 0  # reads of frames so far; each video remembers the last one it served
         self._pid = os.getpid()
         self.lock = threading.RLock()
 
-    def ensure(self, max_videos: int, max_bytes: int) -> None:
-        """Raise the bounds to at least ``max_videos`` open videos and ``max_bytes`` of frames
-        (a worker reading B runs at once keeps B videos open); never lowers them."""
+    def ensure(self, max_videos: int, max_bytes: int, per_video: int = 1) -> None:
+        """Raise the bounds to at least ``max_videos`` open videos, ``max_bytes`` of frames and
+        ``per_video`` copies of one file (a worker reading B runs at once keeps B videos open,
+        possibly B times the same one); never lowers them."""
         self.max_videos = max(self.max_videos, int(max_videos))
         self.max_bytes = max(self.max_bytes, int(max_bytes))
+        self.per_video = max(self.per_video, int(per_video))
 
     def check_process(self) -> None:
         """In a forked child, forget the parent's videos (never share its file positions)."""
@@ -309,21 +321,55 @@ class VideoCache:
             self._pid = os.getpid()
             self.lock = threading.RLock()
 
-    def open(self, path: str) -> _OpenVideo:
-        """The open video ``path`` (opened now, or the cached one), most recently used."""
-        video = self._videos.pop(path, None)
+    def open_paths(self) -> list[str]:
+        """The files open, least recently used first (a file open twice is listed twice)."""
+        return [v.path for v in self._videos.values()]
+
+    def open(self, path: str, first_time: Callable[[float], float] | None = None) -> _OpenVideo:
+        """An open video of ``path`` (opened now, or a cached one), now the most recently used.
+
+        Args:
+            path: the file.
+            first_time: the read's earliest time given the video's duration; with it, a cached
+                copy that continues to that time is preferred; when none does, a copy not read
+                in the last ``per_video - 1`` reads (not another run's) is repositioned, else
+                another copy is opened (up to ``per_video``). Without it: the most recently used
+                copy.
+        """
+        copies = [v for v in self._videos.values() if v.path == path]
+        video = copies[-1] if copies else None
+        if copies and first_time is not None and self.per_video > 1:
+            t0 = max(0.0, first_time(copies[0].duration))
+            serving = [v for v in copies if v.can_serve(t0)]
+            # several serve: the one whose decoding stopped nearest before t0
+            video = max(serving, key=lambda v: v.window[-1].t) if serving else None
+            if video is None:
+                # runs read in turn: the copies the other per_video - 1 runs use were read
+                # since this run's last turn; an older one is this run's own, or nobody's, and
+                # one with no position (only probed, or trimmed) costs what a new one does
+                idle = [
+                    v
+                    for v in copies
+                    if v.frames is None or self._reads - v.last_read >= self.per_video - 1
+                ]
+                if idle or len(copies) >= self.per_video:
+                    video = (idle or copies)[0]
         if video is None:
             if not os.path.isfile(path):
                 raise InputFileError(path, None, "video file is missing")
             video = _OpenVideo(path)
-        self._videos[path] = video
+        self._videos.pop(id(video), None)
+        self._videos[id(video)] = video
+        if first_time is not None:  # a read of frames (not a probe of the header)
+            self._reads += 1
+            video.last_read = self._reads
         return video
 
     def release(self, video: _OpenVideo, failed: bool = False) -> None:
         """After a read: close a failed video; keep the bounds (trimming old frames, closing the
         least recently used videos)."""
         if failed or self.max_videos <= 0:
-            self._videos.pop(video.path, None)
+            self._videos.pop(id(video), None)
             video.close()
         while len(self._videos) > max(self.max_videos, 0):
             _, old = self._videos.popitem(last=False)
@@ -369,11 +415,15 @@ class PyAVVideoSource(FrameSource):
     def cache(self) -> VideoCache:
         return self._cache if self._cache is not None else VIDEO_CACHE
 
-    def _with_video(self, fn: Callable[[_OpenVideo], _T]) -> _T:
+    def _with_video(
+        self,
+        fn: Callable[[_OpenVideo], _T],
+        first_time: Callable[[float], float] | None = None,
+    ) -> _T:
         cache = self.cache
         cache.check_process()
         with cache.lock:
-            video = cache.open(self.path)
+            video = cache.open(self.path, first_time)
             failed = True
             try:
                 result = fn(video)
@@ -396,7 +446,7 @@ class PyAVVideoSource(FrameSource):
         times = np.asarray(times, dtype=np.float64)
         if times.size == 0:
             raise ValueError("read_times needs at least one time")
-        clip = self._with_video(lambda v: v.read(times))
+        clip = self._with_video(lambda v: v.read(times), lambda _: float(times.min()))
         assert isinstance(clip, np.ndarray)
         return clip
 
@@ -420,13 +470,18 @@ class PyAVVideoSource(FrameSource):
     def _read_clip(
         self, center_time: float, num_frames: int, stride: int, target_fps: float, lazy: bool
     ) -> np.ndarray | YUVClip:
+        def times_for(duration: float) -> np.ndarray:
+            return clip_times(center_time, num_frames, stride, target_fps, duration)
+
         def read(video: _OpenVideo) -> np.ndarray | YUVClip:
             if self._duration is None:
                 self._duration = video.duration
-            times = clip_times(center_time, num_frames, stride, target_fps, self._duration)
-            return video.read(times, convert="lazy" if lazy else True)
+            return video.read(times_for(self._duration), convert="lazy" if lazy else True)
 
-        return self._with_video(read)
+        def first_time(duration: float) -> float:
+            return float(np.min(times_for(duration if self._duration is None else self._duration)))
+
+        return self._with_video(read, first_time)
 
 
 @register_frame_source("video")
