@@ -72,6 +72,7 @@ def test_train_mode_times_runs_of_consecutive_keyframes(capsys):
         "video, training cut",
         "video, runs of 2",
         "video, runs of 2 over batches of 2",
+        "video, runs of 2 over batches of 2, one copy a file",
         "floor",
         "video floor",
     }

@@ -22,8 +22,10 @@ keyframes, interleaved call by call (A B C A B C ...), in CPU seconds of the pro
   never has the next run's video open);
 - ``video, runs of L over batches of B``: the same runs with ``DATALOADER.CONSECUTIVE_KEYFRAMES_IN
   worker`` (``--lanes B``): a run's keyframes one per batch of one worker, B runs read in turn
-  through a cache of B open videos (lanes that meet in one video make each other seek: give
-  ``--videos`` well above B);
+  through a cache of B open videos, a file open once per run that reads it (what the trainer sets;
+  give ``--videos`` well above B, or runs meet in one video far more often than among AVA's);
+- ``video, runs of L over batches of B, one copy a file``: the same with a file open once at
+  most: runs that meet in one video take turns seeking;
 - ``floor``: only ``cv2.imread`` of the clip's JPEG files (the decoding every JPEG loader pays);
 - ``video floor``: only the PyAV decoding the video source does for the clip (seeking or continuing
   as it does, through a cache of its own, unreferenced frames skipped the same way), without the
@@ -370,13 +372,19 @@ def run(args: argparse.Namespace) -> int:
                         records[i]
                         for i in runs.permutation(torch.Generator().manual_seed(0), args.lanes)
                     ]
-                    lanes_cache = pyav_source.VideoCache(
-                        args.lanes, args.lanes * pyav_source.VIDEO_CACHE_BYTES_PER_RUN, args.lanes
-                    )
-                    caches.append(lanes_cache)
-                    runners[f"video, runs of {args.runs} over batches of {args.lanes}"] = _through(
-                        lanes_cache, _cycle(AVADatasetMapper(cfg, is_train=True), in_lanes)
-                    )
+                    lanes = f"video, runs of {args.runs} over batches of {args.lanes}"
+                    # a copy of a file per run (what the trainer sets), and one copy a file: two
+                    # runs in one video then take turns seeking
+                    for name, per_video in ((lanes, args.lanes), (f"{lanes}, one copy a file", 1)):
+                        lanes_cache = pyav_source.VideoCache(
+                            args.lanes,
+                            args.lanes * pyav_source.VIDEO_CACHE_BYTES_PER_RUN,
+                            per_video,
+                        )
+                        caches.append(lanes_cache)
+                        runners[name] = _through(
+                            lanes_cache, _cycle(AVADatasetMapper(cfg, is_train=True), in_lanes)
+                        )
             if is_train and cfg.INPUT.TRAIN_CROP_GRID != "resized":
                 # the same frames with the crop on the scaled frame's grid (PySlowFast's order)
                 resized = cfg.clone()
