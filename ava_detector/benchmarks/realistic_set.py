@@ -1,0 +1,90 @@
+"""The benchmark's realistic frame set: natural-looking 640x360 videos as JPEG frames, an x264 mp4
+with long GOPs and B-frames, and its training cut, with one record per keyframe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ava_detector.ava.data.prep import cut_video
+from ava_detector.data.video.synthetic import natural_frames, write_jpeg_frames
+from ava_detector.data.video.transcode import ClipEncoding
+from ava_detector.utils.video_writer import write_mp4
+
+__all__ = ["realistic_records"]
+
+
+def realistic_records(
+    root: Path,
+    videos: int,
+    seconds: int,
+    size: tuple[int, int],
+    quality: int = 90,
+    gop: int = 250,
+    clip_span: int = 64,
+) -> tuple[list[dict], str]:
+    """Write ``videos`` natural-looking videos (JPEG frames + x264 mp4, 30 fps) under ``root``.
+
+    Args:
+        root: an empty folder.
+        videos, seconds: how many videos, how long each.
+        size: ``(H, W)`` of the frames.
+        quality: JPEG quality.
+        gop: the mp4's key frame interval (B-frames: 3).
+        clip_span: the frames a clip spans, for the training cut's key frames.
+
+    Returns:
+        One record per keyframe (every second, at least a clip's half-length from both ends; two
+        person boxes each, dataset-record fields as the mapper reads them), and a description.
+    """
+    records, sizes = [], []
+    rng = np.random.RandomState(0)
+    for v in range(videos):
+        vid = f"nat{v:02d}"
+        frames = list(natural_frames(seconds * 30, size[0], size[1], seed=v))
+        paths = write_jpeg_frames(root / "frames" / vid, vid, frames, quality=quality)
+        sizes += [Path(p).stat().st_size for p in paths[::10]]
+        video = write_mp4(root / "videos" / f"{vid}.mp4", frames, 30, crf=18, gop=gop, bframes=3)
+        cut = cut_video(
+            video,
+            root / "cut" / f"{vid}.mp4",
+            0,
+            seconds,
+            use_ffmpeg=False,
+            encoding=ClipEncoding(clip_span=clip_span),
+        )
+        for sec in range(2, seconds - 1):
+            x0, y0 = rng.uniform(0, 0.5, (2, 2)).T
+            boxes = np.stack([x0, y0, x0 + 0.3, y0 + 0.4], axis=1).round(3)
+            labels = np.zeros((2, 80), np.float32)
+            labels[:, rng.randint(0, 80, 2)] = 1
+            records.append(
+                {
+                    "video_id": vid,
+                    "sec": sec,
+                    "start_sec": 0.0,
+                    "fps": 30.0,
+                    "keyframe_index": sec * 30,
+                    "frames": paths,
+                    "video_path": video,
+                    "cut_video_path": str(cut),
+                    "boxes": boxes.tolist(),
+                    "labels": labels.tolist(),
+                    "scores": [1.0, 1.0],
+                    "is_gt": [True, True],
+                    "image_id": f"{vid},{sec:04d}",
+                }
+            )
+        del frames
+
+    def mbits(key: str) -> float:
+        kb = sum(Path(r).stat().st_size for r in {r[key] for r in records}) / 1024
+        return kb * 8 / 1024 / (videos * seconds)
+
+    what = (
+        f"generated {videos} x {seconds}s {size[0]}x{size[1]}: JPEG q{quality} mean "
+        f"{np.mean(sizes) / 1024:.0f} KB, x264 crf 18 gop {gop} 3 B-frames "
+        f"({mbits('video_path'):.2f} Mbit/s; training cut {mbits('cut_video_path'):.2f} Mbit/s)"
+    )
+    return records, what
