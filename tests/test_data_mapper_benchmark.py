@@ -104,7 +104,8 @@ def test_benchmark_tool_lists_the_subcommands_not_the_helpers(capsys):
     with pytest.raises(SystemExit):
         load_tool("benchmark").main(["--help"])
     out = capsys.readouterr().out
-    assert "{data,encodings,eval,model,scale,train}" in out and "pyslowfast_ava" not in out
+    assert "{data,encodings,eval,feed,model,scale,train}" in out
+    assert "pyslowfast_ava" not in out and "realistic_set" not in out
 
 
 def test_encodings_benchmark_shows_what_each_part_saves(capsys):

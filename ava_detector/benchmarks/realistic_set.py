@@ -23,6 +23,7 @@ def realistic_records(
     quality: int = 90,
     gop: int = 250,
     clip_span: int = 64,
+    cut: bool = True,
 ) -> tuple[list[dict], str]:
     """Write ``videos`` natural-looking videos (JPEG frames + x264 mp4, 30 fps) under ``root``.
 
@@ -33,6 +34,7 @@ def realistic_records(
         quality: JPEG quality.
         gop: the mp4's key frame interval (B-frames: 3).
         clip_span: the frames a clip spans, for the training cut's key frames.
+        cut: also write the training cut (``cut_video_path``; False: no such field).
 
     Returns:
         One record per keyframe (every second, at least a clip's half-length from both ends; two
@@ -46,14 +48,16 @@ def realistic_records(
         paths = write_jpeg_frames(root / "frames" / vid, vid, frames, quality=quality)
         sizes += [Path(p).stat().st_size for p in paths[::10]]
         video = write_mp4(root / "videos" / f"{vid}.mp4", frames, 30, crf=18, gop=gop, bframes=3)
-        cut = cut_video(
-            video,
-            root / "cut" / f"{vid}.mp4",
-            0,
-            seconds,
-            use_ffmpeg=False,
-            encoding=ClipEncoding(clip_span=clip_span),
-        )
+        cut_path = None
+        if cut:
+            cut_path = cut_video(
+                video,
+                root / "cut" / f"{vid}.mp4",
+                0,
+                seconds,
+                use_ffmpeg=False,
+                encoding=ClipEncoding(clip_span=clip_span),
+            )
         for sec in range(2, seconds - 1):
             x0, y0 = rng.uniform(0, 0.5, (2, 2)).T
             boxes = np.stack([x0, y0, x0 + 0.3, y0 + 0.4], axis=1).round(3)
@@ -68,7 +72,6 @@ def realistic_records(
                     "keyframe_index": sec * 30,
                     "frames": paths,
                     "video_path": video,
-                    "cut_video_path": str(cut),
                     "boxes": boxes.tolist(),
                     "labels": labels.tolist(),
                     "scores": [1.0, 1.0],
@@ -76,6 +79,8 @@ def realistic_records(
                     "image_id": f"{vid},{sec:04d}",
                 }
             )
+            if cut_path is not None:
+                records[-1]["cut_video_path"] = str(cut_path)
         del frames
 
     def mbits(key: str) -> float:
@@ -85,6 +90,7 @@ def realistic_records(
     what = (
         f"generated {videos} x {seconds}s {size[0]}x{size[1]}: JPEG q{quality} mean "
         f"{np.mean(sizes) / 1024:.0f} KB, x264 crf 18 gop {gop} 3 B-frames "
-        f"({mbits('video_path'):.2f} Mbit/s; training cut {mbits('cut_video_path'):.2f} Mbit/s)"
+        f"({mbits('video_path'):.2f} Mbit/s"
+        + (f"; training cut {mbits('cut_video_path'):.2f} Mbit/s)" if cut else ")")
     )
     return records, what

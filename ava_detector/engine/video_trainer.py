@@ -186,18 +186,29 @@ class VideoTrainer(DefaultTrainer):
             )
 
     @classmethod
-    def build_train_loader(cls, cfg: CfgNode, seed: int | None = None) -> ResumableLoader:
+    def build_train_loader(
+        cls, cfg: CfgNode, seed: int | None = None, records: list[dict] | None = None
+    ) -> ResumableLoader:
         """The seeded resumable loader over ``DATASETS.TRAIN`` (per-process batch size). With runs
         of consecutive keyframes spread over a worker's batches, the process's video cache keeps a
         batch's worth of videos open, a file once per run in it (the workers fork from here and
-        inherit the bounds)."""
+        inherit the bounds).
+
+        Args:
+            cfg: the config (``SOLVER.IMS_PER_BATCH``, ``DATALOADER.*``, ``SEED``).
+            seed: the loader's seed (default: :func:`resolve_seed` of ``cfg``).
+            records: training records to load instead of ``DATASETS.TRAIN``'s (a benchmark's
+                generated set).
+        """
         batch = cfg.SOLVER.IMS_PER_BATCH // comm.get_world_size()
         runs = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES", 1)
         runs_in = cfg.DATALOADER.get("CONSECUTIVE_KEYFRAMES_IN", "worker")
         if runs > 1 and runs_in == "worker":
             VIDEO_CACHE.ensure(batch, batch * VIDEO_CACHE_BYTES_PER_RUN, per_video=batch)
+        if records is None:
+            records = cls.load_records(cfg, cfg.DATASETS.TRAIN, is_train=True)
         return ResumableLoader(
-            cls.load_records(cfg, cfg.DATASETS.TRAIN, is_train=True),
+            records,
             cls.build_mapper(cfg, is_train=True),
             batch_size=batch,
             seed=resolve_seed(cfg) if seed is None else seed,

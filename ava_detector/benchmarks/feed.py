@@ -1,0 +1,262 @@
+"""feed: does the training loader keep the model busy? Steps fed by the trainer's loader beside steps on one batch.
+
+For each ``--workers`` count W it builds the trainer's own training loader
+(``AVATrainer.build_train_loader``: the seeded resumable loader, ``DATALOADER.NUM_WORKERS`` W, the
+per-process batch ``--batch``) over a registered dataset (``--dataset``, e.g. AVA's train split) or
+over a generated realistic frame set (640x360 natural-looking JPEG frames and x264 mp4s, as
+``benchmark.py data`` writes them), and times in wall seconds:
+
+- ``model alone``: the trainer's step (``VideoTrainLoop``: autocast, backward, SGD) on one batch
+  of that loader held in memory, the most a step can take from the model's side;
+- ``loader alone``: clips/s of the loader with W workers, nothing else running;
+- ``fed``: the same steps taking each batch from the loader with W workers, and the time a step
+  waits for its batch (the trainer's ``data_time``).
+
+``model busy`` is model-alone step time over fed step time: 100% when the loader keeps up. On
+CUDA the step ends by reading the losses back (Detectron2's metrics), so the wait for the next
+batch is time the GPU has nothing queued. With ``--decode-device cuda`` the workers deliver JPEG
+bytes and every step decodes and transforms them on the GPU (``INPUT.DECODE_DEVICE``), so both
+the model-alone and the fed steps include the decoding.
+
+Run it on the training machine: on a CPU the workers and the model share the cores, and the
+figures say little about a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from detectron2.config import CfgNode
+from detectron2.utils.events import EventStorage
+from tabulate import tabulate
+
+import ava_detector.builtin_models  # noqa: F401  (registers the model components)
+from ava_detector.ava.trainer import AVATrainer, resolve_classes
+from ava_detector.benchmarks.realistic_set import realistic_records
+from ava_detector.data.errors import InputFileError
+from ava_detector.engine.cli import SetupError, load_cfg
+from ava_detector.engine.train_loop import VideoTrainLoop, amp_dtype
+
+__all__ = ["busy_fraction", "time_loader", "time_steps"]
+
+BUSY_TARGET = 0.95  # the loader "keeps the model busy" at this model-alone / fed step time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", required=True, help="YAML config, e.g. configs/ava_slowfast_r101.yaml"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[8],
+        help="DATALOADER.NUM_WORKERS values to time, e.g. --workers 4 8 12",
+    )
+    parser.add_argument("--batch", type=int, default=8, help="clips per step (one process)")
+    parser.add_argument("--iters", type=int, default=30, help="timed steps (after --warmup)")
+    parser.add_argument(
+        "--warmup", type=int, default=5, help="untimed steps first (workers start, caches fill)"
+    )
+    parser.add_argument("--amp", choices=["on", "off"], default="on", help="SOLVER.AMP on CUDA")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--decode-device",
+        default="",
+        help="INPUT.DECODE_DEVICE, e.g. 'cuda': workers read JPEG bytes, the step decodes them",
+    )
+    parser.add_argument(
+        "--source", choices=["frames", "video"], default="", help="INPUT.SOURCE (default: config's)"
+    )
+    parser.add_argument(
+        "--dataset",
+        default="",
+        help="a registered training dataset (e.g. ava_v2.2_train) instead of the generated set",
+    )
+    parser.add_argument("--videos", type=int, default=4, help="videos of the generated set")
+    parser.add_argument("--seconds", type=int, default=16, help="length of each generated video")
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=[360, 640],
+        metavar=("H", "W"),
+        help="generated frame size",
+    )
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+
+
+def busy_fraction(model_s: float, fed_s: float) -> float:
+    """How much of a fed step the model computes: ``model_s / fed_s`` capped at 1 (noise can make
+    a fed step a little faster than one on a batch in memory).
+
+    Args:
+        model_s: seconds a step takes on a batch in memory.
+        fed_s: seconds a step takes taking its batch from the loader.
+    """
+    if fed_s <= 0:
+        return 1.0
+    return min(1.0, model_s / fed_s)
+
+
+def _sync(cuda: bool) -> None:
+    if cuda:
+        torch.cuda.synchronize()
+
+
+def time_steps(
+    loop: VideoTrainLoop, iters: int, warmup: int, cuda: bool
+) -> tuple[float, list[float]]:
+    """Run ``warmup + iters`` steps of ``loop``.
+
+    Returns:
+        Wall seconds per timed step, and the timed steps' waits for their batch (seconds).
+    """
+    with EventStorage() as storage:
+        start = time.perf_counter()
+        for i in range(warmup + iters):
+            if i == warmup:
+                _sync(cuda)
+                start = time.perf_counter()
+            loop.iter = storage.iter = i
+            loop.run_step()
+        _sync(cuda)
+        sec = (time.perf_counter() - start) / max(iters, 1)
+        waits = [v for v, _ in storage.history("data_time").values()][warmup:]
+    return sec, waits
+
+
+def time_loader(loader: Iterable[list[Any]], iters: int, warmup: int) -> float:
+    """Batches per wall second of ``loader`` over ``iters`` batches after ``warmup`` (its workers
+    shut down after)."""
+    it = iter(loader)
+    for _ in range(warmup):
+        next(it)
+    start = time.perf_counter()
+    for _ in range(iters):
+        next(it)
+    rate = iters / max(time.perf_counter() - start, 1e-9)
+    del it
+    gc.collect()
+    return rate
+
+
+def _cfg(args: argparse.Namespace) -> CfgNode:
+    """The config file + opts with the command line's settings; :class:`SetupError` if bad."""
+    cfg = load_cfg(argparse.Namespace(config_file=args.config, opts=args.opts))
+    cfg.MODEL.DEVICE = args.device
+    cfg.MODEL.WEIGHTS = ""
+    cfg.SOLVER.IMS_PER_BATCH = args.batch
+    cfg.SOLVER.AMP.ENABLED = args.amp == "on"
+    if args.decode_device:
+        cfg.INPUT.DECODE_DEVICE = args.decode_device
+    if args.source:
+        cfg.INPUT.SOURCE = args.source
+    if args.dataset:
+        cfg.DATASETS.TRAIN = (args.dataset,)
+        resolve_classes(cfg)
+    return cfg
+
+
+def _loader(cfg: CfgNode, workers: int, records: list[dict]) -> Iterable[list[Any]]:
+    wcfg = cfg.clone()
+    wcfg.DATALOADER.NUM_WORKERS = workers
+    return AVATrainer.build_train_loader(wcfg, seed=0, records=records)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = _cfg(args)
+        records = None
+        if args.dataset:  # loaded once for all the loaders
+            records = AVATrainer.load_records(cfg, cfg.DATASETS.TRAIN, is_train=True)
+    except (SetupError, KeyError, ValueError, FileNotFoundError, InputFileError) as err:
+        detail = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"benchmark feed: error: {' '.join(str(detail).split())}", file=sys.stderr)
+        return 2
+    cuda = args.device.startswith("cuda")
+    with tempfile.TemporaryDirectory() as tmp:
+        if records is not None:
+            what = f"dataset {args.dataset} ({len(records)} keyframes)"
+        else:
+            records, what = realistic_records(
+                Path(tmp),
+                args.videos,
+                args.seconds,
+                tuple(args.size),
+                clip_span=cfg.INPUT.NUM_FRAMES * cfg.INPUT.SAMPLING_RATE,
+                cut=False,
+            )
+        model = AVATrainer.build_model(cfg)
+        optimizer = AVATrainer.build_optimizer(cfg, model)
+        amp = AVATrainer.amp_enabled(cfg)
+
+        def loop(data: Iterable[list[Any]]) -> VideoTrainLoop:
+            return VideoTrainLoop(
+                model, data, optimizer, seed=0, amp=amp, dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE)
+            )
+
+        batch = next(iter(_loader(cfg, 0, records)))
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        alone_s, _ = time_steps(loop(itertools.repeat(batch)), args.iters, args.warmup, cuda)
+        peak = f", peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if cuda else ""
+        rows = []
+        for workers in args.workers:
+            loader_rate = time_loader(_loader(cfg, workers, records), args.iters, args.warmup)
+            fed = loop(_loader(cfg, workers, records))
+            fed_s, waits = time_steps(fed, args.iters, args.warmup, cuda)
+            del fed
+            gc.collect()
+            busy = busy_fraction(alone_s, fed_s)
+            rows.append(
+                [
+                    workers,
+                    f"{loader_rate * args.batch:.1f}",
+                    f"{fed_s:.3f}",
+                    f"{args.batch / fed_s:.1f}",
+                    f"{1000 * statistics.mean(waits):.1f}" if waits else "-",
+                    f"{100 * busy:.0f}%",
+                    "yes" if busy >= BUSY_TARGET else "no",
+                ]
+            )
+    device = torch.cuda.get_device_name() if cuda else "CPU"
+    precision = f"AMP {cfg.SOLVER.AMP.DTYPE}" if amp else "fp32"
+    decode = cfg.INPUT.DECODE_DEVICE
+    print(
+        f"config {args.config} on {args.device} ({device}), {precision}, batch {args.batch}, "
+        f"INPUT.SOURCE {cfg.INPUT.SOURCE}, INPUT.DECODE_DEVICE {decode}; {what}; "
+        f"{args.iters} timed steps after {args.warmup}, wall time"
+    )
+    print(
+        f"model alone (one batch in memory): {alone_s:.3f} s/step, "
+        f"{args.batch / alone_s:.1f} clips/s{peak}"
+    )
+    print(
+        tabulate(
+            rows,
+            headers=[
+                "workers",
+                "loader alone clips/s",
+                "fed s/step",
+                "fed clips/s",
+                "wait ms/step",
+                "model busy",
+                f"kept busy (>= {100 * BUSY_TARGET:.0f}%)",
+            ],
+            tablefmt="github",
+        )
+    )
+    if not cuda:
+        print("(on the CPU the workers and the model share the cores: run it on the GPU machine)")
+    return 0
