@@ -30,6 +30,12 @@ def test_busy_fraction_is_model_time_over_fed_time_capped_at_one():
     assert feed.busy_fraction(0.1, 0.0) == 1.0
 
 
+def test_default_warmup_covers_the_batches_the_workers_prefetch():
+    assert feed.warmup_steps(None, 0) == 5
+    assert feed.warmup_steps(None, 8) == 5 + 2 * 8
+    assert feed.warmup_steps(3, 8) == 3  # given: as given
+
+
 class _Linear(nn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -47,9 +47,10 @@ from ava_detector.data.errors import InputFileError
 from ava_detector.engine.cli import SetupError, load_cfg
 from ava_detector.engine.train_loop import VideoTrainLoop, amp_dtype
 
-__all__ = ["busy_fraction", "time_loader", "time_steps"]
+__all__ = ["busy_fraction", "time_loader", "time_steps", "warmup_steps"]
 
 BUSY_TARGET = 0.95  # the loader "keeps the model busy" at this model-alone / fed step time
+PREFETCH_FACTOR = 2  # torch.utils.data.DataLoader's default, which the trainer's loader keeps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=8, help="clips per step (one process)")
     parser.add_argument("--iters", type=int, default=30, help="timed steps (after --warmup)")
     parser.add_argument(
-        "--warmup", type=int, default=5, help="untimed steps first (workers start, caches fill)"
+        "--warmup",
+        type=int,
+        default=None,
+        help="untimed steps first (default: 5, and with W workers 2 W more, the batches they "
+        "prefetch while starting, so the timed steps see the loader's steady rate)",
     )
     parser.add_argument("--amp", choices=["on", "off"], default="on", help="SOLVER.AMP on CUDA")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -168,6 +173,12 @@ def _cfg(args: argparse.Namespace) -> CfgNode:
     return cfg
 
 
+def warmup_steps(warmup: int | None, workers: int) -> int:
+    """``warmup`` if given, else 5 plus the batches ``workers`` workers prefetch (2 each: the
+    DataLoader's ``prefetch_factor``)."""
+    return 5 + PREFETCH_FACTOR * workers if warmup is None else warmup
+
+
 def _loader(cfg: CfgNode, workers: int, records: list[dict]) -> Iterable[list[Any]]:
     wcfg = cfg.clone()
     wcfg.DATALOADER.NUM_WORKERS = workers
@@ -209,13 +220,16 @@ def run(args: argparse.Namespace) -> int:
         batch = next(iter(_loader(cfg, 0, records)))
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        alone_s, _ = time_steps(loop(itertools.repeat(batch)), args.iters, args.warmup, cuda)
+        alone_s, _ = time_steps(
+            loop(itertools.repeat(batch)), args.iters, warmup_steps(args.warmup, 0), cuda
+        )
         peak = f", peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if cuda else ""
         rows = []
         for workers in args.workers:
-            loader_rate = time_loader(_loader(cfg, workers, records), args.iters, args.warmup)
+            warmup = warmup_steps(args.warmup, workers)
+            loader_rate = time_loader(_loader(cfg, workers, records), args.iters, warmup)
             fed = loop(_loader(cfg, workers, records))
-            fed_s, waits = time_steps(fed, args.iters, args.warmup, cuda)
+            fed_s, waits = time_steps(fed, args.iters, warmup, cuda)
             del fed
             gc.collect()
             busy = busy_fraction(alone_s, fed_s)
@@ -224,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
                     workers,
                     f"{loader_rate * args.batch:.1f}",
                     f"{fed_s:.3f}",
-                    f"{args.batch / fed_s:.1f}",
+                    f"{args.batch / fed_s:.2f}",
                     f"{1000 * statistics.mean(waits):.1f}" if waits else "-",
                     f"{100 * busy:.0f}%",
                     "yes" if busy >= BUSY_TARGET else "no",
@@ -236,11 +250,12 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"config {args.config} on {args.device} ({device}), {precision}, batch {args.batch}, "
         f"INPUT.SOURCE {cfg.INPUT.SOURCE}, INPUT.DECODE_DEVICE {decode}; {what}; "
-        f"{args.iters} timed steps after {args.warmup}, wall time"
+        f"{args.iters} timed steps after "
+        f"{args.warmup if args.warmup is not None else '5 + 2 x workers'}, wall time"
     )
     print(
         f"model alone (one batch in memory): {alone_s:.3f} s/step, "
-        f"{args.batch / alone_s:.1f} clips/s{peak}"
+        f"{args.batch / alone_s:.2f} clips/s{peak}"
     )
     print(
         tabulate(
