@@ -23,10 +23,11 @@ def _args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def test_busy_fraction_is_model_time_over_fed_time_capped_at_one():
-    assert feed.busy_fraction(0.1, 0.4) == pytest.approx(0.25)
-    assert feed.busy_fraction(0.3, 0.3) == 1.0
-    assert feed.busy_fraction(0.31, 0.30) == 1.0  # noise: a fed step a little faster
+def test_busy_fraction_is_the_share_of_a_step_not_waiting():
+    assert feed.busy_fraction(0.1, 0.4) == pytest.approx(0.75)
+    assert feed.busy_fraction(0.0, 0.3) == 1.0
+    assert feed.busy_fraction(0.3, 0.3) == 0.0
+    assert feed.busy_fraction(0.31, 0.30) == 0.0  # clock noise: a wait a little over the step
     assert feed.busy_fraction(0.1, 0.0) == 1.0
 
 
@@ -99,10 +100,11 @@ def test_feed_benchmark_prints_a_row_per_worker_count(capsys, repo_root):
     rows = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ")]
     assert [r[0].strip() for r in rows[1:]] == ["0", "1"]
     for r in rows[1:]:
-        loader_clips, fed_s, fed_clips = (float(r[i]) for i in (1, 2, 3))
+        loader_clips, fed_s, fed_clips, _, wait_ms = (float(r[i]) for i in range(1, 6))
         assert loader_clips > 0 and fed_s > 0
         assert fed_clips == pytest.approx(2 / fed_s, rel=0.05)  # batch 2 per fed step
-        assert 0 < float(r[5].strip().rstrip("%")) <= 100
+        busy = float(r[6].strip().rstrip("%"))
+        assert busy == pytest.approx(100 * (1 - wait_ms / 1000 / fed_s), abs=1)
 
 
 def test_feed_benchmark_names_an_unknown_dataset(capsys, repo_root):

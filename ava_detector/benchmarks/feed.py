@@ -12,9 +12,11 @@ over a generated realistic frame set (640x360 natural-looking JPEG frames and x2
 - ``fed``: the same steps taking each batch from the loader with W workers, and the time a step
   waits for its batch (the trainer's ``data_time``).
 
-``model busy`` is model-alone step time over fed step time: 100% when the loader keeps up. On
-CUDA the step ends by reading the losses back (Detectron2's metrics), so the wait for the next
-batch is time the GPU has nothing queued. With ``--decode-device cuda`` the workers deliver JPEG
+``busy`` is the share of a fed step not spent waiting for its batch: 100% when the loader keeps
+up. On CUDA the step reads the losses back before the optimizer step (Detectron2's metrics), so
+the wait for the next batch is time the GPU has no more than that step queued. ``vs alone`` is fed
+clips/s over model-alone clips/s, the same question asked across two runs (noisier on a shared
+machine). With ``--decode-device cuda`` the workers deliver JPEG
 bytes and every step decodes and transforms them on the GPU (``INPUT.DECODE_DEVICE``), so both
 the model-alone and the fed steps include the decoding.
 
@@ -49,7 +51,7 @@ from ava_detector.engine.train_loop import VideoTrainLoop, amp_dtype
 
 __all__ = ["busy_fraction", "time_loader", "time_steps", "warmup_steps"]
 
-BUSY_TARGET = 0.95  # the loader "keeps the model busy" at this model-alone / fed step time
+BUSY_TARGET = 0.95  # the loader "keeps the model busy" when a fed step waits at most 5% of it
 PREFETCH_FACTOR = 2  # torch.utils.data.DataLoader's default, which the trainer's loader keeps
 
 
@@ -101,17 +103,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
 
 
-def busy_fraction(model_s: float, fed_s: float) -> float:
-    """How much of a fed step the model computes: ``model_s / fed_s`` capped at 1 (noise can make
-    a fed step a little faster than one on a batch in memory).
+def busy_fraction(wait_s: float, fed_s: float) -> float:
+    """The share of a fed step not spent waiting for its batch: ``1 - wait_s / fed_s`` within
+    [0, 1].
 
     Args:
-        model_s: seconds a step takes on a batch in memory.
-        fed_s: seconds a step takes taking its batch from the loader.
+        wait_s: mean seconds a step waits for its batch.
+        fed_s: mean seconds a step takes, the wait included.
     """
     if fed_s <= 0:
         return 1.0
-    return min(1.0, model_s / fed_s)
+    return min(1.0, max(0.0, 1.0 - wait_s / fed_s))
 
 
 def _sync(cuda: bool) -> None:
@@ -232,14 +234,16 @@ def run(args: argparse.Namespace) -> int:
             fed_s, waits = time_steps(fed, args.iters, warmup, cuda)
             del fed
             gc.collect()
-            busy = busy_fraction(alone_s, fed_s)
+            wait = statistics.mean(waits) if waits else 0.0
+            busy = busy_fraction(wait, fed_s)
             rows.append(
                 [
                     workers,
                     f"{loader_rate * args.batch:.1f}",
                     f"{fed_s:.3f}",
                     f"{args.batch / fed_s:.2f}",
-                    f"{1000 * statistics.mean(waits):.1f}" if waits else "-",
+                    f"{alone_s / fed_s:.2f}",
+                    f"{1000 * wait:.1f}",
                     f"{100 * busy:.0f}%",
                     "yes" if busy >= BUSY_TARGET else "no",
                 ]
@@ -265,8 +269,9 @@ def run(args: argparse.Namespace) -> int:
                 "loader alone clips/s",
                 "fed s/step",
                 "fed clips/s",
+                "vs alone",
                 "wait ms/step",
-                "model busy",
+                "busy",
                 f"kept busy (>= {100 * BUSY_TARGET:.0f}%)",
             ],
             tablefmt="github",
