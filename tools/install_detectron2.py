@@ -95,10 +95,15 @@ def patch_sources(root: Path) -> list[str]:
     return changed
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sdist", help="use this pb1-detectron2 .tar.gz instead of downloading it")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--wheel-dir",
+        help="build the patched Detectron2 as a wheel into this folder instead of installing it "
+        "(to install on a machine without internet access: README, 'Installing offline')",
+    )
+    args = parser.parse_args(argv)
     pip = [sys.executable, "-m", "pip"]
     with tempfile.TemporaryDirectory(prefix="d2-install-") as tmp:
         tmpdir = Path(tmp)
@@ -126,6 +131,16 @@ def main() -> int:
         src = next(p for p in tmpdir.iterdir() if p.is_dir() and (p / "detectron2").is_dir())
         changed = patch_sources(src)
         print(f"patched {len(changed)} Detectron2 files for torch 2.x / Pillow 10+ / NumPy 2")
+        if args.wheel_dir:
+            Path(args.wheel_dir).mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                pip
+                + ["wheel", "-q", "--no-deps", "--no-build-isolation", "-w", args.wheel_dir]
+                + [str(src)],
+                check=True,
+            )
+            print(f"wrote {next(Path(args.wheel_dir).glob('detectron2-0.6-*.whl'))}")
+            return 0
         subprocess.run(
             pip
             + ["install", "-q", "--no-deps", "--no-build-isolation", "--force-reinstall", str(src)],
