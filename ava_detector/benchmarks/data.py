@@ -58,7 +58,7 @@ from tabulate import tabulate
 
 from ava_detector.ava.mapper import AVADatasetMapper
 from ava_detector.benchmarks.pyslowfast_ava import pyslowfast_dataset
-from ava_detector.benchmarks.realistic_set import realistic_records
+from ava_detector.benchmarks.realistic_set import add_frame_set_arguments, realistic_records
 from ava_detector.config.defaults import get_ava_cfg
 from ava_detector.data.video import (
     jpeg_source,
@@ -80,16 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="interleaved rounds (the median is printed)"
     )
-    parser.add_argument("--videos", type=int, default=2, help="videos of the generated frame set")
-    parser.add_argument("--seconds", type=int, default=12, help="length of each generated video")
-    parser.add_argument(
-        "--size",
-        type=int,
-        nargs=2,
-        default=[360, 640],
-        metavar=("H", "W"),
-        help="generated frame size (AVA's frames: mostly 360 p)",
-    )
+    add_frame_set_arguments(parser, videos=2, seconds=12)
     parser.add_argument(
         "--jpeg-quality", type=int, default=90, help="JPEG quality of the generated frames"
     )

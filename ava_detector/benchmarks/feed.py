@@ -44,7 +44,7 @@ from tabulate import tabulate
 
 import ava_detector.builtin_models  # noqa: F401  (registers the model components)
 from ava_detector.ava.trainer import AVATrainer, resolve_classes
-from ava_detector.benchmarks.realistic_set import realistic_records
+from ava_detector.benchmarks.realistic_set import add_frame_set_arguments, realistic_records
 from ava_detector.data.errors import InputFileError
 from ava_detector.engine.cli import SetupError, load_cfg
 from ava_detector.engine.train_loop import VideoTrainLoop, amp_dtype
@@ -90,16 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         help="a registered training dataset (e.g. ava_v2.2_train) instead of the generated set",
     )
-    parser.add_argument("--videos", type=int, default=4, help="videos of the generated set")
-    parser.add_argument("--seconds", type=int, default=16, help="length of each generated video")
-    parser.add_argument(
-        "--size",
-        type=int,
-        nargs=2,
-        default=[360, 640],
-        metavar=("H", "W"),
-        help="generated frame size",
-    )
+    add_frame_set_arguments(parser, videos=4, seconds=16)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
 
 

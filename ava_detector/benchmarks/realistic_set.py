@@ -3,6 +3,7 @@ with long GOPs and B-frames, and its training cut, with one record per keyframe.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,25 @@ from ava_detector.data.video.synthetic import natural_frames, write_jpeg_frames
 from ava_detector.data.video.transcode import ClipEncoding
 from ava_detector.utils.video_writer import write_mp4
 
-__all__ = ["realistic_records"]
+__all__ = ["add_frame_set_arguments", "realistic_records"]
+
+
+def add_frame_set_arguments(parser: argparse.ArgumentParser, videos: int, seconds: int) -> None:
+    """``--videos``, ``--seconds`` and ``--size`` of the generated set, with these defaults."""
+    parser.add_argument(
+        "--videos", type=int, default=videos, help="videos of the generated frame set"
+    )
+    parser.add_argument(
+        "--seconds", type=int, default=seconds, help="length of each generated video"
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=[360, 640],
+        metavar=("H", "W"),
+        help="generated frame size (AVA's frames: mostly 360 p)",
+    )
 
 
 def realistic_records(
