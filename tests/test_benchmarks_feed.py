@@ -16,6 +16,9 @@ from ava_detector.engine.train_loop import VideoTrainLoop
 
 TINY = "configs/synthetic/tiny_slowfast.yaml"
 
+# torchvision 0.29 marks its image decoders deprecated (for torchcodec's); cpu:bytes uses them
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:torchvision.io.image")
+
 
 def _args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
@@ -91,19 +94,23 @@ def test_feed_benchmark_prints_a_row_per_worker_count(capsys, repo_root):
     args = _args(
         *("--config", str(repo_root / TINY), "--workers", "0", "1", "--batch", "2", "--iters", "2"),
         *("--warmup", "1", "--videos", "1", "--seconds", "5", "--size", "120", "160"),
-        "--device",
-        "cpu",
+        *("--device", "cpu", "--decode-device", "cpu", "cpu:bytes"),
     )
     assert feed.run(args) == 0
     out = capsys.readouterr().out
-    assert "model alone (one batch in memory):" in out
+    assert out.count("model alone (one batch in memory), INPUT.DECODE_DEVICE") == 2
     rows = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ")]
-    assert [r[0].strip() for r in rows[1:]] == ["0", "1"]
+    assert [(r[0].strip(), r[1].strip()) for r in rows[1:]] == [
+        ("cpu", "0"),
+        ("cpu", "1"),
+        ("cpu:bytes", "0"),
+        ("cpu:bytes", "1"),
+    ]
     for r in rows[1:]:
-        loader_clips, fed_s, fed_clips, _, wait_ms = (float(r[i]) for i in range(1, 6))
+        loader_clips, fed_s, fed_clips, _, wait_ms = (float(r[i]) for i in range(2, 7))
         assert loader_clips > 0 and fed_s > 0
         assert fed_clips == pytest.approx(2 / fed_s, rel=0.05)  # batch 2 per fed step
-        busy = float(r[6].strip().rstrip("%"))
+        busy = float(r[7].strip().rstrip("%"))
         assert busy == pytest.approx(100 * (1 - wait_ms / 1000 / fed_s), abs=1)
 
 
@@ -114,6 +121,12 @@ def test_feed_benchmark_names_an_unknown_dataset(capsys, repo_root):
     assert feed.run(args) == 2
     err = capsys.readouterr().err
     assert "no_such_dataset" in err and "registered AVA datasets" in err
+
+
+def test_feed_benchmark_names_a_bad_decode_device_before_any_work(capsys, repo_root):
+    args = _args("--config", str(repo_root / TINY), "--device", "cpu", "--decode-device", "gpu")
+    assert feed.run(args) == 2
+    assert "INPUT.DECODE_DEVICE='gpu'" in capsys.readouterr().err
 
 
 def test_feed_benchmark_names_a_bad_config_key(capsys, repo_root):

@@ -24,9 +24,7 @@ for config in $CONFIGS; do
   done
 done
 first=${CONFIGS%% *}
-for decode in $DECODE; do
-  echo "== feed: $first, $FEED_WORKERS workers, INPUT.DECODE_DEVICE $decode"
-  # shellcheck disable=SC2086  # FEED_WORKERS may list several counts
-  "$PY" tools/benchmark.py feed --config "$first" --workers $FEED_WORKERS --batch 8 \
-    --iters "$ITERS" --decode-device "$decode"
-done
+echo "== feed: $first, $FEED_WORKERS workers, INPUT.DECODE_DEVICE $DECODE"
+# shellcheck disable=SC2086  # FEED_WORKERS and DECODE may list several values
+"$PY" tools/benchmark.py feed --config "$first" --workers $FEED_WORKERS --batch 8 \
+  --iters "$ITERS" --decode-device $DECODE

@@ -46,6 +46,7 @@ import ava_detector.builtin_models  # noqa: F401  (registers the model component
 from ava_detector.ava.trainer import AVATrainer, resolve_classes
 from ava_detector.benchmarks.realistic_set import add_frame_set_arguments, realistic_records
 from ava_detector.data.errors import InputFileError
+from ava_detector.data.transforms.decode_device import parse_decode_device
 from ava_detector.engine.cli import SetupError, load_cfg
 from ava_detector.engine.train_loop import VideoTrainLoop, amp_dtype
 
@@ -79,8 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
         "--decode-device",
-        default="",
-        help="INPUT.DECODE_DEVICE, e.g. 'cuda': workers read JPEG bytes, the step decodes them",
+        nargs="+",
+        default=[],
+        help="INPUT.DECODE_DEVICE values to time (default: the config's), e.g. --decode-device "
+        "cpu cuda: with cuda the workers read JPEG bytes and each step decodes them",
     )
     parser.add_argument(
         "--source", choices=["frames", "video"], default="", help="INPUT.SOURCE (default: config's)"
@@ -156,8 +159,6 @@ def _cfg(args: argparse.Namespace) -> CfgNode:
     cfg.MODEL.WEIGHTS = ""
     cfg.SOLVER.IMS_PER_BATCH = args.batch
     cfg.SOLVER.AMP.ENABLED = args.amp == "on"
-    if args.decode_device:
-        cfg.INPUT.DECODE_DEVICE = args.decode_device
     if args.source:
         cfg.INPUT.SOURCE = args.source
     if args.dataset:
@@ -178,9 +179,44 @@ def _loader(cfg: CfgNode, workers: int, records: list[dict]) -> Iterable[list[An
     return AVATrainer.build_train_loader(wcfg, seed=0, records=records)
 
 
+def _measure(
+    cfg: CfgNode, records: list[dict], args: argparse.Namespace, cuda: bool
+) -> tuple[float, float, list[tuple[int, float, float, float]]]:
+    """The model-alone step of ``cfg`` (seconds, peak GiB on CUDA) and, for each of
+    ``args.workers``: ``(workers, loader batches/s, fed s/step, mean wait s)``."""
+    model = AVATrainer.build_model(cfg)
+    optimizer = AVATrainer.build_optimizer(cfg, model)
+    amp = AVATrainer.amp_enabled(cfg)
+
+    def loop(data: Iterable[list[Any]]) -> VideoTrainLoop:
+        return VideoTrainLoop(
+            model, data, optimizer, seed=0, amp=amp, dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE)
+        )
+
+    batch = next(iter(_loader(cfg, 0, records)))
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    alone_s, _ = time_steps(
+        loop(itertools.repeat(batch)), args.iters, warmup_steps(args.warmup, 0), cuda
+    )
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
+    measured = []
+    for workers in args.workers:
+        warmup = warmup_steps(args.warmup, workers)
+        loader_rate = time_loader(_loader(cfg, workers, records), args.iters, warmup)
+        fed = loop(_loader(cfg, workers, records))
+        fed_s, waits = time_steps(fed, args.iters, warmup, cuda)
+        del fed
+        gc.collect()
+        measured.append((workers, loader_rate, fed_s, statistics.mean(waits) if waits else 0.0))
+    return alone_s, peak, measured
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         cfg = _cfg(args)
+        for decode in args.decode_device:
+            parse_decode_device(decode)
         records = None
         if args.dataset:  # loaded once for all the loaders
             records = AVATrainer.load_records(cfg, cfg.DATASETS.TRAIN, is_train=True)
@@ -201,61 +237,47 @@ def run(args: argparse.Namespace) -> int:
                 clip_span=cfg.INPUT.NUM_FRAMES * cfg.INPUT.SAMPLING_RATE,
                 cut=False,
             )
-        model = AVATrainer.build_model(cfg)
-        optimizer = AVATrainer.build_optimizer(cfg, model)
-        amp = AVATrainer.amp_enabled(cfg)
-
-        def loop(data: Iterable[list[Any]]) -> VideoTrainLoop:
-            return VideoTrainLoop(
-                model, data, optimizer, seed=0, amp=amp, dtype=amp_dtype(cfg.SOLVER.AMP.DTYPE)
+        rows, alone_lines = [], []
+        for decode in args.decode_device or [cfg.INPUT.DECODE_DEVICE]:
+            dcfg = cfg.clone()
+            dcfg.INPUT.DECODE_DEVICE = decode
+            alone_s, peak, measured = _measure(dcfg, records, args, cuda)
+            gc.collect()  # the model and its optimizer go before the next one is built
+            if cuda:
+                torch.cuda.empty_cache()
+            alone_lines.append(
+                f"model alone (one batch in memory), INPUT.DECODE_DEVICE {decode}: "
+                f"{alone_s:.3f} s/step, {args.batch / alone_s:.2f} clips/s"
+                + (f", peak {peak:.2f} GiB" if cuda else "")
             )
-
-        batch = next(iter(_loader(cfg, 0, records)))
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
-        alone_s, _ = time_steps(
-            loop(itertools.repeat(batch)), args.iters, warmup_steps(args.warmup, 0), cuda
-        )
-        peak = f", peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if cuda else ""
-        rows = []
-        for workers in args.workers:
-            warmup = warmup_steps(args.warmup, workers)
-            loader_rate = time_loader(_loader(cfg, workers, records), args.iters, warmup)
-            fed = loop(_loader(cfg, workers, records))
-            fed_s, waits = time_steps(fed, args.iters, warmup, cuda)
-            del fed
-            gc.collect()
-            wait = statistics.mean(waits) if waits else 0.0
-            busy = busy_fraction(wait, fed_s)
-            rows.append(
-                [
-                    workers,
-                    f"{loader_rate * args.batch:.1f}",
-                    f"{fed_s:.3f}",
-                    f"{args.batch / fed_s:.2f}",
-                    f"{alone_s / fed_s:.2f}",
-                    f"{1000 * wait:.1f}",
-                    f"{100 * busy:.0f}%",
-                    "yes" if busy >= BUSY_TARGET else "no",
-                ]
-            )
+            for workers, loader_rate, fed_s, wait in measured:
+                busy = busy_fraction(wait, fed_s)
+                rows.append(
+                    [
+                        decode,
+                        workers,
+                        f"{loader_rate * args.batch:.1f}",
+                        f"{fed_s:.3f}",
+                        f"{args.batch / fed_s:.2f}",
+                        f"{alone_s / fed_s:.2f}",
+                        f"{1000 * wait:.1f}",
+                        f"{100 * busy:.0f}%",
+                        "yes" if busy >= BUSY_TARGET else "no",
+                    ]
+                )
     device = torch.cuda.get_device_name() if cuda else "CPU"
-    precision = f"AMP {cfg.SOLVER.AMP.DTYPE}" if amp else "fp32"
-    decode = cfg.INPUT.DECODE_DEVICE
+    precision = f"AMP {cfg.SOLVER.AMP.DTYPE}" if AVATrainer.amp_enabled(cfg) else "fp32"
     print(
         f"config {args.config} on {args.device} ({device}), {precision}, batch {args.batch}, "
-        f"INPUT.SOURCE {cfg.INPUT.SOURCE}, INPUT.DECODE_DEVICE {decode}; {what}; "
-        f"{args.iters} timed steps after "
+        f"INPUT.SOURCE {cfg.INPUT.SOURCE}; {what}; {args.iters} timed steps after "
         f"{args.warmup if args.warmup is not None else '5 + 2 x workers'}, wall time"
     )
-    print(
-        f"model alone (one batch in memory): {alone_s:.3f} s/step, "
-        f"{args.batch / alone_s:.2f} clips/s{peak}"
-    )
+    print("\n".join(alone_lines))
     print(
         tabulate(
             rows,
             headers=[
+                "decode",
                 "workers",
                 "loader alone clips/s",
                 "fed s/step",
