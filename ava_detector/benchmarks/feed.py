@@ -7,7 +7,7 @@ over a generated realistic frame set (640x360 natural-looking JPEG frames and x2
 ``benchmark.py data`` writes them), and times in wall seconds:
 
 - ``model alone``: the trainer's step (``VideoTrainLoop``: autocast, backward, SGD) on one batch
-  of that loader held in memory, the most a step can take from the model's side;
+  of that loader held in memory: what a step costs when its data comes free;
 - ``loader alone``: clips/s of the loader with W workers, nothing else running;
 - ``fed``: the same steps taking each batch from the loader with W workers, and the time a step
   waits for its batch (the trainer's ``data_time``).
@@ -16,9 +16,9 @@ over a generated realistic frame set (640x360 natural-looking JPEG frames and x2
 up. On CUDA the step reads the losses back before the optimizer step (Detectron2's metrics), so
 the wait for the next batch is time the GPU has no more than that step queued. ``vs alone`` is fed
 clips/s over model-alone clips/s, the same question asked across two runs (noisier on a shared
-machine). With ``--decode-device cuda`` the workers deliver JPEG
-bytes and every step decodes and transforms them on the GPU (``INPUT.DECODE_DEVICE``), so both
-the model-alone and the fed steps include the decoding.
+machine). ``--decode-device cpu cuda`` times each ``INPUT.DECODE_DEVICE`` in turn over the same
+frames; with ``cuda`` the workers deliver JPEG bytes and every step decodes and transforms them on
+the GPU, so both the model-alone and the fed steps include the decoding.
 
 Run it on the training machine: on a CPU the workers and the model share the cores, and the
 figures say little about a GPU.
