@@ -4,6 +4,7 @@ without internet access (README, "Installing offline"), built from a stand-in sd
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
 import tarfile
 import zipfile
 from pathlib import Path
@@ -119,3 +120,29 @@ def test_wheelhouse_names_a_missing_freeze_file(tmp_path, capsys):
     assert _wheelhouse().main(["--out", str(tmp_path / "w"), "--have", str(missing)]) == 2
     assert str(missing) in capsys.readouterr().err
     assert not (tmp_path / "w").exists()  # nothing written
+
+
+def test_wheelhouse_keeps_an_existing_folder_unless_forced(tmp_path, capsys):
+    out = tmp_path / "wheels"
+    out.mkdir()
+    (out / "old-1.0-py3-none-any.whl").write_text("")
+    assert _wheelhouse().main(["--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["old-1.0-py3-none-any.whl"]
+    assert not (tmp_path / "wheels.tmp").exists()
+
+
+def test_a_failed_step_leaves_no_wheel_folder(tmp_path, monkeypatch, capsys):
+    tool = _wheelhouse()
+    calls = []
+
+    def fail(cmd):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1)
+
+    monkeypatch.setattr(tool.subprocess, "run", fail)
+    out = tmp_path / "wheels"
+    assert tool.main(["--out", str(out)]) == 1
+    assert len(calls) == 1 and "--wheel-dir" in calls[0]  # stopped at the first step
+    assert "Detectron2 (patched)" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "wheels.tmp").exists()

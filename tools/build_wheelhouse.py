@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata as md
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -30,6 +31,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from ava_detector.utils.atomic_files import folder_beside, replace_folder
 
 ROOT = "ava_detector"
 # On the target already: the wheels are GBs and must match its CUDA driver.
@@ -124,7 +127,10 @@ def plan(have: set[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="folder for the wheels")
+    parser.add_argument(
+        "--out", required=True, help="folder for the wheels (written whole, or not at all)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing --out")
     parser.add_argument(
         "--python-version",
         default=f"{sys.version_info.major}.{sys.version_info.minor}",
@@ -158,22 +164,26 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     skipped = {canonicalize_name(n) for n in args.skip}
     pure, compiled = plan(have | skipped)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp = folder_beside(out, force=args.force)
+    except FileExistsError as err:
+        print(f"build_wheelhouse: error: {err}", file=sys.stderr)
+        return 2
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     repo = Path(__file__).resolve().parent.parent
     detectron2 = [sys.executable, str(repo / "tools" / "install_detectron2.py")]
     steps: list[tuple[str, list[str]]] = [
-        ("Detectron2 (patched)", detectron2 + ["--wheel-dir", str(out)]),
+        ("Detectron2 (patched)", detectron2 + ["--wheel-dir", str(tmp)]),
         (
             ROOT,
-            pip + ["wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(repo)],
+            pip + ["wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp), str(repo)],
         ),
     ]
     if pure:
         steps.append(
             (
                 f"{len(pure)} pure-Python packages",
-                pip + ["wheel", "-q", "--no-deps", "-w", str(out)] + [f"{n}=={v}" for n, v in pure],
+                pip + ["wheel", "-q", "--no-deps", "-w", str(tmp)] + [f"{n}=={v}" for n, v in pure],
             )
         )
     if compiled:
@@ -182,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             (
                 f"{len(compiled)} compiled packages for Python {args.python_version}",
                 pip
-                + ["download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(out)]
+                + ["download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(tmp)]
                 + ["--python-version", args.python_version, "--implementation", "cp"]
                 + platforms
                 + [f"{n}=={v}" for n, v in compiled],
@@ -192,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build_wheelhouse: {what}", flush=True)
         if subprocess.run(cmd).returncode:
             print(f"build_wheelhouse: error: {what}: {' '.join(cmd)} failed", file=sys.stderr)
+            shutil.rmtree(tmp, ignore_errors=True)
             return 1
+    replace_folder(tmp, out)
     wheels = sorted(out.glob("*.whl"))
     total = sum(w.stat().st_size for w in wheels)
     print(f"build_wheelhouse: {len(wheels)} wheels, {total / 2**20:.1f} MiB in {out}")
